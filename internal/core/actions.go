@@ -1,0 +1,158 @@
+package core
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Action is an output of Node.Step for the shell to perform, in order.
+type Action interface{ isAction() }
+
+// Send delivers Msg to To, or to every other member of the view when To is
+// empty. Delivery is best effort: the core tolerates loss, duplicates and
+// reordering.
+type Send struct {
+	To  NodeID
+	Msg Message
+}
+
+// Persist stores State durably. The shell must finish it (fsync) before it
+// executes any later action of the same batch.
+type Persist struct{ State Persisted }
+
+// ProbeLocalDB connects to the local database and reports LocalDBProbe
+// within Timeout.
+type ProbeLocalDB struct {
+	Seq     uint64
+	Timeout time.Duration
+}
+
+// CheckRemoteDB connects directly to Node's database (not through its agent)
+// and reports RemoteDBResult within Timeout.
+type CheckRemoteDB struct {
+	Seq     uint64
+	Node    NodeID
+	Timeout time.Duration
+}
+
+// CheckVIP pings the virtual IP (ping.server.command <vip>) and reports
+// VIPResult within Timeout.
+type CheckVIP struct {
+	Seq     uint64
+	Timeout time.Duration
+}
+
+// CheckPingServer pings ping.server.ip and reports PingResult.
+type CheckPingServer struct {
+	Seq     uint64
+	Timeout time.Duration
+}
+
+// DBOp is an operation on the local database or VIP; the shell reports
+// DBOpResult with the same Seq.
+type DBOp uint8
+
+const (
+	// OpStartDB starts the local database as it is configured.
+	OpStartDB DBOp = iota + 1
+	// OpStopDB stops the local database (fast shutdown).
+	OpStopDB
+	// OpPromoteDB runs pg_ctl promote and resumes replay; the result is OK
+	// once the server left recovery (poll at recovery.check.period).
+	OpPromoteDB
+	// OpFenceDB makes the local database unable to start writable again
+	// (standby.signal / recovery.conf in the data directory). It does not
+	// stop a running server; OpStopDB does.
+	OpFenceDB
+	// OpUnfenceDB removes the fence written by OpFenceDB.
+	OpUnfenceDB
+	// OpPauseReplay runs pg_wal_replay_pause(); the shell answers with a
+	// LocalDBProbe (same Seq) taken after the pause, not a DBOpResult.
+	OpPauseReplay
+	// OpResumeReplay runs pg_wal_replay_resume().
+	OpResumeReplay
+	// OpAddVIP adds the virtual IP and sends gratuitous ARP/NA.
+	OpAddVIP
+	// OpReleaseVIP removes the virtual IP.
+	OpReleaseVIP
+)
+
+var dbOpNames = [...]string{"", "start-db", "stop-db", "promote-db", "fence-db", "unfence-db",
+	"pause-replay", "resume-replay", "add-vip", "release-vip"}
+
+func (o DBOp) String() string {
+	if int(o) < len(dbOpNames) {
+		return dbOpNames[o]
+	}
+	return "dbop?"
+}
+
+// DoDB asks the shell to perform Op within Timeout.
+type DoDB struct {
+	Seq     uint64
+	Op      DBOp
+	Timeout time.Duration
+}
+
+// FollowPrimary reconfigures this standby to stream from Primary: stop the
+// database, point primary_conninfo at Primary, start it, and report
+// DBOpResult once it accepts connections again (restart.connection.timeout).
+type FollowPrimary struct {
+	Seq     uint64
+	Primary NodeID
+	Timeout time.Duration
+}
+
+// RunScript runs Script with its placeholders; ScriptResult reports the exit
+// code.
+type RunScript struct {
+	Seq          uint64
+	Script       Script
+	Placeholders Placeholders
+	Timeout      time.Duration
+}
+
+// Notify sends an EFM notification: subject "[<Level>] EFM <Subject>".
+type Notify struct {
+	Level   Level
+	Subject string
+	Text    string
+}
+
+// SetRole changes the role this agent reports (cluster-status, metrics).
+type SetRole struct{ Role Role }
+
+// Watchdog arms the node's watchdog to reset the node unless fed again
+// within Timeout; Timeout 0 disarms it. Emitted only with Params.Watchdog.
+type Watchdog struct{ Timeout time.Duration }
+
+// Log is a decision worth a log line (why a standby was or was not eligible,
+// why a vote was refused). Attrs carry the details.
+type Log struct {
+	Level slog.Level
+	Msg   string
+	Attrs []slog.Attr
+}
+
+// AdminReply answers an admin event with the same Seq. Err non-empty means
+// the command was refused; Text is printed by the CLI.
+type AdminReply struct {
+	Seq  uint64
+	Err  string
+	Text string
+}
+
+func (Send) isAction()            {}
+func (Persist) isAction()         {}
+func (ProbeLocalDB) isAction()    {}
+func (CheckRemoteDB) isAction()   {}
+func (CheckVIP) isAction()        {}
+func (CheckPingServer) isAction() {}
+func (DoDB) isAction()            {}
+func (FollowPrimary) isAction()   {}
+func (RunScript) isAction()       {}
+func (Notify) isAction()          {}
+func (SetRole) isAction()         {}
+func (Watchdog) isAction()        {}
+func (Log) isAction()             {}
+func (AdminReply) isAction()      {}

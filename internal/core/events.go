@@ -1,0 +1,127 @@
+package core
+
+// Event is an input to Node.Step. The concrete types below are the only
+// implementations.
+type Event interface{ isEvent() }
+
+// Start is the first event after New: the agent has started (or restarted;
+// its persisted state was given to New).
+type Start struct{}
+
+// Tick lets timers fire. Step's now argument carries the time.
+type Tick struct{}
+
+// Stopping: the agent is shutting down cleanly (systemctl stop). The core
+// answers with its last messages; the shell then leaves the membership.
+type Stopping struct{}
+
+// LocalDBProbe is the result of a ProbeLocalDB or PauseReplay action (same
+// Seq), or an unsolicited probe the shell made (Seq 0).
+type LocalDBProbe struct {
+	Seq        uint64
+	Reachable  bool
+	InRecovery bool
+	// ReceivedLSN and ReplayLSN are set on a standby
+	// (pg_last_wal_receive_lsn, pg_last_wal_replay_lsn); CurrentLSN on a
+	// primary (pg_current_wal_lsn).
+	ReceivedLSN  LSN
+	ReplayLSN    LSN
+	CurrentLSN   LSN
+	ReplayPaused bool
+	Err          string
+}
+
+// MembershipChanged carries the whole current view, self included.
+type MembershipChanged struct {
+	Members []Member
+}
+
+// MessageReceived is a decoded message from another agent (see Decode).
+type MessageReceived struct {
+	From NodeID
+	Msg  Message
+}
+
+// UndecodableMessage reports bytes from From that Decode refused (another
+// protocol version, another cluster, garbage); the core notifies about it.
+type UndecodableMessage struct {
+	From NodeID
+	Err  error
+}
+
+// RemoteDBResult answers CheckRemoteDB.
+type RemoteDBResult struct {
+	Seq        uint64
+	Node       NodeID
+	Reachable  bool
+	InRecovery bool
+	Err        string
+}
+
+// VIPResult answers CheckVIP.
+type VIPResult struct {
+	Seq       uint64
+	Reachable bool
+}
+
+// PingResult answers CheckPingServer.
+type PingResult struct {
+	Seq       uint64
+	Reachable bool
+}
+
+// DBOpResult answers StartDB, StopDB, PromoteDB, FenceDB, UnfenceDB,
+// ResumeReplay, FollowPrimary, AddVIP and ReleaseVIP.
+type DBOpResult struct {
+	Seq uint64
+	OK  bool
+	Err string
+}
+
+// ScriptResult answers RunScript.
+type ScriptResult struct {
+	Seq      uint64
+	Script   Script
+	ExitCode int
+	Output   string
+}
+
+// AdminPromote is `efm promote` (Switchover: -switchover).
+type AdminPromote struct {
+	Seq        uint64
+	Switchover bool
+	SourceNode NodeID // -sourcenode
+	Quiet      bool   // -quiet: no notifications
+	NoScripts  bool   // -noscripts: skip fence and post-promotion scripts
+}
+
+// AdminResume is `efm resume`.
+type AdminResume struct{ Seq uint64 }
+
+// AdminSetPriority is `efm set-priority <node> <priority>` (0 removes the
+// node from the failover list).
+type AdminSetPriority struct {
+	Seq      uint64
+	Node     NodeID
+	Priority int
+}
+
+// AdminStopCluster is `efm stop-cluster`.
+type AdminStopCluster struct{ Seq uint64 }
+
+func (Start) isEvent()              {}
+func (Tick) isEvent()               {}
+func (Stopping) isEvent()           {}
+func (LocalDBProbe) isEvent()       {}
+func (MembershipChanged) isEvent()  {}
+func (MessageReceived) isEvent()    {}
+func (UndecodableMessage) isEvent() {}
+func (RemoteDBResult) isEvent()     {}
+func (VIPResult) isEvent()          {}
+func (PingResult) isEvent()         {}
+func (DBOpResult) isEvent()         {}
+func (ScriptResult) isEvent()       {}
+func (AdminPromote) isEvent()       {}
+func (AdminResume) isEvent()        {}
+func (AdminSetPriority) isEvent()   {}
+func (AdminStopCluster) isEvent()   {}

@@ -1,0 +1,138 @@
+package core
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// ProtocolVersion is the version of Message this core speaks. A message with
+// another version is refused by Decode with a *VersionError, so mixed
+// versions during an upgrade are reported instead of misread.
+const ProtocolVersion = 1
+
+// MsgType says what a Message is.
+type MsgType string
+
+const (
+	// MsgHeartbeat: every agent's status, every RenewInterval. From the
+	// primary it is also a lease renewal request (Round set).
+	MsgHeartbeat MsgType = "heartbeat"
+	// MsgLeaseAck: a voter acknowledges renewal Round of Epoch.
+	MsgLeaseAck MsgType = "lease-ack"
+	// MsgCheckReq: check Target's database directly and report (Round);
+	// with Pause, standbys pause replay and report their LSNs.
+	MsgCheckReq MsgType = "check-req"
+	// MsgCheckResp answers MsgCheckReq: OK = Target's database reachable.
+	MsgCheckResp MsgType = "check-resp"
+	// MsgVoteReq asks for a vote for Target (the candidate) in Epoch.
+	MsgVoteReq MsgType = "vote-req"
+	// MsgVoteResp: OK = vote granted for Target in Epoch.
+	MsgVoteResp MsgType = "vote-resp"
+	// MsgPromote tells Target it won Epoch and must promote; FailedPrimary
+	// is the primary being replaced (may be empty).
+	MsgPromote MsgType = "promote"
+	// MsgPromoted announces that From finished promoting in Epoch.
+	MsgPromoted MsgType = "promoted"
+	// MsgResumeReplay ends a selection round: standbys resume replay.
+	MsgResumeReplay MsgType = "resume-replay"
+	// MsgResign: the primary of Epoch has fenced its database and gives up
+	// its lease (database failure, switchover, stop-cluster).
+	MsgResign MsgType = "resign"
+	// MsgDBFailed: From's local database failed (confirmed by nobody
+	// reaching it).
+	MsgDBFailed MsgType = "db-failed"
+	// MsgSwitchover asks the primary to hand over to Target.
+	MsgSwitchover MsgType = "switchover"
+	// MsgSetPriority carries the new priority list.
+	MsgSetPriority MsgType = "set-priority"
+	// MsgStopCluster: every agent stops.
+	MsgStopCluster MsgType = "stop-cluster"
+	// MsgFailoverStart announces (WARNING "Promotion has started") and
+	// serialises promotions: nobody else coordinates while one runs.
+	MsgFailoverStart MsgType = "failover-start"
+)
+
+// NodeStatus is what an agent tells others about itself.
+type NodeStatus struct {
+	Role         Role   `json:"role"`
+	Kind         Kind   `json:"kind"`
+	DBReachable  bool   `json:"db,omitempty"`
+	InRecovery   bool   `json:"rec,omitempty"`
+	Promotable   bool   `json:"prom,omitempty"`
+	ReceivedLSN  LSN    `json:"recv"`
+	ReplayLSN    LSN    `json:"replay"`
+	CurrentLSN   LSN    `json:"cur"`
+	ReplayPaused bool   `json:"paused,omitempty"`
+	Following    NodeID `json:"follow,omitempty"`
+}
+
+// Message is the one envelope every agent-to-agent message uses; fields not
+// relevant to Type are empty.
+type Message struct {
+	V       int     `json:"v"`
+	Cluster string  `json:"c"`
+	Type    MsgType `json:"t"`
+	From    NodeID  `json:"f"`
+	// Epoch is the sender's current epoch (for votes: the epoch voted on).
+	Epoch   uint64 `json:"e"`
+	Primary NodeID `json:"p,omitempty"` // primary of Epoch as the sender knows it
+	Round   uint64 `json:"r,omitempty"`
+	Target  NodeID `json:"tg,omitempty"`
+	OK      bool   `json:"ok,omitempty"`
+	Pause   bool   `json:"pause,omitempty"`
+	// FailedPrimary is %f for the promotion.
+	FailedPrimary NodeID      `json:"fp,omitempty"`
+	Status        *NodeStatus `json:"s,omitempty"`
+	Priority      []NodeID    `json:"prio,omitempty"`
+	Switchover    bool        `json:"sw,omitempty"`
+	Quiet         bool        `json:"q,omitempty"`
+	NoScripts     bool        `json:"ns,omitempty"`
+	Reason        string      `json:"why,omitempty"`
+}
+
+// VersionError is returned by Decode for a message of another protocol
+// version.
+type VersionError struct{ Got, Want int }
+
+func (e *VersionError) Error() string {
+	return fmt.Sprintf("agent message protocol version %d, this agent speaks %d", e.Got, e.Want)
+}
+
+// ClusterError is returned by Decode for a message of another cluster.
+type ClusterError struct{ Got, Want string }
+
+func (e *ClusterError) Error() string {
+	return fmt.Sprintf("agent message for cluster %q, this agent is in cluster %q", e.Got, e.Want)
+}
+
+// Encode serialises m, stamping the protocol version.
+func Encode(m Message) []byte {
+	m.V = ProtocolVersion
+	b, err := json.Marshal(m)
+	if err != nil {
+		// Message holds only strings, numbers and bools: cannot happen.
+		panic(fmt.Sprintf("encoding agent message %s: %v", m.Type, err))
+	}
+	return b
+}
+
+// Decode parses a message from another agent of cluster.
+func Decode(b []byte, cluster string) (Message, error) {
+	var head struct {
+		V int `json:"v"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return Message{}, fmt.Errorf("decoding agent message (%d bytes): %w", len(b), err)
+	}
+	if head.V != ProtocolVersion {
+		return Message{}, &VersionError{Got: head.V, Want: ProtocolVersion}
+	}
+	var m Message
+	if err := json.Unmarshal(b, &m); err != nil {
+		return Message{}, fmt.Errorf("decoding agent message (%d bytes): %w", len(b), err)
+	}
+	if m.Cluster != cluster {
+		return Message{}, &ClusterError{Got: m.Cluster, Want: cluster}
+	}
+	return m, nil
+}

@@ -1,0 +1,121 @@
+package core
+
+import (
+	"fmt"
+	"time"
+)
+
+// Persisted is the state that must survive an agent restart. The core emits
+// Persist whenever it changes; the shell gives the last stored value to New.
+type Persisted struct {
+	// Epoch is the highest epoch this node has seen and follows.
+	Epoch uint64 `json:"epoch"`
+	// Primary is the primary of Epoch as far as this node knows.
+	Primary NodeID `json:"primary,omitempty"`
+	// VotedEpoch and VotedFor: the vote granted in VotedEpoch (once per
+	// epoch, persisted before it is sent).
+	VotedEpoch uint64 `json:"voted_epoch"`
+	VotedFor   NodeID `json:"voted_for,omitempty"`
+	// Fenced: this node's database was fenced as a failed or isolated
+	// primary and must not be made writable without a promotion.
+	Fenced bool `json:"fenced,omitempty"`
+}
+
+// MemberStatus is one line of cluster-status as this node sees it.
+type MemberStatus struct {
+	Member
+	Status   NodeStatus
+	LastSeen time.Duration // this node's monotonic time of the last message; 0 if never
+}
+
+// ClusterView is this node's picture of the cluster, for cluster-status.
+type ClusterView struct {
+	Self      NodeID
+	Role      Role
+	Epoch     uint64
+	Primary   NodeID
+	Priority  []NodeID // failover priority list (standbys)
+	Members   []MemberStatus
+	HasLease  bool
+	Promoting bool
+}
+
+// Node is one agent's failover state machine. Create it with New and drive
+// it with Step.
+type Node struct {
+	p  Params
+	tm Timing
+	st Persisted
+
+	now  time.Duration
+	seq  uint64
+	role Role
+	out  []Action
+
+	local   localMon
+	members map[NodeID]*peer
+	order   []NodeID // member ids, sorted, self included
+
+	lease   leaseState
+	voter   voterState
+	fo      *failover  // failover this node coordinates, if any
+	cand    *candidacy // promotion of this node, if any
+	check   *checkJob  // answering someone's check request
+	pending map[uint64]pendingOp
+
+	priority     []NodeID
+	setPriority  map[NodeID]int
+	lastPrimaryT time.Duration // last time we heard the primary
+	lastNotified map[string]time.Duration
+	idleReason   string
+	stopped      bool
+}
+
+// New returns a node for p, restarted from st (the zero Persisted on a first
+// start). It refuses Params that fail Validate.
+func New(p Params, st Persisted) (*Node, error) {
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("core params for node %s: %w", p.Self, err)
+	}
+	n := &Node{
+		p:            p,
+		tm:           p.Timing(),
+		st:           st,
+		role:         RoleUnknown,
+		members:      map[NodeID]*peer{},
+		pending:      map[uint64]pendingOp{},
+		setPriority:  map[NodeID]int{},
+		lastNotified: map[string]time.Duration{},
+	}
+	if p.Kind == KindWitness {
+		n.role = RoleWitness
+	}
+	n.addMember(Member{ID: p.Self, Kind: p.Kind, State: MemberAlive})
+	return n, nil
+}
+
+// Params returns the parameters the node runs with.
+func (n *Node) Params() Params { return n.p }
+
+// Timing returns the derived protocol durations.
+func (n *Node) Timing() Timing { return n.tm }
+
+// Role is the role this agent currently reports.
+func (n *Node) Role() Role { return n.role }
+
+// Persisted returns the state last handed to Persist.
+func (n *Node) Persisted() Persisted { return n.st }
+
+// Step feeds one event at monotonic time now and returns the actions to
+// perform, in order. now must not go backwards.
+func (n *Node) Step(now time.Duration, ev Event) []Action {
+	if now > n.now {
+		n.now = now
+	}
+	n.out = nil
+	n.handle(ev)
+	n.timers()
+	out := n.out
+	n.out = nil
+	return out
+}

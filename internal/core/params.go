@@ -1,0 +1,138 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Params is everything the core needs from the properties file. The shell
+// maps <cluster>.properties onto it; the property each field mirrors is named
+// in its comment. Durations are EFM's seconds converted to time.Duration.
+type Params struct {
+	Self        NodeID // bind.address IP
+	Kind        Kind   // is.witness
+	ClusterName string
+
+	LocalPeriod         time.Duration // local.period
+	LocalTimeout        time.Duration // local.timeout
+	LocalTimeoutFinal   time.Duration // local.timeout.final
+	RemoteTimeout       time.Duration // remote.timeout
+	NodeTimeout         time.Duration // node.timeout
+	RecoveryCheckPeriod time.Duration // recovery.check.period
+	CheckVIPTimeout     time.Duration // check.vip.timeout
+	StandbyRestartDelay time.Duration // standby.restart.delay
+
+	AutoFailover             bool     // auto.failover
+	MinimumStandbys          int      // minimum.standbys
+	StopIsolatedPrimary      bool     // stop.isolated.primary
+	StopFailedPrimary        bool     // stop.failed.primary
+	PrimaryShutdownAsFailure bool     // primary.shutdown.as.failure
+	UseReplayTiebreaker      bool     // use.replay.tiebreaker
+	Promotable               bool     // promotable
+	PriorityStandbys         []NodeID // priority.standbys
+	AutoReconfigure          bool     // auto.reconfigure
+	CheckVIPBeforePromotion  bool     // check.vip.before.promotion
+
+	VIPConfigured        bool // virtual.ip is set
+	PingServerConfigured bool // ping.server.ip is set
+	// Scripts lists the script.* properties that are set. The core emits
+	// RunScript only for these (and counts on the exit code of script.fence).
+	Scripts map[Script]bool
+
+	// Watchdog: the shell feeds a kernel watchdog (softdog) while this node
+	// holds a primary lease, so a frozen agent's node is reset before its
+	// lease runs out. See Timing.
+	Watchdog bool
+
+	// MaxClockDrift bounds how much faster or slower any node's monotonic
+	// clock may run than real time, as a fraction (0.01 = 1 %). Zero means
+	// DefaultMaxClockDrift.
+	MaxClockDrift float64
+	// FencingAllowance is how long fencing the local database (release VIP,
+	// stop it, write the fence) may take; the primary starts fencing that long
+	// before its lease ends. Zero means a quarter of the lease.
+	FencingAllowance time.Duration
+
+	// brokenNoLeaseWait disables the voters' lease hold; set only by tests
+	// (through the unexported hook in export_test.go / the simulator) to show
+	// the simulator catches the split-brain it causes.
+	brokenNoLeaseWait bool
+}
+
+// DefaultMaxClockDrift is the clock-rate bound assumed when Params leaves it
+// zero. Crystal oscillators are within 100 ppm; NTP slews by at most 500 ppm.
+// 1 % leaves two orders of magnitude of room (VM steal time, a slewing
+// clock).
+const DefaultMaxClockDrift = 0.01
+
+// DefaultParams returns EFM's defaults for a database agent.
+func DefaultParams(self NodeID) Params {
+	return Params{
+		Self:                    self,
+		Kind:                    KindDatabase,
+		ClusterName:             "efm",
+		LocalPeriod:             10 * time.Second,
+		LocalTimeout:            60 * time.Second,
+		LocalTimeoutFinal:       10 * time.Second,
+		RemoteTimeout:           10 * time.Second,
+		NodeTimeout:             50 * time.Second,
+		RecoveryCheckPeriod:     time.Second,
+		CheckVIPTimeout:         60 * time.Second,
+		AutoFailover:            true,
+		StopIsolatedPrimary:     true,
+		StopFailedPrimary:       true,
+		UseReplayTiebreaker:     true,
+		Promotable:              true,
+		AutoReconfigure:         true,
+		CheckVIPBeforePromotion: true,
+		PingServerConfigured:    true,
+		Scripts:                 map[Script]bool{},
+	}
+}
+
+// Validate reports the first unusable value, naming the property.
+func (p Params) Validate() error {
+	var errs []error
+	if p.Self == "" {
+		errs = append(errs, errors.New("bind.address: empty node id"))
+	}
+	if p.Kind != KindDatabase && p.Kind != KindWitness {
+		errs = append(errs, fmt.Errorf("kind %v: want database or witness", p.Kind))
+	}
+	pos := []struct {
+		key string
+		d   time.Duration
+	}{
+		{"local.period", p.LocalPeriod},
+		{"local.timeout", p.LocalTimeout},
+		{"local.timeout.final", p.LocalTimeoutFinal},
+		{"remote.timeout", p.RemoteTimeout},
+		{"node.timeout", p.NodeTimeout},
+		{"recovery.check.period", p.RecoveryCheckPeriod},
+	}
+	for _, d := range pos {
+		if d.d <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%v: must be positive", d.key, d.d))
+		}
+	}
+	if p.CheckVIPTimeout < 0 || p.StandbyRestartDelay < 0 {
+		errs = append(errs, fmt.Errorf("check.vip.timeout=%v standby.restart.delay=%v: must not be negative", p.CheckVIPTimeout, p.StandbyRestartDelay))
+	}
+	if p.MinimumStandbys < 0 {
+		errs = append(errs, fmt.Errorf("minimum.standbys=%d: must not be negative", p.MinimumStandbys))
+	}
+	if p.MaxClockDrift < 0 || p.MaxClockDrift >= 0.2 {
+		errs = append(errs, fmt.Errorf("max clock drift %v: want 0 <= drift < 0.2", p.MaxClockDrift))
+	}
+	if len(errs) == 0 {
+		t := p.Timing()
+		if t.FencingAllowance >= t.Lease-t.RenewInterval {
+			errs = append(errs, fmt.Errorf("fencing allowance %v: must be below lease %v minus renew interval %v (node.timeout=%v)",
+				t.FencingAllowance, t.Lease, t.RenewInterval, p.NodeTimeout))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (p Params) hasScript(s Script) bool { return p.Scripts[s] }

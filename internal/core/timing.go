@@ -1,0 +1,116 @@
+package core
+
+import "time"
+
+// Timing is every duration the safety protocol derives from Params. It is
+// computed in one place, Params.Timing, so the argument below can be checked
+// against one function.
+//
+// # The lease argument
+//
+// Notation: L = Lease, F = FencingAllowance, H = VoteHold, ρ = MaxClockDrift
+// (every node's monotonic clock runs at a rate within [1-ρ, 1+ρ] of real
+// time).
+//
+//  1. The primary sends a renewal round at its local time s (real time S) and
+//     counts its lease from s, not from the replies. A round succeeds when at
+//     least half of the voting members (itself included, DOWN members
+//     counted) acknowledged it.
+//  2. The primary starts fencing at local s+L-F, s being the send time of its
+//     latest successful round, and fencing takes at most F; so its database
+//     refuses writes by local s+L, which is real time at most S + L/(1-ρ).
+//  3. A voter that acknowledged that round did so at real time T >= S (an ack
+//     cannot precede the request), at its local time t. It grants no vote to
+//     another candidate before local t+H, real time at least T + H/(1+ρ).
+//  4. A promotion needs votes from a strict majority; the round in (1) was
+//     acknowledged by at least half. The two sets intersect, so some voter in
+//     the promotion's majority acknowledged the primary's last round and
+//     voted no earlier than S + H/(1+ρ). With H >= L(1+ρ)/(1-ρ) that is no
+//     earlier than S + L/(1-ρ): the old database already refuses writes.
+//  5. Later rounds cannot succeed once a majority voted for a higher epoch: a
+//     voter acknowledges renewals only for the epoch it currently follows, and
+//     a vote for epoch E+1 moves it there. A vote itself counts as the new
+//     primary's first renewal (the candidate counts its lease from when it
+//     sent the vote requests), so the argument chains from epoch to epoch.
+//
+// The primary does not wait for memberlist to notice it is alone (field-notes
+// measured ~10 s for that): the renewal round is its own, bounded, detector.
+//
+// # What the lease does not cover
+//
+// A lease binds an agent that runs. A frozen agent (SIGSTOP, VM pause) cannot
+// fence its database. Covered by: script.fence (STONITH run by the promoting
+// node before promotion; a non-zero exit aborts it), the kernel watchdog
+// (Params.Watchdog: the node resets at the same deadline the agent would have
+// started fencing), and synchronous replication (the frozen primary cannot
+// acknowledge commits once its standbys follow the new primary).
+type Timing struct {
+	// Lease is how long one successful renewal round keeps the primary
+	// writable, counted from the round's send time. It equals node.timeout:
+	// the isolated primary is fenced within the time the majority's
+	// membership layer takes to declare it DOWN.
+	Lease time.Duration
+	// RenewInterval is the period of renewal rounds (and of every agent's
+	// status heartbeat). Lease/5: four rounds in a row may be lost before
+	// the primary must fence (with the default allowance).
+	RenewInterval time.Duration
+	// FencingAllowance is how long before the lease ends the primary starts
+	// fencing (Params.FencingAllowance, default Lease/4).
+	FencingAllowance time.Duration
+	// VoteHold is how long a voter that acknowledged a renewal (or granted a
+	// vote) at its local time t refuses votes to any other candidate:
+	// Lease*(1+ρ)/(1-ρ), rounded up to the millisecond (point 4 above).
+	VoteHold time.Duration
+	// PrimarySilence is how long a standby waits without hearing the
+	// primary (renewal or heartbeat) before it suspects it, independent of
+	// the membership layer: node.timeout.
+	PrimarySilence time.Duration
+	// FailoverBound is the longest a confirmed failover may take from the
+	// moment the primary was lost with a connected majority, without retries:
+	// detection (node.timeout) + confirmation (remote.timeout) + vote hold +
+	// vote round (remote.timeout) + VIP wait (check.vip.timeout) + promote
+	// and recovery polling (remote.timeout + 2 recovery.check.period).
+	FailoverBound time.Duration
+}
+
+// Timing derives the protocol's durations from p. See the Timing type for
+// the argument these numbers carry.
+func (p Params) Timing() Timing {
+	rho := p.MaxClockDrift
+	if rho == 0 {
+		rho = DefaultMaxClockDrift
+	}
+	l := p.NodeTimeout
+	t := Timing{
+		Lease:            l,
+		RenewInterval:    l / 5,
+		FencingAllowance: p.FencingAllowance,
+		PrimarySilence:   p.NodeTimeout,
+	}
+	if t.FencingAllowance == 0 {
+		t.FencingAllowance = l / 4
+	}
+	hold := float64(l) * (1 + rho) / (1 - rho)
+	t.VoteHold = time.Duration(hold).Truncate(time.Millisecond) + time.Millisecond
+	vip := time.Duration(0)
+	if p.CheckVIPBeforePromotion && p.VIPConfigured {
+		vip = p.CheckVIPTimeout
+	}
+	t.FailoverBound = p.NodeTimeout + p.RemoteTimeout + t.VoteHold + p.RemoteTimeout + vip +
+		p.RemoteTimeout + 2*p.RecoveryCheckPeriod
+	return t
+}
+
+// TickInterval is the period at which the shell should Step a Tick: fine
+// enough that no deadline (lease, probe, renewal) is overshot by more than a
+// small fraction of its own length.
+func (p Params) TickInterval() time.Duration {
+	d := p.Timing().RenewInterval / 4
+	if lp := p.LocalPeriod / 4; lp < d {
+		d = lp
+	}
+	if d < 10*time.Millisecond {
+		d = 10 * time.Millisecond
+	}
+	return d
+}
