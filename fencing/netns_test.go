@@ -96,29 +96,36 @@ func (l *lab) ip6(host int) string { return fmt.Sprintf("fd00:231:%d::%d", l.sub
 func in[T any](l *lab, ns string, fn func() T) T {
 	l.t.Helper()
 	res := make(chan T, 1)
-	errc := make(chan error, 1)
+	var setupErr error
+	finished := make(chan struct{})
 	go func() {
+		defer close(finished)
 		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
 		h, err := netns.GetFromName(ns)
 		if err != nil {
-			errc <- fmt.Errorf("opening namespace %s: %w", ns, err)
+			setupErr = fmt.Errorf("opening namespace %s: %w", ns, err)
 			return
 		}
 		defer h.Close()
 		if err := netns.Set(h); err != nil {
-			errc <- fmt.Errorf("entering namespace %s: %w", ns, err)
+			setupErr = fmt.Errorf("entering namespace %s: %w", ns, err)
 			return
 		}
 		res <- fn()
 	}()
+	<-finished
 	select {
 	case r := <-res:
 		return r
-	case err := <-errc:
-		l.t.Fatal(err)
-		var zero T
-		return zero
+	default:
 	}
+	if setupErr != nil {
+		l.t.Fatal(setupErr)
+	}
+	// fn gave up through must (runtime.Goexit) after reporting why.
+	l.t.FailNow()
+	var zero T
+	return zero
 }
 
 // mac returns eth0's MAC in namespace ns.
@@ -186,3 +193,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// runtimeGoexit ends the calling goroutine; inside `in` the caller then
+// never receives a result, so `in` must also watch for that.
+var runtimeGoexit = runtime.Goexit
