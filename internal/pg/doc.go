@@ -1,0 +1,23 @@
+// Package pg is the agent's hands on its local PostgreSQL: it connects
+// (pgx, libpq-style sslmode, EFM password sources), probes the role and WAL
+// positions, and performs the operations failover needs — pause/resume
+// replay, promote, stop/start/restart as the service owner, fence an old
+// primary with standby.signal, point a standby at a new primary, and turn an
+// old primary into a standby.
+//
+// Everything that blocks takes a context and additionally bounds itself with
+// the timeouts in Config, so a hung server or a hung pg_ctl can never hang
+// the agent. Errors name the node (Config.Node) and, for file and process
+// operations, the data directory.
+//
+// The package keeps its own LSN type on purpose: it is self-contained and
+// converting to another uint64-based LSN is a cast.
+//
+// Settings this package writes (primary_conninfo, restore_command) go to
+// postgresql.auto.conf, through ALTER SYSTEM when the server runs and by a
+// careful line edit when it is stopped; per-node settings such as port,
+// listen_addresses and unix_socket_directories are never touched. Note that
+// pg_rewind and pg_basebackup copy postgresql.conf, pg_hba.conf and
+// postgresql.auto.conf from their source, so per-node settings kept there
+// must be re-applied after a rebuild (see Rewind).
+package pg
