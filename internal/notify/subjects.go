@@ -1,0 +1,138 @@
+package notify
+
+import "strings"
+
+// Subject is one of EFM's notification subjects with its level. Text may hold
+// {node} (Message.Node, or this node) and {cluster}, filled in when sent.
+// Use the catalogue below rather than building Subjects, so operators' mail
+// filters written for EFM keep working.
+type Subject struct {
+	Level Level
+	Text  string
+}
+
+// Render returns the subject text with {node} and {cluster} filled in.
+func (s Subject) Render(node, cluster string) string {
+	return strings.NewReplacer("{node}", node, "{cluster}", cluster).Replace(s.Text)
+}
+
+func info(t string) Subject    { return Subject{Info, t} }
+func warning(t string) Subject { return Subject{Warning, t} }
+func severe(t string) Subject  { return Subject{Severe, t} }
+
+// INFO subjects (efm-reference §8).
+var (
+	ExecutedFencingScript             = info("Executed fencing script")
+	ExecutedPostPromotionScript       = info("Executed post-promotion script")
+	ExecutedRemotePrePromotionScript  = info("Executed remote pre-promotion script")
+	ExecutedRemotePostPromotionScript = info("Executed remote post-promotion script")
+	ExecutedPostDatabaseFailureScript = info("Executed post-database failure script")
+	ExecutedPrimaryIsolationScript    = info("Executed primary isolation script")
+	ExecutedAgentResumedScript        = info("Executed agent resumed script")
+	WitnessAgentRunning               = info("Witness agent running on {node} for cluster {cluster}")
+	PrimaryAgentRunning               = info("Primary agent running on {node} for cluster {cluster}")
+	StandbyAgentRunning               = info("Standby agent running on {node} for cluster {cluster}")
+	IdleAgentRunning                  = info("Idle agent running on node {node} for cluster {cluster}")
+	AssigningVIP                      = info("Assigning VIP to node {node}")
+	ReleasingVIP                      = info("Releasing VIP from node {node}")
+	StartingAutoResumeCheck           = info("Starting auto resume check for cluster {cluster}")
+	WALBackedUpDuringPromotion        = info("WAL logs backed up during promotion")
+	ResetMembersCompleted             = info("Reset members completed for cluster {cluster}")
+)
+
+// WARNING subjects (efm-reference §8).
+var (
+	FailedPrimaryRebuilt             = warning("Failed primary is being rebuilt with pg_basebackup on {node} for cluster {cluster}")
+	WitnessAgentExited               = warning("Witness agent exited on {node} for cluster {cluster}")
+	PrimaryAgentExited               = warning("Primary agent exited on {node} for cluster {cluster}")
+	PrimaryAgentLeft                 = warning("Cluster {cluster} notified that primary agent has left")
+	StandbyAgentExited               = warning("Standby agent exited on {node} for cluster {cluster}")
+	AgentExitedDuringPromotion       = warning("Agent exited during promotion on {node} for cluster {cluster}")
+	IdleAgentExited                  = warning("Agent exited on {node} for cluster {cluster}")
+	AgentExitedDuringStartup         = warning("Agent exited for cluster {cluster}")
+	VIPOnNonPrimary                  = warning("Virtual IP address assigned to non-primary node")
+	VIPNotOnPrimary                  = warning("Virtual IP address not assigned to primary node")
+	StandbyFailed                    = warning("Standby failed in cluster {cluster}")
+	StandbyAgentFailed               = warning("Standby agent failed for cluster {cluster}")
+	StandbyDatabaseFailed            = warning("Standby database failed for cluster {cluster}")
+	StandbyCannotReachDatabase       = warning("Standby agent cannot reach database for cluster {cluster}")
+	ClusterBelowThreeNodes           = warning("Cluster {cluster} has dropped below three nodes")
+	SubsetDisconnectedFromPrimary    = warning("Subset of cluster {cluster} disconnected from primary")
+	PromotionStarted                 = warning("Promotion has started on cluster {cluster}")
+	WitnessFailure                   = warning("Witness failure for cluster {cluster}")
+	IdleAgentFailure                 = warning("Idle agent failure for cluster {cluster}")
+	NodesIsolated                    = warning("One or more nodes isolated from network for cluster {cluster}")
+	NodeNoLongerIsolated             = warning("Node no longer isolated from network for cluster {cluster}")
+	PrimaryDBStillRunning            = warning("Failover Manager tried to promote, but primary DB is still running")
+	PrimaryAgentMissing              = warning("Primary agent missing for cluster {cluster}")
+	PrimaryRejoined                  = warning("Standby agent started to promote, but primary has rejoined")
+	CouldNotVerifyPrimaryDB          = warning("Standby agent tried to promote, but could not verify primary DB")
+	VIPStillAssigned                 = warning("Standby agent tried to promote, but VIP appears to still be assigned")
+	StandbyOrphaned                  = warning("Standby agent tried to promote, but appears to be orphaned")
+	ManualFailoverRequired           = warning("Potential manual failover required on cluster {cluster}")
+	FailoverCompleted                = warning("Failover has completed on cluster {cluster}")
+	LockFileRemoved                  = warning("Lock file for cluster {cluster} has been removed")
+	RecoveryFileOnPrimary            = warning("A recovery file for cluster {cluster} has been found on primary node")
+	RecoveryTargetTimelineNotLatest  = warning("recovery_target_timeline is not set to latest in recovery settings")
+	PromotionInProgress              = warning("Promotion has not occurred for cluster {cluster}")
+	StandbyNotReconfigured           = warning("Standby {node} will not be reconfigured after failover in cluster {cluster}")
+	CouldNotResumeReplay             = warning("Could not resume replay for standby {node}")
+	DatabaseTimeoutMismatch          = warning("Possible problem with database timeout values")
+	NoStandbysAvailable              = warning("No standbys available for promotion in cluster {cluster}")
+	NoPromotableStandby              = warning("No promotable standby for cluster {cluster}")
+	SyncReplicationReconfigured      = warning("Synchronous replication has been reconfigured for cluster {cluster}")
+	SyncReplicationDisabled          = warning("Synchronous replication has been disabled for cluster {cluster}")
+	CouldNotReloadDBConfig           = warning("Could not reload database configuration")
+	CustomMonitorTimeout             = warning("Custom monitor timeout for cluster {cluster}")
+	CustomMonitorSafeModeFailure     = warning("Custom monitor 'safe mode' failure for cluster {cluster}")
+	PrimaryShutdownAsFailure         = warning("primary.shutdown.as.failure set to true for primary node")
+	PrimaryCannotPingLocalDB         = warning("Primary cannot ping local database for cluster {cluster}")
+	StandbyCannotPingLocalDB         = warning("Standby cannot ping local database for cluster {cluster}")
+	StandbyCannotResumeMonitoring    = warning("Standby cannot resume monitoring local database for cluster {cluster}")
+	PrimaryLeftAndDetached           = warning("Primary agent left the cluster and node detached from load balancer")
+	StandbyNotStoppedBeforePromotion = warning("Standby database not stopped before primary is promoted")
+	CouldNotLoadSharedState          = warning("Agent could not load shared state for cluster {cluster}")
+	StandbyRestartedCannotConnect    = warning("Standby database restarted but EFM cannot connect")
+	CouldNotRetrieveDBSettings       = warning("Could not retrieve db settings for rebuild")
+	ReplicationSlotAdvanceProblem    = warning("Problem advancing replication slots for cluster {cluster}")
+)
+
+// SEVERE subjects (efm-reference §8).
+var (
+	BaseBackupFailed                = severe("pg_basebackup call failed")
+	DuplicateReplicationSlot        = severe("A duplicate replication slot name is in use")
+	UnableToConnectToDB             = severe("Unable to connect to DB on {node}")
+	PrimaryCannotResumeMonitoring   = severe("Primary cannot resume monitoring local database for cluster {cluster}")
+	FencingScriptError              = severe("Fencing script error")
+	PostPromotionScriptFailed       = severe("Post-promotion script failed")
+	RemotePostPromotionScriptFailed = severe("Remote post-promotion script failed")
+	RemotePrePromotionScriptFailed  = severe("Remote pre-promotion script failed")
+	PostDatabaseFailureScriptError  = severe("Post-database failure script error")
+	AgentResumedScriptError         = severe("Agent resumed script error")
+	PrimaryIsolationScriptFailed    = severe("Primary isolation script failed")
+	CouldNotPromoteStandby          = severe("Could not promote standby")
+	ErrorCreatingRecoveryFile       = severe("Error creating recovery.conf file on {node} for cluster {cluster}")
+	UnexpectedError                 = severe("An unexpected error has occurred for cluster {cluster}")
+	PrimaryFencedOffIsolated        = severe("Primary database being fenced off for cluster {cluster}")
+	PrimaryFencedOffRejoined        = severe("Primary database being fenced off for cluster {cluster}: a standby was already promoted")
+	IsolatedPrimaryShutdown         = severe("Isolated primary database shutdown")
+	CouldNotAssignVIP               = severe("Could not assign VIP to node {node}")
+	PrimaryDatabaseFailure          = severe("Primary database failure for cluster {cluster}")
+	StandbyDatabaseFailure          = severe("Standby database failure for cluster {cluster}")
+	AgentTimingOut                  = severe("Agent is timing out for cluster {cluster}")
+	ResumeTimedOut                  = severe("Resume timed out for cluster {cluster}")
+	InternalStateMismatch           = severe("Internal state mismatch for cluster {cluster}")
+	FailoverNotOccurred             = severe("Failover has not occurred")
+	DatabaseInWrongState            = severe("Database in wrong state on {node}")
+	DatabaseConnectionFailure       = severe("Database connection failure for cluster {cluster}")
+	StandbyCustomMonitorFailure     = severe("Standby custom monitor failure for cluster {cluster}")
+	PrimaryCustomMonitorFailure     = severe("Primary custom monitor failure for cluster {cluster}")
+	LoopbackPingServerIP            = severe("Loopback address set for ping.server.ip")
+	LoadBalancerAttachScriptError   = severe("Load balancer attach script error")
+	LoadBalancerDetachScriptError   = severe("Load balancer detach script error")
+	PgpoolAttachNodeError           = severe("Pgpool attach node error")
+	PgpoolDetachNodeError           = severe("Pgpool detach node error")
+	NotEnoughSyncStandbys           = severe("Not enough synchronous standbys available in cluster {cluster}")
+	// Ours: EFM documents no subject for script.db.password failing.
+	DBPasswordScriptFailed = severe("Could not get the database password for cluster {cluster}")
+)
