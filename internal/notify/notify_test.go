@@ -77,8 +77,11 @@ func TestRender(t *testing.T) {
 			wantBody:    "EFM node: 10.0.0.1\nCluster name: efm\nDatabase name: appdb\nVIP: 10.0.0.100 (Inactive)\n\nFailover completed; new primary 10.0.0.2.\n",
 		},
 		{
-			name:        "prefix and VIP active",
-			cfg:         func(c *Config) { c.TextPrefix = "PROD cluster\ncall +1 555\n"; c.VIPActive = func() bool { return true } },
+			name: "prefix and VIP active",
+			cfg: func(c *Config) {
+				c.TextPrefix = "PROD cluster\ncall +1 555\n"
+				c.VIPActive = func() bool { return true }
+			},
 			msg:         Message{Subject: AssigningVIP, Text: "x"},
 			wantSubject: "[INFO] EFM Assigning VIP to node 10.0.0.1",
 			wantBody:    "PROD cluster\ncall +1 555\nEFM node: 10.0.0.1\nCluster name: efm\nDatabase name: appdb\nVIP: 10.0.0.100 (Active)\n\nx\n",
