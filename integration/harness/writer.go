@@ -1,0 +1,299 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// WriterOptions tunes a Writer; zero values take the defaults.
+type WriterOptions struct {
+	Interval       time.Duration // between commits; 20 ms
+	CommitTimeout  time.Duration // per commit before the connection is dropped; 1 s
+	ConnectTimeout time.Duration // per connection attempt; 1 s
+}
+
+// Ack is one commit the server acknowledged.
+type Ack struct {
+	ID      int64
+	Sent    time.Time // when the INSERT was sent
+	Acked   time.Time // when the commit was acknowledged
+	DataDir string    // data_directory of the server that acknowledged it
+}
+
+// Writer is a client that commits a row with a unique increasing id every
+// Interval through one address (the VIP), from inside a host, reconnecting
+// whenever a commit or connection fails. A failed attempt's id is never
+// reused: it may or may not have committed (Uncertain).
+type Writer struct {
+	from   *Host
+	target netip.AddrPort
+	opts   WriterOptions
+	tb     TB
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu        sync.Mutex
+	acks      []Ack
+	uncertain []int64
+	errs      int
+	lastErr   error
+	started   time.Time
+	stopped   time.Time
+}
+
+// StartWriter starts a writer in from's namespace committing to target
+// (for instance the VIP and PGPort). It runs until Stop or until tb's
+// cleanup. The table efmi_writer must exist (InitPrimary creates it).
+func StartWriter(tb TB, from *Host, target netip.AddrPort, opts WriterOptions) *Writer {
+	if opts.Interval == 0 {
+		opts.Interval = 20 * time.Millisecond
+	}
+	if opts.CommitTimeout == 0 {
+		opts.CommitTimeout = time.Second
+	}
+	if opts.ConnectTimeout == 0 {
+		opts.ConnectTimeout = time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &Writer{from: from, target: target, opts: opts, tb: tb, cancel: cancel, done: make(chan struct{}), started: time.Now()}
+	go w.loop(ctx)
+	tb.Cleanup(func() { w.Stop() })
+	tb.Logf("harness: writer on %s committing to %s every %v", from.Name, target, opts.Interval)
+	return w
+}
+
+func (w *Writer) loop(ctx context.Context) {
+	defer close(w.done)
+	var conn *pgx.Conn
+	defer func() {
+		if conn != nil {
+			conn.Close(context.Background())
+		}
+	}()
+	tick := time.NewTicker(w.opts.Interval)
+	defer tick.Stop()
+	var id int64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if conn == nil {
+			c, err := w.connect(ctx)
+			if err != nil {
+				w.fail(err)
+				continue
+			}
+			conn = c
+		}
+		id++
+		sent := time.Now()
+		cctx, cancel := context.WithTimeout(ctx, w.opts.CommitTimeout)
+		var dataDir string
+		err := conn.QueryRow(cctx, "INSERT INTO efmi_writer(id) VALUES ($1) RETURNING current_setting('data_directory')", id).Scan(&dataDir)
+		cancel()
+		if err != nil {
+			w.mu.Lock()
+			w.uncertain = append(w.uncertain, id)
+			w.mu.Unlock()
+			w.fail(err)
+			conn.Close(context.Background())
+			conn = nil
+			continue
+		}
+		w.mu.Lock()
+		w.acks = append(w.acks, Ack{ID: id, Sent: sent, Acked: time.Now(), DataDir: dataDir})
+		w.mu.Unlock()
+	}
+}
+
+func (w *Writer) connect(ctx context.Context) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres sslmode=disable", w.target.Addr(), w.target.Port()))
+	if err != nil {
+		return nil, err
+	}
+	cfg.ConnectTimeout = w.opts.ConnectTimeout
+	cfg.DialFunc = w.from.DialContext
+	cfg.RuntimeParams["application_name"] = "efmi-writer"
+	cctx, cancel := context.WithTimeout(ctx, w.opts.ConnectTimeout)
+	defer cancel()
+	return pgx.ConnectConfig(cctx, cfg)
+}
+
+func (w *Writer) fail(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.errs++
+	w.lastErr = err
+}
+
+// Acked returns how many commits have been acknowledged so far.
+func (w *Writer) Acked() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.acks)
+}
+
+// LastAck returns the latest acknowledged commit, if any.
+func (w *Writer) LastAck() (Ack, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.acks) == 0 {
+		return Ack{}, false
+	}
+	return w.acks[len(w.acks)-1], true
+}
+
+// WaitAcks waits until at least n more commits than now are acknowledged
+// after since, e.g. "writes resumed after the fault".
+func (w *Writer) WaitAcks(ctx context.Context, timeout time.Duration, since time.Time, n int) error {
+	return Eventually(ctx, timeout, 10*time.Millisecond, func(context.Context) (bool, error) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		c := 0
+		for i := len(w.acks) - 1; i >= 0 && w.acks[i].Acked.After(since); i-- {
+			c++
+		}
+		if c >= n {
+			return true, nil
+		}
+		return false, fmt.Errorf("%d of %d commits acknowledged since %s; last error: %v", c, n, since.Format("15:04:05.000"), w.lastErr)
+	})
+}
+
+// Stop stops the writer and returns what it saw; safe to call again.
+func (w *Writer) Stop() WriterReport {
+	w.cancel()
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped.IsZero() {
+		w.stopped = time.Now()
+	}
+	r := WriterReport{Acks: append([]Ack(nil), w.acks...), Uncertain: append([]int64(nil), w.uncertain...), Errors: w.errs, Started: w.started, Stopped: w.stopped}
+	if w.lastErr != nil {
+		r.LastError = w.lastErr.Error()
+	}
+	return r
+}
+
+// WriterReport is what a Writer saw.
+type WriterReport struct {
+	Acks      []Ack
+	Uncertain []int64 // attempts that failed: committed or not, nobody knows
+	Errors    int     // failed connects and commits
+	LastError string
+	Started   time.Time
+	Stopped   time.Time
+}
+
+// Gap is a stretch without acknowledged commits.
+type Gap struct {
+	From, To time.Time
+	After    int64 // id acknowledged at From (0: the writer's start)
+	Before   int64 // id acknowledged at To (0: none before Stop: still open)
+}
+
+// Duration is To - From.
+func (g Gap) Duration() time.Duration { return g.To.Sub(g.From) }
+
+func (g Gap) String() string {
+	open := ""
+	if g.Before == 0 {
+		open = " (no commit acknowledged after it)"
+	}
+	return fmt.Sprintf("%v from %s (after id %d) to %s%s", g.Duration().Round(time.Millisecond), g.From.Format("15:04:05.000"), g.After, g.To.Format("15:04:05.000"), open)
+}
+
+// MaxGap is the write unavailability: the longest time between two
+// acknowledged commits, counting the stretch from the last one to Stop (an
+// outage that never ended) and from the start to the first one.
+func (r WriterReport) MaxGap() Gap {
+	prev, prevID := r.Started, int64(0)
+	var best Gap
+	for _, a := range r.Acks {
+		if g := (Gap{From: prev, To: a.Acked, After: prevID, Before: a.ID}); g.Duration() > best.Duration() {
+			best = g
+		}
+		prev, prevID = a.Acked, a.ID
+	}
+	if g := (Gap{From: prev, To: r.Stopped, After: prevID}); g.Duration() > best.Duration() {
+		best = g
+	}
+	return best
+}
+
+// MaxGapAfter is MaxGap among the gaps that end after t (the fault).
+func (r WriterReport) MaxGapAfter(t time.Time) Gap {
+	rr := r
+	rr.Acks = nil
+	for i, a := range r.Acks {
+		if a.Acked.After(t) {
+			if i > 0 {
+				rr.Started = r.Acks[i-1].Acked
+			}
+			rr.Acks = r.Acks[i:]
+			break
+		}
+		rr.Started = a.Acked
+	}
+	return rr.MaxGap()
+}
+
+// AckedBy counts acknowledged commits per server data directory.
+func (r WriterReport) AckedBy() map[string]int {
+	m := map[string]int{}
+	for _, a := range r.Acks {
+		m[a.DataDir]++
+	}
+	return m
+}
+
+// Lost returns the acknowledged ids missing from efmi_writer on p (the
+// final primary): acknowledged commits the failover lost.
+func (r WriterReport) Lost(ctx context.Context, p *PG) ([]int64, error) {
+	ctx, cancel := withDefaultTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c, err := p.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close(context.Background())
+	rows, err := c.Query(ctx, "SELECT id FROM efmi_writer")
+	if err != nil {
+		return nil, fmt.Errorf("reading efmi_writer on %s: %w", p.Host.Name, err)
+	}
+	have := map[int64]bool{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		have[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading efmi_writer on %s: %w", p.Host.Name, err)
+	}
+	var lost []int64
+	for _, a := range r.Acks {
+		if !have[a.ID] {
+			lost = append(lost, a.ID)
+		}
+	}
+	sort.Slice(lost, func(i, j int) bool { return lost[i] < lost[j] })
+	return lost, nil
+}
+
+// Summary is one line for t.Logf.
+func (r WriterReport) Summary() string {
+	return "writer: " + strconv.Itoa(len(r.Acks)) + " acked, " + strconv.Itoa(len(r.Uncertain)) + " uncertain, " +
+		strconv.Itoa(r.Errors) + " errors, max gap " + r.MaxGap().String()
+}
