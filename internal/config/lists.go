@@ -1,0 +1,52 @@
+package config
+
+// notBuilt names the keys of features OpenEFM does not implement yet. They
+// are accepted, so an EFM 5.x file loads unchanged, and named in one startup
+// warning. Delete a name here when its feature lands.
+var notBuilt = map[string]bool{
+	// Pgpool-II integration.
+	"pgpool.enable": true, "pgpool.bin": true,
+	"pcp.user": true, "pcp.host": true, "pcp.port": true, "pcp.pass.file": true,
+	// Synchronous-replication reconfiguration and slot synchronisation.
+	"reconfigure.num.sync": true, "reconfigure.num.sync.max": true,
+	"reconfigure.sync.primary": true, "check.num.sync.period": true,
+	"update.physical.slots.period": true,
+	// Rebuilding an old primary; backing up pg_wal before reconfiguring.
+	"auto.rewind": true, "auto.basebackup": true, "backup.wal": true,
+	// Syslog sink.
+	"syslog.enabled": true, "syslog.host": true, "syslog.port": true,
+	"syslog.protocol": true, "syslog.facility": true,
+	// HTTP "am I primary" endpoint.
+	"primary.health.check.port": true,
+	// Custom monitor script.
+	"script.custom.monitor": true, "custom.monitor.interval": true,
+	"custom.monitor.timeout": true, "custom.monitor.safe.mode": true,
+	// Load-balancer hooks; detach.on.agent.failure only drives the detach hook.
+	"script.load.balancer.attach": true, "script.load.balancer.detach": true,
+	"detach.on.agent.failure": true,
+}
+
+// legacy maps names EFM used before 5.x (and one OpenEFM never had) to what
+// replaced them. They are refused, not mapped: a silently reinterpreted
+// setting in a failover manager is worse than a refusal with the fix.
+var legacy = map[string]string{
+	// EFM 4.0 renamed "master" to "primary".
+	"stop.isolated.master":       "renamed in EFM 4.0; use stop.isolated.primary",
+	"stop.failed.master":         "renamed in EFM 4.0; use stop.failed.primary",
+	"master.shutdown.as.failure": "renamed in EFM 4.0; use primary.shutdown.as.failure",
+	"reconfigure.sync.master":    "renamed in EFM 4.0; use reconfigure.sync.primary",
+	"script.master.isolated":     "renamed in EFM 4.0; use script.primary.isolated",
+	// EFM 5.0 split auto.resume.period.
+	"auto.resume.period": "split in EFM 5.0; use auto.resume.startup.period (and auto.resume.failure.period)",
+	// EFM 2.x/3.x names.
+	"pingServerIp":         "renamed in EFM 3.0; use ping.server.ip",
+	"pingServerCommand":    "renamed in EFM 3.0; use ping.server.command",
+	"virtualIp":            "renamed in EFM 3.0; use virtual.ip",
+	"virtualIp.interface":  "renamed in EFM 3.0; use virtual.ip.interface",
+	"virtualIp.netmask":    "replaced in EFM 3.0; use virtual.ip.prefix (a prefix length such as 24, not a netmask)",
+	"virtualIp.prefix":     "renamed in EFM 3.0; use virtual.ip.prefix",
+	"virtualIp.single":     "renamed in EFM 3.0; use virtual.ip.single",
+	"db.recovery.conf.dir": "replaced in EFM 3.0; use db.data.dir (standby.signal is checked there)",
+	"jgroups.max.tries":    "removed in EFM 3.0; node.timeout bounds peer failure detection",
+	"jgroups.timeout":      "removed in EFM 3.0; node.timeout bounds peer failure detection",
+}
