@@ -1,0 +1,207 @@
+package membership
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// Operations on the shared state. Any member may ask; the request goes to
+// the coordinator, which applies it, bumps the version and pushes the new
+// state to everyone, so concurrent changes through different agents are
+// serialised in one place.
+const (
+	opAllow    = "allow"
+	opDisallow = "disallow"
+	opPriority = "priority"
+	opReset    = "reset"
+	opStop     = "stop"
+)
+
+type request struct {
+	ID   uint64   `json:"i"`
+	Op   string   `json:"o"`
+	Arg  string   `json:"a,omitempty"`
+	List []string `json:"l,omitempty"`
+}
+
+type response struct {
+	ID  uint64 `json:"i"`
+	Err string `json:"e,omitempty"`
+}
+
+// AllowNode adds an address (a node's bind IP) to the allowed host list.
+func (m *Membership) AllowNode(ctx context.Context, addr string) error {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return fmt.Errorf("allow-node %q: not an IP address: %w", addr, err)
+	}
+	return m.ask(ctx, request{Op: opAllow, Arg: ip.Unmap().String()})
+}
+
+// DisallowNode removes an address from the allowed host list: that node
+// can no longer (re)join.
+func (m *Membership) DisallowNode(ctx context.Context, addr string) error {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return fmt.Errorf("disallow-node %q: not an IP address: %w", addr, err)
+	}
+	return m.ask(ctx, request{Op: opDisallow, Arg: ip.Unmap().String()})
+}
+
+// SetPriorityList replaces the standby priority list (opaque here).
+func (m *Membership) SetPriorityList(ctx context.Context, list []string) error {
+	return m.ask(ctx, request{Op: opPriority, List: slices.Clone(list)})
+}
+
+// ResetMembers drops every DOWN member on every node, trims the allowed
+// host list to the current members and rewrites every .nodes file (even
+// with StableNodesFile).
+func (m *Membership) ResetMembers(ctx context.Context) error {
+	return m.ask(ctx, request{Op: opReset})
+}
+
+// StopCluster clears the allowed host list and asks every agent to stop:
+// StopRequested() closes on every member (this one included).
+func (m *Membership) StopCluster(ctx context.Context) error {
+	return m.ask(ctx, request{Op: opStop})
+}
+
+// ask applies r here when this node is the coordinator, else forwards it
+// to the coordinator and waits for its answer.
+func (m *Membership) ask(ctx context.Context, r request) error {
+	m.mu.Lock()
+	coord := m.coordinatorLocked(time.Now())
+	if coord == m.cfg.name {
+		m.mu.Unlock()
+		return m.apply(r, m.cfg.name)
+	}
+	p := m.peers[coord]
+	m.reqID++
+	r.ID = m.reqID
+	ch := make(chan error, 1)
+	m.waiters[r.ID] = ch
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.waiters, r.ID)
+		m.mu.Unlock()
+	}()
+	n, err := nodeFor(coord, p.addr)
+	if err != nil {
+		return err
+	}
+	if err := m.sendReliable(ctx, n, encodeJSON(msgRequest, m.cfg.name, r)); err != nil {
+		return fmt.Errorf("%s: forwarding to coordinator %s: %w", r.Op, coord, err)
+	}
+	select {
+	case err := <-ch:
+		return err
+	case <-ctxDone(ctx):
+		return fmt.Errorf("%s: waiting for coordinator %s: %w", r.Op, coord, ctx.Err())
+	case <-m.done:
+		return errors.New("membership shut down")
+	}
+}
+
+// serveRequest applies a forwarded request and answers it.
+func (m *Membership) serveRequest(from string, r request) {
+	err := m.apply(r, from)
+	resp := response{ID: r.ID}
+	if err != nil {
+		resp.Err = err.Error()
+	}
+	m.mu.Lock()
+	p := m.peers[from]
+	m.mu.Unlock()
+	if p == nil {
+		m.log.Warn("cannot answer a request from an unknown member", "from", from, "op", r.Op)
+		return
+	}
+	n, nerr := nodeFor(from, p.addr)
+	if nerr != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), m.t.TCPTimeout)
+	defer cancel()
+	if serr := m.sendReliable(ctx, n, encodeJSON(msgResponse, m.cfg.name, resp)); serr != nil {
+		m.log.Warn("answering a request", "to", from, "op", r.Op, "err", serr)
+	}
+}
+
+// apply changes the shared state (this node acts as coordinator) and
+// pushes it to every member.
+func (m *Membership) apply(r request, from string) error {
+	m.mu.Lock()
+	next := m.state.clone()
+	var stopTargets []target
+	switch r.Op {
+	case opAllow:
+		if !next.allowed(r.Arg) {
+			next.Allowed = append(next.Allowed, r.Arg)
+			slices.Sort(next.Allowed)
+		}
+	case opDisallow:
+		if r.Arg == m.cfg.name || r.Arg == from {
+			m.mu.Unlock()
+			return fmt.Errorf("disallow-node %s: a running agent cannot disallow itself or the coordinator", r.Arg)
+		}
+		next.Allowed = slices.DeleteFunc(next.Allowed, func(a string) bool { return a == r.Arg })
+	case opPriority:
+		next.Priority = r.List
+	case opReset:
+		roster := map[string]rosterEntry{m.cfg.name: {Addr: m.cfg.selfAddr(), Kind: m.cfg.Kind}}
+		for name, p := range m.peers {
+			if p.mlAlive {
+				roster[name] = rosterEntry{Addr: p.addr, Kind: p.meta.Kind}
+			}
+		}
+		next.Roster = roster
+		next.Allowed = slices.DeleteFunc(next.Allowed, func(a string) bool { _, ok := roster[a]; return !ok })
+		next.Left = nil
+		next.ResetGen++
+	case opStop:
+		next.Allowed = nil
+		for name, p := range m.peers {
+			if p.mlAlive {
+				stopTargets = append(stopTargets, target{name, p.addr})
+			}
+		}
+	default:
+		m.mu.Unlock()
+		return fmt.Errorf("unknown operation %q", r.Op)
+	}
+	push := m.commitLocked(next)
+	m.mu.Unlock()
+	m.log.Info("shared state changed", "op", r.Op, "arg", r.Arg, "by", from, "version", push.Version,
+		"allowed", push.Allowed)
+	m.pushShared(push)
+	m.poke()
+	if r.Op == opStop {
+		m.broadcastStop(stopTargets)
+		m.requestStop(from)
+	}
+	return nil
+}
+
+type target struct{ name, addr string }
+
+func (m *Membership) broadcastStop(targets []target) {
+	msg := encode(msgStop, m.cfg.name, nil)
+	for _, t := range targets {
+		n, err := nodeFor(t.name, t.addr)
+		if err != nil {
+			continue
+		}
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), m.t.TCPTimeout)
+			defer cancel()
+			if err := m.sendReliable(ctx, n, msg); err != nil {
+				m.log.Warn("sending stop-cluster", "to", n.Name, "err", err)
+			}
+		}()
+	}
+}

@@ -1,0 +1,49 @@
+package membership
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// writeNodesFile replaces path atomically (temp file in the same
+// directory, fsync, rename) so a crash never leaves a half-written list
+// that a restarting agent would then fail to join through.
+func writeNodesFile(path, cluster string, addrs []string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s.nodes: address:port of the other members of cluster %s, separated by whitespace.\n", cluster, cluster)
+	fmt.Fprintf(&b, "# Rewritten by the efm agent on membership change at %s (set stable.nodes.file=true to keep it).\n",
+		time.Now().UTC().Format(time.RFC3339))
+	b.WriteString(strings.Join(addrs, " "))
+	b.WriteString("\n")
+	mode := os.FileMode(0o644)
+	if fi, err := os.Stat(path); err == nil {
+		mode = fi.Mode().Perm()
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("writing nodes file %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if _, err := tmp.WriteString(b.String()); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing nodes file %s: %w", path, err)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing nodes file %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing nodes file %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing nodes file %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("writing nodes file %s: %w", path, err)
+	}
+	return nil
+}
