@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -91,7 +92,10 @@ func RunPasswordScript(ctx context.Context, script string, timeout time.Duration
 	cmd := exec.CommandContext(ctx, script)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	// A script that forks a child holding our pipes must not hang us.
+	// On timeout kill the script's whole process group, so a child it forked
+	// (holding our pipes) dies with it; WaitDelay is the backstop.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second
 	err := cmd.Run()
 	if ctx.Err() != nil {
