@@ -33,7 +33,7 @@ func Example() []byte {
 			section = s.Section
 			fmt.Fprintf(&b, "\n\n# ==== %s ====\n", section)
 		}
-		b.WriteString("\n# " + s.Meaning + ".\n")
+		b.WriteString("\n# " + sentence(s.Meaning) + "\n")
 		var notes []string
 		switch {
 		case s.Database && s.Witness:
@@ -68,4 +68,14 @@ func Example() []byte {
 		b.WriteString(s.Name + "=" + value + "\n")
 	}
 	return b.Bytes()
+}
+
+// sentence capitalises a meaning for the example, unless it starts with a
+// key name, and ends it with a full stop.
+func sentence(m string) string {
+	first, _, _ := strings.Cut(m, " ")
+	if !strings.Contains(first, ".") && m != "" && m[0] >= 'a' && m[0] <= 'z' {
+		m = strings.ToUpper(m[:1]) + m[1:]
+	}
+	return m + "."
 }

@@ -38,15 +38,15 @@ var legacy = map[string]string{
 	"script.master.isolated":     "renamed in EFM 4.0; use script.primary.isolated",
 	// EFM 5.0 split auto.resume.period.
 	"auto.resume.period": "split in EFM 5.0; use auto.resume.startup.period (and auto.resume.failure.period)",
-	// EFM 2.x/3.x names.
-	"pingServerIp":         "renamed in EFM 3.0; use ping.server.ip",
-	"pingServerCommand":    "renamed in EFM 3.0; use ping.server.command",
-	"virtualIp":            "renamed in EFM 3.0; use virtual.ip",
-	"virtualIp.interface":  "renamed in EFM 3.0; use virtual.ip.interface",
-	"virtualIp.netmask":    "replaced in EFM 3.0; use virtual.ip.prefix (a prefix length such as 24, not a netmask)",
-	"virtualIp.prefix":     "renamed in EFM 3.0; use virtual.ip.prefix",
-	"virtualIp.single":     "renamed in EFM 3.0; use virtual.ip.single",
-	"db.recovery.conf.dir": "replaced in EFM 3.0; use db.data.dir (standby.signal is checked there)",
-	"jgroups.max.tries":    "removed in EFM 3.0; node.timeout bounds peer failure detection",
-	"jgroups.timeout":      "removed in EFM 3.0; node.timeout bounds peer failure detection",
+	// EFM 2.x names.
+	"pingServerIp":         "an EFM 2.x name; use ping.server.ip",
+	"pingServerCommand":    "an EFM 2.x name; use ping.server.command",
+	"virtualIp":            "an EFM 2.x name; use virtual.ip",
+	"virtualIp.interface":  "an EFM 2.x name; use virtual.ip.interface",
+	"virtualIp.netmask":    "an EFM 2.x name; use virtual.ip.prefix (a prefix length such as 24, not a netmask)",
+	"virtualIp.prefix":     "an EFM 2.x name; use virtual.ip.prefix",
+	"virtualIp.single":     "an EFM 2.x name; use virtual.ip.single",
+	"db.recovery.conf.dir": "an EFM 2.x name; use db.data.dir (standby.signal is checked there)",
+	"jgroups.max.tries":    "an EFM 2.x setting, removed; node.timeout bounds peer failure detection",
+	"jgroups.timeout":      "an EFM 2.x setting, removed; node.timeout bounds peer failure detection",
 }
