@@ -176,11 +176,16 @@ func (r *Runner) Run(ctx context.Context, k Kind, command string, v Vars) Result
 	if cmd.ProcessState != nil && cmd.ProcessState.Exited() {
 		res.ExitCode = cmd.ProcessState.ExitCode()
 	}
-	res.TimedOut = errors.Is(ctx.Err(), context.DeadlineExceeded) && !(err == nil && res.ExitCode == 0)
+	// Timed out only if it did not exit by itself: a script that exited 1
+	// just as the deadline passed failed on its own account.
+	res.TimedOut = errors.Is(ctx.Err(), context.DeadlineExceeded) && res.ExitCode < 0
 	switch {
 	case err == nil:
 	case res.TimedOut:
 		res.Err = fmt.Errorf("%s %q: killed after %s deadline: %w", k, args[0], timeout, context.DeadlineExceeded)
+	case ctx.Err() != nil && res.ExitCode < 0:
+		// The caller gave up (agent stopping): say so rather than "killed".
+		res.Err = fmt.Errorf("%s %q: stopped: %w", k, args[0], ctx.Err())
 	case res.ExitCode > 0:
 		res.Err = fmt.Errorf("%s %q: exit status %d", k, args[0], res.ExitCode)
 	default:

@@ -208,8 +208,8 @@ func TestRunContextCancelKills(t *testing.T) {
 	go func() { done <- r.Run(ctx, Resumed, s, Vars{}) }()
 	cancel()
 	res := <-done
-	if res.OK() || res.TimedOut {
-		t.Errorf("cancelled run: OK=%v TimedOut=%v, want failure without timeout", res.OK(), res.TimedOut)
+	if res.OK() || res.TimedOut || !errors.Is(res.Err, context.Canceled) {
+		t.Errorf("cancelled run: OK=%v TimedOut=%v Err=%v, want a context.Canceled failure without timeout", res.OK(), res.TimedOut, res.Err)
 	}
 }
 

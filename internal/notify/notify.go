@@ -47,6 +47,9 @@ type Config struct {
 	SMTPAddr  string // "" = localhost:25
 
 	ScriptCommand string // script.notification; "" = no script
+	// NodeType, if set, gives EFM_NODE_TYPE for the notification script
+	// (primary, standby, witness, idle).
+	NodeType func() string
 
 	Timeout time.Duration // per delivery; 0 = DefaultTimeout
 }
@@ -230,8 +233,12 @@ func (n *Notifier) script(ctx context.Context, subject, body string, level Level
 			err = fmt.Errorf("script.notification: panic: %v", p)
 		}
 	}()
+	var nodeType string
+	if n.cfg.NodeType != nil {
+		nodeType = n.cfg.NodeType()
+	}
 	res := n.scripts.Run(ctx, hooks.Notification, n.cfg.ScriptCommand, hooks.Vars{
-		Subject: subject, Body: body,
+		Subject: subject, Body: body, NodeType: nodeType,
 		Env: map[string]string{"EFM_NOTIFICATION_LEVEL": level.String()},
 	})
 	return res.Err

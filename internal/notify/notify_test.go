@@ -198,7 +198,7 @@ func notifyScript(t *testing.T) (string, func() []string) {
 	t.Helper()
 	s := filepath.Join(t.TempDir(), "notify.sh")
 	// $1 is the --from-efm of the property; subject and body follow it.
-	body := "#!/bin/sh\nprintf '%s|%s|%s|%s|%s\\n---\\n' \"$#\" \"$EFM_NOTIFICATION_LEVEL\" \"$1\" \"$2\" \"$3\" >> \"$0.calls\"\n"
+	body := "#!/bin/sh\nprintf '%s|%s|%s|%s|%s|%s\\n---\\n' \"$#\" \"$EFM_NOTIFICATION_LEVEL\" \"$EFM_NODE_TYPE\" \"$1\" \"$2\" \"$3\" >> \"$0.calls\"\n"
 	if err := os.WriteFile(s, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -219,12 +219,13 @@ func TestScriptDelivery(t *testing.T) {
 	cmd, calls := notifyScript(t)
 	cfg := baseConfig()
 	cfg.ScriptCommand = cmd
+	cfg.NodeType = func() string { return "standby" }
 	n := New(cfg, &hooks.Runner{SlowThreshold: -1}, nil)
 	if err := n.Send(context.Background(), Message{Subject: PromotionStarted, Text: "promoting 10.0.0.2"}); err != nil {
 		t.Fatal(err)
 	}
 	got := calls()
-	want := "3|WARNING|--from-efm|[WARNING] EFM Promotion has started on cluster efm|EFM node: 10.0.0.1\nCluster name: efm\nDatabase name: appdb\nVIP: 10.0.0.100 (Inactive)\n\npromoting 10.0.0.2\n"
+	want := "3|WARNING|standby|--from-efm|[WARNING] EFM Promotion has started on cluster efm|EFM node: 10.0.0.1\nCluster name: efm\nDatabase name: appdb\nVIP: 10.0.0.100 (Inactive)\n\npromoting 10.0.0.2\n"
 	if len(got) != 1 || got[0] != want {
 		t.Errorf("script calls %q, want [%q]", got, want)
 	}
