@@ -41,7 +41,7 @@ func (d *DB) ctlSeconds() string {
 // Running reports whether the postmaster of the data directory runs
 // (pg_ctl status: 0 running, 3 not running).
 func (d *DB) Running(ctx context.Context) (bool, error) {
-	out, err := d.runOwner(ctx, nil, d.pgBin("pg_ctl"), "status", "-D", d.cfg.ConfigDir)
+	_, err := d.runOwner(ctx, nil, d.pgBin("pg_ctl"), "status", "-D", d.cfg.ConfigDir)
 	if err == nil {
 		return true, nil
 	}
@@ -49,7 +49,7 @@ func (d *DB) Running(ctx context.Context) (bool, error) {
 	if errors.As(err, &ee) && ee.ExitCode() == 3 {
 		return false, nil
 	}
-	return false, fmt.Errorf("status of database %s (%s): %w (%s)", d.cfg.Node, d.cfg.ConfigDir, err, tail(out, 200))
+	return false, fmt.Errorf("status of database %s (%s): %w", d.cfg.Node, d.cfg.ConfigDir, err)
 }
 
 // Stop shuts the database down and waits until it is gone. Stopping a

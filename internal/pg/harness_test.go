@@ -154,8 +154,6 @@ listen_addresses = '127.0.0.1'
 port = %d
 unix_socket_directories = '%s'
 fsync = off
-synchronous_commit = off
-full_page_writes = off
 wal_log_hints = on
 wal_keep_size = '64MB'
 shared_buffers = '16MB'
@@ -334,3 +332,5 @@ func waitReplayed(t *testing.T, primary, standby *instance) {
 		return err == nil && l >= target, err
 	})
 }
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -96,6 +96,9 @@ func (d *DB) runOwner(ctx context.Context, stdin []byte, argv ...string) (string
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (after %s)", ctx.Err(), d.cfg.CtlTimeout)
 		}
+		if s == "" {
+			return s, fmt.Errorf("%s: %w", strings.Join(cmd.Args, " "), err)
+		}
 		return s, fmt.Errorf("%s: %w: %s", strings.Join(cmd.Args, " "), err, tail(s, 500))
 	}
 	return s, nil

@@ -1,0 +1,207 @@
+package pg
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+func TestPauseResumeReplay(t *testing.T) {
+	requirePG(t)
+	base := baseDir(t)
+	a := startPrimary(t, base, "a")
+	b := startStandby(t, base, "b", a)
+	ctx := context.Background()
+	a.mustSQL("CREATE TABLE t (v int)")
+	waitReplayed(t, a, b)
+
+	if err := b.db.PauseReplay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.db.Probe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.ReplayPaused {
+		t.Fatalf("replay not paused: %+v", st)
+	}
+	a.mustSQL("INSERT INTO t SELECT generate_series(1, 1000)")
+	target := mustLSN(t, a.mustSQL("SELECT pg_current_wal_lsn()::text"))
+	// Received moves on while replay holds still: positions are stable for
+	// the candidate comparison.
+	waitFor(t, 10*time.Second, "standby receiving "+target.String(), func() (bool, error) {
+		st, err = b.db.Probe(ctx)
+		return err == nil && st.ReceivedLSN >= target, err
+	})
+	if st.ReplayLSN >= target {
+		t.Errorf("replay advanced to %s while paused (target %s)", st.ReplayLSN, target)
+	}
+	if n := b.mustSQL("SELECT count(*) FROM t"); n != "0" {
+		t.Errorf("paused standby shows %s rows", n)
+	}
+
+	if err := b.db.ResumeReplay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitReplayed(t, a, b)
+	if st, err := b.db.Probe(ctx); err != nil || st.ReplayPaused {
+		t.Errorf("after resume: %+v, %v", st, err)
+	}
+	if n := b.mustSQL("SELECT count(*) FROM t"); n != "1000" {
+		t.Errorf("resumed standby shows %s rows, want 1000", n)
+	}
+	if err := a.db.PauseReplay(ctx); err == nil {
+		t.Error("pausing replay on a primary succeeded")
+	}
+}
+
+func TestPromote(t *testing.T) {
+	requirePG(t)
+	base := baseDir(t)
+	a := startPrimary(t, base, "a")
+	b := startStandby(t, base, "b", a)
+	ctx := context.Background()
+	a.mustSQL("CREATE TABLE t (v int)")
+	waitReplayed(t, a, b)
+	if err := a.db.Stop(ctx, StopFast); err != nil {
+		t.Fatal(err)
+	}
+	// Promotion must also work from a paused standby (the promoter pauses
+	// replay while choosing).
+	if err := b.db.PauseReplay(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Now()
+	if err := b.db.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("MEASURED promote (pg_promote + wait + CHECKPOINT): %s", time.Since(start))
+
+	st, err := b.db.Probe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.InRecovery || st.Timeline != 2 {
+		t.Errorf("after promote: %+v, want primary on timeline 2", st)
+	}
+	// The CHECKPOINT put the new timeline into the control file.
+	if tli := b.mustSQL("SELECT timeline_id FROM pg_control_checkpoint()"); tli != "2" {
+		t.Errorf("control file checkpoint timeline = %s, want 2", tli)
+	}
+	b.mustSQL("INSERT INTO t VALUES (1)")
+	if ok, err := b.db.HasStandbySignal(ctx); err != nil || ok {
+		t.Errorf("standby.signal after promote: %v, %v", ok, err)
+	}
+	// Promoting a primary is an error, not a silent success.
+	if err := b.db.Promote(ctx); err == nil {
+		t.Error("promoting a primary succeeded")
+	}
+}
+
+// The fence test is the safety property: after Stop + Fence, a start by
+// hand (an operator, a boot script) comes up read-only.
+func TestFenceThenManualStartStaysReadOnly(t *testing.T) {
+	requirePG(t)
+	a := startPrimary(t, baseDir(t), "a")
+	ctx := context.Background()
+	a.mustSQL("CREATE TABLE t (v int)")
+	a.mustSQL("INSERT INTO t VALUES (1)")
+	a.mustSQL("ALTER SYSTEM SET primary_conninfo = 'host=10.231.9.9 port=5432 user=rep'")
+
+	start := time.Now()
+	if err := a.db.Stop(ctx, StopImmediate); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.db.Fence(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("MEASURED stop immediate + fence: %s", time.Since(start))
+	if err := a.db.Fence(ctx, true); err != nil {
+		t.Fatalf("fencing twice: %v", err)
+	}
+	fi, err := os.Stat(filepath.Join(a.dir, "standby.signal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uid := fi.Sys().(*syscall.Stat_t).Uid; uid == 0 {
+		t.Errorf("standby.signal owned by root")
+	}
+
+	a.start() // by hand, pg_ctl as postgres
+	if r := a.mustSQL("SELECT pg_is_in_recovery()"); r != "true" {
+		t.Fatalf("fenced database came back with pg_is_in_recovery() = %s", r)
+	}
+	_, err = a.sql("INSERT INTO t VALUES (2)")
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "25006" { // read_only_sql_transaction
+		t.Fatalf("write on fenced database: err = %v, want read-only error 25006", err)
+	}
+	if ci := a.mustSQL("SHOW primary_conninfo"); ci != "" {
+		t.Errorf("primary_conninfo = %q, want blank", ci)
+	}
+	if port := a.mustSQL("SHOW port"); port != itoa(a.port) {
+		t.Errorf("port = %s: per-node setting clobbered", port)
+	}
+	st, err := a.db.Probe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckRole(a.name, RolePrimary, st); !errors.Is(err, ErrWrongState) {
+		t.Errorf("fenced node checked as primary: %v", err)
+	}
+}
+
+func TestStopStartRestart(t *testing.T) {
+	requirePG(t)
+	a := startPrimary(t, baseDir(t), "a")
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		mutate func(*Config)
+	}{
+		{"credentials", nil},
+		{"runuser prefix", func(c *Config) { c.SudoUserCommand = "runuser -u %u --" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := a.newDB(tc.mutate)
+			steps := []struct {
+				name        string
+				op          func() error
+				wantRunning bool
+			}{
+				{"stop", func() error { return d.Stop(ctx, StopFast) }, false},
+				{"stop again", func() error { return d.Stop(ctx, StopImmediate) }, false},
+				{"start", func() error { return d.Start(ctx) }, true},
+				{"start again", func() error { return d.Start(ctx) }, true},
+				{"restart", func() error { return d.Restart(ctx) }, true},
+			}
+			for _, s := range steps {
+				start := time.Now()
+				if err := s.op(); err != nil {
+					t.Fatalf("%s: %v", s.name, err)
+				}
+				t.Logf("MEASURED %s: %s", s.name, time.Since(start))
+				running, err := d.Running(ctx)
+				if err != nil || running != s.wantRunning {
+					t.Fatalf("after %s: running = %v, %v; want %v", s.name, running, err, s.wantRunning)
+				}
+				if err := d.Ping(ctx); (err == nil) != s.wantRunning {
+					t.Fatalf("after %s: ping err = %v", s.name, err)
+				}
+			}
+		})
+	}
+	bad := a.newDB(func(c *Config) { c.BinDir = "/nonexistent" })
+	if err := bad.Stop(ctx, StopFast); err == nil {
+		t.Error("stop with a missing pg_ctl succeeded")
+	} else {
+		t.Logf("missing pg_ctl: %v", err)
+	}
+}
