@@ -1,0 +1,268 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/openefm/efm/fencing"
+	"github.com/openefm/efm/internal/core"
+	"github.com/openefm/efm/internal/hooks"
+	"github.com/openefm/efm/internal/membership"
+	"github.com/openefm/efm/internal/notify"
+	"github.com/openefm/efm/internal/pg"
+)
+
+// This file binds the shell's small interfaces (deps.go) to the packages
+// that do the work.
+
+func toStatus(st pg.Status) dbStatus {
+	return dbStatus{
+		InRecovery:   st.InRecovery,
+		ReceivedLSN:  core.LSN(st.ReceivedLSN),
+		ReplayLSN:    core.LSN(st.ReplayLSN),
+		CurrentLSN:   core.LSN(st.CurrentLSN),
+		ReplayPaused: st.ReplayPaused,
+	}
+}
+
+// pgLocal is the local database.
+type pgLocal struct {
+	db   *pg.DB
+	port int
+	// restartTimeout is restart.connection.timeout: how long to wait for a
+	// started database to accept connections.
+	restartTimeout time.Duration
+}
+
+func (l *pgLocal) Probe(ctx context.Context) (dbStatus, error) {
+	st, err := l.db.Probe(ctx)
+	return toStatus(st), err
+}
+
+// Stop asks for a fast shutdown, which terminates every session and refuses
+// new ones at once (writes stop there; the checkpoint after is only for a
+// clean restart). If that has not finished when the deadline is near, the
+// server is stopped immediately instead: when fencing, a stopped database
+// matters more than a clean one.
+func (l *pgLocal) Stop(ctx context.Context) error {
+	fast := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		fast, cancel = context.WithDeadline(ctx, dl.Add(-time.Until(dl)/3))
+		defer cancel()
+	}
+	err := l.db.Stop(fast, pg.StopFast)
+	if err == nil {
+		return nil
+	}
+	if ierr := l.db.Stop(ctx, pg.StopImmediate); ierr != nil {
+		return fmt.Errorf("fast stop: %v; immediate stop: %w", err, ierr)
+	}
+	return nil
+}
+
+func (l *pgLocal) Start(ctx context.Context) error {
+	if err := l.db.Start(ctx); err != nil {
+		return err
+	}
+	return l.db.WaitConnect(ctx, l.restartTimeout)
+}
+
+func (l *pgLocal) Promote(ctx context.Context) error      { return l.db.Promote(ctx) }
+func (l *pgLocal) Fence(ctx context.Context) error        { return l.db.Fence(ctx, false) }
+func (l *pgLocal) Unfence(ctx context.Context) error      { return l.db.RemoveStandbySignal(ctx) }
+func (l *pgLocal) PauseReplay(ctx context.Context) error  { return l.db.PauseReplay(ctx) }
+func (l *pgLocal) ResumeReplay(ctx context.Context) error { return l.db.ResumeReplay(ctx) }
+func (l *pgLocal) Close(ctx context.Context) error        { return l.db.Close(ctx) }
+
+func (l *pgLocal) Follow(ctx context.Context, primary string) error {
+	if err := l.db.Repoint(ctx, primary, l.port); err != nil {
+		return err
+	}
+	return l.db.WaitStreaming(ctx, primary, l.port, l.restartTimeout)
+}
+
+// pgRemote probes other nodes' databases with the local connection
+// settings and the peer's address.
+type pgRemote struct {
+	base pg.Config
+	log  *slog.Logger
+	mu   sync.Mutex
+	dbs  map[string]*pg.DB
+}
+
+func (r *pgRemote) Probe(ctx context.Context, host string) (dbStatus, error) {
+	r.mu.Lock()
+	db := r.dbs[host]
+	if db == nil {
+		c := r.base
+		c.Node, c.Host, c.ReuseConnectionCount = host, host, 0
+		var err error
+		if db, err = pg.New(c, r.log); err != nil {
+			r.mu.Unlock()
+			return dbStatus{}, err
+		}
+		r.dbs[host] = db
+	}
+	r.mu.Unlock()
+	st, err := db.Probe(ctx)
+	return toStatus(st), err
+}
+
+// fencingVIP is the virtual IP through the fencing package.
+type fencingVIP struct {
+	m   *fencing.Manager
+	log *slog.Logger
+	ip  string
+}
+
+func (v *fencingVIP) Address() string { return v.ip }
+
+func (v *fencingVIP) Acquire(ctx context.Context) error {
+	announced, err := v.m.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// The gratuitous ARPs go on in the background after the first one.
+	go func() {
+		if err := <-announced; err != nil {
+			v.log.Warn("announcing the VIP", "vip", v.ip, "err", err)
+		}
+	}()
+	return nil
+}
+
+func (v *fencingVIP) Release(ctx context.Context) error { return v.m.Release(ctx) }
+
+func (v *fencingVIP) Held() (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return v.m.Held(ctx)
+}
+
+func (v *fencingVIP) Reachable(ctx context.Context) bool {
+	ok, err := v.m.Reachable(ctx, v.ip)
+	return err == nil && ok
+}
+
+// pingServer is the orphan check against ping.server.ip.
+type pingServer struct {
+	m  *fencing.Manager
+	ip string
+}
+
+func (p *pingServer) Reachable(ctx context.Context) bool {
+	ok, err := p.m.PingServer(ctx, p.ip)
+	return err == nil && ok
+}
+
+// memberTransport carries core messages over the membership layer.
+type memberTransport struct {
+	m       *membership.Membership
+	msgs    chan inbound
+	changes chan struct{}
+}
+
+func newTransport(ctx context.Context, m *membership.Membership) *memberTransport {
+	t := &memberTransport{m: m, msgs: make(chan inbound, 256), changes: make(chan struct{}, 1)}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case msg, ok := <-m.Messages():
+				if !ok {
+					return
+				}
+				select {
+				case t.msgs <- inbound{From: msg.From, Payload: msg.Payload}:
+				case <-ctx.Done():
+					return
+				}
+			case _, ok := <-m.Events():
+				if !ok {
+					return
+				}
+				// Coalesce: the shell reads the whole view anyway.
+				select {
+				case t.changes <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return t
+}
+
+// Send uses UDP for small messages, as heartbeats and votes are: the core
+// tolerates loss, and UDP never blocks on a dead peer's TCP handshake.
+func (t *memberTransport) Send(ctx context.Context, to string, b []byte) error {
+	if len(b) < 1200 {
+		return t.m.SendBestEffort(to, b)
+	}
+	return t.m.Send(ctx, to, b)
+}
+
+func (t *memberTransport) Messages() <-chan inbound    { return t.msgs }
+func (t *memberTransport) Changes() <-chan struct{}    { return t.changes }
+func (t *memberTransport) SetLocalState(s string)      { t.m.SetLocalState(s) }
+func (t *memberTransport) Leave(d time.Duration) error { return t.m.Leave(d) }
+func (t *memberTransport) Shutdown() error             { return t.m.Shutdown() }
+
+func (t *memberTransport) Members() []core.Member {
+	ms := t.m.Members()
+	out := make([]core.Member, 0, len(ms))
+	for _, m := range ms {
+		cm := core.Member{ID: core.NodeID(m.Name), Kind: core.KindDatabase, State: core.MemberAlive}
+		if m.Kind == membership.KindWitness {
+			cm.Kind = core.KindWitness
+		}
+		if m.State == "DOWN" {
+			cm.State = core.MemberDown
+		}
+		out = append(out, cm)
+	}
+	return out
+}
+
+// hookRunner runs the configured script.* hooks.
+type hookRunner struct {
+	r        *hooks.Runner
+	commands map[core.Script]string
+	nodeType func() string
+}
+
+func (h *hookRunner) Run(ctx context.Context, s core.Script, ph core.Placeholders, timeout time.Duration) (int, string) {
+	cmd := h.commands[s]
+	if cmd == "" {
+		return 0, ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	res := h.r.Run(ctx, hooks.Kind(s), cmd, hooks.Vars{
+		NewPrimary: string(ph.NewPrimary), FailedPrimary: string(ph.FailedPrimary),
+		Target: string(ph.Host), TargetType: ph.Type, NodeType: h.nodeType(),
+	})
+	code := res.ExitCode
+	if res.Err != nil && code == 0 {
+		code = -1
+	}
+	return code, res.Output
+}
+
+// notifier delivers core notifications through the notify package.
+type notifyAdapter struct{ n *notify.Notifier }
+
+func (a notifyAdapter) Notify(ctx context.Context, level core.Level, subject, text string) {
+	l := notify.Info
+	switch level {
+	case core.LevelWarning:
+		l = notify.Warning
+	case core.LevelSevere:
+		l = notify.Severe
+	}
+	a.n.Send(ctx, notify.Message{Subject: notify.Subject{Level: l, Text: subject}, Text: text})
+}

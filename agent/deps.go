@@ -1,0 +1,96 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/openefm/efm/internal/core"
+)
+
+// The shell's view of the outside world. Each interface is what the shell
+// consumes, no more; adapters.go binds them to internal/pg, internal/membership,
+// fencing, internal/hooks and internal/notify. Tests of the shell can give
+// it fakes; the integration tests run the real ones.
+
+// dbStatus is one probe of a database.
+type dbStatus struct {
+	InRecovery   bool
+	ReceivedLSN  core.LSN
+	ReplayLSN    core.LSN
+	CurrentLSN   core.LSN
+	ReplayPaused bool
+}
+
+// localDB is the database beside this agent.
+type localDB interface {
+	Probe(ctx context.Context) (dbStatus, error)
+	Stop(ctx context.Context) error
+	Start(ctx context.Context) error
+	Promote(ctx context.Context) error
+	Fence(ctx context.Context) error
+	Unfence(ctx context.Context) error
+	PauseReplay(ctx context.Context) error
+	ResumeReplay(ctx context.Context) error
+	Follow(ctx context.Context, primaryHost string) error
+	Close(ctx context.Context) error
+}
+
+// remoteDBs probes other nodes' databases directly (not through their
+// agents), as EFM's agents do before declaring a primary failed.
+type remoteDBs interface {
+	Probe(ctx context.Context, host string) (dbStatus, error)
+}
+
+// vip is the virtual IP of the cluster on this node.
+type vip interface {
+	Address() string
+	Acquire(ctx context.Context) error
+	Release(ctx context.Context) error
+	Held() (bool, error)
+	// Reachable reports whether the VIP answers from this node's point of
+	// view (ping.server.command <vip>).
+	Reachable(ctx context.Context) bool
+}
+
+// pinger checks ping.server.ip (the orphan check).
+type pinger interface {
+	Reachable(ctx context.Context) bool
+}
+
+// transport carries core messages and reports the membership.
+type transport interface {
+	Send(ctx context.Context, to string, b []byte) error
+	Messages() <-chan inbound
+	// Changes signals that the member list changed; Members gives it.
+	Changes() <-chan struct{}
+	Members() []core.Member
+	SetLocalState(state string)
+	Leave(timeout time.Duration) error
+	Shutdown() error
+}
+
+// inbound is one message from another agent.
+type inbound struct {
+	From    string
+	Payload []byte
+}
+
+// scriptRunner runs a hook script with EFM's placeholders.
+type scriptRunner interface {
+	Run(ctx context.Context, script core.Script, ph core.Placeholders, timeout time.Duration) (exitCode int, output string)
+}
+
+// notifier delivers a notification (log, mail, script.notification).
+type notifier interface {
+	Notify(ctx context.Context, level core.Level, subject, text string)
+}
+
+// roster is the membership's shared state that operators change.
+type roster interface {
+	AllowNode(ctx context.Context, addr string) error
+	DisallowNode(ctx context.Context, addr string) error
+	Allowed() []string
+	Coordinator() string
+	ResetMembers(ctx context.Context) error
+	StopCluster(ctx context.Context) error
+}

@@ -1,0 +1,199 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/openefm/efm/internal/core"
+)
+
+// sendTimeout bounds one message delivery; the core tolerates loss, so a
+// slow peer costs a message, never a stalled loop.
+const sendTimeout = 2 * time.Second
+
+// do carries out one action. Only a Persist failure is returned: it must
+// stop the rest of the batch.
+func (s *shell) do(ctx context.Context, a core.Action) error {
+	switch a := a.(type) {
+	case core.Persist:
+		if err := s.state.save(a.State); err != nil {
+			return fmt.Errorf("persisting epoch %d vote %q: %w", a.State.Epoch, a.State.VotedFor, err)
+		}
+	case core.Send:
+		s.send(ctx, a)
+	case core.ProbeLocalDB:
+		s.async(ctx, a.Timeout, func(ctx context.Context) core.Event { return s.probeLocal(ctx, a.Seq) })
+	case core.CheckRemoteDB:
+		s.async(ctx, a.Timeout, func(ctx context.Context) core.Event {
+			st, err := s.remote.Probe(ctx, string(a.Node))
+			return core.RemoteDBResult{Seq: a.Seq, Node: a.Node, Reachable: err == nil, InRecovery: st.InRecovery, Err: errText(err)}
+		})
+	case core.CheckVIP:
+		s.async(ctx, a.Timeout, func(ctx context.Context) core.Event {
+			return core.VIPResult{Seq: a.Seq, Reachable: s.vip != nil && s.vip.Reachable(ctx)}
+		})
+	case core.CheckPingServer:
+		s.async(ctx, a.Timeout, func(ctx context.Context) core.Event {
+			// Without ping.server.ip there is no orphan check: reachable.
+			return core.PingResult{Seq: a.Seq, Reachable: s.ping == nil || s.ping.Reachable(ctx)}
+		})
+	case core.DoDB:
+		s.queueDB(ctx, a.Timeout, func(ctx context.Context) core.Event { return s.dbOp(ctx, a) })
+	case core.FollowPrimary:
+		s.queueDB(ctx, a.Timeout, func(ctx context.Context) core.Event {
+			err := s.requireDB().Follow(ctx, string(a.Primary))
+			if err == nil {
+				s.log.Info("following the new primary", "primary", a.Primary)
+			}
+			return core.DBOpResult{Seq: a.Seq, OK: err == nil, Err: errText(err)}
+		})
+	case core.RunScript:
+		s.async(ctx, a.Timeout+time.Second, func(ctx context.Context) core.Event {
+			code, out := s.scripts.Run(ctx, a.Script, a.Placeholders, a.Timeout)
+			return core.ScriptResult{Seq: a.Seq, Script: a.Script, ExitCode: code, Output: out}
+		})
+	case core.Notify:
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			s.notify.Notify(nctx, a.Level, a.Subject, a.Text)
+		}()
+	case core.SetRole:
+		s.log.Info("agent role", "role", a.Role)
+		s.net.SetLocalState(string(a.Role))
+	case core.Watchdog:
+		// Params.Watchdog is never set by this shell yet; see docs/design.md.
+		s.log.Warn("watchdog requested but not supported by this agent", "timeout", a.Timeout)
+	case core.Log:
+		s.log.LogAttrs(ctx, a.Level, a.Msg, a.Attrs...)
+	case core.AdminReply:
+		s.mu.Lock()
+		ch := s.replies[a.Seq]
+		delete(s.replies, a.Seq)
+		s.mu.Unlock()
+		if ch != nil {
+			ch <- a
+		}
+	default:
+		s.log.Error("unknown core action", "action", fmt.Sprintf("%T", a))
+	}
+	return nil
+}
+
+func (s *shell) send(ctx context.Context, a core.Send) {
+	b := core.Encode(a.Msg)
+	var to []string
+	if a.To != "" {
+		to = []string{string(a.To)}
+	} else {
+		for _, m := range s.net.Members() {
+			if m.ID != s.self && m.State == core.MemberAlive {
+				to = append(to, string(m.ID))
+			}
+		}
+	}
+	for _, dst := range to {
+		dst := dst
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			sctx, cancel := context.WithTimeout(ctx, sendTimeout)
+			defer cancel()
+			if err := s.net.Send(sctx, dst, b); err != nil {
+				s.log.Debug("message not delivered", "to", dst, "type", a.Msg.Type, "err", err)
+			}
+		}()
+	}
+}
+
+func (s *shell) probeLocal(ctx context.Context, seq uint64) core.Event {
+	if s.db == nil {
+		return core.LocalDBProbe{Seq: seq, Err: "no local database (witness)"}
+	}
+	st, err := s.db.Probe(ctx)
+	s.mu.Lock()
+	if err != nil {
+		s.lastDB, s.lastErr = nil, err.Error()
+	} else {
+		s.lastDB, s.lastErr = &st, ""
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return core.LocalDBProbe{Seq: seq, Err: err.Error()}
+	}
+	return core.LocalDBProbe{Seq: seq, Reachable: true, InRecovery: st.InRecovery,
+		ReceivedLSN: st.ReceivedLSN, ReplayLSN: st.ReplayLSN, CurrentLSN: st.CurrentLSN, ReplayPaused: st.ReplayPaused}
+}
+
+func (s *shell) requireDB() localDB {
+	if s.db == nil {
+		return noDB{}
+	}
+	return s.db
+}
+
+func (s *shell) dbOp(ctx context.Context, a core.DoDB) core.Event {
+	var err error
+	start := time.Now()
+	db := s.requireDB()
+	switch a.Op {
+	case core.OpStartDB:
+		err = db.Start(ctx)
+	case core.OpStopDB:
+		err = db.Stop(ctx)
+	case core.OpPromoteDB:
+		err = db.Promote(ctx)
+	case core.OpFenceDB:
+		err = db.Fence(ctx)
+	case core.OpUnfenceDB:
+		err = db.Unfence(ctx)
+	case core.OpPauseReplay:
+		// The core wants the positions as they stand once replay stopped.
+		if err = db.PauseReplay(ctx); err != nil {
+			return core.LocalDBProbe{Seq: a.Seq, Err: err.Error()}
+		}
+		return s.probeLocal(ctx, a.Seq)
+	case core.OpResumeReplay:
+		err = db.ResumeReplay(ctx)
+	case core.OpAddVIP:
+		if s.vip != nil {
+			err = s.vip.Acquire(ctx)
+		}
+	case core.OpReleaseVIP:
+		if s.vip != nil {
+			err = s.vip.Release(ctx)
+		}
+	default:
+		err = fmt.Errorf("unknown database operation %v", a.Op)
+	}
+	lvl := slog.LevelInfo
+	if err != nil {
+		lvl = slog.LevelError
+	}
+	s.log.Log(ctx, lvl, "database operation", "op", a.Op, "took", time.Since(start).Round(time.Millisecond), "err", err)
+	return core.DBOpResult{Seq: a.Seq, OK: err == nil, Err: errText(err)}
+}
+
+// noDB answers every operation on a witness with an error.
+type noDB struct{}
+
+var errNoDB = fmt.Errorf("this node has no database (is.witness=true)")
+
+func (noDB) Probe(context.Context) (dbStatus, error) { return dbStatus{}, errNoDB }
+func (noDB) Stop(context.Context) error              { return errNoDB }
+func (noDB) Start(context.Context) error             { return errNoDB }
+func (noDB) Promote(context.Context) error           { return errNoDB }
+func (noDB) Fence(context.Context) error             { return errNoDB }
+func (noDB) Unfence(context.Context) error           { return errNoDB }
+func (noDB) PauseReplay(context.Context) error       { return errNoDB }
+func (noDB) ResumeReplay(context.Context) error      { return errNoDB }
+func (noDB) Follow(context.Context, string) error    { return errNoDB }
+func (noDB) Close(context.Context) error             { return nil }
+
+func hostPort(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }

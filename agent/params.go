@@ -1,0 +1,47 @@
+package agent
+
+import (
+	"github.com/openefm/efm/internal/config"
+	"github.com/openefm/efm/internal/core"
+)
+
+// coreParams maps the properties file onto the failover core's parameters.
+func coreParams(cfg *config.Config) core.Params {
+	p := core.Params{
+		Self:                     core.NodeID(cfg.BindAddress.Host),
+		Kind:                     core.KindDatabase,
+		ClusterName:              cfg.Cluster,
+		LocalPeriod:              cfg.LocalPeriod,
+		LocalTimeout:             cfg.LocalTimeout,
+		LocalTimeoutFinal:        cfg.LocalTimeoutFinal,
+		RemoteTimeout:            cfg.RemoteTimeout,
+		NodeTimeout:              cfg.NodeTimeout,
+		RecoveryCheckPeriod:      cfg.RecoveryCheckPeriod,
+		CheckVIPTimeout:          cfg.CheckVIPTimeout,
+		StandbyRestartDelay:      cfg.StandbyRestartDelay,
+		AutoFailover:             cfg.AutoFailover,
+		MinimumStandbys:          cfg.MinimumStandbys,
+		StopIsolatedPrimary:      cfg.StopIsolatedPrimary,
+		StopFailedPrimary:        cfg.StopFailedPrimary,
+		PrimaryShutdownAsFailure: cfg.PrimaryShutdownAsFailure,
+		UseReplayTiebreaker:      cfg.UseReplayTiebreaker,
+		Promotable:               cfg.Promotable,
+		AutoReconfigure:          cfg.AutoReconfigure,
+		CheckVIPBeforePromotion:  cfg.CheckVIPBeforePromotion,
+		VIPConfigured:            cfg.VirtualIP != "",
+		PingServerConfigured:     cfg.PingServerIP != "",
+		Scripts:                  map[core.Script]bool{},
+	}
+	if cfg.IsWitness {
+		p.Kind = core.KindWitness
+	}
+	for _, s := range cfg.PriorityStandbys {
+		p.PriorityStandbys = append(p.PriorityStandbys, core.NodeID(s))
+	}
+	for script, command := range scriptCommands(cfg) {
+		if command != "" {
+			p.Scripts[script] = true
+		}
+	}
+	return p
+}

@@ -1,0 +1,170 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/openefm/efm/internal/core"
+)
+
+// shell runs one core.Node: it serialises every event into Step and carries
+// out the returned actions. Work that blocks (SQL, pg_ctl, scripts, pings)
+// runs on goroutines whose results come back as events, so the loop never
+// stalls and the core's timers keep firing while a promotion runs.
+type shell struct {
+	log   *slog.Logger
+	node  *core.Node
+	self  core.NodeID
+	clust string
+	start time.Time // origin of the monotonic clock handed to the core
+
+	db      localDB // nil on a witness
+	remote  remoteDBs
+	vip     vip    // nil without virtual.ip
+	ping    pinger // nil without ping.server.ip
+	net     transport
+	scripts scriptRunner
+	notify  notifier
+	state   stateFile
+	roster  roster
+
+	events chan core.Event
+	calls  chan adminCall
+	dbq    chan func() // database operations, one at a time, in order
+	stopCl chan struct{}
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex // guards the fields below, read by admin requests
+	view     core.ClusterView
+	role     core.Role
+	lastDB   *dbStatus // last local probe; nil if it failed
+	lastErr  string
+	nextSeq  uint64
+	replies  map[uint64]chan core.AdminReply
+	stopOnce sync.Once
+}
+
+// adminCall is an admin command turned into a core event, answered by the
+// core's AdminReply with the same Seq.
+type adminCall struct {
+	ev    func(seq uint64) core.Event
+	reply chan core.AdminReply
+}
+
+// now is the core's clock: monotonic time since the agent started.
+func (s *shell) now() time.Duration { return time.Since(s.start) }
+
+func (s *shell) run(ctx context.Context) {
+	tick := time.NewTicker(s.node.Params().TickInterval())
+	defer tick.Stop()
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.dbWorker(ctx) }()
+	s.step(ctx, core.Start{})
+	s.step(ctx, core.MembershipChanged{Members: s.net.Members()})
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.stopCl:
+			return
+		case <-tick.C:
+			s.step(ctx, core.Tick{})
+		case ev := <-s.events:
+			s.step(ctx, ev)
+		case <-s.net.Changes():
+			s.step(ctx, core.MembershipChanged{Members: s.net.Members()})
+		case m := <-s.net.Messages():
+			msg, err := core.Decode(m.Payload, s.clust)
+			if err != nil {
+				s.step(ctx, core.UndecodableMessage{From: core.NodeID(m.From), Err: err})
+				continue
+			}
+			s.step(ctx, core.MessageReceived{From: core.NodeID(m.From), Msg: msg})
+		case c := <-s.calls:
+			s.nextSeq++
+			seq := s.nextSeq<<8 | 0xAD // admin sequence numbers never collide with the core's
+			s.mu.Lock()
+			s.replies[seq] = c.reply
+			s.mu.Unlock()
+			s.step(ctx, c.ev(seq))
+		}
+	}
+}
+
+// stopping gives the core its last word on a clean shutdown.
+func (s *shell) stopping(ctx context.Context) {
+	s.step(ctx, core.Stopping{})
+}
+
+// post hands a result back to the loop; it never blocks a worker forever.
+func (s *shell) post(ctx context.Context, ev core.Event) {
+	select {
+	case s.events <- ev:
+	case <-ctx.Done():
+	}
+}
+
+func (s *shell) step(ctx context.Context, ev core.Event) {
+	acts := s.node.Step(s.now(), ev)
+	for _, a := range acts {
+		if err := s.do(ctx, a); err != nil {
+			// Only a failed Persist stops a batch: nothing after it may run
+			// (a vote must never be sent before it is durable).
+			s.log.Error("aborting the rest of the core's actions", "err", err)
+			break
+		}
+	}
+	st := s.node.Status()
+	s.mu.Lock()
+	s.view = st
+	s.role = s.node.Role()
+	s.mu.Unlock()
+}
+
+// async runs fn on its own goroutine with a deadline and posts its event.
+func (s *shell) async(ctx context.Context, timeout time.Duration, fn func(ctx context.Context) core.Event) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		s.post(ctx, fn(cctx))
+	}()
+}
+
+// dbWorker runs database and VIP operations one at a time: a stop and a
+// start of the same server must never overlap.
+func (s *shell) dbWorker(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case fn := <-s.dbq:
+			fn()
+		}
+	}
+}
+
+func (s *shell) queueDB(ctx context.Context, timeout time.Duration, fn func(ctx context.Context) core.Event) {
+	select {
+	case s.dbq <- func() {
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		s.post(ctx, fn(cctx))
+	}:
+	case <-ctx.Done():
+	}
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "timed out: " + err.Error()
+	}
+	return err.Error()
+}

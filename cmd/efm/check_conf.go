@@ -1,0 +1,42 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/openefm/efm/internal/config"
+)
+
+func init() {
+	register(&command{
+		name:    "check-conf",
+		summary: "validate <cluster>.properties and <cluster>.nodes without starting anything (OpenEFM only)",
+		detail: `Reports what the agent would report at start: exit 0 with the warnings, or
+exit 1 with every error, one line each.`,
+		run: runCheckConf,
+	})
+}
+
+func runCheckConf(inv *invocation) int {
+	cfg, _, ok := inv.loadConfig(true)
+	if !ok {
+		return 1
+	}
+	if _, err := readNodes(cfg); err != nil {
+		fmt.Fprintln(inv.stderr, err)
+		return 1
+	}
+	fmt.Fprintf(inv.stdout, "%s: configuration of cluster %q is valid.\n", cfg.Path, cfg.Cluster)
+	return 0
+}
+
+func readNodes(cfg *config.Config) ([]string, error) {
+	nodes, err := config.ReadNodes(cfg.NodesPath())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(nodes))
+	for _, n := range nodes {
+		out = append(out, fmt.Sprint(n))
+	}
+	return out, nil
+}
