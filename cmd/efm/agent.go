@@ -43,4 +43,3 @@ func runAgent(inv *invocation) int {
 	}
 	return 0
 }
-
