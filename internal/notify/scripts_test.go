@@ -73,3 +73,34 @@ func TestMonitorMessage(t *testing.T) {
 		}
 	}
 }
+
+func TestSubjectsCatalogue(t *testing.T) {
+	all := Subjects()
+	if len(all) < 100 {
+		t.Errorf("catalogue has %d subjects; §8 lists over 100", len(all))
+	}
+	seen := map[string]bool{}
+	count := map[Level]int{}
+	for _, s := range all {
+		if s.Text == "" || s.Level < Info || s.Level > Severe {
+			t.Errorf("bad subject %+v", s)
+		}
+		if seen[s.Text] {
+			t.Errorf("duplicate subject text %q", s.Text)
+		}
+		seen[s.Text] = true
+		count[s.Level]++
+		if r := s.Render("n", "c"); strings.ContainsAny(r, "{}") {
+			t.Errorf("subject %q renders with an unknown placeholder: %q", s.Text, r)
+		}
+	}
+	for _, l := range []Level{Info, Warning, Severe} {
+		if count[l] == 0 {
+			t.Errorf("no %s subjects", l)
+		}
+	}
+	if !seen[FailoverCompleted.Text] || FailoverCompleted.Level != Warning || PrimaryDatabaseFailure.Level != Severe {
+		t.Error("catalogue misses or mislevels well-known subjects")
+	}
+	t.Logf("catalogue: %d INFO, %d WARNING, %d SEVERE", count[Info], count[Warning], count[Severe])
+}

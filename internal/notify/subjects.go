@@ -16,9 +16,19 @@ func (s Subject) Render(node, cluster string) string {
 	return strings.NewReplacer("{node}", node, "{cluster}", cluster).Replace(s.Text)
 }
 
-func info(t string) Subject    { return Subject{Info, t} }
-func warning(t string) Subject { return Subject{Warning, t} }
-func severe(t string) Subject  { return Subject{Severe, t} }
+// catalogue collects every Subject below as the package variables are
+// initialised (it has no initialiser, so it is ready before them).
+var catalogue []Subject
+
+func register(s Subject) Subject { catalogue = append(catalogue, s); return s }
+
+func info(t string) Subject    { return register(Subject{Info, t}) }
+func warning(t string) Subject { return register(Subject{Warning, t}) }
+func severe(t string) Subject  { return register(Subject{Severe, t}) }
+
+// Subjects returns the whole catalogue, for documentation and for checking
+// that callers use known subjects.
+func Subjects() []Subject { return append([]Subject(nil), catalogue...) }
 
 // INFO subjects (efm-reference §8).
 var (
