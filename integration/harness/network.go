@@ -106,6 +106,9 @@ func (n *Network) createSwitch(ctx context.Context) error {
 		{"ip", "-n", n.swNS, "link", "set", "lo", "up"},
 		{"ip", "-n", n.swNS, "link", "add", "br0", "type", "bridge"},
 		{"ip", "-n", n.swNS, "link", "set", "br0", "up"},
+		// The switch answers on .1: a stand-in for the router EFM's
+		// ping.server.ip would name, reachable exactly when a host's link is.
+		{"ip", "-n", n.swNS, "addr", "add", fmt.Sprintf("%s/%d", n.Gateway(), n.Subnet.Bits()), "dev", "br0"},
 	}
 	for _, s := range steps {
 		if _, err := run(ctx, s[0], s[1:]...); err != nil {
@@ -168,6 +171,10 @@ func (n *Network) Host(name string) *Host {
 // Hosts returns the hosts in creation order.
 func (n *Network) Hosts() []*Host { return append([]*Host(nil), n.hosts...) }
 
+// Gateway is the switch's own address (.1), which every host with a working
+// link reaches: the ping.server.ip of the tests. No host routes through it.
+func (n *Network) Gateway() netip.Addr { return n.addr(1) }
+
 // Spare returns the k-th address of the subnet reserved for virtual IPs
 // (.100+k); no host ever gets it.
 func (n *Network) Spare(k int) netip.Addr { return n.addr(100 + k) }
@@ -215,6 +222,29 @@ func (n *Network) Netem(ctx context.Context, h *Host, args ...string) error {
 		return fmt.Errorf("netem on %s: %w", h.Name, err)
 	}
 	n.tb.Logf("harness: netem %s on %s", strings.Join(args, " "), h.Name)
+	return nil
+}
+
+// DropPackets makes h's namespace drop the given fraction (0-1) of incoming
+// and outgoing packets with iptables' statistic match: packet loss where
+// the kernel has no netem. ClearDrops undoes it.
+func (n *Network) DropPackets(ctx context.Context, h *Host, fraction float64) error {
+	p := fmt.Sprintf("%.4f", fraction)
+	for _, dir := range [][2]string{{"INPUT", "-i"}, {"OUTPUT", "-o"}} {
+		if _, err := run(ctx, "ip", "netns", "exec", h.NS, "iptables", "-w", "-A", dir[0], dir[1], HostIface,
+			"-m", "statistic", "--mode", "random", "--probability", p, "-j", "DROP"); err != nil {
+			return fmt.Errorf("dropping %s of %s's packets: %w", p, h.Name, err)
+		}
+	}
+	n.tb.Logf("harness: dropping %.1f%% of %s's packets", fraction*100, h.Name)
+	return nil
+}
+
+// ClearDrops removes every iptables rule of h's namespace.
+func (n *Network) ClearDrops(ctx context.Context, h *Host) error {
+	if _, err := run(ctx, "ip", "netns", "exec", h.NS, "iptables", "-w", "-F"); err != nil {
+		return fmt.Errorf("clearing packet drops on %s: %w", h.Name, err)
+	}
 	return nil
 }
 

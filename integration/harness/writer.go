@@ -14,9 +14,12 @@ import (
 
 // WriterOptions tunes a Writer; zero values take the defaults.
 type WriterOptions struct {
-	Interval       time.Duration // between commits; 20 ms
-	CommitTimeout  time.Duration // per commit before the connection is dropped; 1 s
-	ConnectTimeout time.Duration // per connection attempt; 1 s
+	Interval      time.Duration // between commits; 20 ms
+	CommitTimeout time.Duration // per commit before the connection is dropped; 1 s
+	// ConnectTimeout bounds each connection attempt; 500 ms. A SYN sent to
+	// a VIP that no host holds yet is only retransmitted after 1 s, so this
+	// is the resolution at which the writer notices the VIP has moved.
+	ConnectTimeout time.Duration
 }
 
 // Ack is one commit the server acknowledged.
@@ -59,7 +62,7 @@ func StartWriter(tb TB, from *Host, target netip.AddrPort, opts WriterOptions) *
 		opts.CommitTimeout = time.Second
 	}
 	if opts.ConnectTimeout == 0 {
-		opts.ConnectTimeout = time.Second
+		opts.ConnectTimeout = 500 * time.Millisecond
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Writer{from: from, target: target, opts: opts, tb: tb, cancel: cancel, done: make(chan struct{}), started: time.Now()}
@@ -216,36 +219,32 @@ func (g Gap) String() string {
 // MaxGap is the write unavailability: the longest time between two
 // acknowledged commits, counting the stretch from the last one to Stop (an
 // outage that never ended) and from the start to the first one.
-func (r WriterReport) MaxGap() Gap {
-	prev, prevID := r.Started, int64(0)
-	var best Gap
-	for _, a := range r.Acks {
-		if g := (Gap{From: prev, To: a.Acked, After: prevID, Before: a.ID}); g.Duration() > best.Duration() {
-			best = g
-		}
-		prev, prevID = a.Acked, a.ID
-	}
-	if g := (Gap{From: prev, To: r.Stopped, After: prevID}); g.Duration() > best.Duration() {
-		best = g
-	}
-	return best
-}
+func (r WriterReport) MaxGap() Gap { return maxGap(r.Started, 0, r.Acks, r.Stopped) }
 
 // MaxGapAfter is MaxGap among the gaps that end after t (the fault).
 func (r WriterReport) MaxGapAfter(t time.Time) Gap {
-	rr := r
-	rr.Acks = nil
+	from, fromID := r.Started, int64(0)
 	for i, a := range r.Acks {
 		if a.Acked.After(t) {
-			if i > 0 {
-				rr.Started = r.Acks[i-1].Acked
-			}
-			rr.Acks = r.Acks[i:]
-			break
+			return maxGap(from, fromID, r.Acks[i:], r.Stopped)
 		}
-		rr.Started = a.Acked
+		from, fromID = a.Acked, a.ID
 	}
-	return rr.MaxGap()
+	return Gap{From: from, To: r.Stopped, After: fromID}
+}
+
+func maxGap(from time.Time, fromID int64, acks []Ack, stopped time.Time) Gap {
+	var best Gap
+	for _, a := range acks {
+		if g := (Gap{From: from, To: a.Acked, After: fromID, Before: a.ID}); g.Duration() > best.Duration() {
+			best = g
+		}
+		from, fromID = a.Acked, a.ID
+	}
+	if g := (Gap{From: from, To: stopped, After: fromID}); g.Duration() > best.Duration() {
+		best = g
+	}
+	return best
 }
 
 // AckedBy counts acknowledged commits per server data directory.
