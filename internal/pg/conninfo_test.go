@@ -1,6 +1,10 @@
 package pg
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
 
 func TestConninfoRoundTrip(t *testing.T) {
 	tests := []struct {
@@ -65,5 +69,32 @@ func TestConninfoErrors(t *testing.T) {
 		if _, err := ParseConninfo(in); err == nil {
 			t.Errorf("ParseConninfo(%q) succeeded", in)
 		}
+	}
+}
+
+func TestFollowSettings(t *testing.T) {
+	src := ReplicationSettings{PrimaryConninfo: "user=rep host=old port=5432 application_name=standby1 sslmode=require", RestoreCommand: "cp /a/%f %p"}
+	tests := []struct {
+		name, app, restore string
+		want               map[string]string
+	}{
+		{"application_name removed, restore kept", "", "",
+			map[string]string{"primary_conninfo": "user=rep host=new port=5432 sslmode=require", "restore_command": "cp /a/%f %p"}},
+		{"application.name and restore.command set", "oldprimary", "scp new:/a/%f %p",
+			map[string]string{"primary_conninfo": "user=rep host=new port=5432 application_name=oldprimary sslmode=require", "restore_command": "scp new:/a/%f %p"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := followSettings(src, "new", 0, tt.app, tt.restore)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got)\n%s", diff)
+			}
+		})
+	}
+	if _, err := followSettings(ReplicationSettings{}, "new", 0, "", ""); err == nil {
+		t.Error("empty source conninfo accepted")
 	}
 }

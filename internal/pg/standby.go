@@ -242,24 +242,9 @@ func (d *DB) FollowAsStandby(ctx context.Context, src ReplicationSettings, host 
 }
 
 func (d *DB) followAsStandby(ctx context.Context, src ReplicationSettings, host string, port int) error {
-	if src.PrimaryConninfo == "" {
-		return errors.New("source standby has an empty primary_conninfo")
-	}
-	ci, err := ParseConninfo(src.PrimaryConninfo)
+	settings, err := followSettings(src, host, port, d.cfg.ApplicationName, d.restoreCommandFor(host))
 	if err != nil {
-		return fmt.Errorf("source primary_conninfo: %w", err)
-	}
-	ci = ci.WithHost(host, port)
-	if d.cfg.ApplicationName != "" {
-		ci.Set("application_name", d.cfg.ApplicationName)
-	} else {
-		ci.Delete("application_name")
-	}
-	settings := map[string]string{"primary_conninfo": ci.String()}
-	if rc := d.restoreCommandFor(host); rc != "" {
-		settings["restore_command"] = rc
-	} else if src.RestoreCommand != "" {
-		settings["restore_command"] = src.RestoreCommand
+		return err
 	}
 	if err := d.Stop(ctx, StopFast); err != nil {
 		return err
@@ -274,4 +259,31 @@ func (d *DB) followAsStandby(ctx context.Context, src ReplicationSettings, host 
 		return err
 	}
 	return d.WaitStreaming(ctx, host, port, d.cfg.RestartConnectionTimeout)
+}
+
+// followSettings derives an old primary's replication settings from a
+// standby's (EFM's switchover rule): host (and port) replaced,
+// application_name replaced by appName or removed, restore_command from
+// restore.command when set, else the standby's.
+func followSettings(src ReplicationSettings, host string, port int, appName, restoreCommand string) (map[string]string, error) {
+	if src.PrimaryConninfo == "" {
+		return nil, errors.New("source standby has an empty primary_conninfo")
+	}
+	ci, err := ParseConninfo(src.PrimaryConninfo)
+	if err != nil {
+		return nil, fmt.Errorf("source primary_conninfo: %w", err)
+	}
+	ci = ci.WithHost(host, port)
+	if appName != "" {
+		ci.Set("application_name", appName)
+	} else {
+		ci.Delete("application_name")
+	}
+	settings := map[string]string{"primary_conninfo": ci.String()}
+	if restoreCommand != "" {
+		settings["restore_command"] = restoreCommand
+	} else if src.RestoreCommand != "" {
+		settings["restore_command"] = src.RestoreCommand
+	}
+	return settings, nil
 }
