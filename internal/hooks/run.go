@@ -24,11 +24,13 @@ const (
 	DefaultSlowThreshold = 5 * time.Second
 	// DefaultMaxOutput bounds the captured output put into logs and mails.
 	DefaultMaxOutput = 16 << 10
-	// waitDelay is how long we wait for the output pipes to close after the
-	// script exited or was killed: a child that escaped the process group
-	// (setsid) and kept stdout open must not block us.
-	waitDelay = 2 * time.Second
 )
+
+// waitDelay is how long we wait for the output pipes to close after the
+// script exited or was killed: a child left in the background (or escaped
+// from the process group with setsid) holding stdout must not block us. A
+// variable so tests can shorten it.
+var waitDelay = 2 * time.Second
 
 // Runner runs hooks for one agent. The zero value works (with os.Environ,
 // the defaults above and a discarding logger) but sets empty EFM_* context.
@@ -98,9 +100,10 @@ func (r *Runner) logger() *slog.Logger {
 }
 
 // Run runs the hook configured by property k with command line command. An
-// empty command is not an error: the result is Skipped and OK. Run never
-// returns before the script and its process group are gone or waitDelay
-// passed after the deadline.
+// empty command is not an error: the result is Skipped and OK. Run returns
+// when the script has exited and its output is closed, or at most waitDelay
+// after that (a background child holding stdout), or, at the deadline, once
+// the killed process group's output closes (again at most waitDelay).
 func (r *Runner) Run(ctx context.Context, k Kind, command string, v Vars) Result {
 	res := Result{Script: k, ExitCode: -1}
 	if strings.TrimSpace(command) == "" {
@@ -167,6 +170,15 @@ func (r *Runner) Run(ctx context.Context, k Kind, command string, v Vars) Result
 	}
 
 	err = cmd.Run()
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// The script itself finished (its status is in ProcessState); only
+		// a background child kept the output pipe open. Judge the script.
+		log.Warn("hook left a background process holding its output open; output after its exit is lost", "args", args)
+		err = nil
+		if cmd.ProcessState != nil && !cmd.ProcessState.Success() {
+			err = &exec.ExitError{ProcessState: cmd.ProcessState}
+		}
+	}
 	res.Duration = time.Since(start)
 	res.Output = out.String()
 	res.Truncated = out.truncated()

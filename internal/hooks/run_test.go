@@ -265,3 +265,36 @@ func TestRunDBPasswordSecretNotLogged(t *testing.T) {
 		t.Errorf("password reached the log:\n%s", h.text())
 	}
 }
+
+func TestRunBackgroundChildKeepsOutputOpen(t *testing.T) {
+	old := waitDelay
+	waitDelay = 100 * time.Millisecond
+	t.Cleanup(func() { waitDelay = old })
+	for _, code := range []int{0, 4} {
+		t.Run(fmt.Sprintf("exit %d", code), func(t *testing.T) {
+			r, h := newRunner(t)
+			pidFile := filepath.Join(t.TempDir(), "bg.pid")
+			// The background sleep inherits stdout, so the pipe stays open
+			// after the script exits.
+			s := script(t, "bg.sh", fmt.Sprintf(`sleep 60 & echo $! > "$1"; echo spawned; exit %d`, code))
+			res := r.Run(context.Background(), PostPromotion, s+" "+pidFile, Vars{})
+			if b, err := os.ReadFile(pidFile); err == nil {
+				if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+					t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+				}
+			}
+			if res.ExitCode != code || res.OK() != (code == 0) || res.TimedOut {
+				t.Errorf("exit %d OK=%v TimedOut=%v err=%v, want exit %d judged on its own", res.ExitCode, res.OK(), res.TimedOut, res.Err, code)
+			}
+			if !strings.Contains(res.Output, "spawned") {
+				t.Errorf("output %q lost", res.Output)
+			}
+			// os/exec reports the pipe held open only when the exit status
+			// is 0 (a failed exit takes precedence), so only then is there
+			// anything to warn about.
+			if code == 0 && !h.has(slog.LevelWarn, "background process") {
+				t.Errorf("no warning about the background process:\n%s", h.text())
+			}
+		})
+	}
+}
