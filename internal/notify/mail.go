@@ -7,6 +7,7 @@ import (
 	"mime"
 	"mime/quotedprintable"
 	"net"
+	"net/mail"
 	"net/smtp"
 	"strings"
 	"time"
@@ -15,6 +16,16 @@ import (
 // headerSafe removes line breaks so no value can add a mail header.
 func headerSafe(s string) string {
 	return strings.Join(strings.Fields(strings.NewReplacer("\r", " ", "\n", " ").Replace(s)), " ")
+}
+
+// envelope returns the bare address for MAIL FROM when from.email carries a
+// display name ("EFM <efm@db1>"); anything unparsable is used as written and
+// the server decides.
+func envelope(from string) string {
+	if a, err := mail.ParseAddress(from); err == nil {
+		return a.Address
+	}
+	return from
 }
 
 // buildMail renders an RFC 5322 message. The body is quoted-printable, so

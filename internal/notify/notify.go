@@ -221,7 +221,7 @@ func (n *Notifier) mail(ctx context.Context, subject, body string, level Level) 
 		}
 	}()
 	msg := buildMail(n.from, n.to, subject, body, level, n.cfg.Hostname, time.Now())
-	if err := sendMail(ctx, n.cfg.SMTPAddr, n.cfg.Hostname, n.from, n.to, msg); err != nil {
+	if err := sendMail(ctx, n.cfg.SMTPAddr, n.cfg.Hostname, envelope(n.from), n.to, msg); err != nil {
 		return fmt.Errorf("mail to %v via %s (user.email): %w", n.to, n.cfg.SMTPAddr, err)
 	}
 	return nil

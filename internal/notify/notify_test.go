@@ -176,6 +176,21 @@ func TestSendMail(t *testing.T) {
 	}
 }
 
+func TestMailFromWithDisplayName(t *testing.T) {
+	srv := newTestSMTP(t, false)
+	cfg := baseConfig()
+	cfg.SMTPAddr = srv.addr()
+	cfg.UserEmail = "dba@example.com"
+	cfg.FromEmail = "EFM on %h <efm@%h>"
+	if err := New(cfg, nil, nil).Send(context.Background(), Message{Subject: FailoverCompleted}); err != nil {
+		t.Fatal(err)
+	}
+	m := srv.mails()[0]
+	if m.from != "efm@db1.example" || m.header.Get("From") != "EFM on db1.example <efm@db1.example>" {
+		t.Errorf("envelope %q header %q", m.from, m.header.Get("From"))
+	}
+}
+
 func TestMailHeaderInjection(t *testing.T) {
 	srv := newTestSMTP(t, false)
 	cfg := baseConfig()
