@@ -103,11 +103,50 @@ func (p *Proc) Kill() {
 	}
 }
 
-// Stop freezes the process group (SIGSTOP), as a paused VM would be.
-func (p *Proc) Stop() error { return p.Signal(syscall.SIGSTOP) }
+// Stop freezes the process group (SIGSTOP), as a paused VM would be, and
+// returns once the process is seen stopped.
+func (p *Proc) Stop() error {
+	if err := p.Signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	return p.waitState(func(st string) bool { return st == "T" || st == "t" }, "stopped")
+}
 
-// Cont resumes a group frozen by Stop.
-func (p *Proc) Cont() error { return p.Signal(syscall.SIGCONT) }
+// Cont resumes a group frozen by Stop and returns once it runs again.
+func (p *Proc) Cont() error {
+	if err := p.Signal(syscall.SIGCONT); err != nil {
+		return err
+	}
+	return p.waitState(func(st string) bool { return st != "T" && st != "t" }, "running")
+}
+
+func (p *Proc) waitState(ok func(string) bool, what string) error {
+	err := Eventually(context.Background(), 2*time.Second, 5*time.Millisecond, func(context.Context) (bool, error) {
+		st := procState(p.Pid)
+		if st == "" || st == "Z" {
+			return false, fmt.Errorf("%s (pid %d) on %s has exited", p.Name, p.Pid, p.Host.Name)
+		}
+		return ok(st), fmt.Errorf("%s (pid %d) on %s in state %s", p.Name, p.Pid, p.Host.Name, st)
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for %s to be %s: %w", p.Name, what, err)
+	}
+	return nil
+}
+
+// procState is the one-letter state in /proc/<pid>/stat ("" when gone).
+func procState(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+3 > len(s) {
+		return ""
+	}
+	return s[i+2 : i+3]
+}
 
 // Done is closed when the process has exited.
 func (p *Proc) Done() <-chan struct{} { return p.done }

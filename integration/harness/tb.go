@@ -68,11 +68,23 @@ func PGBin() string {
 }
 
 // SkipReason returns why this machine cannot run the integration tests, or ""
-// when it can: EFM_SKIP_INTEGRATION set, not root, PostgreSQL binaries or the
+// when it can: EFM_SKIP_INTEGRATION set (to anything but 0/false), not root, PostgreSQL binaries or the
 // postgres user missing, iproute2 missing or network namespaces unusable.
 func SkipReason() string {
-	if os.Getenv("EFM_SKIP_INTEGRATION") != "" {
-		return "EFM_SKIP_INTEGRATION is set"
+	skipOnce.Do(func() { skipReason = skipReasonUncached() })
+	return skipReason
+}
+
+var (
+	skipOnce   sync.Once
+	skipReason string
+)
+
+func skipReasonUncached() string {
+	switch v := os.Getenv("EFM_SKIP_INTEGRATION"); v {
+	case "", "0", "false":
+	default:
+		return "EFM_SKIP_INTEGRATION=" + v
 	}
 	if os.Geteuid() != 0 {
 		return "integration tests need root (network namespaces, setns, running PostgreSQL as postgres); run as root or see integration/setup-host.sh"

@@ -117,24 +117,8 @@ func alive(pid int) bool {
 		return false
 	}
 	// A zombie waiting for a non-reaping init is dead too.
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	if i := lastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2] != 'Z'
-	}
-	return true
-}
-
-func lastIndexByte(s string, c byte) int {
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == c {
-			return i
-		}
-	}
-	return -1
+	st := procState(pid)
+	return st != "" && st != "Z"
 }
 
 type testWriter struct{ t *testing.T }
