@@ -178,6 +178,24 @@ func TestHarnessReplication(t *testing.T) {
 		t.Fatalf("two writable hosts after n2 took its first write: %v", ov)
 	}
 
+	// The old primary rejoins as a standby of n2 with pg_rewind, keeping its
+	// own settings (field-notes' rewind trap).
+	start = time.Now()
+	if err := primary.Rewind(ctx, standbys[0]); err != nil {
+		t.Fatal(err)
+	}
+	err = harness.Eventually(ctx, 20*time.Second, 50*time.Millisecond, func(ctx context.Context) (bool, error) {
+		names, err := standbys[0].Streaming(ctx)
+		return len(names) == 1 && names[0] == "n1", err
+	})
+	if err != nil {
+		t.Fatalf("rewound n1 not streaming from n2: %v", err)
+	}
+	step("pg_rewind n1 from n2 until it streams", start)
+	if rec, err := primary.InRecovery(ctx); err != nil || !rec {
+		t.Fatalf("rewound n1: in recovery = %v, %v; want a standby", rec, err)
+	}
+
 	// Link cut: n3 becomes unreachable from n2 and the witness, then comes back.
 	start = time.Now()
 	if err := nw.CutLink(ctx, n3); err != nil {
