@@ -1,0 +1,190 @@
+// Command demo runs a real OpenEFM cluster on this machine and fails it
+// over while you watch: network namespaces on a private bridge
+// (10.231.0.0/16, no route off the machine), PostgreSQL 15 primary and two
+// streaming standbys, a witness, an efm agent on each host, and a client
+// writing through the virtual IP. It kills the primary's postmaster, narrates
+// the failover with its timings, prints the new cluster-status, and tears
+// everything down on exit or Ctrl-C. It needs root: run it with `make demo`.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/openefm/efm/integration/harness"
+)
+
+func main() {
+	bin := flag.String("efm", "", "the efm binary (default: build ./cmd/efm)")
+	verbose := flag.Bool("v", false, "log the harness's own steps")
+	flag.Parse()
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	tb := harness.NewStandalone(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := demo(ctx, tb, *bin, os.Stdout)
+	stop()
+	say(os.Stdout, "tearing down the demo cluster (namespaces, databases, agents)")
+	tb.Close()
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			say(os.Stdout, "interrupted; everything was removed")
+			os.Exit(130)
+		}
+		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
+		os.Exit(1)
+	}
+	say(os.Stdout, "done; everything was removed")
+}
+
+var t0 = time.Now()
+
+func say(w io.Writer, format string, a ...any) {
+	fmt.Fprintf(w, "[%6.2fs] %s\n", time.Since(t0).Seconds(), fmt.Sprintf(format, a...))
+}
+
+type node struct {
+	host *harness.Host
+	pg   *harness.PG
+	cfg  harness.EFMConfig
+}
+
+func demo(ctx context.Context, tb *harness.Standalone, bin string, out io.Writer) error {
+	if r := harness.SkipReason(); r != "" {
+		return fmt.Errorf("cannot run the demo here: %s", r)
+	}
+	var err error
+	if bin == "" {
+		say(out, "building efm")
+		if bin, err = harness.BuildEFM(ctx, tb); err != nil {
+			return err
+		}
+	}
+	say(out, "creating hosts n1, n2, n3 and witness w on a private bridge")
+	nw, err := harness.NewNetwork(ctx, tb, "n1", "n2", "n3", "w")
+	if err != nil {
+		return err
+	}
+	hosts := nw.Hosts()
+	vip := nw.Spare(0)
+	say(out, "network %s, virtual IP %s", nw.Subnet, vip)
+
+	say(out, "initdb on n1 (primary), pg_basebackup to n2 and n3 (streaming standbys)")
+	primary, err := harness.InitPrimary(ctx, tb, hosts[0], harness.PGOptions{})
+	if err != nil {
+		return err
+	}
+	nodes := []*node{{host: hosts[0], pg: primary}}
+	for _, h := range hosts[1:3] {
+		sb, err := harness.CloneStandby(ctx, tb, h, primary, harness.PGOptions{})
+		if err != nil {
+			return err
+		}
+		nodes = append(nodes, &node{host: h, pg: sb})
+	}
+	nodes = append(nodes, &node{host: hosts[3]})
+	if err := hosts[0].AddAddr(ctx, vip, vip.BitLen()); err != nil {
+		return fmt.Errorf("putting the VIP on the primary: %w", err)
+	}
+
+	say(out, "starting an efm agent on every host")
+	for _, n := range nodes {
+		if n.cfg, err = harness.NewEFMConfig("efm", n.host, n.pg, vip, hosts); err != nil {
+			return err
+		}
+		if _, err := harness.StartAgent(tb, n.host, bin, n.cfg); err != nil {
+			return err
+		}
+	}
+	w := nodes[3]
+	status := func() (string, error) {
+		return harness.RunEFM(ctx, w.host, bin, w.cfg, "cluster-status", "efm")
+	}
+	err = harness.Eventually(ctx, 60*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+		s, err := status()
+		return err == nil && strings.Contains(s, "It is safe to promote"), err
+	})
+	if err != nil {
+		s, _ := status()
+		return fmt.Errorf("the cluster did not form: %w\n%s", err, s)
+	}
+	s, _ := status()
+	say(out, "efm cluster-status efm (run on the witness):\n\n%s", s)
+
+	say(out, "a client on the witness commits a row every 20 ms through the VIP %s", vip)
+	writer := harness.StartWriter(tb, w.host, netip.AddrPortFrom(vip, harness.PGPort), harness.WriterOptions{})
+	if err := writer.WaitAcks(ctx, 30*time.Second, time.Now(), 25); err != nil {
+		return fmt.Errorf("the client cannot write through the VIP: %w", err)
+	}
+	say(out, "%d commits acknowledged so far", writer.Acked())
+
+	pid, err := primary.KillPostmaster()
+	if err != nil {
+		return err
+	}
+	fault := time.Now()
+	say(out, "FAULT: kill -9 of n1's postmaster (pid %d); the agents must notice, confirm and fail over", pid)
+	narrate(ctx, out, nodes, fault)
+
+	err = writer.WaitAcks(ctx, 120*time.Second, fault, 1)
+	rep := writer.Stop()
+	if err != nil {
+		return fmt.Errorf("writes never came back after the fault: %w", err)
+	}
+	gap := rep.MaxGapAfter(fault.Add(-time.Second))
+	say(out, "the client writes again; longest time without an acknowledged commit: %v", gap.Duration().Round(10*time.Millisecond))
+	s, _ = status()
+	say(out, "efm cluster-status efm after the failover:\n\n%s", s)
+	return nil
+}
+
+// narrate prints, as they happen, the notifications of every agent and the
+// moment the VIP moves, until the VIP is held by a new host or a minute
+// passes.
+func narrate(ctx context.Context, out io.Writer, nodes []*node, fault time.Time) {
+	seen := map[string]int{}
+	deadline := time.Now().Add(90 * time.Second)
+	moved := false
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		for _, n := range nodes {
+			lines := n.cfg.Notifications()
+			for _, l := range lines[min(seen[n.host.Name], len(lines)):] {
+				if l == "" {
+					continue
+				}
+				parts := strings.SplitN(l, " | ", 3)
+				if len(parts) >= 2 {
+					say(out, "  +%5.2fs %-3s notification: %s", time.Since(fault).Seconds(), n.host.Name, parts[1])
+				}
+			}
+			seen[n.host.Name] = len(lines)
+		}
+		if !moved {
+			for _, n := range nodes[1:3] {
+				if ok, _ := n.host.HasAddr(ctx, nodesVIP(nodes)); ok {
+					say(out, "  +%5.2fs the VIP is now on %s", time.Since(fault).Seconds(), n.host.Name)
+					moved = true
+					deadline = time.Now().Add(3 * time.Second) // a few more notifications
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func nodesVIP(nodes []*node) netip.Addr {
+	a, _ := netip.ParseAddr(nodes[0].cfg.Props["virtual.ip"])
+	return a
+}
