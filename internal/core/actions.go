@@ -142,6 +142,10 @@ type AdminReply struct {
 	Text string
 }
 
+// Exit tells the shell to stop the agent (stop-cluster): leave the
+// membership and exit. The database and the VIP are left as they are.
+type Exit struct{ Reason string }
+
 func (Send) isAction()            {}
 func (Persist) isAction()         {}
 func (ProbeLocalDB) isAction()    {}
@@ -156,3 +160,4 @@ func (SetRole) isAction()         {}
 func (Watchdog) isAction()        {}
 func (Log) isAction()             {}
 func (AdminReply) isAction()      {}
+func (Exit) isAction()            {}

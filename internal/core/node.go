@@ -60,15 +60,39 @@ type Node struct {
 	voter   voterState
 	fo      *failover  // failover this node coordinates, if any
 	cand    *candidacy // promotion of this node, if any
-	check   *checkJob  // answering someone's check request
+	checks  map[uint64]*checkJob
 	pending map[uint64]pendingOp
 
-	priority     []NodeID
-	setPriority  map[NodeID]int
-	lastPrimaryT time.Duration // last time we heard the primary
-	lastNotified map[string]time.Duration
-	idleReason   string
-	stopped      bool
+	priority    []NodeID
+	setPriority map[NodeID]int
+
+	// Primary watch (standbys and witnesses).
+	lastPrimaryT   time.Duration // last renewal heard from st.Primary
+	suspectTrig    Trigger       // why the primary is suspected; 0 = not
+	suspectWhy     string
+	nextAttempt    time.Duration // earliest next failover attempt
+	foreignFOUntil time.Duration // someone else coordinates until then
+	maxEpochSeen   uint64
+
+	// Standby side.
+	replayPaused  bool
+	pausedUntil   time.Duration
+	following     NodeID
+	followAt      time.Duration // scheduled FollowPrimary (standby.restart.delay)
+	followTarget  NodeID
+	followSeq     uint64
+	afterSwitch   bool // old primary of a switchover: follow the new primary
+	warnedNoRecfg uint64
+
+	vipHeld       bool
+	resignSwitch  bool
+	nextHeartbeat time.Duration
+	lastNotified  map[string]time.Duration
+	quietUntil    time.Duration
+	started       bool
+	stopped       bool
+	// brokenNoLeaseWait mirrors Params.brokenNoLeaseWait.
+	brokenNoLeaseWait bool
 }
 
 // New returns a node for p, restarted from st (the zero Persisted on a first
@@ -84,8 +108,11 @@ func New(p Params, st Persisted) (*Node, error) {
 		role:         RoleUnknown,
 		members:      map[NodeID]*peer{},
 		pending:      map[uint64]pendingOp{},
+		checks:       map[uint64]*checkJob{},
 		setPriority:  map[NodeID]int{},
 		lastNotified: map[string]time.Duration{},
+
+		brokenNoLeaseWait: p.brokenNoLeaseWait,
 	}
 	if p.Kind == KindWitness {
 		n.role = RoleWitness

@@ -1,0 +1,89 @@
+package core
+
+import (
+	"fmt"
+	"slices"
+)
+
+// onAdminPromote: efm promote [-switchover] (efm-reference §6). The node the
+// command reaches coordinates; auto.failover does not apply.
+func (n *Node) onAdminPromote(e AdminPromote) {
+	if n.fo != nil || n.cand != nil {
+		n.emit(AdminReply{Seq: e.Seq, Err: "Promotion has not occurred: a promotion is already in progress."})
+		return
+	}
+	if e.Switchover && (n.st.Primary == "" || !n.primaryAlive()) {
+		n.emit(AdminReply{Seq: e.Seq, Err: "There is no running primary in the cluster: switchover needs one."})
+		return
+	}
+	trig := TriggerManual
+	if e.Switchover {
+		trig = TriggerSwitchover
+	}
+	fo := &failover{trigger: trig, primary: n.st.Primary, switchover: e.Switchover, quiet: e.Quiet, noScripts: e.NoScripts}
+	fo.waitResign = n.st.Primary != "" && n.primaryAlive()
+	n.emit(AdminReply{Seq: e.Seq, Text: "Promote command accepted by local agent. Proceeding with promotion; run the cluster-status command for information about the new cluster state."})
+	n.startFailover(fo)
+}
+
+// primaryAlive: the primary's agent is in the view and renewed recently.
+func (n *Node) primaryAlive() bool {
+	pr := n.st.Primary
+	if pr == n.p.Self {
+		return n.lease.holder
+	}
+	p, ok := n.members[pr]
+	return ok && p.m.State == MemberAlive && n.now-n.lastPrimaryT <= n.tm.PrimarySilence
+}
+
+// onSwitchover: the primary hands over. It releases the VIP, stops and
+// fences its database, then resigns its epoch; with Switchover it follows
+// the new primary once there is one.
+func (n *Node) onSwitchover(from NodeID, m Message) {
+	if !n.lease.holder || n.cand != nil {
+		return
+	}
+	n.afterSwitch = m.Switchover
+	n.resignSwitch = m.Switchover
+	if m.Quiet {
+		n.quietUntil = n.now + n.foWindow()
+	}
+	n.fenceSelf(fenceHandover, "handing over to a standby")
+	n.goIdle(idleFenced)
+}
+
+func (n *Node) onAdminResume(e AdminResume) {
+	if n.role != RoleIdle {
+		n.emit(AdminReply{Seq: e.Seq, Err: fmt.Sprintf("The agent on %s is %s, not Idle: nothing to resume.", n.p.Self, n.role)})
+		return
+	}
+	n.resume("efm resume")
+	n.emit(AdminReply{Seq: e.Seq, Text: "Resume command successful on local agent."})
+}
+
+func (n *Node) onAdminSetPriority(e AdminSetPriority) {
+	p, ok := n.members[e.Node]
+	if !ok || p.m.Kind != KindDatabase || e.Priority < 0 {
+		n.emit(AdminReply{Seq: e.Seq, Err: fmt.Sprintf("set-priority %s %d: not a database member of the cluster, or negative priority", e.Node, e.Priority)})
+		return
+	}
+	n.applyPriority(e.Node, e.Priority)
+	n.send("", Message{Type: MsgSetPriority, Target: e.Node, Round: uint64(e.Priority), Priority: n.priority})
+	n.emit(AdminReply{Seq: e.Seq, Text: "Set priority command successful on local agent."})
+}
+
+func (n *Node) applyPriority(id NodeID, prio int) {
+	n.setPriority[id] = prio
+	n.priority = slices.DeleteFunc(n.priority, func(x NodeID) bool { return x == id })
+	if prio > 0 {
+		at := min(prio-1, len(n.priority))
+		n.priority = slices.Insert(n.priority, at, id)
+	}
+}
+
+func (n *Node) onAdminStopCluster(e AdminStopCluster) {
+	n.send("", Message{Type: MsgStopCluster})
+	n.emit(AdminReply{Seq: e.Seq, Text: "Stop cluster command successful."})
+	n.emit(Exit{Reason: "efm stop-cluster"})
+	n.stopped = true
+}

@@ -1,0 +1,305 @@
+package core
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+type foPhase uint8
+
+const (
+	foWaitResign foPhase = iota + 1 // switchover: the primary stops first
+	foCheck                         // everyone checks the primary database, standbys pause replay
+	foVote                          // votes for the candidate in a new epoch
+	foPromote                       // the candidate promotes
+)
+
+type checkReport struct {
+	reached bool
+	status  NodeStatus
+}
+
+// failover is a failover (or switchover) this node coordinates. The
+// coordinator is the alive voting member with the smallest id, the primary
+// excluded; one promotion runs at a time (MsgCheckReq with Pause tells the
+// others to hold off).
+type failover struct {
+	trigger  Trigger
+	primary  NodeID
+	phase    foPhase
+	round    uint64
+	deadline time.Duration
+	asked    map[NodeID]bool
+	reports  map[NodeID]checkReport
+	epoch    uint64
+	cand     NodeID
+	votes    map[NodeID]bool
+
+	waitResign bool
+	switchover bool
+	quiet      bool
+	noScripts  bool
+	node       *Node
+}
+
+// suspect records that the primary may be gone; the coordinator acts on it
+// from failoverTimers.
+func (n *Node) suspect(t Trigger, why string) {
+	if n.lease.holder || n.cand != nil || n.st.Primary == n.p.Self {
+		return
+	}
+	if n.suspectTrig == 0 || t == TriggerPrimaryDBFailed {
+		n.suspectTrig = t
+		n.suspectWhy = why
+		n.log(slog.LevelWarn, "primary suspected", "primary", n.st.Primary, "why", why)
+	}
+}
+
+// watchPrimary suspects a primary whose renewals stopped for node.timeout,
+// whatever the membership layer says (an asymmetric partition can leave it
+// "alive" there).
+func (n *Node) watchPrimary() {
+	pr := n.st.Primary
+	if pr == "" || pr == n.p.Self || n.lease.holder || n.cand != nil || n.suspectTrig != 0 {
+		return
+	}
+	if n.now-n.lastPrimaryT <= n.tm.PrimarySilence {
+		return
+	}
+	if m, ok := n.members[pr]; ok && m.m.State == MemberLeft && !n.p.PrimaryShutdownAsFailure {
+		n.notifyOnce(LevelWarning, "Primary agent missing for cluster "+n.p.ClusterName,
+			fmt.Sprintf("The primary agent on %s is not running: no failover protection.", pr))
+		return
+	}
+	n.suspect(TriggerPrimaryLost, fmt.Sprintf("no renewal from primary %s for %v", pr, n.now-n.lastPrimaryT))
+}
+
+// isCoordinator: the smallest id among the alive voting members, the
+// suspected primary excluded.
+func (n *Node) isCoordinator() bool {
+	for _, id := range n.aliveOthers() {
+		if id == n.st.Primary {
+			continue
+		}
+		return n.p.Self < id
+	}
+	return true
+}
+
+func (n *Node) promoteBudget() time.Duration {
+	d := 6 * n.p.RemoteTimeout
+	if n.p.CheckVIPBeforePromotion && n.p.VIPConfigured {
+		d += n.p.CheckVIPTimeout
+	}
+	return d
+}
+
+func (n *Node) failoverTimers() {
+	if n.fo == nil {
+		if n.suspectTrig != 0 && !n.lease.holder && n.cand == nil && n.now >= n.nextAttempt &&
+			n.now >= n.foreignFOUntil && n.isCoordinator() {
+			n.startFailover(&failover{trigger: n.suspectTrig, primary: n.st.Primary})
+		}
+		return
+	}
+	if n.now < n.fo.deadline {
+		return
+	}
+	switch n.fo.phase {
+	case foWaitResign:
+		n.log(slog.LevelWarn, "primary did not hand over in time; checking it", "primary", n.fo.primary)
+		n.fo.waitResign = false
+		n.startCheck()
+	case foCheck:
+		n.decide()
+	case foVote:
+		n.log(slog.LevelWarn, "no majority of votes in time", "vote_epoch", n.fo.epoch, "votes", len(n.fo.votes), "voters", n.numVoters())
+		n.abortFailover(2 * n.p.RemoteTimeout)
+	case foPromote:
+		n.log(slog.LevelWarn, "candidate did not report its promotion in time", "candidate", n.fo.cand)
+		n.fo = nil
+		n.nextAttempt = n.now + n.p.RemoteTimeout
+	}
+}
+
+func (n *Node) startFailover(fo *failover) {
+	fo.node = n
+	n.fo = fo
+	if fo.quiet {
+		n.quietUntil = n.now + n.foWindow()
+	}
+	if fo.waitResign {
+		fo.phase = foWaitResign
+		fo.deadline = n.now + 2*n.p.RemoteTimeout + n.tm.FencingAllowance
+		msg := Message{Type: MsgSwitchover, Target: fo.primary, Switchover: fo.switchover, Quiet: fo.quiet}
+		if fo.primary == n.p.Self {
+			n.onSwitchover(n.p.Self, msg)
+		} else {
+			n.send(fo.primary, msg)
+		}
+		return
+	}
+	n.startCheck()
+}
+
+// resigned: the primary handed over (switchover, manual promote).
+func (fo *failover) resigned() {
+	n := fo.node
+	fo.waitResign = false
+	if fo.phase == foWaitResign {
+		n.startCheck()
+	}
+}
+
+// startCheck asks every alive agent to connect to the primary database
+// directly and, standbys, to pause replay and report their LSNs.
+func (n *Node) startCheck() {
+	fo := n.fo
+	fo.phase = foCheck
+	fo.round = n.nextSeq()
+	fo.deadline = n.now + n.p.RemoteTimeout
+	fo.asked = map[NodeID]bool{n.p.Self: true}
+	fo.reports = map[NodeID]checkReport{}
+	n.log(slog.LevelWarn, "failover check started", "trigger", fo.trigger.String(), "primary", fo.primary)
+	for _, id := range n.aliveOthers() {
+		fo.asked[id] = true
+		n.send(id, Message{Type: MsgCheckReq, Target: fo.primary, Round: fo.round, Pause: true})
+	}
+	n.startCheckJob(n.p.Self, fo.primary, fo.round, true)
+}
+
+func (n *Node) onFoResp(from NodeID, m Message) {
+	fo := n.fo
+	if fo.phase != foCheck || m.Round != fo.round || !fo.asked[from] || m.Status == nil {
+		return
+	}
+	fo.reports[from] = checkReport{reached: m.OK, status: *m.Status}
+	if len(fo.reports) == len(fo.asked) {
+		n.decide()
+	}
+}
+
+// situation gathers what the check round learnt, for Decide.
+func (n *Node) situation() Situation {
+	fo := n.fo
+	s := Situation{Cluster: n.p.ClusterName, Trigger: fo.trigger, Primary: fo.primary, Voters: n.numVoters(), Priority: n.priority}
+	for _, id := range n.order {
+		r, ok := fo.reports[id]
+		if ok && n.isVoter(id) {
+			s.Connected++
+		}
+		if ok && r.reached {
+			s.ReachedBy = append(s.ReachedBy, id)
+		}
+		p := n.members[id]
+		if p.m.Kind != KindDatabase || id == fo.primary {
+			continue
+		}
+		si := StandbyInfo{ID: id, Answered: ok}
+		if ok {
+			si.Role = r.status.Role
+			si.DBReachable = r.status.DBReachable
+			si.InRecovery = r.status.InRecovery
+			si.Promotable = r.status.Promotable
+			si.ReceivedLSN = r.status.ReceivedLSN
+			si.ReplayLSN = r.status.ReplayLSN
+		}
+		if pr, ok := n.setPriority[id]; ok && pr == 0 {
+			si.Promotable = false
+		}
+		s.Standbys = append(s.Standbys, si)
+	}
+	return s
+}
+
+func (n *Node) decide() {
+	fo := n.fo
+	s := n.situation()
+	d := Decide(s, n.p)
+	for _, v := range d.Verdicts {
+		n.log(slog.LevelInfo, "standby eligibility", "standby", v.ID, "eligible", v.Eligible, "why", v.Why)
+	}
+	for _, no := range d.Notify {
+		if !fo.quiet {
+			n.notifyOnce(no.Level, no.Subject, no.Text)
+		}
+	}
+	if d.Candidate == "" {
+		backoff := 2 * n.p.RemoteTimeout
+		if len(s.ReachedBy) > 0 {
+			// The primary database answers: look again after a node.timeout.
+			backoff = n.p.NodeTimeout
+		}
+		n.abortFailover(backoff)
+		return
+	}
+	fo.phase = foVote
+	fo.cand = d.Candidate
+	fo.epoch = max(n.maxEpochSeen, n.st.Epoch, n.st.VotedEpoch) + 1
+	fo.votes = map[NodeID]bool{}
+	fo.deadline = n.now + n.tm.VoteHold + n.p.RemoteTimeout
+	if !fo.quiet {
+		n.notify(LevelWarning, "Promotion has started on cluster "+n.p.ClusterName,
+			fmt.Sprintf("Promoting %s in place of %s (%s).", d.Candidate, fo.primary, fo.trigger))
+	}
+	cs := fo.reports[d.Candidate].status
+	req := Message{Type: MsgVoteReq, Epoch: fo.epoch, Target: d.Candidate, Status: &cs, FailedPrimary: fo.primary}
+	for _, id := range n.voterIDs() {
+		if id != n.p.Self {
+			n.send(id, req)
+		}
+	}
+	req.From = n.p.Self
+	n.onVoteReq(n.p.Self, req)
+}
+
+func (n *Node) onVoteResp(from NodeID, m Message) {
+	fo := n.fo
+	if fo == nil || fo.phase != foVote || m.Round != fo.epoch || m.Target != fo.cand {
+		return
+	}
+	if !m.OK {
+		n.maxEpochSeen = max(n.maxEpochSeen, m.Epoch)
+		return
+	}
+	if !n.isVoter(from) {
+		return
+	}
+	fo.votes[from] = true
+	// A strict majority of the voting members, DOWN members counted.
+	if 2*len(fo.votes) <= n.numVoters() {
+		return
+	}
+	fo.phase = foPromote
+	fo.deadline = n.now + n.promoteBudget()
+	n.log(slog.LevelWarn, "candidate elected", "candidate", fo.cand, "vote_epoch", fo.epoch, "votes", len(fo.votes), "voters", n.numVoters())
+	msg := Message{Type: MsgPromote, Epoch: fo.epoch, Target: fo.cand, FailedPrimary: fo.primary,
+		Switchover: fo.switchover, Quiet: fo.quiet, NoScripts: fo.noScripts}
+	for id := range fo.asked {
+		if id != fo.cand && id != n.p.Self {
+			n.send(id, Message{Type: MsgResumeReplay})
+		}
+	}
+	if fo.cand != n.p.Self {
+		n.resumeReplay()
+		n.send(fo.cand, msg)
+	} else {
+		msg.From = n.p.Self
+		n.onPromote(n.p.Self, msg)
+	}
+}
+
+// abortFailover ends a failover attempt without promotion.
+func (n *Node) abortFailover(backoff time.Duration) {
+	if fo := n.fo; fo != nil {
+		for id := range fo.asked {
+			if id != n.p.Self {
+				n.send(id, Message{Type: MsgResumeReplay})
+			}
+		}
+	}
+	n.resumeReplay()
+	n.fo = nil
+	n.nextAttempt = n.now + backoff
+}

@@ -1,0 +1,218 @@
+package core
+
+import (
+	"fmt"
+	"time"
+)
+
+// leaseState is the primary side of the lease (see Timing for the
+// argument). A node is the holder while it acts as primary of st.Epoch or
+// takes its lease as a candidate.
+type leaseState struct {
+	holder    bool
+	since     time.Duration // claim time: deadline base until a round succeeds
+	round     uint64
+	sent      map[uint64]time.Duration
+	acks      map[uint64]map[NodeID]bool
+	validFrom time.Duration // send time of the latest successful round
+	valid     bool
+}
+
+// claimLease makes this node the lease holder of st.Epoch and starts a
+// renewal round at once. Until a round succeeds the node may stay writable
+// only until since+Lease-FencingAllowance, as if since were a successful
+// round: a primary agent that (re)starts cut off from the voters fences its
+// database within one lease.
+func (n *Node) claimLease() {
+	n.lease = leaseState{holder: true, since: n.now, sent: map[uint64]time.Duration{}, acks: map[uint64]map[NodeID]bool{}}
+	n.nextHeartbeat = n.now + n.tm.RenewInterval
+	n.renew()
+}
+
+// renew sends one renewal round. The lease counts from this send time,
+// never from the replies (Timing, point 1).
+func (n *Node) renew() {
+	l := &n.lease
+	l.round++
+	l.sent[l.round] = n.now
+	l.acks[l.round] = map[NodeID]bool{n.p.Self: true}
+	// The holder acknowledges its own round like any voter: it grants no
+	// vote to another candidate within VoteHold.
+	n.voter.holdUntil = max(n.voter.holdUntil, n.now+n.tm.VoteHold)
+	n.voter.holdFor = n.p.Self
+	for r, t := range l.sent {
+		if n.now-t > n.tm.Lease {
+			delete(l.sent, r)
+			delete(l.acks, r)
+		}
+	}
+	n.sendHeartbeat(l.round)
+	n.countAcks(l.round)
+}
+
+func (n *Node) onLeaseAck(from NodeID, m Message) {
+	l := &n.lease
+	if !l.holder {
+		return
+	}
+	if !m.OK {
+		if m.Epoch > n.st.Epoch {
+			n.fenceStale(from, m.Epoch)
+		}
+		return
+	}
+	if m.Epoch != n.st.Epoch || !n.isVoter(from) {
+		return
+	}
+	if acks, ok := l.acks[m.Round]; ok {
+		acks[from] = true
+		n.countAcks(m.Round)
+	}
+}
+
+// countAcks extends the lease when round r was acknowledged by at least half
+// of the voting members, the holder included, DOWN members counted. Half (not
+// a strict majority) is EFM's rule: on an even split the primary's side keeps
+// it, and the other side cannot promote because promotion needs a strict
+// majority; at least half plus a strict majority always intersect.
+func (n *Node) countAcks(r uint64) {
+	l := &n.lease
+	if 2*len(l.acks[r]) < n.numVoters() {
+		return
+	}
+	if t := l.sent[r]; !l.valid || t > l.validFrom {
+		l.validFrom = t
+		l.valid = true
+		if n.p.Watchdog {
+			// The watchdog resets the node half an allowance after the
+			// agent should have started fencing: still before the lease
+			// ends, and late enough not to race a healthy agent.
+			d := l.validFrom + n.tm.Lease - n.tm.FencingAllowance/2 - n.now
+			n.emit(Watchdog{Timeout: max(d, time.Millisecond)})
+		}
+		if n.cand != nil {
+			n.candidateLeaseGranted()
+		} else if n.role == RolePrimary && n.p.VIPConfigured && !n.vipHeld {
+			// EFM acquires a missing VIP at primary start; we do once the
+			// lease is ours.
+			n.vipHeld = true
+			n.dbOp(OpAddVIP, opPlain, n.p.RemoteTimeout)
+			n.notify(LevelInfo, "Assigning VIP to node "+string(n.p.Self), "")
+		}
+	}
+}
+
+// leaseDeadline is when the holder must start fencing: Lease minus the
+// fencing allowance after the send time of its latest successful round.
+func (n *Node) leaseDeadline() time.Duration {
+	base := n.lease.since
+	if n.lease.valid {
+		base = n.lease.validFrom
+	}
+	return base + n.tm.Lease - n.tm.FencingAllowance
+}
+
+func (n *Node) leaseValid() bool {
+	return n.lease.holder && n.lease.valid && n.now < n.leaseDeadline()
+}
+
+func (n *Node) leaseTimers() {
+	if !n.lease.holder || n.now < n.leaseDeadline() {
+		return
+	}
+	if n.cand != nil && !n.cand.issued {
+		// Not promoted yet: the database is still a standby.
+		n.candAbort(LevelWarning, "Could not promote standby", "The candidate lost its lease before promoting.")
+		return
+	}
+	n.cand = nil
+	{
+		n.fenceSelf(fenceIsolated, fmt.Sprintf("no renewal acknowledged by half of the %d voting members within %v", n.numVoters(), n.tm.Lease-n.tm.FencingAllowance))
+	}
+}
+
+type fenceCause uint8
+
+const (
+	fenceIsolated   fenceCause = iota + 1 // lease ran out
+	fenceStaleEpoch                       // a newer primary exists
+	fenceDBFailed                         // local database failed
+	fenceHandover                         // switchover / manual promote
+	fenceWrongState                       // writable although it must not be
+)
+
+// fenceSelf makes sure the local database refuses writes and cannot come
+// back writable: release the VIP, stop the database, write the fence, run
+// script.primary.isolated (efm-reference §5, §6 step 1). The node resigns its
+// epoch only once the stop is confirmed; until then the voters' lease hold
+// protects the cluster.
+func (n *Node) fenceSelf(cause fenceCause, why string) {
+	wasHolder := n.lease.holder
+	n.lease.holder = false
+	n.lease.valid = false
+	c := n.p.ClusterName
+	switch cause {
+	case fenceIsolated:
+		n.notify(LevelSevere, "Primary database being fenced off for cluster "+c,
+			fmt.Sprintf("The primary %s is isolated from the majority of the cluster (%s); it releases the VIP and stops its database.", n.p.Self, why))
+	case fenceStaleEpoch:
+		n.notify(LevelSevere, "Primary database being fenced off for cluster "+c,
+			fmt.Sprintf("A standby has already been promoted (%s); the old primary %s stays fenced.", why, n.p.Self))
+	case fenceWrongState:
+		n.notify(LevelSevere, "Primary database being fenced off for cluster "+c, why)
+	}
+	if n.p.VIPConfigured && cause != fenceWrongState {
+		n.dbOp(OpReleaseVIP, opPlain, n.p.RemoteTimeout)
+		n.notify(LevelInfo, "Releasing VIP from node "+string(n.p.Self), "")
+	}
+	stop := n.p.StopIsolatedPrimary
+	if cause == fenceDBFailed {
+		stop = n.p.StopFailedPrimary
+	}
+	if cause == fenceHandover || cause == fenceWrongState {
+		stop = true
+	}
+	if stop {
+		n.dbOp(OpStopDB, opFenceStop, n.tm.FencingAllowance)
+	}
+	n.dbOp(OpFenceDB, opPlain, n.tm.FencingAllowance)
+	if !n.st.Fenced {
+		n.st.Fenced = true
+		n.persist()
+	}
+	if cause == fenceIsolated || cause == fenceStaleEpoch {
+		n.runScript(ScriptPrimaryIsolated, Placeholders{FailedPrimary: n.p.Self})
+	}
+	n.setRole(RoleIdle)
+	if !stop && wasHolder && n.p.Watchdog {
+		n.emit(Watchdog{})
+	}
+}
+
+// fenceStale: a voter reports an epoch above ours, so a newer primary has
+// been elected; a returning old primary stays fenced.
+func (n *Node) fenceStale(from NodeID, epoch uint64) {
+	if n.lease.holder || n.isWritableHere() {
+		n.fenceSelf(fenceStaleEpoch, fmt.Sprintf("%s reports epoch %d, this node held epoch %d", from, epoch, n.st.Epoch))
+	}
+}
+
+// isWritableHere: the last probe saw the local database accepting writes.
+func (n *Node) isWritableHere() bool {
+	return n.p.Kind == KindDatabase && n.local.last.Reachable && !n.local.last.InRecovery
+}
+
+// afterFenceStop runs when the stop issued by fenceSelf completed.
+func (n *Node) afterFenceStop(ok bool) {
+	if !ok {
+		n.notify(LevelSevere, "An unexpected error has occurred", fmt.Sprintf("Stopping the fenced database on %s failed; the cluster waits for the lease to run out.", n.p.Self))
+		return
+	}
+	if n.p.Watchdog {
+		n.emit(Watchdog{})
+	}
+	// The database is stopped and fenced: voters may stop waiting for our
+	// lease (resign), which shortens a database-failure failover.
+	n.send("", Message{Type: MsgResign, Epoch: n.st.Epoch, Primary: n.p.Self, Switchover: n.resignSwitch})
+	n.resignSwitch = false
+}

@@ -1,0 +1,285 @@
+package core
+
+import (
+	"fmt"
+	"time"
+)
+
+type lmPhase uint8
+
+const (
+	lmNormal lmPhase = iota
+	lmFinal          // the one last attempt (local.timeout.final)
+	lmAsking         // asked the other agents to reach our database
+)
+
+type idleReason uint8
+
+const (
+	idleNone idleReason = iota
+	// idleNoDB: the database was unreachable from this agent but not
+	// confirmed failed; the agent resumes by itself when it reaches it.
+	idleNoDB
+	// idleFailed: confirmed failure; needs efm resume.
+	idleFailed
+	// idleWrongState: primary in recovery or standby out of recovery.
+	idleWrongState
+	// idleFenced: old primary, fenced; needs a rebuild then efm resume.
+	idleFenced
+)
+
+// localMon is EFM's local database monitor (efm-reference §1.4): a check
+// every local.period; no success for local.timeout gives one last attempt
+// bounded by local.timeout.final; if that fails the other agents are asked to
+// connect to this database (bounded by remote.timeout).
+type localMon struct {
+	last      LocalDBProbe
+	lastOK    time.Duration
+	nextProbe time.Duration
+	inflight  uint64
+	phase     lmPhase
+	idle      idleReason
+
+	askRound    uint64
+	askDeadline time.Duration
+	askAsked    map[NodeID]bool
+	askReached  []NodeID
+}
+
+func (n *Node) probe(final bool) {
+	seq := n.nextSeq()
+	t := n.p.LocalPeriod
+	kind := opProbe
+	if final {
+		t = n.p.LocalTimeoutFinal
+		kind = opFinalProbe
+	}
+	n.pending[seq] = pendingOp{kind: kind}
+	n.local.inflight = seq
+	n.local.nextProbe = n.now + n.p.LocalPeriod
+	n.emit(ProbeLocalDB{Seq: seq, Timeout: t})
+}
+
+func (n *Node) onLocalProbe(e LocalDBProbe) {
+	op, ok := n.pending[e.Seq]
+	if e.Seq != 0 && !ok {
+		return // a late answer to a probe we gave up on
+	}
+	delete(n.pending, e.Seq)
+	if e.Reachable {
+		n.local.last = e
+		n.local.lastOK = n.now
+	} else {
+		n.local.last.Reachable = false
+	}
+	if op.kind == opPauseProbe {
+		n.replayPaused = e.ReplayPaused || e.Reachable
+		n.pausedUntil = n.now + n.foWindow()
+		n.pauseProbeDone(op, e)
+		return
+	}
+	if e.Seq == n.local.inflight {
+		n.local.inflight = 0
+	}
+	switch {
+	case n.role == RoleUnknown:
+		n.detectRole(e)
+		return
+	case n.role == RoleIdle && n.lease.holder:
+		if n.local.idle == idleNoDB && e.Reachable {
+			n.local.idle = idleNone
+			n.setRole(RolePrimary)
+		}
+	case n.role == RoleIdle:
+		if n.local.idle == idleNoDB && e.Reachable {
+			n.resume("local database reachable again")
+		}
+		return
+	}
+	if op.kind == opFinalProbe {
+		n.local.phase = lmNormal
+		if e.Reachable {
+			n.notify(LevelSevere, "Agent is timing out for cluster "+n.p.ClusterName,
+				fmt.Sprintf("The local database on %s answered only the last attempt after %v without a successful check.", n.p.Self, n.p.LocalTimeout))
+		} else {
+			n.startAsk()
+			return
+		}
+	}
+	if e.Reachable {
+		n.checkState(e)
+	}
+}
+
+// checkState catches a database in the wrong state (efm-reference §4.5).
+func (n *Node) checkState(e LocalDBProbe) {
+	c := n.p.ClusterName
+	switch {
+	case (n.role == RolePrimary || n.lease.holder) && n.cand == nil && e.InRecovery:
+		n.notify(LevelSevere, "Database in wrong state on "+string(n.p.Self),
+			fmt.Sprintf("The primary database of cluster %s is in recovery.", c))
+		if n.lease.holder {
+			// In recovery it refuses writes: resigning is safe.
+			n.lease.holder = false
+			n.send("", Message{Type: MsgResign, Epoch: n.st.Epoch, Primary: n.p.Self, Reason: "primary database in recovery"})
+		}
+		n.goIdle(idleWrongState)
+	case n.role == RoleStandby && n.cand == nil && !e.InRecovery:
+		// A writable database this cluster did not elect: fence it rather
+		// than risk a second primary (EFM only goes Idle here).
+		n.fenceSelf(fenceWrongState, fmt.Sprintf("The standby database on %s of cluster %s is not in recovery; it is stopped and fenced.", n.p.Self, c))
+		n.goIdle(idleWrongState)
+	}
+}
+
+func (n *Node) goIdle(r idleReason) {
+	n.local.idle = r
+	n.setRole(RoleIdle)
+}
+
+func (n *Node) localTimers() {
+	if n.p.Kind != KindDatabase {
+		return
+	}
+	l := &n.local
+	if l.inflight == 0 && l.phase == lmNormal && n.now >= l.nextProbe {
+		n.probe(false)
+	}
+	monitored := n.role == RolePrimary || n.role == RoleStandby || n.role == RolePromoting || n.lease.holder
+	if monitored && l.phase == lmNormal && l.inflight == 0 && n.now-l.lastOK >= n.p.LocalTimeout {
+		l.phase = lmFinal
+		n.probe(true)
+	}
+	if l.phase == lmAsking && n.now >= l.askDeadline {
+		n.finishAsk()
+	}
+}
+
+// startAsk asks every other agent to connect to this node's database.
+func (n *Node) startAsk() {
+	l := &n.local
+	l.phase = lmAsking
+	l.askRound = n.nextSeq()
+	l.askDeadline = n.now + n.p.RemoteTimeout
+	l.askAsked = map[NodeID]bool{}
+	l.askReached = nil
+	for _, id := range n.aliveOthers() {
+		l.askAsked[id] = false
+		n.send(id, Message{Type: MsgCheckReq, Target: n.p.Self, Round: l.askRound})
+	}
+	if len(l.askAsked) == 0 {
+		n.finishAsk()
+	}
+}
+
+func (n *Node) onAskResp(from NodeID, m Message) {
+	l := &n.local
+	if l.phase != lmAsking || m.Round != l.askRound {
+		return
+	}
+	if _, ok := l.askAsked[from]; !ok {
+		return
+	}
+	l.askAsked[from] = true
+	if m.OK {
+		l.askReached = append(l.askReached, from)
+	}
+	for _, done := range l.askAsked {
+		if !done {
+			return
+		}
+	}
+	n.finishAsk()
+}
+
+func (n *Node) finishAsk() {
+	l := &n.local
+	l.phase = lmNormal
+	l.lastOK = n.now
+	what := "Standby"
+	if n.role == RolePrimary || n.lease.holder {
+		what = "Primary"
+	}
+	if len(l.askReached) > 0 {
+		// Somebody reaches it: no failover (efm-reference §5). The agent
+		// goes Idle and resumes by itself once it reaches its database. A
+		// primary keeps renewing its lease meanwhile: its database may
+		// well be writable.
+		n.notify(LevelWarning, fmt.Sprintf("%s cannot ping local database for cluster %s", what, n.p.ClusterName),
+			fmt.Sprintf("The agent on %s cannot connect to its database but %v can. Failover has not occurred.", n.p.Self, l.askReached))
+		n.goIdle(idleNoDB)
+		return
+	}
+	n.dbFailed(what)
+}
+
+// dbFailed: the local database failed and nobody could reach it.
+func (n *Node) dbFailed(what string) {
+	c := n.p.ClusterName
+	n.notify(LevelSevere, fmt.Sprintf("%s database failure for cluster %s", what, c),
+		fmt.Sprintf("The %s database on %s failed and no other agent could connect to it.", what, n.p.Self))
+	if what == "Primary" {
+		holder := n.lease.holder
+		n.fenceSelf(fenceDBFailed, "database failed")
+		n.runScript(ScriptDBFailure, Placeholders{FailedPrimary: n.p.Self})
+		n.goIdle(idleFailed)
+		if holder && !n.p.StopFailedPrimary {
+			// Not stopped: tell the others, but do not resign, so the
+			// voters still wait for the lease to run out.
+			n.send("", Message{Type: MsgDBFailed, Epoch: n.st.Epoch, Primary: n.p.Self, Reason: "primary database failed"})
+		}
+		return
+	}
+	n.runScript(ScriptDBFailure, Placeholders{FailedPrimary: n.p.Self})
+	n.goIdle(idleFailed)
+}
+
+// detectRole sets the role from the first probe (efm-reference §4.2-3).
+func (n *Node) detectRole(e LocalDBProbe) {
+	c := n.p.ClusterName
+	switch {
+	case !e.Reachable:
+		n.goIdle(idleNoDB)
+		n.notify(LevelInfo, fmt.Sprintf("Idle agent running on node %s for cluster %s", n.p.Self, c), "")
+	case e.InRecovery:
+		n.local.idle = idleNone
+		if n.st.Fenced {
+			n.st.Fenced = false // rebuilt as a standby
+			n.persist()
+		}
+		n.setRole(RoleStandby)
+		n.notify(LevelInfo, fmt.Sprintf("Standby agent running on %s for cluster %s", n.p.Self, c), "")
+	case n.st.Fenced:
+		n.fenceSelf(fenceWrongState, fmt.Sprintf("The database on %s is writable although this node was fenced as a failed primary; it is stopped again. Rebuild it as a standby.", n.p.Self))
+		n.goIdle(idleFenced)
+	case n.st.Primary == "" || n.st.Primary == n.p.Self:
+		n.local.idle = idleNone
+		if n.st.Primary == "" {
+			n.st.Primary = n.p.Self
+			n.persist()
+		}
+		n.setRole(RolePrimary)
+		n.notify(LevelInfo, fmt.Sprintf("Primary agent running on %s for cluster %s", n.p.Self, c), "")
+		n.claimLease()
+	default:
+		n.fenceSelf(fenceWrongState, fmt.Sprintf("There is already a primary node in this cluster: %s. The writable database on %s is stopped and fenced.", n.st.Primary, n.p.Self))
+		n.goIdle(idleFenced)
+	}
+}
+
+// resume leaves Idle: a new role detection from the next probe.
+func (n *Node) resume(why string) {
+	n.log(0, "resuming monitoring", "why", why)
+	n.local.idle = idleNone
+	n.local.phase = lmNormal
+	n.local.lastOK = n.now
+	n.runScript(ScriptResumed, Placeholders{})
+	if n.lease.holder {
+		n.setRole(RolePrimary)
+		return
+	}
+	n.setRole(RoleUnknown)
+	if n.local.inflight == 0 {
+		n.probe(false)
+	}
+}

@@ -1,0 +1,220 @@
+package core
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// peer is what this node knows about another member (or itself).
+type peer struct {
+	m        Member
+	status   NodeStatus
+	epoch    uint64
+	lastSeen time.Duration
+	heard    bool
+}
+
+func (n *Node) addMember(m Member) {
+	if p, ok := n.members[m.ID]; ok {
+		p.m = m
+		return
+	}
+	n.members[m.ID] = &peer{m: m}
+	n.order = append(n.order, m.ID)
+	sort.Slice(n.order, func(i, j int) bool { return n.order[i] < n.order[j] })
+}
+
+// numVoters counts the voting members: every database agent and witness
+// of the view that did not leave cleanly. DOWN members stay counted, so a
+// gradual isolation cannot shrink the quorum.
+func (n *Node) numVoters() int {
+	c := 0
+	for _, p := range n.members {
+		if p.m.State != MemberLeft {
+			c++
+		}
+	}
+	return c
+}
+
+func (n *Node) isVoter(id NodeID) bool {
+	p, ok := n.members[id]
+	return ok && p.m.State != MemberLeft
+}
+
+// aliveOthers lists the members the membership layer reports alive, self
+// excluded, in id order.
+func (n *Node) aliveOthers() []NodeID {
+	var ids []NodeID
+	for _, id := range n.order {
+		if id != n.p.Self && n.members[id].m.State == MemberAlive {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+func (n *Node) voterIDs() []NodeID {
+	var ids []NodeID
+	for _, id := range n.order {
+		if n.members[id].m.State != MemberLeft {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+func (n *Node) onMembership(ev MembershipChanged) {
+	seen := map[NodeID]bool{n.p.Self: true}
+	for _, m := range ev.Members {
+		seen[m.ID] = true
+		if m.ID == n.p.Self {
+			continue
+		}
+		old, known := n.members[m.ID]
+		prev := MemberState(0)
+		if known {
+			prev = old.m.State
+		}
+		n.addMember(m)
+		if prev != m.State && (m.State == MemberDown || m.State == MemberLeft) && prev != 0 {
+			n.memberLost(m.ID, m.State)
+		}
+		if m.State == MemberAlive && prev == MemberDown {
+			n.log(-4, "member is back", "member", m.ID)
+		}
+	}
+	// The view is complete: members missing from it were reset by the
+	// operator (efm reset-members) and no longer count.
+	for _, id := range append([]NodeID(nil), n.order...) {
+		if !seen[id] {
+			delete(n.members, id)
+		}
+	}
+	n.order = n.order[:0]
+	for id := range n.members {
+		n.order = append(n.order, id)
+	}
+	sort.Slice(n.order, func(i, j int) bool { return n.order[i] < n.order[j] })
+}
+
+// memberLost reacts to a member going DOWN or leaving (efm-reference §5).
+func (n *Node) memberLost(id NodeID, st MemberState) {
+	p := n.members[id]
+	if id == n.st.Primary && id != n.p.Self {
+		if st == MemberLeft && !n.p.PrimaryShutdownAsFailure {
+			n.notifyOnce(LevelWarning, fmt.Sprintf("Cluster %s notified that primary agent has left", n.p.ClusterName),
+				fmt.Sprintf("The primary agent on %s stopped. There is no failover protection until it is started again; its database is untouched.", id))
+			return
+		}
+		trig := TriggerPrimaryLost
+		if st == MemberLeft {
+			trig = TriggerPrimaryLeft
+		}
+		n.suspect(trig, "membership reports the primary agent "+st.String())
+		return
+	}
+	if st != MemberDown || !n.isReporter() {
+		return
+	}
+	c := n.p.ClusterName
+	switch {
+	case p.m.Kind == KindWitness:
+		n.notifyOnce(LevelWarning, "Witness failure for cluster "+c, fmt.Sprintf("The witness agent on %s failed.", id))
+	case p.status.Role == RoleIdle:
+		n.notifyOnce(LevelWarning, "Idle agent failure for cluster "+c, fmt.Sprintf("The idle agent on %s failed.", id))
+	default:
+		// Standby lost: check its database to tell "agent failed" from
+		// "node failed" (efm-reference §5).
+		seq := n.nextSeq()
+		n.pending[seq] = pendingOp{kind: opStandbyLostCheck, node: id}
+		n.emit(CheckRemoteDB{Seq: seq, Node: id, Timeout: n.p.RemoteTimeout})
+		n.dropFromPriority(id)
+	}
+	alive := 1 + len(n.aliveOthers())
+	if alive < 3 {
+		n.notifyOnce(LevelWarning, fmt.Sprintf("Cluster %s has dropped below three nodes", c),
+			fmt.Sprintf("Only %d agents are running: a primary node loss can no longer be told from an isolation.", alive))
+	}
+}
+
+// isReporter: cluster-level notifications about other members come from one
+// agent only, the alive member with the smallest id, so the operator gets one
+// mail, not one per agent.
+func (n *Node) isReporter() bool {
+	a := n.aliveOthers()
+	return len(a) == 0 || n.p.Self < a[0]
+}
+
+func (n *Node) dropFromPriority(id NodeID) {
+	out := n.priority[:0]
+	for _, p := range n.priority {
+		if p != id {
+			out = append(out, p)
+		}
+	}
+	n.priority = out
+}
+
+// myStatus is what this node tells others about itself.
+func (n *Node) myStatus() NodeStatus {
+	s := NodeStatus{Role: n.role, Kind: n.p.Kind}
+	if n.p.Kind == KindDatabase {
+		pr := n.local.last
+		s.DBReachable = pr.Reachable
+		s.InRecovery = pr.InRecovery
+		s.ReceivedLSN = pr.ReceivedLSN
+		s.ReplayLSN = pr.ReplayLSN
+		s.CurrentLSN = pr.CurrentLSN
+		s.ReplayPaused = n.replayPaused
+		s.Following = n.following
+		s.Promotable = n.p.Promotable
+		if pr, ok := n.setPriority[n.p.Self]; ok {
+			s.Promotable = pr > 0
+		}
+	}
+	return s
+}
+
+// sendHeartbeat broadcasts this node's status; from the primary it is also
+// a lease renewal request (round > 0).
+func (n *Node) sendHeartbeat(round uint64) {
+	st := n.myStatus()
+	n.send("", Message{Type: MsgHeartbeat, Round: round, Status: &st})
+}
+
+func (n *Node) onHeartbeat(from NodeID, m Message) {
+	if m.Round == 0 {
+		return
+	}
+	// A renewal request: from an acting primary (or a candidate taking its
+	// lease) of m.Epoch.
+	n.onRenewal(from, m)
+}
+
+// Status returns this node's view of the cluster (for cluster-status).
+func (n *Node) Status() ClusterView {
+	v := ClusterView{
+		Self:      n.p.Self,
+		Role:      n.role,
+		Epoch:     n.st.Epoch,
+		Primary:   n.st.Primary,
+		Priority:  append([]NodeID(nil), n.priority...),
+		HasLease:  n.leaseValid(),
+		Promoting: n.cand != nil,
+	}
+	for _, id := range n.order {
+		p := n.members[id]
+		ms := MemberStatus{Member: p.m, Status: p.status}
+		if p.heard {
+			ms.LastSeen = p.lastSeen
+		}
+		if id == n.p.Self {
+			ms.Status = n.myStatus()
+			ms.LastSeen = n.now
+		}
+		v.Members = append(v.Members, ms)
+	}
+	return v
+}

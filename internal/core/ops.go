@@ -1,0 +1,138 @@
+package core
+
+import (
+	"fmt"
+	"time"
+)
+
+type opKind uint8
+
+const (
+	opProbe opKind = iota + 1
+	opFinalProbe
+	opPauseProbe
+	opStandbyLostCheck
+	opJobDB
+	opPlain
+	opFenceStop
+	opCandVIP
+	opCandPing
+	opCandPromote
+	opScript
+	opFollow
+)
+
+// pendingOp remembers why an action with a Seq was issued, to route its
+// result.
+type pendingOp struct {
+	kind   opKind
+	node   NodeID
+	job    uint64
+	script Script
+	op     DBOp
+}
+
+func (n *Node) dbOp(op DBOp, kind opKind, timeout time.Duration) uint64 {
+	seq := n.nextSeq()
+	n.pending[seq] = pendingOp{kind: kind, op: op}
+	n.emit(DoDB{Seq: seq, Op: op, Timeout: timeout})
+	if op == OpReleaseVIP {
+		n.vipHeld = false
+	}
+	return seq
+}
+
+func (n *Node) runScript(s Script, ph Placeholders) uint64 {
+	if !n.p.hasScript(s) {
+		return 0
+	}
+	seq := n.nextSeq()
+	n.pending[seq] = pendingOp{kind: opScript, script: s}
+	n.emit(RunScript{Seq: seq, Script: s, Placeholders: ph, Timeout: 3 * n.p.RemoteTimeout})
+	return seq
+}
+
+func (n *Node) onDBOp(e DBOpResult) {
+	op, ok := n.pending[e.Seq]
+	if !ok {
+		return
+	}
+	delete(n.pending, e.Seq)
+	switch op.kind {
+	case opFenceStop:
+		n.afterFenceStop(e.OK)
+	case opCandPromote:
+		n.candPromoted(e.OK, e.Err)
+	case opFollow:
+		n.followDone(e.OK, e.Err)
+	case opPlain:
+		if !e.OK {
+			switch op.op {
+			case OpAddVIP:
+				n.notify(LevelSevere, "Could not assign VIP to node "+string(n.p.Self), e.Err)
+			case OpFenceDB:
+				n.notify(LevelSevere, "Error creating recovery.conf file on "+string(n.p.Self), e.Err)
+			default:
+				n.log(8, "database operation failed", "op", op.op.String(), "err", e.Err)
+			}
+		}
+	}
+}
+
+// scriptNotes maps a script to EFM's success and failure notifications.
+var scriptNotes = map[Script][2]string{
+	ScriptFence:             {"Executed fencing script", "Fencing script error"},
+	ScriptPostPromotion:     {"Executed post-promotion script", "Post-promotion script failed"},
+	ScriptRemotePrePromote:  {"Executed remote pre-promotion script", "Remote pre-promotion script failed"},
+	ScriptRemotePostPromote: {"Executed remote post-promotion script", "Remote post-promotion script failed"},
+	ScriptDBFailure:         {"Executed post-database failure script", "Post-database failure script error"},
+	ScriptPrimaryIsolated:   {"Executed primary isolation script", "Primary isolation script failed"},
+	ScriptResumed:           {"Executed agent resumed script", "Agent resumed script error"},
+}
+
+func (n *Node) onScript(e ScriptResult) {
+	op, ok := n.pending[e.Seq]
+	if !ok {
+		return
+	}
+	delete(n.pending, e.Seq)
+	if n.cand != nil && n.cand.scriptSeq == e.Seq {
+		n.candFenceScriptDone(e)
+		return
+	}
+	notes, ok := scriptNotes[op.script]
+	if !ok {
+		return
+	}
+	text := fmt.Sprintf("Results:\n%s\nexit status: %d", e.Output, e.ExitCode)
+	if e.ExitCode == 0 {
+		n.notify(LevelInfo, notes[0], text)
+	} else {
+		n.notify(LevelSevere, notes[1], text)
+	}
+}
+
+func (n *Node) onRemoteDB(e RemoteDBResult) {
+	op, ok := n.pending[e.Seq]
+	if !ok {
+		return
+	}
+	delete(n.pending, e.Seq)
+	switch op.kind {
+	case opStandbyLostCheck:
+		c := n.p.ClusterName
+		if e.Reachable {
+			n.notify(LevelWarning, "Standby agent failed for cluster "+c,
+				fmt.Sprintf("The standby agent on %s failed; its database is still running. It is removed from the failover priority list.", op.node))
+		} else {
+			n.notify(LevelWarning, "Standby failed in cluster "+c,
+				fmt.Sprintf("The standby on %s failed (agent and database unreachable). It is removed from the failover priority list.", op.node))
+		}
+	case opJobDB:
+		if j, ok := n.checks[op.job]; ok {
+			j.reached = e.Reachable
+			j.dbDone = true
+			n.maybeFinishJob(op.job)
+		}
+	}
+}

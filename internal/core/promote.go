@@ -1,0 +1,271 @@
+package core
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+type candPhase uint8
+
+const (
+	cLease   candPhase = iota + 1 // taking the new epoch's lease
+	cVIP                          // waiting for the VIP to stop answering
+	cPing                         // ping server: are we orphaned?
+	cFence                        // script.fence
+	cPromote                      // pg_ctl promote
+)
+
+// candidacy is this node's promotion, ordered by a coordinator that won
+// epoch votes for it (efm-reference §6 steps 2-8).
+type candidacy struct {
+	epoch      uint64
+	failed     NodeID
+	phase      candPhase
+	deadline   time.Duration
+	vipStart   time.Duration
+	vipRetryAt time.Duration
+	seq        uint64
+	scriptSeq  uint64
+	issued     bool // OpPromoteDB emitted: the database may be writable
+	switchover bool
+	quiet      bool
+	noScripts  bool
+}
+
+func (n *Node) onPromote(from NodeID, m Message) {
+	if m.Target != n.p.Self || n.cand != nil || n.lease.holder {
+		return
+	}
+	if m.Epoch < n.st.Epoch || (m.Epoch == n.st.Epoch && n.st.Primary != n.p.Self) {
+		n.log(slog.LevelWarn, "promote order for a stale epoch ignored", "vote_epoch", m.Epoch, "coordinator", from)
+		return
+	}
+	if n.role != RoleStandby || !n.local.last.Reachable || !n.local.last.InRecovery {
+		n.log(slog.LevelWarn, "promote order refused: not a healthy standby", "role", n.role, "coordinator", from)
+		return
+	}
+	n.st.Epoch = m.Epoch
+	n.st.Primary = n.p.Self
+	n.persist()
+	n.cand = &candidacy{epoch: m.Epoch, failed: m.FailedPrimary, phase: cLease, deadline: n.now + n.p.RemoteTimeout,
+		switchover: m.Switchover, quiet: m.Quiet, noScripts: m.NoScripts}
+	if m.Quiet {
+		n.quietUntil = n.now + n.promoteBudget()
+	}
+	n.setRole(RolePromoting)
+	// The candidate takes its own lease before its database can accept a
+	// write: the voters that elected it acknowledge the round.
+	n.claimLease()
+}
+
+func (n *Node) candidateLeaseGranted() {
+	c := n.cand
+	if c.phase != cLease {
+		return
+	}
+	n.candVIP()
+}
+
+// candVIP: the VIP must stop answering before we promote (EFM's
+// check.vip.before.promotion), retried up to check.vip.timeout.
+func (n *Node) candVIP() {
+	c := n.cand
+	if !n.p.CheckVIPBeforePromotion || !n.p.VIPConfigured {
+		n.candPing()
+		return
+	}
+	if c.phase != cVIP {
+		c.phase = cVIP
+		c.vipStart = n.now
+	}
+	c.seq = n.nextSeq()
+	c.vipRetryAt = 0
+	n.pending[c.seq] = pendingOp{kind: opCandVIP}
+	n.emit(CheckVIP{Seq: c.seq, Timeout: min(n.p.RemoteTimeout, max(n.p.CheckVIPTimeout, time.Second))})
+}
+
+func (n *Node) onVIP(e VIPResult) {
+	if _, ok := n.pending[e.Seq]; !ok {
+		return
+	}
+	delete(n.pending, e.Seq)
+	c := n.cand
+	if c == nil || c.phase != cVIP || c.seq != e.Seq {
+		return
+	}
+	if !e.Reachable {
+		n.candPing()
+		return
+	}
+	if n.now-c.vipStart >= n.p.CheckVIPTimeout {
+		n.candAbort(LevelWarning, "Standby agent tried to promote, but VIP appears to still be assigned",
+			fmt.Sprintf("The VIP still answered after %v.", n.p.CheckVIPTimeout))
+		return
+	}
+	c.vipRetryAt = n.now + n.p.RecoveryCheckPeriod
+}
+
+func (n *Node) candPing() {
+	c := n.cand
+	if !n.p.PingServerConfigured {
+		n.candFence()
+		return
+	}
+	c.phase = cPing
+	c.seq = n.nextSeq()
+	n.pending[c.seq] = pendingOp{kind: opCandPing}
+	n.emit(CheckPingServer{Seq: c.seq, Timeout: n.p.RemoteTimeout})
+}
+
+func (n *Node) onPing(e PingResult) {
+	if _, ok := n.pending[e.Seq]; !ok {
+		return
+	}
+	delete(n.pending, e.Seq)
+	c := n.cand
+	if c == nil || c.phase != cPing || c.seq != e.Seq {
+		return
+	}
+	if !e.Reachable {
+		n.candAbort(LevelWarning, "Standby agent tried to promote, but appears to be orphaned",
+			"The ping server does not answer: this node may be the one cut off.")
+		return
+	}
+	n.candFence()
+}
+
+// candFence runs script.fence (STONITH of the old primary); a non-zero exit
+// aborts the promotion.
+func (n *Node) candFence() {
+	c := n.cand
+	c.phase = cFence
+	if c.noScripts || !n.p.hasScript(ScriptFence) {
+		n.candPromote()
+		return
+	}
+	c.scriptSeq = n.runScript(ScriptFence, Placeholders{NewPrimary: n.p.Self, FailedPrimary: c.failed})
+}
+
+func (n *Node) candFenceScriptDone(e ScriptResult) {
+	text := fmt.Sprintf("Results:\n%s\nexit status: %d", e.Output, e.ExitCode)
+	if e.ExitCode != 0 {
+		n.candAbort(LevelSevere, "Fencing script error", "Failover has not occurred. "+text)
+		return
+	}
+	n.notify(LevelInfo, "Executed fencing script", text)
+	n.candPromote()
+}
+
+func (n *Node) candPromote() {
+	c := n.cand
+	if !n.leaseValid() {
+		n.candAbort(LevelWarning, "Could not promote standby", "The candidate lost its lease before promoting.")
+		return
+	}
+	c.phase = cPromote
+	c.issued = true
+	c.seq = n.nextSeq()
+	n.pending[c.seq] = pendingOp{kind: opCandPromote}
+	n.emit(DoDB{Seq: c.seq, Op: OpPromoteDB, Timeout: 2 * n.p.RemoteTimeout})
+}
+
+func (n *Node) candPromoted(ok bool, errText string) {
+	c := n.cand
+	if c == nil {
+		return
+	}
+	n.cand = nil
+	if !ok {
+		n.notify(LevelSevere, "Could not promote standby", fmt.Sprintf("Promoting %s failed: %s", n.p.Self, errText))
+		// The promotion may have half happened: fence like a failed primary.
+		n.fenceSelf(fenceHandover, "promotion failed")
+		n.goIdle(idleFenced)
+		return
+	}
+	n.local.last.InRecovery = false
+	n.local.idle = idleNone
+	n.following = ""
+	n.setRole(RolePrimary)
+	if n.p.VIPConfigured && !n.vipHeld {
+		n.vipHeld = true
+		n.dbOp(OpAddVIP, opPlain, n.p.RemoteTimeout)
+		n.notify(LevelInfo, "Assigning VIP to node "+string(n.p.Self), "")
+	}
+	if !c.noScripts {
+		n.runScript(ScriptPostPromotion, Placeholders{NewPrimary: n.p.Self, FailedPrimary: c.failed})
+	}
+	n.priority = n.newPriority()
+	what := "Failover"
+	if c.switchover {
+		what = "Switchover"
+	}
+	n.notify(LevelWarning, fmt.Sprintf("%s has completed on cluster %s", what, n.p.ClusterName),
+		fmt.Sprintf("%s is the new primary (epoch %d), replacing %q.", n.p.Self, c.epoch, c.failed))
+	n.send("", Message{Type: MsgPromoted, Epoch: c.epoch, Primary: n.p.Self, FailedPrimary: c.failed, Priority: n.priority})
+}
+
+// candAbort ends a candidacy before the database was promoted: give the
+// epoch up so the cluster can elect again.
+func (n *Node) candAbort(l Level, subject, text string) {
+	c := n.cand
+	if c == nil {
+		return
+	}
+	n.notify(l, subject, text)
+	n.cand = nil
+	if c.issued {
+		n.fenceSelf(fenceHandover, subject)
+		n.goIdle(idleFenced)
+		return
+	}
+	n.lease.holder = false
+	n.lease.valid = false
+	if n.p.Watchdog {
+		n.emit(Watchdog{})
+	}
+	n.setRole(RoleStandby)
+	n.send("", Message{Type: MsgResign, Epoch: c.epoch, Primary: n.p.Self, Reason: subject})
+}
+
+func (n *Node) candidateTimers() {
+	c := n.cand
+	if c == nil {
+		return
+	}
+	switch {
+	case c.phase == cLease && n.now >= c.deadline:
+		n.candAbort(LevelWarning, "Could not promote standby", "The candidate could not renew its lease with half of the voting members.")
+	case c.phase == cVIP && c.vipRetryAt != 0 && n.now >= c.vipRetryAt:
+		n.candVIP()
+	}
+}
+
+// newPriority is the failover priority list once this node is primary:
+// its priority.standbys first, then the previous order, then the other
+// database members by id (efm-reference §6 step 8).
+func (n *Node) newPriority() []NodeID {
+	var out []NodeID
+	seen := map[NodeID]bool{n.p.Self: true}
+	add := func(id NodeID) {
+		p, ok := n.members[id]
+		if seen[id] || !ok || p.m.Kind != KindDatabase || p.m.State == MemberLeft {
+			return
+		}
+		if pr, ok := n.setPriority[id]; ok && pr == 0 {
+			return
+		}
+		seen[id] = true
+		out = append(out, id)
+	}
+	for _, id := range n.p.PriorityStandbys {
+		add(id)
+	}
+	for _, id := range n.priority {
+		add(id)
+	}
+	for _, id := range n.order {
+		add(id)
+	}
+	return out
+}

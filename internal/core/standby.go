@@ -1,0 +1,102 @@
+package core
+
+import (
+	"fmt"
+	"log/slog"
+)
+
+// onPromoted: a candidate finished its promotion.
+func (n *Node) onPromoted(from NodeID, m Message) {
+	if m.Epoch < n.st.Epoch {
+		return
+	}
+	if n.lease.holder && from != n.p.Self {
+		n.fenceStale(from, m.Epoch)
+	}
+	if m.Epoch > n.st.Epoch || n.st.Primary != from {
+		n.st.Epoch = m.Epoch
+		n.st.Primary = from
+		n.persist()
+	}
+	n.priority = append([]NodeID(nil), m.Priority...)
+	n.lastPrimaryT = n.now
+	n.suspectTrig = 0
+	if n.fo != nil && n.fo.cand == from {
+		n.fo = nil
+	}
+	if n.p.Kind == KindDatabase {
+		n.runScript(ScriptRemotePostPromote, Placeholders{NewPrimary: from, FailedPrimary: m.FailedPrimary})
+	}
+}
+
+func (n *Node) resumeReplay() {
+	if !n.replayPaused {
+		return
+	}
+	n.replayPaused = false
+	n.dbOp(OpResumeReplay, opPlain, n.p.RemoteTimeout)
+}
+
+// standbyTimers: replay pauses end, and standbys follow a new primary
+// (auto.reconfigure, standby.restart.delay).
+func (n *Node) standbyTimers() {
+	if n.replayPaused && n.now >= n.pausedUntil && n.fo == nil && n.cand == nil {
+		n.resumeReplay()
+	}
+	pr := n.st.Primary
+	if n.p.Kind != KindDatabase || n.cand != nil || n.lease.holder || pr == "" || pr == n.p.Self || n.following == pr {
+		return
+	}
+	standby := n.role == RoleStandby
+	oldPrimary := n.afterSwitch && n.role == RoleIdle
+	if !standby && !oldPrimary {
+		return
+	}
+	p, ok := n.members[pr]
+	if !ok || !p.heard || p.status.Role != RolePrimary || n.now-p.lastSeen > n.tm.PrimarySilence {
+		return
+	}
+	if standby && !n.p.AutoReconfigure {
+		if n.warnedNoRecfg != n.st.Epoch {
+			n.warnedNoRecfg = n.st.Epoch
+			n.notify(LevelWarning, "Standby will not be reconfigured after failover",
+				fmt.Sprintf("auto.reconfigure=false: %s keeps following %q; the new primary is %s.", n.p.Self, n.following, pr))
+		}
+		return
+	}
+	if n.followTarget != pr {
+		n.followTarget = pr
+		n.followAt = n.now
+		if standby {
+			n.followAt += n.p.StandbyRestartDelay
+		}
+		n.followSeq = 0
+	}
+	if n.followSeq == 0 && n.now >= n.followAt {
+		n.followSeq = n.nextSeq()
+		n.pending[n.followSeq] = pendingOp{kind: opFollow, node: pr}
+		n.log(slog.LevelInfo, "reconfiguring to follow the new primary", "primary", pr)
+		n.emit(FollowPrimary{Seq: n.followSeq, Primary: pr, Timeout: 6 * n.p.RemoteTimeout})
+	}
+}
+
+func (n *Node) followDone(ok bool, errText string) {
+	target := n.followTarget
+	n.followSeq = 0
+	if !ok {
+		n.notify(LevelWarning, "Standby database restarted but EFM cannot connect",
+			fmt.Sprintf("Reconfiguring %s to follow %s failed: %s", n.p.Self, target, errText))
+		n.followAt = n.now + n.p.LocalPeriod
+		return
+	}
+	n.following = target
+	n.replayPaused = false
+	if n.afterSwitch {
+		n.afterSwitch = false
+		if n.st.Fenced {
+			n.st.Fenced = false
+			n.persist()
+		}
+		n.resume("switched-over primary now follows " + string(target))
+	}
+}

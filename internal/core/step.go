@@ -1,0 +1,218 @@
+package core
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+func (n *Node) emit(a Action) { n.out = append(n.out, a) }
+
+func (n *Node) nextSeq() uint64 {
+	n.seq++
+	return n.seq
+}
+
+// send stamps the envelope and queues it. To "" = every other member.
+func (n *Node) send(to NodeID, m Message) {
+	m.V = ProtocolVersion
+	m.Cluster = n.p.ClusterName
+	m.From = n.p.Self
+	if m.Epoch == 0 {
+		m.Epoch = n.st.Epoch
+	}
+	if m.Primary == "" {
+		m.Primary = n.st.Primary
+	}
+	n.emit(Send{To: to, Msg: m})
+}
+
+// persist queues the current persisted state; it must be queued before any
+// Send that reveals it (the shell persists before executing later actions).
+func (n *Node) persist() { n.emit(Persist{State: n.st}) }
+
+func (n *Node) setRole(r Role) {
+	if n.role == r {
+		return
+	}
+	n.role = r
+	n.emit(SetRole{Role: r})
+}
+
+func (n *Node) notify(l Level, subject, text string) {
+	if n.now < n.quietUntil {
+		return
+	}
+	n.emit(Notify{Level: l, Subject: subject, Text: text})
+}
+
+// notifyOnce suppresses repeats of one subject within ten node.timeouts:
+// conditions that persist (primary agent missing, no standby) would otherwise
+// mail the operator at every retry.
+func (n *Node) notifyOnce(l Level, subject, text string) {
+	if t, ok := n.lastNotified[subject]; ok && n.now-t < 10*n.p.NodeTimeout {
+		return
+	}
+	n.lastNotified[subject] = n.now
+	n.notify(l, subject, text)
+}
+
+func (n *Node) log(l slog.Level, msg string, kv ...any) {
+	attrs := make([]slog.Attr, 0, len(kv)/2+1)
+	for i := 0; i+1 < len(kv); i += 2 {
+		attrs = append(attrs, slog.Any(fmt.Sprint(kv[i]), kv[i+1]))
+	}
+	attrs = append(attrs, slog.Uint64("epoch", n.st.Epoch))
+	n.emit(Log{Level: l, Msg: msg, Attrs: attrs})
+}
+
+func (n *Node) handle(ev Event) {
+	if n.stopped {
+		return
+	}
+	switch e := ev.(type) {
+	case Start:
+		n.onStart()
+	case Tick:
+	case Stopping:
+		n.onStopping()
+	case LocalDBProbe:
+		n.onLocalProbe(e)
+	case MembershipChanged:
+		n.onMembership(e)
+	case MessageReceived:
+		n.onMessage(e.From, e.Msg)
+	case UndecodableMessage:
+		n.notifyOnce(LevelWarning, "Agent message from another protocol version or cluster",
+			fmt.Sprintf("Could not read a message from %s: %v", e.From, e.Err))
+	case RemoteDBResult:
+		n.onRemoteDB(e)
+	case VIPResult:
+		n.onVIP(e)
+	case PingResult:
+		n.onPing(e)
+	case DBOpResult:
+		n.onDBOp(e)
+	case ScriptResult:
+		n.onScript(e)
+	case AdminPromote:
+		n.onAdminPromote(e)
+	case AdminResume:
+		n.onAdminResume(e)
+	case AdminSetPriority:
+		n.onAdminSetPriority(e)
+	case AdminStopCluster:
+		n.onAdminStopCluster(e)
+	}
+}
+
+func (n *Node) onStart() {
+	if n.started {
+		return
+	}
+	n.started = true
+	// A restarted voter forgot which renewals it acknowledged: it acts as if
+	// it had acknowledged one just now (see Timing, point 3).
+	n.voter.holdUntil = n.now + n.tm.VoteHold
+	n.voter.holdFor = ""
+	n.lastPrimaryT = n.now
+	n.following = n.st.Primary
+	n.maxEpochSeen = max(n.st.Epoch, n.st.VotedEpoch)
+	n.nextHeartbeat = n.now
+	if n.p.Kind == KindWitness {
+		n.emit(SetRole{Role: RoleWitness})
+		n.notify(LevelInfo, fmt.Sprintf("Witness agent running on %s for cluster %s", n.p.Self, n.p.ClusterName), "")
+		return
+	}
+	n.emit(SetRole{Role: RoleUnknown})
+	n.probe(false)
+}
+
+func (n *Node) onStopping() {
+	what := map[Role]string{RolePrimary: "Primary", RoleStandby: "Standby", RoleWitness: "Witness", RoleIdle: "Idle", RolePromoting: "Promoting", RoleUnknown: "Starting"}[n.role]
+	if n.cand != nil {
+		n.notify(LevelWarning, "Agent exited during promotion", fmt.Sprintf("The agent on %s stopped while promoting.", n.p.Self))
+	} else {
+		n.notify(LevelWarning, fmt.Sprintf("%s agent exited on %s for cluster %s", what, n.p.Self, n.p.ClusterName), "")
+	}
+	// The VIP and the database are left as they are (EFM: an agent stop is
+	// not a failover); the lease simply stops being renewed.
+	n.stopped = true
+}
+
+func (n *Node) onMessage(from NodeID, m Message) {
+	if from == n.p.Self || m.Cluster != n.p.ClusterName {
+		return
+	}
+	if p, ok := n.members[from]; ok {
+		p.lastSeen = n.now
+		p.heard = true
+		if m.Status != nil {
+			p.status = *m.Status
+		}
+		p.epoch = m.Epoch
+	}
+	if m.Epoch > n.maxEpochSeen {
+		n.maxEpochSeen = m.Epoch
+	}
+	switch m.Type {
+	case MsgHeartbeat:
+		n.onHeartbeat(from, m)
+	case MsgLeaseAck:
+		n.onLeaseAck(from, m)
+	case MsgCheckReq:
+		n.onCheckReq(from, m)
+	case MsgCheckResp:
+		n.onCheckResp(from, m)
+	case MsgVoteReq:
+		n.onVoteReq(from, m)
+	case MsgVoteResp:
+		n.onVoteResp(from, m)
+	case MsgPromote:
+		n.onPromote(from, m)
+	case MsgPromoted:
+		n.onPromoted(from, m)
+	case MsgResumeReplay:
+		n.resumeReplay()
+	case MsgResign, MsgDBFailed:
+		n.onResign(from, m)
+	case MsgSwitchover:
+		n.onSwitchover(from, m)
+	case MsgSetPriority:
+		n.setPriority[m.Target] = int(m.Round)
+		n.priority = append([]NodeID(nil), m.Priority...)
+	case MsgStopCluster:
+		n.emit(Exit{Reason: "efm stop-cluster from " + string(from)})
+		n.stopped = true
+	case MsgFailoverStart:
+		n.foreignFOUntil = max(n.foreignFOUntil, n.now+n.foWindow())
+	}
+}
+
+// foWindow is how long a failover announced by another coordinator keeps
+// this node from coordinating one itself (one promotion at a time).
+func (n *Node) foWindow() time.Duration {
+	return 3*n.p.RemoteTimeout + n.tm.VoteHold + n.promoteBudget()
+}
+
+// timers fires every deadline that passed; called after every event.
+func (n *Node) timers() {
+	if n.stopped || !n.started {
+		return
+	}
+	n.localTimers()
+	n.leaseTimers()
+	n.voterTimers()
+	if n.now >= n.nextHeartbeat {
+		n.nextHeartbeat = n.now + n.tm.RenewInterval
+		if n.lease.holder {
+			n.renew()
+		} else {
+			n.sendHeartbeat(0)
+		}
+	}
+	n.watchPrimary()
+	n.failoverTimers()
+	n.candidateTimers()
+	n.standbyTimers()
+}

@@ -1,0 +1,168 @@
+package core
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// voterState is the voter side of leases and elections.
+type voterState struct {
+	// holdUntil: no vote for a candidate other than holdFor before this
+	// local time (Timing, point 3).
+	holdUntil time.Duration
+	holdFor   NodeID
+	// pending is a vote request deferred only by the hold; it is answered
+	// when the hold ends.
+	pending     *Message
+	pendingFrom NodeID
+	pendingAt   time.Duration
+}
+
+// onRenewal answers a lease renewal request from `from` for m.Epoch.
+func (n *Node) onRenewal(from NodeID, m Message) {
+	nack := func(why string) {
+		n.send(from, Message{Type: MsgLeaseAck, Round: m.Round, Epoch: max(n.st.Epoch, n.st.VotedEpoch), Reason: why})
+	}
+	e := m.Epoch
+	if e < n.st.Epoch || e < n.st.VotedEpoch {
+		nack("stale epoch")
+		return
+	}
+	if e == n.st.Epoch && n.st.Primary != "" && n.st.Primary != from {
+		nack(fmt.Sprintf("epoch %d belongs to %s", e, n.st.Primary))
+		return
+	}
+	if e > n.st.Epoch || n.st.Primary == "" {
+		if n.lease.holder || (n.st.Primary == n.p.Self && n.isWritableHere()) {
+			n.fenceStale(from, e)
+		}
+		n.st.Epoch = e
+		n.st.Primary = from
+		n.persist()
+	}
+	if n.lease.holder {
+		// Two holders of one epoch cannot exist (one vote per epoch); refuse
+		// rather than guess.
+		nack("this node holds the epoch")
+		return
+	}
+	n.voter.holdUntil = max(n.voter.holdUntil, n.now+n.tm.VoteHold)
+	n.voter.holdFor = from
+	n.send(from, Message{Type: MsgLeaseAck, Round: m.Round, Epoch: e, OK: true})
+	n.lastPrimaryT = n.now
+	if n.suspectTrig != 0 {
+		n.log(slog.LevelInfo, "primary heard again", "primary", from)
+	}
+	n.suspectTrig = 0
+}
+
+type voteVerdict uint8
+
+const (
+	voteGrant voteVerdict = iota + 1
+	voteRefuse
+	voteDefer
+)
+
+// voteDecision applies the voting rules to a request for m.Target in
+// m.Epoch.
+func (n *Node) voteDecision(m Message) (voteVerdict, string) {
+	e, c := m.Epoch, m.Target
+	if e <= n.st.Epoch || e <= n.st.VotedEpoch {
+		return voteRefuse, fmt.Sprintf("epoch %d not above %d (voted %d)", e, n.st.Epoch, n.st.VotedEpoch)
+	}
+	if n.lease.holder && c != n.p.Self {
+		return voteDefer, "this node holds the primary lease"
+	}
+	// Raft's up-to-date rule: a standby does not vote for a candidate that
+	// received less WAL than itself. With synchronous replication this is
+	// what carries an acknowledged commit across the election.
+	if c != n.p.Self && n.role == RoleStandby && n.local.last.Reachable && n.local.last.InRecovery && m.Status != nil &&
+		m.Status.ReceivedLSN < n.local.last.ReceivedLSN {
+		return voteRefuse, fmt.Sprintf("candidate received %s, this standby %s", m.Status.ReceivedLSN, n.local.last.ReceivedLSN)
+	}
+	if n.now < n.voter.holdUntil && n.voter.holdFor != c && !n.brokenNoLeaseWait {
+		return voteDefer, fmt.Sprintf("lease of %s may still be valid for %v", n.voter.holdFor, n.voter.holdUntil-n.now)
+	}
+	return voteGrant, ""
+}
+
+func (n *Node) onVoteReq(from NodeID, m Message) {
+	v, why := n.voteDecision(m)
+	switch v {
+	case voteDefer:
+		if n.voter.pending == nil || n.voter.pending.Epoch <= m.Epoch {
+			mm := m
+			n.voter.pending, n.voter.pendingFrom, n.voter.pendingAt = &mm, from, n.now
+		}
+		n.log(slog.LevelDebug, "vote deferred", "candidate", m.Target, "vote_epoch", m.Epoch, "why", why)
+	case voteRefuse:
+		n.log(slog.LevelInfo, "vote refused", "candidate", m.Target, "vote_epoch", m.Epoch, "why", why)
+		n.replyVote(from, Message{Type: MsgVoteResp, Epoch: max(n.st.Epoch, n.st.VotedEpoch), Target: m.Target, Round: m.Epoch, Reason: why})
+	case voteGrant:
+		// Persist before answering: a vote is granted once per epoch even
+		// across a crash.
+		n.st.VotedEpoch = m.Epoch
+		n.st.VotedFor = m.Target
+		n.st.Epoch = m.Epoch
+		n.st.Primary = m.Target
+		n.persist()
+		// The vote is an acknowledgement for the candidate's coming lease.
+		n.voter.holdUntil = n.now + n.tm.VoteHold
+		n.voter.holdFor = m.Target
+		n.lastPrimaryT = n.now
+		n.suspectTrig = 0
+		n.log(slog.LevelInfo, "vote granted", "candidate", m.Target, "vote_epoch", m.Epoch)
+		n.replyVote(from, Message{Type: MsgVoteResp, Epoch: m.Epoch, Target: m.Target, Round: m.Epoch, OK: true})
+	}
+}
+
+func (n *Node) replyVote(to NodeID, m Message) {
+	if to == n.p.Self {
+		n.onVoteResp(n.p.Self, m)
+		return
+	}
+	n.send(to, m)
+}
+
+func (n *Node) voterTimers() {
+	if n.voter.pending == nil {
+		return
+	}
+	// The coordinator stops waiting after VoteHold plus remote.timeout; a
+	// later grant would only burn an epoch.
+	if n.now-n.voter.pendingAt > n.tm.VoteHold+n.p.RemoteTimeout {
+		n.voter.pending = nil
+		return
+	}
+	if n.now >= n.voter.holdUntil || n.voter.holdFor == n.voter.pending.Target {
+		m, from := *n.voter.pending, n.voter.pendingFrom
+		at := n.voter.pendingAt
+		n.voter.pending = nil
+		n.onVoteReq(from, m)
+		if n.voter.pending != nil {
+			n.voter.pendingAt = at
+		}
+	}
+}
+
+// onResign: the primary of our epoch fenced itself (after its database
+// stopped) or gave up a candidacy; its lease no longer binds us.
+func (n *Node) onResign(from NodeID, m Message) {
+	if m.Epoch != n.st.Epoch || from != n.st.Primary {
+		return
+	}
+	if n.voter.holdFor == from {
+		n.voter.holdUntil = n.now
+	}
+	trig := TriggerPrimaryDBFailed
+	if n.fo != nil && n.fo.waitResign {
+		n.fo.resigned()
+		return
+	}
+	if m.Switchover {
+		trig = TriggerSwitchover
+	}
+	n.suspect(trig, "primary "+string(from)+" resigned: "+m.Reason)
+}
