@@ -98,6 +98,26 @@ func TestClusterWithFakeAgent(t *testing.T) {
 		t.Errorf("agent still stopped after Cont")
 	}
 
+	// Killing a host leaves no process in it and cuts its link.
+	w := c.Witness
+	if err := c.Net.KillHost(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	if err := Eventually(ctx, 5*time.Second, 20*time.Millisecond, func(ctx context.Context) (bool, error) {
+		pids, err := w.Pids(ctx)
+		return len(pids) == 0, fmt.Errorf("processes left on the killed witness: %v (%v)", pids, err)
+	}); err != nil {
+		t.Error(err)
+	}
+	if c.Client.Reachable(ctx, w.Addr) {
+		t.Error("killed witness still reachable")
+	}
+	select {
+	case <-c.Agent("witness").Done():
+	case <-time.After(5 * time.Second):
+		t.Error("agent of the killed witness has not exited")
+	}
+
 	// Dropping every packet makes n2 unreachable; clearing restores it.
 	n2 := c.DB[1].Host
 	if err := c.Net.DropPackets(ctx, n2, 1); err != nil {

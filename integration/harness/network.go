@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -203,6 +204,40 @@ func (n *Network) RestoreLink(ctx context.Context, h *Host) error {
 	}
 	n.tb.Logf("harness: link of %s (%s) restored", h.Name, h.Addr)
 	return nil
+}
+
+// KillHost is the "host lost" fault: h's link is cut and every process in
+// its namespace (agent, postmaster, backends) gets SIGKILL, as at a power
+// cut. The namespace stays, so the host can be revived by RestoreLink and
+// starting its processes again.
+func (n *Network) KillHost(ctx context.Context, h *Host) error {
+	if err := n.CutLink(ctx, h); err != nil {
+		return err
+	}
+	pids, err := h.Pids(ctx)
+	if err != nil {
+		return err
+	}
+	for _, pid := range pids {
+		_ = unix.Kill(pid, unix.SIGKILL)
+	}
+	n.tb.Logf("harness: host %s killed (link cut, SIGKILL to %d processes)", h.Name, len(pids))
+	return nil
+}
+
+// Pids lists the processes running in h's namespace.
+func (h *Host) Pids(ctx context.Context) ([]int, error) {
+	out, err := run(ctx, "ip", "netns", "pids", h.NS)
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, f := range strings.Fields(out) {
+		if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
 }
 
 // ErrNetemUnavailable means the kernel has no sch_netem: delay and loss

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -33,7 +34,7 @@ type Proc struct {
 	logf    *os.File
 }
 
-var procSeq sync.Map // host NS + name -> count, so repeated names get distinct logs
+var procSeq sync.Map // host NS + name -> *atomic.Int64, so repeated names get distinct logs
 
 // Start runs argv inside h's namespace with output to <h.Dir>/<name>.log
 // (appending a counter when the name repeats). The process outlives ctx; it
@@ -43,10 +44,8 @@ func (h *Host) Start(tb TB, name string, opts ProcOptions, argv ...string) (*Pro
 		return nil, errors.New("starting a process: empty argv")
 	}
 	logPath := filepath.Join(h.Dir, name+".log")
-	if v, loaded := procSeq.LoadOrStore(h.NS+"/"+name, new(int)); loaded {
-		c := v.(*int)
-		*c++
-		logPath = filepath.Join(h.Dir, fmt.Sprintf("%s.%d.log", name, *c))
+	if v, loaded := procSeq.LoadOrStore(h.NS+"/"+name, new(atomic.Int64)); loaded {
+		logPath = filepath.Join(h.Dir, fmt.Sprintf("%s.%d.log", name, v.(*atomic.Int64).Add(1)))
 	}
 	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
