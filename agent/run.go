@@ -16,6 +16,7 @@ import (
 	"github.com/openefm/efm/internal/core"
 	"github.com/openefm/efm/internal/hooks"
 	"github.com/openefm/efm/internal/membership"
+	"github.com/openefm/efm/internal/metrics"
 	"github.com/openefm/efm/internal/notify"
 	"github.com/openefm/efm/internal/pg"
 )
@@ -212,6 +213,20 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*shell, f
 		ScriptCommand: cfg.ScriptNotification,
 	}, runner, log.With("component", "notify"))
 	s.notify = notifyAdapter{n: nt}
+
+	if !cfg.MetricsAddress.IsZero() {
+		s.metrics = metrics.New(cfg.Cluster, cfg.BindAddress.Host, func() bool {
+			if s.vip == nil {
+				return false
+			}
+			held, err := s.vip.Held()
+			return err == nil && held
+		})
+		if err := s.metrics.Serve(ctx, cfg.MetricsAddress.String(), log); err != nil {
+			ml.Shutdown()
+			return nil, nil, err
+		}
+	}
 
 	closeAll := func(leave bool) {
 		s.wg.Wait()

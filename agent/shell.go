@@ -3,11 +3,14 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/openefm/efm/internal/core"
+	"github.com/openefm/efm/internal/metrics"
 )
 
 // shell runs one core.Node: it serialises every event into Step and carries
@@ -29,6 +32,7 @@ type shell struct {
 	scripts scriptRunner
 	notify  notifier
 	state   stateFile
+	metrics *metrics.Agent // nil without metrics.address
 	roster  roster
 
 	events chan core.Event
@@ -121,7 +125,38 @@ func (s *shell) step(ctx context.Context, ev core.Event) {
 	s.mu.Lock()
 	s.view = st
 	s.role = s.node.Role()
+	dbUp := s.lastDB != nil
 	s.mu.Unlock()
+	if s.metrics != nil {
+		snap := metrics.Snapshot{Role: string(st.Role), Epoch: st.Epoch, Lease: st.HasLease, DBUp: dbUp}
+		for _, m := range st.Members {
+			switch m.State {
+			case core.MemberAlive:
+				snap.Alive++
+			case core.MemberDown:
+				snap.Down++
+			}
+		}
+		s.metrics.Set(snap)
+		for _, a := range acts {
+			s.metrics.Action(actionName(a))
+		}
+	}
+}
+
+// actionName labels an action in the metrics.
+func actionName(a core.Action) string {
+	switch a := a.(type) {
+	case core.DoDB:
+		return a.Op.String()
+	case core.Send:
+		return "send-" + string(a.Msg.Type)
+	case core.RunScript:
+		return string(a.Script)
+	case core.Notify:
+		return "notify-" + a.Level.String()
+	}
+	return strings.ToLower(strings.TrimPrefix(fmt.Sprintf("%T", a), "core."))
 }
 
 // async runs fn on its own goroutine with a deadline and posts its event.
