@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -18,6 +19,10 @@ type ClusterOptions struct {
 	// Props override keys of every agent's properties (EFMProps), e.g.
 	// {"node.timeout": "3"}; a value "" deletes the key.
 	Props map[string]string
+	// Sync makes replication synchronous once the standbys stream:
+	// synchronous_standby_names = 'ANY 1 (n2, ..., nN)' on every server
+	// (ALTER SYSTEM on the primary, so clones and rewinds carry it too).
+	Sync bool
 	// AssignVIP puts the VIP on the primary's interface before any agent
 	// runs (EFM's primary agent would add it at start otherwise).
 	AssignVIP bool
@@ -81,6 +86,11 @@ func NewCluster(ctx context.Context, tb TB, opts ClusterOptions) (*Cluster, erro
 	if err := c.WaitStreaming(ctx, 30*time.Second); err != nil {
 		return nil, err
 	}
+	if opts.Sync && len(c.DB) > 1 {
+		if err := c.setSync(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if opts.AssignVIP {
 		if err := primary.Host.AddAddr(ctx, c.VIP, 32); err != nil {
 			return nil, err
@@ -112,6 +122,33 @@ func NewCluster(ctx context.Context, tb TB, opts ClusterOptions) (*Cluster, erro
 	}
 	tb.Logf("harness: cluster %s ready in %v: primary n1, %d standbys, VIP %s", c.Name, time.Since(start).Round(time.Millisecond), len(c.DB)-1, c.VIP)
 	return c, nil
+}
+
+// setSync turns on quorum-synchronous replication on the primary and on
+// every standby (so a promoted standby keeps it) and waits until the
+// primary reports its standbys as quorum members.
+func (c *Cluster) setSync(ctx context.Context) error {
+	var names []string
+	for _, p := range c.DB[1:] {
+		names = append(names, p.Host.Name)
+	}
+	set := fmt.Sprintf("ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 (%s)'", strings.Join(names, ", "))
+	for _, p := range c.DB {
+		if err := p.Exec(ctx, set); err != nil {
+			return err
+		}
+		if err := p.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+			return err
+		}
+	}
+	err := Eventually(ctx, 10*time.Second, 50*time.Millisecond, func(ctx context.Context) (bool, error) {
+		n, err := c.DB[0].QueryString(ctx, "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'quorum'")
+		return n == fmt.Sprint(len(names)), fmt.Errorf("%s quorum standbys, want %d (%v)", n, len(names), err)
+	})
+	if err != nil {
+		return fmt.Errorf("turning on synchronous replication: %w", err)
+	}
+	return nil
 }
 
 // PG returns the server on the named host, or nil (witness, client).

@@ -135,3 +135,38 @@ func TestClusterWithFakeAgent(t *testing.T) {
 		t.Errorf("n2 unreachable after ClearDrops: %v", err)
 	}
 }
+
+// With Sync, commits wait for a standby: the writer's acknowledged commits
+// are on n2 the moment they are acknowledged.
+func TestClusterSyncReplication(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	c, err := NewCluster(ctx, t, ClusterOptions{DBHosts: 2, NoWitness: true, Sync: true, AssignVIP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range c.DB {
+		if got, err := p.QueryString(ctx, "current_setting('synchronous_standby_names')"); err != nil || got != "ANY 1 (n2)" {
+			t.Errorf("synchronous_standby_names on %s = %q, %v", p.Host.Name, got, err)
+		}
+	}
+	w := c.StartWriter(WriterOptions{})
+	if err := w.WaitAcks(ctx, 10*time.Second, time.Now(), 20); err != nil {
+		t.Fatal(err)
+	}
+	// With the only synchronous standby down, commits must wait rather than
+	// be acknowledged by the primary alone.
+	if err := c.DB[1].Stop(ctx, "immediate"); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	if err := w.WaitAcks(ctx, time.Second, stopped, 1); err == nil {
+		t.Error("a commit was acknowledged with the only synchronous standby down")
+	}
+	r := w.Stop()
+	t.Log(r.Summary())
+	lost, err := r.Lost(ctx, c.DB[0])
+	if err != nil || len(lost) != 0 {
+		t.Errorf("acknowledged commits missing on the primary: %v, %v", lost, err)
+	}
+}

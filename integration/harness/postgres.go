@@ -40,7 +40,9 @@ type PG struct {
 type PGOptions struct {
 	Bin string // PGBin() when empty
 	// Conf lines appended to postgresql.conf of the primary (and so of every
-	// clone), e.g. "synchronous_standby_names = 'ANY 1 (n2, n3)'".
+	// clone), e.g. "wal_sender_timeout = '5s'". Not synchronous_standby_names:
+	// InitPrimary's own writes would wait for standbys that do not exist yet
+	// (ClusterOptions.Sync sets it once they stream).
 	Conf []string
 }
 
@@ -279,7 +281,9 @@ func (p *PG) Exec(ctx context.Context, sql string) error {
 	return nil
 }
 
-// QueryString runs a query returning one value and gives it as text.
+// QueryString runs a query (or expression) returning one value and gives
+// it as text; sql is wrapped as SELECT (sql)::text, so SHOW does not fit:
+// use current_setting('name').
 func (p *PG) QueryString(ctx context.Context, sql string, args ...any) (string, error) {
 	ctx, cancel := withDefaultTimeout(ctx, 10*time.Second)
 	defer cancel()
