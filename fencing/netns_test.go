@@ -2,6 +2,7 @@ package fencing
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -197,3 +198,15 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 // runtimeGoexit ends the calling goroutine; inside `in` the caller then
 // never receives a result, so `in` must also watch for that.
 var runtimeGoexit = runtime.Goexit
+
+// testLogger sends the package's logs, debug included, to t.Log.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}

@@ -133,6 +133,11 @@ func (m *Manager) Acquire(ctx context.Context) (<-chan error, error) {
 	m.mu.Lock()
 	m.acquired = vip.IP
 	m.mu.Unlock()
+	if vip.IP.To4() == nil {
+		if took, err := waitNDReady(ctx, m.cfg.Interface, vip.IP); err != nil {
+			m.log.Warn("IPv6 VIP may not answer neighbour solicitations yet", "took", took, "err", err)
+		}
+	}
 	m.log.Info("acquired virtual IP", "address", vip.String(), "took", time.Since(start))
 
 	done, err := m.Announce(ctx, vip.IP)

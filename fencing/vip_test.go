@@ -164,3 +164,9 @@ func TestReleaseWaits(t *testing.T) {
 		return struct{}{}
 	})
 }
+
+func TestSolicitedNode(t *testing.T) {
+	if got := solicitedNode(net.ParseIP("fd00:231:40::1:2345")).String(); got != "ff02::1:ff01:2345" {
+		t.Errorf("solicitedNode = %s, want ff02::1:ff01:2345", got)
+	}
+}
