@@ -54,6 +54,10 @@ func parse(path, cluster string, data []byte) (*Config, []string, error) {
 	c.applyDerived()
 	ps.errs = append(ps.errs, c.check()...)
 	warnings := c.warnings(raw)
+	order, count := repeatedKeys(data)
+	for _, k := range order {
+		warnings = append(warnings, fmt.Sprintf("%s: %s: set %d times; the last value, %q, is used", path, k, count[k], raw[k]))
+	}
 	if len(ps.errs) > 0 {
 		return nil, warnings, ps.errs
 	}

@@ -98,6 +98,9 @@ func TestEFM5FullFixture(t *testing.T) {
 			t.Errorf("%s (%s) named in %d warnings, want 1", k.Name, k.Status, n)
 		}
 	}
+	if len(warnings) != 3 {
+		t.Errorf("%d warnings, want 3 (no effect, not built, jdbc.properties)", len(warnings))
+	}
 	if !mentions(warnings, "auto.rewind=True") {
 		t.Errorf("auto.rewind=True, a feature asked for but not built, is not shown with its value: %q", warnings)
 	}
@@ -224,5 +227,25 @@ func TestLoadNamesTheFile(t *testing.T) {
 	}
 	if _, _, err := Load(dir, "../etc"); err == nil {
 		t.Error("cluster name with a slash was accepted")
+	}
+}
+
+func TestValidateChangedConfig(t *testing.T) {
+	c, _, err := Parse("efm", []byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.LocalPeriod = 1500 * time.Millisecond
+	c.DBPort = 0
+	c.PingServerIP = "127.0.0.1"
+	c.JDBCSSLMode = "prefer"
+	want := []string{
+		`efm.properties: jdbc.sslmode: value "prefer" is not accepted; accepted: disable, require, verify-ca, verify-full`,
+		`efm.properties: local.period: value "1.5s" is not a whole number; accepted: 1 to 2147483647 seconds`,
+		"efm.properties: db.port: required on a database node (is.witness=false) but not set",
+		`efm.properties: ping.server.ip: value "127.0.0.1" is a loopback address and cannot tell whether this node is isolated; accepted: an address outside the cluster that every node can reach`,
+	}
+	if diff := cmp.Diff(want, problemsOf(t, c.Validate())); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
