@@ -26,6 +26,29 @@ func (h HostPort) String() string {
 	return net.JoinHostPort(h.Host, strconv.Itoa(h.Port))
 }
 
+// MarshalText gives String, so a HostPort prints as ip:port in JSON.
+func (h HostPort) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// UnmarshalText reads what ParseHostPort accepts; empty text is the zero
+// HostPort.
+func (h *HostPort) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*h = HostPort{}
+		return nil
+	}
+	hp, err := ParseHostPort(string(b))
+	if err != nil {
+		return err
+	}
+	*h = hp
+	return nil
+}
+
+// ParseHostPort reads address:port as a nodes file holds it: an IP literal
+// (IPv6 in brackets) or a DNS host name, and a port 1-65535. An IP comes
+// back in canonical form, so equal addresses compare equal.
+func ParseHostPort(s string) (HostPort, error) { return parseHostPort(s) }
+
 // IsZero reports an unset address.
 func (h HostPort) IsZero() bool { return h.Host == "" && h.Port == 0 }
 

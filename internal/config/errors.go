@@ -26,10 +26,10 @@ func (p *Problem) Error() string {
 	}
 }
 
-// Errors is every problem found in one file, in a stable order (the order
-// of the key table, then unknown keys by name). Error joins them one per
-// line, so a caller prints it as is. Use errors.As(err, &config.Errors{})
-// to count or inspect them.
+// Errors is every problem found in one file, in a stable order: bad values
+// in key-table order, then unknown and legacy keys by name, then missing
+// keys and contradictions. Error joins them one per line, so a caller
+// prints it as is; errors.As(err, &errs) with a config.Errors gets the list.
 type Errors []error
 
 func (e Errors) Error() string {

@@ -115,3 +115,25 @@ func TestWriteNodesNewFileAndBadEntries(t *testing.T) {
 		t.Error("a bad self address was accepted")
 	}
 }
+
+func TestHostPortText(t *testing.T) {
+	for _, in := range []string{"10.0.0.5:7800", "[fd00::5]:7800", "node1.example.com:7800"} {
+		var hp HostPort
+		if err := hp.UnmarshalText([]byte(in)); err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		out, _ := hp.MarshalText()
+		if string(out) != in {
+			t.Errorf("%s came back as %s", in, out)
+		}
+	}
+	hp, err := ParseHostPort("[FD00:0::5]:7800")
+	if err != nil || hp != (HostPort{"fd00::5", 7800}) {
+		t.Errorf("ParseHostPort canonical IPv6 = %v, %v", hp, err)
+	}
+	for _, bad := range []string{"10.0.0.5", "fd00::5:7800", "-bad-:1", "10.0.0.5:0", ":7800"} {
+		if _, err := ParseHostPort(bad); err == nil {
+			t.Errorf("ParseHostPort(%q) accepted", bad)
+		}
+	}
+}

@@ -19,7 +19,7 @@ func parse(path, cluster string, data []byte) (*Config, []string, error) {
 	ps := &problems{file: path}
 	raw, err := readRaw(data)
 	if err != nil {
-		ps.add("", "not a valid properties file: %v", err)
+		ps.add("", "cannot read it as key=value properties: %s", strings.TrimPrefix(err.Error(), "properties: "))
 		return nil, nil, ps.errs
 	}
 	dir := filepath.Dir(path)
@@ -151,6 +151,17 @@ func (s *spec) encode(c *Config) string {
 		return strings.Join(pairs, "&")
 	}
 	panic(fmt.Sprintf("config: key %s has an unhandled field type", s.Name))
+}
+
+// Value returns the value of a known key in c as it would be written in
+// the file ("" when unset), and false for an unknown key. check-conf uses it
+// to show the effective configuration.
+func (c *Config) Value(key string) (string, bool) {
+	s, ok := specByName[key]
+	if !ok {
+		return "", false
+	}
+	return s.encode(c), true
 }
 
 // Marshal writes c as a properties file that Parse reads back into the

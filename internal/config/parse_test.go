@@ -249,3 +249,26 @@ func TestValidateChangedConfig(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+func TestValueAndNotAPropertiesFile(t *testing.T) {
+	c, _, err := Parse("efm", []byte(minimal+"user.email=a@example.com b@example.com\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{
+		"local.period": "10", "bind.address": "10.0.0.5:7800", "user.email": "a@example.com b@example.com",
+		"efm.loglevel": "INFO", "ping.server.ip": "", "virtual.ip.prefix": "",
+	} {
+		if got, ok := c.Value(key); !ok || got != want {
+			t.Errorf("Value(%s) = %q, %v; want %q", key, got, ok, want)
+		}
+	}
+	if _, ok := c.Value("no.such.key"); ok {
+		t.Error("Value of an unknown key reported ok")
+	}
+	_, _, err = Parse("efm", []byte(minimal+"bad=\\u12\n"))
+	want := []string{"efm.properties: cannot read it as key=value properties: Line 9: invalid unicode literal"}
+	if diff := cmp.Diff(want, problemsOf(t, err)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
