@@ -68,6 +68,7 @@ func isTimeout(err error) bool {
 // backend cannot hang a probe on a reused connection either.
 func TestQueryDeadlines(t *testing.T) {
 	requirePG(t)
+	t.Parallel()
 	a := startPrimary(t, baseDir(t), "a")
 	ctx := context.Background()
 

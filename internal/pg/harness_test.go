@@ -109,7 +109,7 @@ func template(t *testing.T) string {
 		chownPostgres(t, root)
 		dir := filepath.Join(root, "data")
 		out, err := asPostgres(t, 60*time.Second, filepath.Join(pgBinDir, "initdb"), "-D", dir, "-U", "postgres",
-			"--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync")
+			"--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync", "--wal-segsize=1")
 		if err != nil {
 			templateErr = fmt.Errorf("initdb: %v: %s", err, out)
 			return
@@ -234,6 +234,7 @@ func (in *instance) start() {
 // startPrimary copies the template data directory and starts it.
 func startPrimary(t *testing.T, base, name string) *instance {
 	t.Helper()
+	begin := time.Now()
 	tmpl := template(t)
 	in := newInstance(t, base, name)
 	if out, err := exec.Command("cp", "-a", tmpl, in.dir).CombinedOutput(); err != nil {
@@ -241,12 +242,14 @@ func startPrimary(t *testing.T, base, name string) *instance {
 	}
 	in.appendConf(perNodeConf(in.port, filepath.Join(base, name+"-sock")))
 	in.start()
+	t.Logf("harness: primary %s on :%d ready after %s", name, in.port, time.Since(begin))
 	return in
 }
 
 // startStandby clones from with pg_basebackup -R and starts streaming.
 func startStandby(t *testing.T, base, name string, from *instance) *instance {
 	t.Helper()
+	begin := time.Now()
 	in := newInstance(t, base, name)
 	out, err := asPostgres(t, 60*time.Second, filepath.Join(pgBinDir, "pg_basebackup"), "-h", "127.0.0.1",
 		"-p", strconv.Itoa(from.port), "-U", "postgres", "-D", in.dir, "-R", "-X", "stream", "-c", "fast", "--no-sync")
@@ -255,6 +258,7 @@ func startStandby(t *testing.T, base, name string, from *instance) *instance {
 	}
 	in.appendConf(perNodeConf(in.port, filepath.Join(base, name+"-sock")))
 	in.start()
+	t.Logf("harness: standby %s on :%d ready after %s", name, in.port, time.Since(begin))
 	return in
 }
 

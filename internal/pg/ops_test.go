@@ -14,6 +14,7 @@ import (
 
 func TestPauseResumeReplay(t *testing.T) {
 	requirePG(t)
+	t.Parallel()
 	base := baseDir(t)
 	a := startPrimary(t, base, "a")
 	b := startStandby(t, base, "b", a)
@@ -63,6 +64,7 @@ func TestPauseResumeReplay(t *testing.T) {
 
 func TestPromote(t *testing.T) {
 	requirePG(t)
+	t.Parallel()
 	base := baseDir(t)
 	a := startPrimary(t, base, "a")
 	b := startStandby(t, base, "b", a)
@@ -109,6 +111,7 @@ func TestPromote(t *testing.T) {
 // hand (an operator, a boot script) comes up read-only.
 func TestFenceThenManualStartStaysReadOnly(t *testing.T) {
 	requirePG(t)
+	t.Parallel()
 	a := startPrimary(t, baseDir(t), "a")
 	ctx := context.Background()
 	a.mustSQL("CREATE TABLE t (v int)")
@@ -160,6 +163,7 @@ func TestFenceThenManualStartStaysReadOnly(t *testing.T) {
 
 func TestStopStartRestart(t *testing.T) {
 	requirePG(t)
+	t.Parallel()
 	a := startPrimary(t, baseDir(t), "a")
 	ctx := context.Background()
 	for _, tc := range []struct {

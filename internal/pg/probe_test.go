@@ -12,6 +12,7 @@ import (
 
 func TestProbePrimaryAndStandby(t *testing.T) {
 	requirePG(t)
+	t.Parallel()
 	base := baseDir(t)
 	a := startPrimary(t, base, "a")
 	b := startStandby(t, base, "b", a)
@@ -73,6 +74,7 @@ func backendPID(t *testing.T, d *DB) uint32 {
 
 func TestReuseConnectionCount(t *testing.T) {
 	requirePG(t)
+	t.Parallel()
 	a := startPrimary(t, baseDir(t), "a")
 
 	fresh := a.newDB(nil) // db.reuse.connection.count=0
@@ -122,6 +124,7 @@ func TestPasswordFuncRetriedAfterFailure(t *testing.T) {
 
 func TestSSLModeAgainstServerWithoutSSL(t *testing.T) {
 	requirePG(t)
+	t.Parallel()
 	a := startPrimary(t, baseDir(t), "a")
 	ctx := context.Background()
 	for _, mode := range []string{"require", "verify-ca", "verify-full"} {

@@ -13,6 +13,7 @@ import (
 // keeps its own port although pg_rewind copied B's configuration.
 func TestRewindDivergedPrimary(t *testing.T) {
 	requirePG(t)
+	t.Parallel()
 	if _, err := os.Stat(pgBinDir + "/pg_rewind"); err != nil {
 		t.Skipf("SKIPPING: %v", err)
 	}
@@ -55,6 +56,7 @@ func TestRewindDivergedPrimary(t *testing.T) {
 
 func TestRewindRefusesWithoutSource(t *testing.T) {
 	requirePG(t)
+	t.Parallel()
 	a := startPrimary(t, baseDir(t), "a")
 	ctx := context.Background()
 	a.mustSQL("CREATE TABLE t (v int)")

@@ -210,7 +210,10 @@ func (d *DB) applyRunning(ctx context.Context, settings map[string]string) error
 }
 
 // WaitStreaming waits until the wal receiver streams from host (and port,
-// when port > 0: several instances may share one host).
+// when port > 0: several instances may share one host). Right after a
+// failover the first stream can be the old timeline's tail up to the new
+// primary's fork point; the receiver then switches to the new timeline by
+// itself (recovery_target_timeline=latest). Status.Timeline shows which.
 func (d *DB) WaitStreaming(ctx context.Context, host string, port int, timeout time.Duration) error {
 	var last Status
 	var lastErr error
