@@ -52,6 +52,23 @@ func (m *Manager) Reachable(ctx context.Context, target string) (bool, error) {
 	return false, fmt.Errorf("probing %s with ping.server.command=%q: %w", target, m.cfg.PingCommand, err)
 }
 
+// SelfTest runs the ping command against the loopback address and fails
+// unless it answers. A command that exists but cannot work (wrong options,
+// missing capability, a broken wrapper script) would otherwise make every
+// probe read "unreachable": the VIP check would call the VIP free and the
+// ping server check would call this node isolated. Call it at start.
+func (m *Manager) SelfTest(ctx context.Context) error {
+	const target = "127.0.0.1"
+	ok, err := m.Reachable(ctx, target)
+	if err != nil {
+		return fmt.Errorf("self-test of ping.server.command=%q against %s: %w", m.cfg.PingCommand, target, err)
+	}
+	if !ok {
+		return fmt.Errorf("self-test of ping.server.command=%q: %s does not answer it, so every probe would read as unreachable; fix the command (exit status 0 must mean reachable)", m.cfg.PingCommand, target)
+	}
+	return nil
+}
+
 // PingServer probes ping.server.ip (the "am I orphaned?" check).
 func (m *Manager) PingServer(ctx context.Context, ip string) (bool, error) {
 	return m.Reachable(ctx, ip)

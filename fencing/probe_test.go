@@ -303,3 +303,55 @@ func TestReleaseAsyncDeliversResult(t *testing.T) {
 		t.Errorf("ReleaseAsync channel not closed after its result")
 	}
 }
+
+func TestSelfTest(t *testing.T) {
+	tests := []struct {
+		name, cmd string
+		ok        bool
+	}{
+		{"working ping", "", true},
+		{"command that always fails", "exit 2", false},
+		{"command that hangs", "exec sleep 30", false}, // killed at PingTimeout
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := "/bin/ping -q -c1 -W1"
+			if tc.cmd != "" {
+				cmd = script(t, tc.cmd)
+			} else {
+				needPing(t) // pings 127.0.0.1 only
+			}
+			m, err := NewManager(Config{PingCommand: cmd, PingTimeout: 3 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = m.SelfTest(context.Background())
+			if (err == nil) != tc.ok {
+				t.Errorf("SelfTest = %v, want ok=%v", err, tc.ok)
+			}
+			if err != nil && !strings.Contains(err.Error(), "ping.server.command") {
+				t.Errorf("error %q does not name ping.server.command", err)
+			}
+		})
+	}
+}
+
+func TestNoVIPConfigured(t *testing.T) {
+	m, err := NewManager(Config{PingCommand: script(t, "exit 0")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	done, err := m.Acquire(ctx)
+	if err != nil {
+		t.Errorf("Acquire without a VIP: %v", err)
+	} else if _, open := <-done; open {
+		t.Errorf("Acquire without a VIP: channel not closed")
+	}
+	if held, err := m.Held(ctx); held || err != nil {
+		t.Errorf("Held without a VIP = %v, %v; want false, nil", held, err)
+	}
+	if err := m.Release(ctx); err != nil {
+		t.Errorf("Release without a VIP: %v", err)
+	}
+}

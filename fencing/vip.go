@@ -110,7 +110,14 @@ func vipLabel(ifname string, ip net.IP) string {
 // per-call timeout. The channel receives the burst's first error (or nil)
 // and is closed when the burst ends. An announcement failure does not undo
 // the acquisition: Acquire's error is only about the address itself.
+//
+// Without a configured VIP, Acquire does nothing and returns a closed channel.
 func (m *Manager) Acquire(ctx context.Context) (<-chan error, error) {
+	if !m.HasVIP() {
+		ch := make(chan error)
+		close(ch)
+		return ch, nil
+	}
 	vip, err := m.ResolveVIP(ctx)
 	if err != nil {
 		return nil, err
@@ -199,7 +206,9 @@ func (m *Manager) Release(ctx context.Context) error {
 }
 
 // ReleaseAsync runs Release in a goroutine, for release.vip.background=true.
-// The channel receives its result and is then closed.
+// The channel receives its result and is then closed. The goroutine runs
+// on an OS thread of Go's choosing: a program that switches network
+// namespaces per thread must call Release from its own pinned goroutine.
 func (m *Manager) ReleaseAsync(ctx context.Context) <-chan error {
 	ch := make(chan error, 1)
 	go func() {
@@ -249,8 +258,12 @@ func deleteAddrs(link netlink.Link, ips []net.IP) (int, error) {
 	return removed, nil
 }
 
-// Held reports whether the VIP is on the configured interface of this node.
+// Held reports whether the VIP is on the configured interface of this node
+// (false without a configured VIP).
 func (m *Manager) Held(ctx context.Context) (bool, error) {
+	if !m.HasVIP() {
+		return false, nil
+	}
 	vip, err := m.ResolveVIP(ctx)
 	if err != nil {
 		return false, err
