@@ -18,7 +18,8 @@
 // node, and contradictions such as ping.server.ip equal to virtual.ip.
 // Things that are merely odd come back as warnings, one line each: keys that
 // only mattered to EFM's Java implementation, keys of features not built
-// yet (the notBuilt list), remote.timeout above local.timeout.
+// yet (the notBuilt list in lists.go), a key set twice (Java keeps the last
+// silently), remote.timeout above local.timeout.
 //
 // ping.server.ip deliberately has no default here (EFM's is 8.8.8.8, which
 // sends traffic off the machine and fails in isolated networks): unset means
