@@ -56,10 +56,9 @@ type Config struct {
 	PingTimeout time.Duration
 	// ProbeInterval is the pause between probes in CheckVIPFree.
 	ProbeInterval time.Duration
-	// CheckVIPByARP makes CheckVIPFree also require that nobody answers an
-	// ARP probe for an IPv4 VIP on Interface (arping -D semantics). ICMP can
-	// be filtered by a host firewall; ARP cannot be.
-	CheckVIPByARP bool
+	// VIPCheck chooses how CheckVIPFree decides an IPv4 VIP is free; an
+	// IPv6 VIP is always checked with PingCommand.
+	VIPCheck VIPCheck
 	// ARPProbeWait is how long the ARP probe waits for an answer.
 	ARPProbeWait time.Duration
 
@@ -118,6 +117,12 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("virtual.ip.prefix=%d: must be 1..32 for IPv4 or 1..128 for IPv6", c.Prefix))
 		}
 	}
+	if _, ok := vipCheckNames[c.VIPCheck]; !ok {
+		errs = append(errs, fmt.Errorf("VIP check method %s: want ping, arp+ping or arp", c.VIPCheck))
+	}
+	if c.VIPCheck != VIPCheckPing && c.VirtualIP == "" && c.Interface == "" {
+		errs = append(errs, fmt.Errorf("VIP check method %s needs virtual.ip.interface to send ARP probes on", c.VIPCheck))
+	}
 	if c.ReleasePreWait < 0 || c.ReleasePostWait < 0 {
 		errs = append(errs, fmt.Errorf("release.vip.pre.wait=%s release.vip.post.wait=%s: must not be negative", c.ReleasePreWait, c.ReleasePostWait))
 	}
@@ -167,4 +172,42 @@ func checkCommand(cmdline string) ([]string, error) {
 		return nil, fmt.Errorf("ping.server.command=%q: program %s is not an executable file", cmdline, prog)
 	}
 	return argv, nil
+}
+
+// VIPCheck is how CheckVIPFree probes an IPv4 VIP.
+type VIPCheck int
+
+const (
+	// VIPCheckPing runs ping.server.command only (EFM's behaviour).
+	VIPCheckPing VIPCheck = iota
+	// VIPCheckARPAndPing also requires that nobody answers an ARP probe
+	// (arping -D semantics) on virtual.ip.interface. ICMP can be filtered
+	// by a host firewall; ARP cannot, so this catches a holder that ping
+	// misses.
+	VIPCheckARPAndPing
+	// VIPCheckARP uses the ARP probe alone: ~ARPProbeWait to call a free
+	// VIP free, where the default ping command needs its full -w5.
+	VIPCheckARP
+)
+
+var vipCheckNames = map[VIPCheck]string{VIPCheckPing: "ping", VIPCheckARPAndPing: "arp+ping", VIPCheckARP: "arp"}
+
+func (v VIPCheck) String() string {
+	if n, ok := vipCheckNames[v]; ok {
+		return n
+	}
+	return fmt.Sprintf("VIPCheck(%d)", int(v))
+}
+
+// ParseVIPCheck parses "ping", "arp+ping" or "arp" ("" means ping).
+func ParseVIPCheck(s string) (VIPCheck, error) {
+	if s == "" {
+		return VIPCheckPing, nil
+	}
+	for v, n := range vipCheckNames {
+		if n == s {
+			return v, nil
+		}
+	}
+	return 0, fmt.Errorf("%q: want ping, arp+ping or arp", s)
 }

@@ -76,10 +76,12 @@ func (m *Manager) PingServer(ctx context.Context, ip string) (bool, error) {
 
 // CheckVIPFree probes vip until it stops answering or timeout
 // (check.vip.timeout) passes, and reports whether it became free. A probe
-// that errs (timeout, cannot run) never counts as free. With CheckVIPByARP
-// and an IPv4 VIP, an ARP probe on the VIP interface must also go
-// unanswered; it runs first because it is faster and cannot be firewalled.
-// A timeout of 0 means one round of probes.
+// that errs (timeout, cannot run) never counts as free. Config.VIPCheck
+// chooses the probes for an IPv4 VIP; with both, the ARP probe runs first
+// because it is faster. A timeout of 0 means one round of probes.
+//
+// A VIP held by this node itself reads as taken (ping answers): release
+// a stale local copy first.
 func (m *Manager) CheckVIPFree(ctx context.Context, vip string, timeout time.Duration) (bool, error) {
 	deadline := time.Now().Add(timeout)
 	var lastErr error
@@ -109,7 +111,7 @@ func (m *Manager) CheckVIPFree(ctx context.Context, vip string, timeout time.Dur
 }
 
 func (m *Manager) vipFreeOnce(ctx context.Context, vip string) (bool, error) {
-	if m.cfg.CheckVIPByARP && m.cfg.Interface != "" {
+	if m.cfg.VIPCheck != VIPCheckPing {
 		ip, err := resolveIP(ctx, vip, m.cfg.ResolveTimeout)
 		if err != nil {
 			return false, err
@@ -126,6 +128,9 @@ func (m *Manager) vipFreeOnce(ctx context.Context, vip string) (bool, error) {
 			if holder != nil {
 				m.log.Debug("VIP answers ARP", "target", vip, "holder", holder.String())
 				return false, nil
+			}
+			if m.cfg.VIPCheck == VIPCheckARP {
+				return true, nil
 			}
 		}
 	}

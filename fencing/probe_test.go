@@ -159,17 +159,19 @@ func TestCheckVIPFree(t *testing.T) {
 	holder, checker := l.nodes[0], l.nodes[1]
 	tests := []struct {
 		name, vip string
-		byARP     bool
+		check     VIPCheck
 	}{
-		{"ipv4 ping", l.ip4(110), false},
-		{"ipv4 ping and arp", l.ip4(111), true},
-		{"ipv6 ping", l.ip6(110), false},
+		{"ipv4 ping", l.ip4(110), VIPCheckPing},
+		{"ipv4 arp+ping", l.ip4(111), VIPCheckARPAndPing},
+		{"ipv4 arp", l.ip4(112), VIPCheckARP},
+		{"ipv6 ping", l.ip6(110), VIPCheckPing},
+		{"ipv6 arp falls back to ping", l.ip6(111), VIPCheckARP},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			cfg := Config{VirtualIP: tc.vip, Interface: "eth0", PingCommand: "/bin/ping -q -c1 -W1",
-				CheckVIPByARP: tc.byARP, ARPProbeWait: 300 * time.Millisecond, AnnounceCount: 1, Logger: testLogger(t)}
+				VIPCheck: tc.check, ARPProbeWait: 300 * time.Millisecond, AnnounceCount: 1, Logger: testLogger(t)}
 			mh := in(l, holder, func() *Manager { m, err := NewManager(cfg); must(t, err); return m })
 			mc := in(l, checker, func() *Manager { m, err := NewManager(cfg); must(t, err); return m })
 			in(l, holder, func() error { _, err := mh.Acquire(ctx); must(t, err); return nil })
@@ -353,5 +355,20 @@ func TestNoVIPConfigured(t *testing.T) {
 	}
 	if err := m.Release(ctx); err != nil {
 		t.Errorf("Release without a VIP: %v", err)
+	}
+}
+
+func TestParseVIPCheck(t *testing.T) {
+	for _, v := range []VIPCheck{VIPCheckPing, VIPCheckARPAndPing, VIPCheckARP} {
+		got, err := ParseVIPCheck(v.String())
+		if err != nil || got != v {
+			t.Errorf("ParseVIPCheck(%q) = %v, %v; want %v", v.String(), got, err, v)
+		}
+	}
+	if _, err := ParseVIPCheck("icmp"); err == nil {
+		t.Errorf("ParseVIPCheck(icmp) accepted")
+	}
+	if _, err := NewManager(Config{PingCommand: script(t, "exit 0"), VIPCheck: VIPCheckARP}); err == nil {
+		t.Errorf("NewManager accepted an ARP check without an interface")
 	}
 }
