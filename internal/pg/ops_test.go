@@ -209,3 +209,60 @@ func TestStopStartRestart(t *testing.T) {
 		t.Logf("missing pg_ctl: %v", err)
 	}
 }
+
+// Debian-style layout: postgresql.conf lives in db.config.dir, not PGDATA.
+// pg_ctl is driven by the config dir; signal files still go to PGDATA.
+func TestConfigDirLayout(t *testing.T) {
+	requirePG(t)
+	t.Parallel()
+	base := baseDir(t)
+	a := startPrimary(t, base, "a")
+	a.pgctl("-m", "fast", "-w", "stop")
+	etc := filepath.Join(base, "a-etc")
+	if err := os.Mkdir(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	chownPostgres(t, etc)
+	for _, f := range []string{"postgresql.conf", "pg_hba.conf", "pg_ident.conf"} {
+		if err := os.Rename(filepath.Join(a.dir, f), filepath.Join(etc, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := os.OpenFile(filepath.Join(etc, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteString("data_directory = '" + a.dir + "'\nhba_file = '" + etc + "/pg_hba.conf'\nident_file = '" + etc + "/pg_ident.conf'\n")
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ctx := context.Background()
+	d := a.newDB(func(c *Config) { c.ConfigDir = etc })
+	if err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if running, err := d.Running(ctx); err != nil || !running {
+		t.Fatalf("running = %v, %v", running, err)
+	}
+	if err := d.Fence(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(a.dir, "standby.signal")); err != nil {
+		t.Fatalf("standby.signal not in the data directory: %v", err)
+	}
+	if err := d.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := d.Probe(ctx)
+	if err != nil || !st.InRecovery {
+		t.Fatalf("after fence + restart: %+v, %v", st, err)
+	}
+	if err := d.Stop(ctx, StopFast); err != nil {
+		t.Fatal(err)
+	}
+	if running, err := d.Running(ctx); err != nil || running {
+		t.Fatalf("after stop: running = %v, %v", running, err)
+	}
+}

@@ -117,12 +117,17 @@ func tail(s string, n int) string {
 // the owner command with the content on stdin.
 func (d *DB) writeOwnerFile(ctx context.Context, path string, content []byte) error {
 	tmp := path + ".openefm-tmp"
+	// Keep an existing file's mode (initdb -g makes them 0640).
+	mode := os.FileMode(0o600)
+	if fi, err := os.Stat(path); err == nil {
+		mode = fi.Mode().Perm()
+	}
 	if os.Geteuid() == 0 {
 		cred, _, err := lookupCredential(d.cfg.ServiceOwner)
 		if err != nil {
 			return fmt.Errorf("write %s: db.service.owner %q: %w", path, d.cfg.ServiceOwner, err)
 		}
-		if err := os.WriteFile(tmp, content, 0o600); err != nil {
+		if err := writeFileMode(tmp, content, mode); err != nil {
 			return fmt.Errorf("write %s: %w", path, err)
 		}
 		if err := os.Chown(tmp, int(cred.Uid), int(cred.Gid)); err != nil {
@@ -135,7 +140,7 @@ func (d *DB) writeOwnerFile(ctx context.Context, path string, content []byte) er
 		}
 		return nil
 	}
-	err := os.WriteFile(tmp, content, 0o600)
+	err := writeFileMode(tmp, content, mode)
 	if err == nil {
 		if err = os.Rename(tmp, path); err == nil {
 			return nil
@@ -205,3 +210,23 @@ func (d *DB) removeOwnerFile(ctx context.Context, path string) error {
 }
 
 func (d *DB) dataPath(name string) string { return filepath.Join(d.cfg.DataDir, name) }
+
+// writeFileMode writes a new file with exactly mode (not masked by umask).
+func writeFileMode(path string, content []byte, mode os.FileMode) error {
+	_ = os.Remove(path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(content)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(path)
+	}
+	return err
+}

@@ -57,6 +57,19 @@ func TestProbePrimaryAndStandby(t *testing.T) {
 	if err := CheckRole(b.name, RolePrimary, sst); !errors.Is(err, ErrWrongState) {
 		t.Errorf("standby checked as primary: err = %v, want wrong state", err)
 	}
+
+	// Slots for standbys that will follow this primary: idempotent.
+	for range 2 {
+		if err := a.db.EnsurePhysicalSlot(ctx, "node_c"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := a.mustSQL("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'node_c' AND restart_lsn IS NOT NULL"); n != "1" {
+		t.Errorf("slot node_c: %s rows with reserved WAL, want 1", n)
+	}
+	if err := a.db.EnsurePhysicalSlot(ctx, "Bad-Name"); err == nil {
+		t.Error("invalid slot name accepted")
+	}
 }
 
 // backendPID is a health check that reports which backend served it.
