@@ -25,6 +25,10 @@ type Manager struct {
 
 	mu       sync.Mutex
 	acquired net.IP // last address added, so a host-name VIP can be released after its DNS entry changed
+	// stopBurst ends the announcement burst of the last Acquire. Release
+	// calls it first: announcing an address we no longer hold would pull
+	// clients back from its next holder.
+	stopBurst context.CancelFunc
 }
 
 // NewManager validates cfg and checks that the ping command's program
@@ -147,7 +151,14 @@ func (m *Manager) Acquire(ctx context.Context) (<-chan error, error) {
 	}
 	m.log.Info("acquired virtual IP", "address", vip.String(), "took", time.Since(start))
 
-	done, err := m.Announce(ctx, vip.IP)
+	bctx, stop := context.WithCancel(ctx)
+	m.mu.Lock()
+	if m.stopBurst != nil {
+		m.stopBurst()
+	}
+	m.stopBurst = stop
+	m.mu.Unlock()
+	done, err := m.Announce(bctx, vip.IP)
 	if err != nil {
 		m.log.Warn("announcing virtual IP failed; clients may keep the old MAC until their neighbour entry expires", "address", vip.IP.String(), "err", err)
 		ch := make(chan error, 1)
@@ -175,6 +186,12 @@ func (m *Manager) Release(ctx context.Context) error {
 	if !m.HasVIP() {
 		return nil
 	}
+	m.mu.Lock()
+	if m.stopBurst != nil {
+		m.stopBurst()
+		m.stopBurst = nil
+	}
+	m.mu.Unlock()
 	if err := sleepCtx(ctx, m.cfg.ReleasePreWait); err != nil {
 		return fmt.Errorf("releasing VIP %s: release.vip.pre.wait: %w", m.cfg.VirtualIP, err)
 	}

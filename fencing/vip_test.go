@@ -170,3 +170,24 @@ func TestSolicitedNode(t *testing.T) {
 		t.Errorf("solicitedNode = %s, want ff02::1:ff01:2345", got)
 	}
 }
+
+// Releasing must stop the announcements of the last Acquire, or they
+// would pull clients back from the VIP's next holder.
+func TestReleaseStopsAnnouncements(t *testing.T) {
+	needPing(t)
+	l := newLab(t, 1)
+	in(l, l.nodes[0], func() struct{} {
+		m, err := NewManager(Config{VirtualIP: l.ip4(105), Interface: "eth0", AnnounceCount: 1000, AnnounceInterval: time.Hour})
+		must(t, err)
+		ctx := context.Background()
+		done, err := m.Acquire(ctx)
+		must(t, err)
+		must(t, m.Release(ctx))
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("announcements still running 10s after Release")
+		}
+		return struct{}{}
+	})
+}
