@@ -5,13 +5,30 @@
 // running as the postgres OS user inside those namespaces, processes (agents,
 // the efm CLI) started inside a host's namespace, and the two instruments the
 // failover tests judge by: a writer client that commits a row every 20 ms
-// through the virtual IP, and a probe that asks every database, from inside
-// its host, whether it accepts a write.
+// through the virtual IP, and a probe that asks every database whether it
+// accepts a write.
 //
 // The API takes a TB (Logf + Cleanup), so a *testing.T works as is and a demo
-// program can use a Standalone. Everything created is registered for
-// teardown; Sweep removes what a crashed earlier run left behind.
+// program can use a Standalone (call Close on exit and on SIGINT).
+// Everything created is registered for teardown; Sweep, run once per process
+// by NewNetwork, removes what a crashed earlier run left behind.
+//
+// A failover test reads:
+//
+//	c, err := harness.NewCluster(ctx, t, harness.ClusterOptions{})  // n1 primary, n2, n3, witness, client
+//	err = c.StartAgents(ctx)                                      // builds ./cmd/efm once
+//	w, p := c.StartWriter(harness.WriterOptions{}), c.StartProbe()
+//	fault := time.Now()
+//	_, err = c.DB[0].KillPostmaster()                             // or c.Net.CutLink, c.Net.KillHost, c.Agent("n1").Stop()
+//	err = w.WaitAcks(ctx, 30*time.Second, fault, 10)              // writes resumed through the VIP
+//	wr, pr := w.Stop(), p.Stop()
+//	gap := wr.MaxGapAfter(fault)                                  // write unavailability, t.Logf it
+//	lost, err := wr.Lost(ctx, c.PG("n2"))                         // acknowledged commits missing on the new primary
+//	first, _ := pr.FirstWritable("n2", fault)
+//	overlaps := pr.OverlapsAfter(first)                           // must be empty: never two writable primaries
+//	last, _ := pr.LastWritable("n1")                              // the old primary's last accepted write
 //
 // Everything here needs root (network namespaces, setns, running PostgreSQL
-// as another user). SkipReason says why a machine cannot run the tests.
+// as another user). SkipReason says why a machine cannot run the tests;
+// integration/setup-host.sh installs the Debian packages they use.
 package harness

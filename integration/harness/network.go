@@ -68,6 +68,7 @@ type Host struct {
 func NewNetwork(ctx context.Context, tb TB, hostNames ...string) (*Network, error) {
 	start := time.Now()
 	sweepOnce.Do(func() { Sweep(ctx, tb) })
+	startReaper(tb)
 	octet, lease, err := leaseSubnet()
 	if err != nil {
 		return nil, err

@@ -201,8 +201,8 @@ func (p *PG) Promote(ctx context.Context) error {
 	return nil
 }
 
-// PostmasterPID reads the postmaster's pid from postmaster.pid; 0 and
-// os.ErrNotExist when the server is not running.
+// PostmasterPID reads the postmaster's pid from postmaster.pid; an error
+// wrapping os.ErrNotExist when the server is not running.
 func (p *PG) PostmasterPID() (int, error) {
 	b, err := os.ReadFile(filepath.Join(p.DataDir, "postmaster.pid"))
 	if err != nil {
@@ -212,6 +212,11 @@ func (p *PG) PostmasterPID() (int, error) {
 	pid, err := strconv.Atoi(strings.TrimSpace(line))
 	if err != nil || pid <= 0 {
 		return 0, fmt.Errorf("postmaster.pid of %s: bad pid %q", p.Host.Name, line)
+	}
+	// After a crash the file stays and the pid may belong to someone else
+	// by now: only a live postgres process counts.
+	if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) != "postgres" {
+		return 0, fmt.Errorf("postmaster.pid of %s names pid %d, which is not a running postgres: %w", p.Host.Name, pid, os.ErrNotExist)
 	}
 	return pid, nil
 }

@@ -135,16 +135,11 @@ func (p *Proc) waitState(ok func(string) bool, what string) error {
 
 // procState is the one-letter state in /proc/<pid>/stat ("" when gone).
 func procState(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
+	_, st, _, ok := procStat(pid)
+	if !ok {
 		return ""
 	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+3 > len(s) {
-		return ""
-	}
-	return s[i+2 : i+3]
+	return st
 }
 
 // Done is closed when the process has exited.
