@@ -309,11 +309,12 @@ func TestReleaseAsyncDeliversResult(t *testing.T) {
 func TestSelfTest(t *testing.T) {
 	tests := []struct {
 		name, cmd string
+		timeout   time.Duration
 		ok        bool
 	}{
-		{"working ping", "", true},
-		{"command that always fails", "exit 2", false},
-		{"command that hangs", "exec sleep 30", false}, // killed at PingTimeout
+		{"working ping", "", 5 * time.Second, true},
+		{"command that always fails", "exit 2", time.Second, false},
+		{"command that hangs", "exec sleep 30", 300 * time.Millisecond, false}, // killed at PingTimeout
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -323,7 +324,7 @@ func TestSelfTest(t *testing.T) {
 			} else {
 				needPing(t) // pings 127.0.0.1 only
 			}
-			m, err := NewManager(Config{PingCommand: cmd, PingTimeout: 3 * time.Second})
+			m, err := NewManager(Config{PingCommand: cmd, PingTimeout: tc.timeout})
 			if err != nil {
 				t.Fatal(err)
 			}
