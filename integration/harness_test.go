@@ -192,6 +192,13 @@ func TestHarnessReplication(t *testing.T) {
 		t.Fatalf("rewound n1 not streaming from n2: %v", err)
 	}
 	step("pg_rewind n1 from n2 until it streams", start)
+	// Rewind ran CHECKPOINT on n2, so pg_control shows its new timeline.
+	if tl, err := standbys[0].Timeline(ctx); err != nil || tl != 2 {
+		t.Fatalf("promoted n2 on timeline %d (%v) after CHECKPOINT, want 2", tl, err)
+	}
+	if pos, err := primary.WALPosition(ctx); err != nil || pos == "" {
+		t.Fatalf("WAL position of rewound n1: %q, %v", pos, err)
+	}
 	if rec, err := primary.InRecovery(ctx); err != nil || !rec {
 		t.Fatalf("rewound n1: in recovery = %v, %v; want a standby", rec, err)
 	}

@@ -47,3 +47,24 @@ func (p *PG) MakeStandby(primary *PG) error {
 	}
 	return p.SetPrimaryConninfo(primary.Host.Addr)
 }
+
+// WALPosition returns the server's WAL position as text: the current write
+// LSN on a primary, the last received LSN on a standby (what decides which
+// standby is the most up to date).
+func (p *PG) WALPosition(ctx context.Context) (string, error) {
+	return p.QueryString(ctx, "CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END")
+}
+
+// Timeline returns the timeline of the last checkpoint (pg_control): a
+// promoted server shows its new timeline once it has run CHECKPOINT.
+func (p *PG) Timeline(ctx context.Context) (int, error) {
+	s, err := p.QueryString(ctx, "SELECT timeline_id FROM pg_control_checkpoint()")
+	if err != nil {
+		return 0, err
+	}
+	tl, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, fmt.Errorf("timeline of %s: %q: %w", p.Host.Name, s, err)
+	}
+	return tl, nil
+}
