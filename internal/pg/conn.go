@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -152,17 +153,36 @@ func (d *DB) withConn(ctx context.Context, healthCheck bool, fn func(context.Con
 // withConnTimeout is withConn with a statement deadline other than
 // QueryTimeout, for the few statements that legitimately run long
 // (CHECKPOINT, pg_promote with wait).
+//
+// A health check that fails on a reused connection for a non-SQL reason
+// (the server restarted since, say) is retried once on a fresh connection:
+// a stale connection is not evidence that the database is down. Only health
+// checks are retried (they are read-only), and not after a timeout, which
+// keeps a health check's worst case at one QueryTimeout.
 func (d *DB) withConnTimeout(ctx context.Context, healthCheck bool, timeout time.Duration, fn func(context.Context, *pgx.Conn) error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	stale, err := d.onceLocked(ctx, healthCheck, timeout, fn)
+	if err != nil && healthCheck && stale && ctx.Err() == nil && !isTimeout(err) {
+		d.log.Debug("health check failed on a reused connection; retrying on a new one", "err", err)
+		_, err = d.onceLocked(ctx, healthCheck, timeout, fn)
+	}
+	return err
+}
+
+// onceLocked runs fn once. stale reports that fn failed on a reused
+// connection that is now broken (the server closed it, or it errored
+// outside SQL), which says nothing about the server as it is now.
+func (d *DB) onceLocked(ctx context.Context, healthCheck bool, timeout time.Duration, fn func(context.Context, *pgx.Conn) error) (stale bool, err error) {
 	if d.conn != nil && (d.conn.IsClosed() || (healthCheck && d.checks >= d.cfg.ReuseConnectionCount)) {
 		_ = d.dropLocked(ctx)
 	}
 	conn := d.conn
+	reused := conn != nil
 	if conn == nil {
 		c, err := d.connectLocked(ctx)
 		if err != nil {
-			return err
+			return false, err
 		}
 		conn = c
 		if d.cfg.ReuseConnectionCount > 0 {
@@ -173,18 +193,19 @@ func (d *DB) withConnTimeout(ctx context.Context, healthCheck bool, timeout time
 		d.checks++
 	}
 	qctx, cancel := context.WithTimeout(ctx, timeout)
-	err := fn(qctx, conn)
+	err = fn(qctx, conn)
 	cancel()
 	var pgErr *pgconn.PgError
+	broken := err != nil && (!errors.As(err, &pgErr) || conn.IsClosed())
 	switch {
 	case conn != d.conn:
 		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.QueryTimeout)
 		_ = conn.Close(cctx)
 		ccancel()
-	case err != nil && !errors.As(err, &pgErr):
+	case broken:
 		_ = d.dropLocked(ctx)
 	}
-	return err
+	return reused && broken, err
 }
 
 // exec runs one statement (no result rows) with a deadline.
@@ -231,4 +252,9 @@ func quoteLiteral(s string) string {
 		return "E'" + strings.NewReplacer(`\`, `\\`, `'`, `''`).Replace(s) + "'"
 	}
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }

@@ -115,6 +115,13 @@ func TestReuseConnectionCount(t *testing.T) {
 	if calls != 1 {
 		t.Errorf("password func called %d times with working connections, want 1 (cached)", calls)
 	}
+
+	// A restart breaks the cached connection; the next health check must
+	// not report the database down because of it.
+	a.pgctl("-m", "fast", "-w", "-l", a.dir+".log", "restart")
+	if _, err := reuse.Probe(context.Background()); err != nil {
+		t.Errorf("probe on a connection broken by a restart: %v", err)
+	}
 }
 
 // A failed connection asks the password script again: it may have rotated.
