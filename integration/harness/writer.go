@@ -7,10 +7,15 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 )
+
+// writerIDs hands out row ids to every Writer of the process, so two writers
+// on one cluster (or one after another) never collide on the primary key.
+var writerIDs atomic.Int64
 
 // WriterOptions tunes a Writer; zero values take the defaults.
 type WriterOptions struct {
@@ -82,7 +87,6 @@ func (w *Writer) loop(ctx context.Context) {
 	}()
 	tick := time.NewTicker(w.opts.Interval)
 	defer tick.Stop()
-	var id int64
 	for {
 		select {
 		case <-ctx.Done():
@@ -97,7 +101,7 @@ func (w *Writer) loop(ctx context.Context) {
 			}
 			conn = c
 		}
-		id++
+		id := writerIDs.Add(1)
 		sent := time.Now()
 		cctx, cancel := context.WithTimeout(ctx, w.opts.CommitTimeout)
 		var dataDir string
