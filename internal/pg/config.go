@@ -46,9 +46,10 @@ type Config struct {
 	ServiceOwner string // db.service.owner: OS user owning PGDATA (default "postgres")
 	ServiceName  string // db.service.name: when set, systemctl start|stop|restart it instead of pg_ctl
 	// SudoUserCommand is sudo.user.command ("sudo -u %u" in EFM), the prefix
-	// that runs a command as ServiceOwner (%u). When empty: no prefix if the
-	// agent already runs as the owner; process credentials if it runs as
-	// root; "sudo -u %u" otherwise.
+	// that runs a command as ServiceOwner (%u). It is skipped when its
+	// program is not installed and the agent is root (then process
+	// credentials are used) or is the owner. When empty: no prefix for the
+	// owner, credentials for root, "sudo -n -u %u" otherwise.
 	SudoUserCommand string
 	// LogFile is pg_ctl's -l (default <DataDir>/openefm-pg_ctl.log). It
 	// also keeps the postmaster from inheriting the agent's pipes.

@@ -31,11 +31,14 @@ func (d *DB) pgBin(name string) string {
 	return filepath.Join(d.cfg.BinDir, name)
 }
 
-// ctlSeconds is pg_ctl's own -t wait, a little under our deadline so pg_ctl
-// reports its own failure before we kill it.
-func (d *DB) ctlSeconds() string {
-	s := int(d.cfg.CtlTimeout/time.Second) - 1
-	return strconv.Itoa(max(s, 1))
+// ctlSeconds is pg_ctl's own -t wait, a little under our deadline (ctx's
+// or CtlTimeout) so pg_ctl reports its own failure before we kill it.
+func (d *DB) ctlSeconds(ctx context.Context) string {
+	budget := d.cfg.CtlTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		budget = min(budget, time.Until(dl))
+	}
+	return strconv.Itoa(max(int(budget/time.Second)-1, 1))
 }
 
 // Running reports whether the postmaster of the data directory runs
@@ -63,7 +66,7 @@ func (d *DB) Stop(ctx context.Context, mode StopMode) error {
 		var running bool
 		running, err = d.Running(ctx)
 		if err == nil && running {
-			_, err = d.runOwner(ctx, nil, d.pgBin("pg_ctl"), "stop", "-D", d.cfg.ConfigDir, "-m", string(mode), "-w", "-t", d.ctlSeconds())
+			_, err = d.runOwner(ctx, nil, d.pgBin("pg_ctl"), "stop", "-D", d.cfg.ConfigDir, "-m", string(mode), "-w", "-t", d.ctlSeconds(ctx))
 		}
 	}
 	if err != nil {
@@ -111,7 +114,7 @@ func (d *DB) Start(ctx context.Context) error {
 		var running bool
 		running, err = d.Running(ctx)
 		if err == nil && !running {
-			_, err = d.runOwner(ctx, nil, d.pgBin("pg_ctl"), "start", "-D", d.cfg.ConfigDir, "-w", "-t", d.ctlSeconds(), "-l", d.cfg.LogFile)
+			_, err = d.runOwner(ctx, nil, d.pgBin("pg_ctl"), "start", "-D", d.cfg.ConfigDir, "-w", "-t", d.ctlSeconds(ctx), "-l", d.cfg.LogFile)
 		}
 	}
 	if err != nil {
@@ -131,7 +134,7 @@ func (d *DB) Restart(ctx context.Context) error {
 	if d.cfg.ServiceName != "" {
 		err = d.systemctl(ctx, "restart", d.cfg.ServiceName)
 	} else {
-		_, err = d.runOwner(ctx, nil, d.pgBin("pg_ctl"), "restart", "-D", d.cfg.ConfigDir, "-m", string(StopFast), "-w", "-t", d.ctlSeconds(), "-l", d.cfg.LogFile)
+		_, err = d.runOwner(ctx, nil, d.pgBin("pg_ctl"), "restart", "-D", d.cfg.ConfigDir, "-m", string(StopFast), "-w", "-t", d.ctlSeconds(ctx), "-l", d.cfg.LogFile)
 	}
 	_ = d.Close(ctx)
 	if err != nil {

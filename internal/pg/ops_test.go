@@ -172,6 +172,8 @@ func TestStopStartRestart(t *testing.T) {
 	}{
 		{"credentials", nil},
 		{"runuser prefix", func(c *Config) { c.SudoUserCommand = "runuser -u %u --" }},
+		// EFM's default prefix on a root agent of a machine without sudo.
+		{"sudo default without sudo", func(c *Config) { c.SudoUserCommand = "no-such-sudo-openefm -u %u" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := a.newDB(tc.mutate)

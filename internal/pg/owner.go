@@ -17,19 +17,27 @@ import (
 )
 
 // ownerCommand builds argv to run as the service owner, in this order of
-// preference: the configured sudo.user.command prefix; nothing when the
+// preference: the configured sudo.user.command prefix (EFM's default is
+// "sudo -u %u"), unless its program is not installed; nothing when the
 // agent already is the owner; process credentials when the agent is root
 // (no sudo needed, and a fresh machine may have none); "sudo -n -u <owner>"
 // otherwise (-n: fail instead of waiting for a password prompt).
 func (d *DB) ownerCommand(ctx context.Context, argv ...string) (*exec.Cmd, error) {
 	owner := d.cfg.ServiceOwner
+	me, meErr := user.Current()
+	isOwner := meErr == nil && me.Username == owner
 	if p := d.cfg.SudoUserCommand; p != "" {
 		prefix := strings.Fields(strings.ReplaceAll(p, "%u", owner))
-		argv = append(prefix, argv...)
-		return d.command(ctx, argv), nil
+		_, lookErr := exec.LookPath(prefix[0])
+		switch {
+		case lookErr == nil:
+			return d.command(ctx, append(prefix, argv...)), nil
+		case !isOwner && os.Geteuid() != 0:
+			return nil, fmt.Errorf("sudo.user.command %q: %w", p, lookErr)
+		}
+		// Root or the owner itself needs no prefix: fall through.
 	}
-	me, err := user.Current()
-	if err == nil && me.Username == owner {
+	if isOwner {
 		return d.command(ctx, argv), nil
 	}
 	if os.Geteuid() != 0 {

@@ -88,7 +88,7 @@ func (d *DB) requestPromotion(ctx context.Context) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "42501" { // insufficient_privilege
 		d.log.Info("pg_promote not permitted for this role; using pg_ctl promote", "err", pgErr.Message)
-		_, err = d.runOwner(ctx, nil, d.pgBin("pg_ctl"), "promote", "-D", d.cfg.ConfigDir, "-w", "-t", d.ctlSeconds())
+		_, err = d.runOwner(ctx, nil, d.pgBin("pg_ctl"), "promote", "-D", d.cfg.ConfigDir, "-w", "-t", d.ctlSeconds(ctx))
 		return err
 	}
 	if err != nil {
