@@ -154,8 +154,9 @@ func (m *Membership) apply(r request, from string) error {
 		next.Priority = r.List
 	case opReset:
 		roster := map[string]rosterEntry{m.cfg.name: {Addr: m.cfg.selfAddr(), Kind: m.cfg.Kind}}
+		now := time.Now()
 		for name, p := range m.peers {
-			if p.mlAlive {
+			if m.shownLocked(p, now) != StateDown {
 				roster[name] = rosterEntry{Addr: p.addr, Kind: p.meta.Kind}
 			}
 		}

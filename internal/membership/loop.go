@@ -170,7 +170,9 @@ func (m *Membership) applySharedLocked(s *sharedState) {
 	}
 	for name, p := range m.peers {
 		_, inRoster := s.Roster[name]
-		if !p.mlAlive && (slices.Contains(s.Left, name) || (reset && !inRoster)) {
+		// A reset drops whatever it did not keep, alive to memberlist or
+		// not: a member that comes back announces itself again (memberUp).
+		if (!p.mlAlive && slices.Contains(s.Left, name)) || (reset && !inRoster) {
 			delete(m.peers, name)
 		}
 	}
