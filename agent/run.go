@@ -105,7 +105,7 @@ func (s *shell) requestStop() { s.stopOnce.Do(func() { close(s.stopCl) }) }
 // build creates every component of the shell from the configuration.
 func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*shell, func(leave bool), error) {
 	params := coreParams(cfg)
-	st := stateFile{path: filepath.Join(stateDir(cfg), cfg.Cluster+".state")}
+	st := stateFile{path: cfg.StatePath()}
 	persisted, err := st.load()
 	if err != nil {
 		return nil, nil, err
@@ -176,7 +176,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*shell, f
 		s.ping = &pingServer{m: fm, ip: cfg.PingServerIP}
 	}
 
-	pgc := pgConfig(cfg)
+	runner := &hooks.Runner{Logger: log.With("component", "hooks"), Cluster: cfg.Cluster,
+		Node: cfg.BindAddress.Host, VIP: cfg.VirtualIP, DBServiceOwner: cfg.DBServiceOwner}
+	pgc := pgConfig(cfg, runner)
 	s.remote = &pgRemote{base: pgc, log: log.With("component", "pg-remote"), dbs: map[string]*pg.DB{}}
 	if !cfg.IsWitness {
 		db, err := pg.New(pgc, log.With("component", "pg"))
@@ -187,8 +189,6 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*shell, f
 		s.db = &pgLocal{db: db, port: cfg.DBPort, restartTimeout: cfg.RestartConnectionTimeout}
 	}
 
-	runner := &hooks.Runner{Logger: log.With("component", "hooks"), Cluster: cfg.Cluster,
-		Node: cfg.BindAddress.Host, VIP: cfg.VirtualIP, DBServiceOwner: cfg.DBServiceOwner}
 	s.scripts = &hookRunner{r: runner, commands: scriptCommands(cfg), nodeType: func() string {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -246,17 +246,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*shell, f
 	return s, closeAll, nil
 }
 
-// stateDir holds the agent's persisted votes. It must survive reboots (a
-// vote forgotten on reboot could be granted twice), so it is not under
-// lock.dir or pid.dir, which are tmpfs on most systems.
-func stateDir(cfg *config.Config) string {
-	if d := os.Getenv("EFM_STATE_DIR"); d != "" {
-		return d
-	}
-	return "/var/lib/efm"
-}
-
-func pgConfig(cfg *config.Config) pg.Config {
+func pgConfig(cfg *config.Config, runner *hooks.Runner) pg.Config {
 	host := cfg.DBHost
 	if host == "" {
 		host = cfg.BindAddress.Host
@@ -275,7 +265,22 @@ func pgConfig(cfg *config.Config) pg.Config {
 	}
 	switch {
 	case cfg.ScriptDBPassword != "":
-		c.PasswordFunc = pg.ScriptPasswordFunc(cfg.ScriptDBPassword, cfg.RemoteTimeout, cfg.ScriptDBPasswordEncrypted, cfg.Cluster)
+		// The hooks runner splits the command line as EFM's other script
+		// properties are split, and keeps the password out of every log.
+		script, encrypted, cluster, timeout := cfg.ScriptDBPassword, cfg.ScriptDBPasswordEncrypted, cfg.Cluster, cfg.RemoteTimeout
+		c.PasswordFunc = func(ctx context.Context) (string, error) {
+			ctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			res := runner.Run(ctx, hooks.DBPassword, script, hooks.Vars{})
+			if !res.OK() {
+				return "", fmt.Errorf("script.db.password %s: %w", script, res.Err)
+			}
+			pw := strings.TrimRight(string(res.Secret), "\r\n")
+			if encrypted {
+				return pg.DecryptPassword(cluster, pw)
+			}
+			return pw, nil
+		}
 	case cfg.DBPasswordEncrypted != "":
 		cluster, token := cfg.Cluster, cfg.DBPasswordEncrypted
 		c.PasswordFunc = func(context.Context) (string, error) {

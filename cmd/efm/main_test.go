@@ -62,7 +62,8 @@ node.timeout=5
 lock.dir=%s/lock
 pid.dir=%s/run
 log.dir=%s/log
-%s`, encrypted(t, "efm"), loopbackIP(), dir, dir, dir, extra)
+state.dir=%s/state
+%s`, encrypted(t, "efm"), loopbackIP(), dir, dir, dir, dir, extra)
 	if err := os.WriteFile(filepath.Join(dir, "efm.properties"), []byte(props), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +190,6 @@ func TestNoAgentRunning(t *testing.T) {
 func TestAgentLifecycle(t *testing.T) {
 	dir := witnessConfig(t, "")
 	agent := exec.Command(efmBin, "agent", "efm", "-config-dir", dir)
-	agent.Env = append(os.Environ(), "EFM_STATE_DIR="+filepath.Join(dir, "state"))
 	stderr, _ := agent.StderrPipe()
 	if err := agent.Start(); err != nil {
 		t.Fatal(err)

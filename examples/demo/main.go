@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -27,6 +28,7 @@ import (
 func main() {
 	bin := flag.String("efm", "", "the efm binary (default: build ./cmd/efm)")
 	verbose := flag.Bool("v", false, "log the harness's own steps")
+	logs := flag.String("logs", "", "copy every agent's log into this directory before tearing down (always done, to a temporary directory, when the demo fails)")
 	flag.Parse()
 	level := slog.LevelWarn
 	if *verbose {
@@ -34,8 +36,12 @@ func main() {
 	}
 	tb := harness.NewStandalone(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := demo(ctx, tb, *bin, os.Stdout)
+	d := &run{out: os.Stdout}
+	err := d.demo(ctx, tb, *bin)
 	stop()
+	if *logs != "" || (err != nil && !errors.Is(err, context.Canceled)) {
+		d.saveLogs(*logs)
+	}
 	say(os.Stdout, "tearing down the demo cluster (namespaces, databases, agents)")
 	tb.Close()
 	if err != nil {
@@ -56,12 +62,39 @@ func say(w io.Writer, format string, a ...any) {
 }
 
 type node struct {
-	host *harness.Host
-	pg   *harness.PG
-	cfg  harness.EFMConfig
+	host  *harness.Host
+	pg    *harness.PG
+	cfg   harness.EFMConfig
+	agent *harness.Proc
 }
 
-func demo(ctx context.Context, tb *harness.Standalone, bin string, out io.Writer) error {
+type run struct {
+	out   io.Writer
+	nodes []*node
+}
+
+// saveLogs copies the agents' logs and notifications out of the hosts'
+// directories, which the teardown removes.
+func (d *run) saveLogs(dir string) {
+	var err error
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "efm-demo-logs-"); err != nil {
+			return
+		}
+	} else if err = os.MkdirAll(dir, 0o755); err != nil {
+		return
+	}
+	for _, n := range d.nodes {
+		if n.agent != nil {
+			os.WriteFile(filepath.Join(dir, n.host.Name+"-agent.log"), []byte(n.agent.Log()), 0o644)
+		}
+		os.WriteFile(filepath.Join(dir, n.host.Name+"-notifications.log"), []byte(strings.Join(n.cfg.Notifications(), "\n")+"\n"), 0o644)
+	}
+	say(d.out, "agent logs saved in %s", dir)
+}
+
+func (d *run) demo(ctx context.Context, tb *harness.Standalone, bin string) error {
+	out := d.out
 	if r := harness.SkipReason(); r != "" {
 		return fmt.Errorf("cannot run the demo here: %s", r)
 	}
@@ -95,6 +128,7 @@ func demo(ctx context.Context, tb *harness.Standalone, bin string, out io.Writer
 		nodes = append(nodes, &node{host: h, pg: sb})
 	}
 	nodes = append(nodes, &node{host: hosts[3]})
+	d.nodes = nodes
 	if err := hosts[0].AddAddr(ctx, vip, vip.BitLen()); err != nil {
 		return fmt.Errorf("putting the VIP on the primary: %w", err)
 	}
@@ -104,7 +138,7 @@ func demo(ctx context.Context, tb *harness.Standalone, bin string, out io.Writer
 		if n.cfg, err = harness.NewEFMConfig("efm", n.host, n.pg, vip, hosts); err != nil {
 			return err
 		}
-		if _, err := harness.StartAgent(tb, n.host, bin, n.cfg); err != nil {
+		if n.agent, err = harness.StartAgent(tb, n.host, bin, n.cfg); err != nil {
 			return err
 		}
 	}

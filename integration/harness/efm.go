@@ -162,6 +162,7 @@ func EFMProps(h *Host, pg *PG, vip netip.Addr) map[string]string {
 		"lock.dir":            filepath.Join(dir, "lock"),
 		"pid.dir":             filepath.Join(dir, "run"),
 		"log.dir":             filepath.Join(dir, "log"),
+		"state.dir":           filepath.Join(dir, "state"),
 		"script.notification": filepath.Join(dir, "notify.sh"),
 		"local.period":        "1",
 		"local.timeout":       "3",

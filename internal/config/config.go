@@ -187,6 +187,7 @@ type Config struct {
 	AgentKeyFile   string   // agent.key.file; <Dir>/<Cluster>.key when unset
 	MetricsAddress HostPort // metrics.address; zero = no metrics listener
 	DBHost         string   // db.host; BindAddress.Host when unset
+	StateDir       string   // state.dir: where the agent persists its epoch and vote
 
 	set map[string]bool // keys given a non-empty value in the file
 	bad map[string]bool // keys whose value was refused (not reported missing too)
@@ -210,6 +211,9 @@ func (c *Config) PidPath() string { return filepath.Join(c.PidDir, c.Cluster+".p
 
 // SocketPath is <pid.dir>/<cluster>.sock, the admin socket.
 func (c *Config) SocketPath() string { return filepath.Join(c.PidDir, c.Cluster+".sock") }
+
+// StatePath is <state.dir>/<cluster>.state, the agent's persisted vote.
+func (c *Config) StatePath() string { return filepath.Join(c.StateDir, c.Cluster+".state") }
 
 // LogPath is <log.dir>/<cluster>.log.
 func (c *Config) LogPath() string { return filepath.Join(c.LogDir, c.Cluster+".log") }
