@@ -22,6 +22,11 @@ const (
 	// fencing, where getting writes stopped now matters more than a clean
 	// shutdown.
 	StopImmediate StopMode = "immediate"
+	// StopKill sends SIGKILL to the postmaster's whole process group (with
+	// db.service.name: systemctl kill --signal=SIGKILL), for a server that
+	// does not react to an immediate shutdown (a frozen or wedged
+	// postmaster). Backends die with it, so none can commit afterwards.
+	StopKill StopMode = "kill"
 )
 
 func (d *DB) pgBin(name string) string {
@@ -65,7 +70,11 @@ func (d *DB) Stop(ctx context.Context, mode StopMode) error {
 	} else {
 		var running bool
 		running, err = d.Running(ctx)
-		if err == nil && running {
+		switch {
+		case err != nil || !running:
+		case mode == StopKill:
+			err = d.killPostmaster(ctx)
+		default:
 			_, err = d.runOwner(ctx, nil, d.pgBin("pg_ctl"), "stop", "-D", d.cfg.ConfigDir, "-m", string(mode), "-w", "-t", d.ctlSeconds(ctx))
 		}
 	}
@@ -79,6 +88,11 @@ func (d *DB) Stop(ctx context.Context, mode StopMode) error {
 }
 
 func (d *DB) stopService(ctx context.Context, mode StopMode) error {
+	if mode == StopKill {
+		if err := d.systemctl(ctx, "kill", "--signal=SIGKILL", d.cfg.ServiceName); err != nil {
+			return err
+		}
+	}
 	if mode == StopImmediate {
 		// SIGQUIT to the postmaster is PostgreSQL's immediate shutdown.
 		if err := d.systemctl(ctx, "kill", "--kill-whom=main", "--signal=SIGQUIT", d.cfg.ServiceName); err != nil {

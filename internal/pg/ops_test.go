@@ -3,6 +3,7 @@ package pg
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -267,4 +268,55 @@ func TestConfigDirLayout(t *testing.T) {
 	if running, err := d.Running(ctx); err != nil || running {
 		t.Fatalf("after stop: running = %v, %v", running, err)
 	}
+}
+
+// A frozen postmaster ignores an immediate shutdown; StopKill still ends
+// it, and the database then starts normally (crash recovery).
+func TestStopKillFrozenPostmaster(t *testing.T) {
+	requirePG(t)
+	t.Parallel()
+	a := startPrimary(t, baseDir(t), "a")
+	ctx := context.Background()
+	a.mustSQL("CREATE TABLE t (v int)")
+	a.mustSQL("INSERT INTO t VALUES (1)")
+	pidFile, err := os.ReadFile(filepath.Join(a.dir, "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := atoiFirstLine(t, pidFile)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	err = a.db.Stop(short, StopImmediate)
+	cancel()
+	t.Logf("immediate stop of a frozen postmaster: %v", err)
+	if err == nil {
+		t.Fatal("immediate stop of a frozen postmaster reported success")
+	}
+	start := time.Now()
+	if err := a.db.Stop(ctx, StopKill); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("MEASURED kill of a frozen postmaster: %s", time.Since(start))
+	if running, err := a.db.Running(ctx); err != nil || running {
+		t.Fatalf("after kill: running = %v, %v", running, err)
+	}
+	if err := a.db.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := a.mustSQL("SELECT count(*) FROM t"); n != "1" {
+		t.Errorf("rows after crash recovery: %s", n)
+	}
+}
+
+func atoiFirstLine(t *testing.T, b []byte) int {
+	t.Helper()
+	var pid int
+	if _, err := fmt.Sscanf(string(b), "%d", &pid); err != nil {
+		t.Fatal(err)
+	}
+	return pid
 }
