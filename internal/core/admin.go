@@ -48,6 +48,8 @@ func (n *Node) onSwitchover(from NodeID, m Message) {
 	if m.Quiet {
 		n.quietUntil = n.now + n.foWindow()
 	}
+	// The coordinator that asked runs the promotion: do not start one.
+	n.foreignFOUntil = max(n.foreignFOUntil, n.now+n.foWindow())
 	n.fenceSelf(fenceHandover, "handing over to a standby")
 	n.goIdle(idleFenced)
 }

@@ -9,6 +9,9 @@ type checkJob struct {
 	reached   bool
 	dbDone    bool
 	pauseDone bool
+	// primaryCheck: a failover check of the primary; a database found in
+	// recovery does not count as a reachable primary.
+	primaryCheck bool
 }
 
 func (n *Node) onCheckReq(from NodeID, m Message) {
@@ -21,14 +24,16 @@ func (n *Node) onCheckReq(from NodeID, m Message) {
 
 func (n *Node) startCheckJob(from, target NodeID, round uint64, pause bool) {
 	id := n.nextSeq()
-	j := &checkJob{from: from, round: round, target: target}
+	j := &checkJob{from: from, round: round, target: target, primaryCheck: pause}
 	n.checks[id] = j
 	switch {
 	case target == "":
 		j.dbDone = true
 	case target == n.p.Self:
 		// Asked about our own database: answer from our own probes.
-		j.reached = n.local.last.Reachable && n.now-n.local.lastOK < n.p.LocalTimeout
+		// A fenced database is stopped or on its way down: not a primary.
+		j.reached = n.local.last.Reachable && n.now-n.local.lastOK < n.p.LocalTimeout &&
+			!(pause && (n.local.last.InRecovery || n.st.Fenced))
 		j.dbDone = true
 	default:
 		seq := n.nextSeq()

@@ -15,6 +15,10 @@ type StandbyInfo struct {
 	DBReachable bool // its agent reaches its database
 	InRecovery  bool
 	Promotable  bool // promotable=true and priority > 0
+	// FollowsPrimary: it streams from the primary being replaced (or it is
+	// that primary, rebuilt). A standby still following an older primary
+	// lacks everything written since, acknowledged commits included.
+	FollowsPrimary bool
 	ReceivedLSN LSN
 	ReplayLSN   LSN
 }
@@ -58,6 +62,8 @@ func ChooseStandby(standbys []StandbyInfo, priority []NodeID, useReplay bool) (N
 			v.Why = "its agent cannot reach its database"
 		case !s.InRecovery:
 			v.Why = "database not in recovery"
+		case !s.FollowsPrimary:
+			v.Why = "does not follow the primary being replaced (not reconfigured after an earlier promotion)"
 		default:
 			v.Eligible = true
 			v.Why = fmt.Sprintf("eligible: received %s replayed %s priority %d", s.ReceivedLSN, s.ReplayLSN, rank(s.ID)+1)

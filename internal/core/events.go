@@ -28,7 +28,10 @@ type LocalDBProbe struct {
 	ReplayLSN    LSN
 	CurrentLSN   LSN
 	ReplayPaused bool
-	Err          string
+	// Upstream is the host a standby streams from (the host of its
+	// primary_conninfo), "" if unknown.
+	Upstream NodeID
+	Err      string
 }
 
 // MembershipChanged carries the whole current view, self included.

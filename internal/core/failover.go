@@ -46,7 +46,7 @@ type failover struct {
 // suspect records that the primary may be gone; the coordinator acts on it
 // from failoverTimers.
 func (n *Node) suspect(t Trigger, why string) {
-	if n.lease.holder || n.cand != nil || n.st.Primary == n.p.Self {
+	if n.lease.holder || n.cand != nil {
 		return
 	}
 	if n.suspectTrig == 0 || t == TriggerPrimaryDBFailed {
@@ -61,7 +61,15 @@ func (n *Node) suspect(t Trigger, why string) {
 // "alive" there).
 func (n *Node) watchPrimary() {
 	pr := n.st.Primary
-	if pr == "" || pr == n.p.Self || n.lease.holder || n.cand != nil || n.suspectTrig != 0 {
+	if pr == "" || n.lease.holder || n.cand != nil || n.suspectTrig != 0 {
+		return
+	}
+	if pr == n.p.Self {
+		// Our epoch names us primary, but we do not hold its lease: we were
+		// fenced, or restarted as a standby. The cluster has no primary.
+		if n.role == RoleStandby || n.role == RoleIdle || n.role == RoleWitness {
+			n.suspect(TriggerPrimaryDBFailed, "this node was the primary and no longer is")
+		}
 		return
 	}
 	if n.now-n.lastPrimaryT <= n.tm.PrimarySilence {
@@ -75,16 +83,14 @@ func (n *Node) watchPrimary() {
 	n.suspect(TriggerPrimaryLost, fmt.Sprintf("no renewal from primary %s for %v", pr, n.now-n.lastPrimaryT))
 }
 
-// isCoordinator: the smallest id among the alive voting members, the
-// suspected primary excluded.
+// isCoordinator: the smallest id among the members the membership layer
+// reports alive. It does not depend on who anyone believes the primary is, so
+// agents that disagree about the epoch still agree on the coordinator. A live
+// primary holding its lease never coordinates a failover of itself (suspect
+// ignores it), and a primary agent that is gone is not alive.
 func (n *Node) isCoordinator() bool {
-	for _, id := range n.aliveOthers() {
-		if id == n.st.Primary {
-			continue
-		}
-		return n.p.Self < id
-	}
-	return true
+	a := n.aliveOthers()
+	return len(a) == 0 || n.p.Self < a[0]
 }
 
 func (n *Node) promoteBudget() time.Duration {
@@ -193,7 +199,9 @@ func (n *Node) situation() Situation {
 			s.ReachedBy = append(s.ReachedBy, id)
 		}
 		p := n.members[id]
-		if p.m.Kind != KindDatabase || id == fo.primary {
+		// The failed primary stays in the list: if its agent reports it
+		// as a standby in recovery (rebuilt), it is one like any other.
+		if p.m.Kind != KindDatabase {
 			continue
 		}
 		si := StandbyInfo{ID: id, Answered: ok}
@@ -204,6 +212,7 @@ func (n *Node) situation() Situation {
 			si.Promotable = r.status.Promotable
 			si.ReceivedLSN = r.status.ReceivedLSN
 			si.ReplayLSN = r.status.ReplayLSN
+			si.FollowsPrimary = fo.primary == "" || id == fo.primary || r.status.Following == fo.primary
 		}
 		if pr, ok := n.setPriority[id]; ok && pr == 0 {
 			si.Promotable = false
@@ -274,7 +283,11 @@ func (n *Node) onVoteResp(from NodeID, m Message) {
 	fo.phase = foPromote
 	fo.deadline = n.now + n.promoteBudget()
 	n.log(slog.LevelWarn, "candidate elected", "candidate", fo.cand, "vote_epoch", fo.epoch, "votes", len(fo.votes), "voters", n.numVoters())
-	msg := Message{Type: MsgPromote, Epoch: fo.epoch, Target: fo.cand, FailedPrimary: fo.primary,
+	failed := fo.primary
+	if failed == fo.cand {
+		failed = "" // the old primary, rebuilt as a standby, is the candidate
+	}
+	msg := Message{Type: MsgPromote, Epoch: fo.epoch, Target: fo.cand, FailedPrimary: failed,
 		Switchover: fo.switchover, Quiet: fo.quiet, NoScripts: fo.noScripts}
 	for id := range fo.asked {
 		if id != fo.cand && id != n.p.Self {

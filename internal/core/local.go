@@ -69,6 +69,9 @@ func (n *Node) onLocalProbe(e LocalDBProbe) {
 	if e.Reachable {
 		n.local.last = e
 		n.local.lastOK = n.now
+		if e.InRecovery && e.Upstream != "" && n.followSeq == 0 {
+			n.following = e.Upstream
+		}
 	} else {
 		n.local.last.Reachable = false
 	}

@@ -140,6 +140,9 @@ func (n *Node) Step(now time.Duration, ev Event) []Action {
 		n.now = now
 	}
 	n.out = nil
+	// Deadlines first: after a pause (SIGSTOP, VM freeze) the lease must be
+	// judged at the new time before any event is acted upon.
+	n.timers()
 	n.handle(ev)
 	n.timers()
 	out := n.out

@@ -130,7 +130,9 @@ func (n *Node) onRemoteDB(e RemoteDBResult) {
 		}
 	case opJobDB:
 		if j, ok := n.checks[op.job]; ok {
-			j.reached = e.Reachable
+			// A database in recovery is no primary: reaching it is no
+			// reason to hold a failover back.
+			j.reached = e.Reachable && !(j.primaryCheck && e.InRecovery)
 			j.dbDone = true
 			n.maybeFinishJob(op.job)
 		}

@@ -136,3 +136,11 @@ func (p Params) Validate() error {
 }
 
 func (p Params) hasScript(s Script) bool { return p.Scripts[s] }
+
+// WithBrokenLeaseWaitForTest returns p with the voters' lease hold switched
+// off. It exists only so the simulator can prove it catches the split brain
+// this causes; nothing maps a property onto it.
+func WithBrokenLeaseWaitForTest(p Params) Params {
+	p.brokenNoLeaseWait = true
+	return p
+}

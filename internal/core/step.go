@@ -60,7 +60,8 @@ func (n *Node) notifyOnce(l Level, subject, text string) {
 func (n *Node) log(l slog.Level, msg string, kv ...any) {
 	attrs := make([]slog.Attr, 0, len(kv)/2+1)
 	for i := 0; i+1 < len(kv); i += 2 {
-		attrs = append(attrs, slog.Any(fmt.Sprint(kv[i]), kv[i+1]))
+		k, _ := kv[i].(string)
+		attrs = append(attrs, slog.Any(k, kv[i+1]))
 	}
 	attrs = append(attrs, slog.Uint64("epoch", n.st.Epoch))
 	n.emit(Log{Level: l, Msg: msg, Attrs: attrs})

@@ -69,6 +69,10 @@ const (
 // m.Epoch.
 func (n *Node) voteDecision(m Message) (voteVerdict, string) {
 	e, c := m.Epoch, m.Target
+	if e == n.st.VotedEpoch && c == n.st.VotedFor && !n.lease.holder {
+		// Asked again (another coordinator, a lost answer): same answer.
+		return voteGrant, ""
+	}
 	if e <= n.st.Epoch || e <= n.st.VotedEpoch {
 		return voteRefuse, fmt.Sprintf("epoch %d not above %d (voted %d)", e, n.st.Epoch, n.st.VotedEpoch)
 	}
@@ -78,7 +82,12 @@ func (n *Node) voteDecision(m Message) (voteVerdict, string) {
 	// Raft's up-to-date rule: a standby does not vote for a candidate that
 	// received less WAL than itself. With synchronous replication this is
 	// what carries an acknowledged commit across the election.
-	if c != n.p.Self && n.role == RoleStandby && n.local.last.Reachable && n.local.last.InRecovery && m.Status != nil &&
+	// The last successful probe counts even if the database is unreachable
+	// now: its WAL is still on disk.
+	// Only promotable standbys apply it: synchronous_standby_names should
+	// name exactly those, and a standby that can never be promoted must not
+	// block a failover.
+	if c != n.p.Self && n.myStatus().Promotable && n.local.last.InRecovery && m.Status != nil &&
 		m.Status.ReceivedLSN < n.local.last.ReceivedLSN {
 		return voteRefuse, fmt.Sprintf("candidate received %s, this standby %s", m.Status.ReceivedLSN, n.local.last.ReceivedLSN)
 	}
@@ -101,6 +110,10 @@ func (n *Node) onVoteReq(from NodeID, m Message) {
 		n.log(slog.LevelInfo, "vote refused", "candidate", m.Target, "vote_epoch", m.Epoch, "why", why)
 		n.replyVote(from, Message{Type: MsgVoteResp, Epoch: max(n.st.Epoch, n.st.VotedEpoch), Target: m.Target, Round: m.Epoch, Reason: why})
 	case voteGrant:
+		if m.Epoch == n.st.VotedEpoch && m.Target == n.st.VotedFor {
+			n.replyVote(from, Message{Type: MsgVoteResp, Epoch: m.Epoch, Target: m.Target, Round: m.Epoch, OK: true})
+			return
+		}
 		// Persist before answering: a vote is granted once per epoch even
 		// across a crash.
 		n.st.VotedEpoch = m.Epoch
