@@ -19,8 +19,8 @@ type StandbyInfo struct {
 	// that primary, rebuilt). A standby still following an older primary
 	// lacks everything written since, acknowledged commits included.
 	FollowsPrimary bool
-	ReceivedLSN LSN
-	ReplayLSN   LSN
+	ReceivedLSN    LSN
+	ReplayLSN      LSN
 }
 
 // Verdict says why one standby was or was not eligible.
