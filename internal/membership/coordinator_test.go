@@ -1,0 +1,113 @@
+package membership
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCoordinatorHandOverKeepsSharedState(t *testing.T) {
+	t.Parallel()
+	ns := startCluster(t, "efm", 3)
+	a, b, c := ns[0], ns[1], ns[2]
+	prio := []string{c.Name(), b.Name()}
+	extra := takeIP(t).String()
+	// Both changes go through c, which forwards them to a.
+	if err := c.SetPriorityList(ctxT(t), prio); err != nil {
+		t.Fatalf("set priority through c: %v", err)
+	}
+	if err := c.AllowNode(ctxT(t), extra); err != nil {
+		t.Fatalf("allow-node through c: %v", err)
+	}
+	for _, n := range ns {
+		waitFor(t, settle, n.ip.String()+" has the new shared state", func() (bool, string) {
+			return slices.Equal(n.PriorityList(), prio) && slices.Contains(n.Allowed(), extra),
+				strings.Join(n.Allowed(), " ")
+		})
+	}
+	before := b.Status().Version
+
+	if err := a.Leave(2 * time.Second); err != nil {
+		t.Fatalf("coordinator a leaves: %v", err)
+	}
+	for _, n := range []*testNode{b, c} {
+		waitFor(t, settle, n.ip.String()+" hands over to b, the next oldest", func() (bool, string) {
+			return n.Coordinator() == b.Name(), n.Coordinator()
+		})
+		if !slices.Equal(n.PriorityList(), prio) || !slices.Contains(n.Allowed(), extra) {
+			t.Errorf("%s lost shared state in the hand-over: allowed %v priority %v", n.ip, n.Allowed(), n.PriorityList())
+		}
+	}
+	// The new coordinator serves changes and continues the version count.
+	if err := c.DisallowNode(ctxT(t), extra); err != nil {
+		t.Fatalf("disallow-node through c after the hand-over: %v", err)
+	}
+	waitFor(t, settle, "c sees the change made by b", func() (bool, string) {
+		return !slices.Contains(c.Allowed(), extra), strings.Join(c.Allowed(), " ")
+	})
+	if v := c.Status().Version; v <= before {
+		t.Errorf("shared state version %d after the hand-over, want > %d", v, before)
+	}
+
+	// A restarted agent reloads the shared state from the coordinator.
+	a2 := startNode(t, "efm", a.ip, withJoin(b.ip, c.ip), func(cfg *Config) { cfg.AutoAllowHosts = false })
+	waitMembers(t, settle, []*testNode{a2, b, c}, a2, b, c)
+	waitFor(t, settle, "restarted a reloads the priority list", func() (bool, string) {
+		return slices.Equal(a2.PriorityList(), prio), strings.Join(a2.PriorityList(), " ")
+	})
+	if got := a2.Coordinator(); got != b.Name() {
+		t.Errorf("restarted a sees coordinator %s, want b (a is now the youngest)", got)
+	}
+}
+
+func TestNodesFileRewrite(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	aIP, bIP, cIP := takeIP(t), takeIP(t), takeIP(t)
+	aFile := filepath.Join(dir, "a.nodes")
+	cFile := filepath.Join(dir, "c.nodes")
+	orig := "# hand written\n" + addrOf(aIP) + "\n"
+	if err := os.WriteFile(cFile, []byte(orig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	nodesFile := func(p string, stable bool) nodeOpt {
+		return func(c *Config) { c.NodesFile, c.StableNodesFile = p, stable }
+	}
+	a := startNode(t, "efm", aIP, withJoin(bIP, cIP), nodesFile(aFile, false))
+	b := startNode(t, "efm", bIP, withJoin(aIP))
+	c := startNode(t, "efm", cIP, withJoin(aIP), nodesFile(cFile, true))
+	waitMembers(t, settle, []*testNode{a, b, c}, a, b, c)
+	want := []string{addrOf(bIP), addrOf(cIP)}
+	slices.Sort(want)
+	waitFor(t, settle, "a rewrites its nodes file", func() (bool, string) {
+		got, err := os.ReadFile(aFile)
+		if err != nil {
+			return false, err.Error()
+		}
+		lines := strings.Split(strings.TrimSpace(string(got)), "\n")
+		last := lines[len(lines)-1]
+		ok := strings.HasPrefix(lines[0], "#") && slices.Equal(strings.Fields(last), want) &&
+			!strings.Contains(string(got), addrOf(aIP))
+		return ok, string(got)
+	})
+	if got, _ := os.ReadFile(cFile); string(got) != orig {
+		t.Errorf("stable nodes file was rewritten:\n%s", got)
+	}
+	// reset-members rewrites it even with stable.nodes.file.
+	if err := c.ResetMembers(ctxT(t)); err != nil {
+		t.Fatalf("reset-members: %v", err)
+	}
+	waitFor(t, settle, "reset rewrites the stable nodes file", func() (bool, string) {
+		got, _ := os.ReadFile(cFile)
+		return strings.Contains(string(got), addrOf(bIP)) && !strings.Contains(string(got), addrOf(cIP)), string(got)
+	})
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("temporary file left behind: %s", e.Name())
+		}
+	}
+}
