@@ -15,12 +15,12 @@ type StandbyInfo struct {
 	DBReachable bool // its agent reaches its database
 	InRecovery  bool
 	Promotable  bool // promotable=true and priority > 0
-	// FollowsPrimary: it streams from the primary being replaced (or it is
-	// that primary, rebuilt). A standby still following an older primary
-	// lacks everything written since, acknowledged commits included.
-	FollowsPrimary bool
-	ReceivedLSN    LSN
-	ReplayLSN      LSN
+	// Timeline of the WAL it received. A standby on an older timeline
+	// missed a promotion: it lacks everything written since, whatever its
+	// LSN says (LSNs of different timelines do not compare).
+	Timeline    uint32
+	ReceivedLSN LSN
+	ReplayLSN   LSN
 }
 
 // Verdict says why one standby was or was not eligible.
@@ -32,7 +32,7 @@ type Verdict struct {
 
 // ChooseStandby picks the standby to promote (efm-reference §6): among
 // promotable, non-Idle standbys whose database is reachable and in recovery,
-// the highest received LSN; then, with useReplay, the highest replay LSN;
+// the newest timeline, then the highest received LSN; then, with useReplay, the highest replay LSN;
 // then the earliest in priority; then the smallest id (so the choice is
 // deterministic even when the priority list does not name them). It returns
 // "" when nobody is eligible, and a verdict for every standby in input order.
@@ -62,11 +62,9 @@ func ChooseStandby(standbys []StandbyInfo, priority []NodeID, useReplay bool) (N
 			v.Why = "its agent cannot reach its database"
 		case !s.InRecovery:
 			v.Why = "database not in recovery"
-		case !s.FollowsPrimary:
-			v.Why = "does not follow the primary being replaced (not reconfigured after an earlier promotion)"
 		default:
 			v.Eligible = true
-			v.Why = fmt.Sprintf("eligible: received %s replayed %s priority %d", s.ReceivedLSN, s.ReplayLSN, rank(s.ID)+1)
+			v.Why = fmt.Sprintf("eligible: timeline %d received %s replayed %s priority %d", s.Timeline, s.ReceivedLSN, s.ReplayLSN, rank(s.ID)+1)
 			ok = append(ok, s)
 		}
 		verdicts = append(verdicts, v)
@@ -76,6 +74,9 @@ func ChooseStandby(standbys []StandbyInfo, priority []NodeID, useReplay bool) (N
 	}
 	sort.SliceStable(ok, func(i, j int) bool {
 		a, b := ok[i], ok[j]
+		if a.Timeline != b.Timeline {
+			return a.Timeline > b.Timeline
+		}
 		if a.ReceivedLSN != b.ReceivedLSN {
 			return a.ReceivedLSN > b.ReceivedLSN
 		}

@@ -28,6 +28,10 @@ type LocalDBProbe struct {
 	ReplayLSN    LSN
 	CurrentLSN   LSN
 	ReplayPaused bool
+	// Timeline is the server's timeline ID (a standby: the timeline it
+	// receives; a primary: its current one). Newer timelines win over
+	// higher LSNs on older ones when choosing whom to promote.
+	Timeline uint32
 	// Upstream is the host a standby streams from (the host of its
 	// primary_conninfo), "" if unknown.
 	Upstream NodeID

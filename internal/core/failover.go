@@ -212,7 +212,7 @@ func (n *Node) situation() Situation {
 			si.Promotable = r.status.Promotable
 			si.ReceivedLSN = r.status.ReceivedLSN
 			si.ReplayLSN = r.status.ReplayLSN
-			si.FollowsPrimary = fo.primary == "" || id == fo.primary || r.status.Following == fo.primary
+			si.Timeline = r.status.Timeline
 		}
 		if pr, ok := n.setPriority[id]; ok && pr == 0 {
 			si.Promotable = false

@@ -168,6 +168,7 @@ func (n *Node) myStatus() NodeStatus {
 		s.ReplayLSN = pr.ReplayLSN
 		s.CurrentLSN = pr.CurrentLSN
 		s.ReplayPaused = n.replayPaused
+		s.Timeline = pr.Timeline
 		s.Following = n.following
 		s.Promotable = n.p.Promotable
 		if pr, ok := n.setPriority[n.p.Self]; ok {

@@ -63,6 +63,7 @@ type NodeStatus struct {
 	ReplayLSN    LSN    `json:"replay"`
 	CurrentLSN   LSN    `json:"cur"`
 	ReplayPaused bool   `json:"paused,omitempty"`
+	Timeline     uint32 `json:"tli,omitempty"`
 	Following    NodeID `json:"follow,omitempty"`
 }
 

@@ -87,9 +87,9 @@ func (n *Node) voteDecision(m Message) (voteVerdict, string) {
 	// Only promotable standbys apply it: synchronous_standby_names should
 	// name exactly those, and a standby that can never be promoted must not
 	// block a failover.
-	if c != n.p.Self && n.myStatus().Promotable && n.local.last.InRecovery && m.Status != nil &&
-		m.Status.ReceivedLSN < n.local.last.ReceivedLSN {
-		return voteRefuse, fmt.Sprintf("candidate received %s, this standby %s", m.Status.ReceivedLSN, n.local.last.ReceivedLSN)
+	if l := n.local.last; c != n.p.Self && n.myStatus().Promotable && l.InRecovery && m.Status != nil &&
+		(m.Status.Timeline < l.Timeline || m.Status.Timeline == l.Timeline && m.Status.ReceivedLSN < l.ReceivedLSN) {
+		return voteRefuse, fmt.Sprintf("candidate received %d/%s, this standby %d/%s", m.Status.Timeline, m.Status.ReceivedLSN, l.Timeline, l.ReceivedLSN)
 	}
 	if n.now < n.voter.holdUntil && n.voter.holdFor != c && !n.brokenNoLeaseWait {
 		return voteDefer, fmt.Sprintf("lease of %s may still be valid for %v", n.voter.holdFor, n.voter.holdUntil-n.now)
