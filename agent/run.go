@@ -2,8 +2,10 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -66,7 +68,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s, closeAll, err := build(ctx, cfg, log)
+	s, closeAll, err := build(ctx, cfg, log, base)
 	if err != nil {
 		return err
 	}
@@ -103,7 +105,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 func (s *shell) requestStop() { s.stopOnce.Do(func() { close(s.stopCl) }) }
 
 // build creates every component of the shell from the configuration.
-func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*shell, func(leave bool), error) {
+func build(ctx context.Context, cfg *config.Config, log, base *slog.Logger) (*shell, func(leave bool), error) {
 	params := coreParams(cfg)
 	st := stateFile{path: cfg.StatePath()}
 	persisted, err := st.load()
@@ -126,7 +128,11 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*shell, f
 		}
 	}
 	nodes, err := config.ReadNodes(cfg.NodesPath())
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
+		// EFM's first node may start with an empty .nodes file; a missing
+		// one is the same, but worth a line.
+		log.Warn("no nodes file: starting as the first node of the cluster", "file", cfg.NodesPath())
+	} else if err != nil {
 		return nil, nil, err
 	}
 	var join []string
@@ -145,7 +151,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger) (*shell, f
 		Cluster: cfg.Cluster, BindAddr: cfg.BindAddress.String(), AdvertiseAddr: advertise,
 		Join: join, Kind: kind, NodesFile: cfg.NodesPath(), StableNodesFile: cfg.StableNodesFile,
 		AutoAllowHosts: cfg.AutoAllowHosts, NodeTimeout: cfg.NodeTimeout,
-		Encrypt: cfg.EncryptAgentMessages, Key: key, Logger: log.With("component", "membership"),
+		Encrypt: cfg.EncryptAgentMessages, Key: key, Logger: base.With("component", "membership"),
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("joining cluster %s: %w", cfg.Cluster, err)

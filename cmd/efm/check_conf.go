@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 
 	"github.com/openefm/efm/internal/config"
 )
@@ -21,7 +23,9 @@ func runCheckConf(inv *invocation) int {
 	if !ok {
 		return 1
 	}
-	if _, err := readNodes(cfg); err != nil {
+	if _, err := readNodes(cfg); errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(inv.stderr, "warning: %s does not exist: the agent will start as the first node of the cluster\n", cfg.NodesPath())
+	} else if err != nil {
 		fmt.Fprintln(inv.stderr, err)
 		return 1
 	}
