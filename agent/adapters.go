@@ -25,6 +25,8 @@ func toStatus(st pg.Status) dbStatus {
 		ReplayLSN:    core.LSN(st.ReplayLSN),
 		CurrentLSN:   core.LSN(st.CurrentLSN),
 		ReplayPaused: st.ReplayPaused,
+		Timeline:     st.Timeline,
+		Upstream:     st.SenderHost,
 	}
 }
 
@@ -39,7 +41,17 @@ type pgLocal struct {
 
 func (l *pgLocal) Probe(ctx context.Context) (dbStatus, error) {
 	st, err := l.db.Probe(ctx)
-	return toStatus(st), err
+	ds := toStatus(st)
+	if err == nil && st.InRecovery && ds.Upstream == "" {
+		// Not streaming right now (or no pg_read_all_stats): whom the
+		// standby is configured to follow is in primary_conninfo.
+		if rs, rerr := l.db.ReplicationSettings(ctx); rerr == nil {
+			if ci, perr := pg.ParseConninfo(rs.PrimaryConninfo); perr == nil {
+				ds.Upstream, _ = ci.Get("host")
+			}
+		}
+	}
+	return ds, err
 }
 
 // Stop asks for a fast shutdown, which terminates every session and refuses

@@ -19,6 +19,9 @@ type dbStatus struct {
 	ReplayLSN    core.LSN
 	CurrentLSN   core.LSN
 	ReplayPaused bool
+	Timeline     uint32
+	// Upstream is the host a standby streams from, "" if unknown.
+	Upstream string
 }
 
 // localDB is the database beside this agent.

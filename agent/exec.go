@@ -72,6 +72,9 @@ func (s *shell) do(ctx context.Context, a core.Action) error {
 		s.log.Warn("watchdog requested but not supported by this agent", "timeout", a.Timeout)
 	case core.Log:
 		s.log.LogAttrs(ctx, a.Level, a.Msg, a.Attrs...)
+	case core.Exit:
+		s.log.Info("agent exiting", "reason", a.Reason)
+		s.requestStop()
 	case core.AdminReply:
 		s.mu.Lock()
 		ch := s.replies[a.Seq]
@@ -128,7 +131,8 @@ func (s *shell) probeLocal(ctx context.Context, seq uint64) core.Event {
 		return core.LocalDBProbe{Seq: seq, Err: err.Error()}
 	}
 	return core.LocalDBProbe{Seq: seq, Reachable: true, InRecovery: st.InRecovery,
-		ReceivedLSN: st.ReceivedLSN, ReplayLSN: st.ReplayLSN, CurrentLSN: st.CurrentLSN, ReplayPaused: st.ReplayPaused}
+		ReceivedLSN: st.ReceivedLSN, ReplayLSN: st.ReplayLSN, CurrentLSN: st.CurrentLSN, ReplayPaused: st.ReplayPaused,
+		Timeline: st.Timeline, Upstream: core.NodeID(st.Upstream)}
 }
 
 func (s *shell) requireDB() localDB {
