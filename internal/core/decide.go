@@ -170,6 +170,15 @@ func Decide(s Situation, p Params) Decision {
 		}
 		return d
 	}
+	// A database node that answers as writable is a running primary,
+	// whoever we thought the primary was: no failover.
+	for _, sb := range s.Standbys {
+		if sb.Answered && sb.DBReachable && !sb.InRecovery && sb.Role != RoleIdle && s.Trigger != TriggerSwitchover {
+			note(LevelWarning, "Failover Manager tried to promote, but primary DB is still running",
+				fmt.Sprintf("The database on %s accepts writes. Failover has not occurred.", sb.ID))
+			return d
+		}
+	}
 	if 2*s.Connected <= s.Voters {
 		note(LevelWarning, "Subset of cluster "+c+" disconnected from primary",
 			fmt.Sprintf("Only %d of %d voting members are connected: no promotion without a majority.", s.Connected, s.Voters))

@@ -284,11 +284,13 @@ func (n *Node) onVoteResp(from NodeID, m Message) {
 	fo.deadline = n.now + n.promoteBudget()
 	n.log(slog.LevelWarn, "candidate elected", "candidate", fo.cand, "vote_epoch", fo.epoch, "votes", len(fo.votes), "voters", n.numVoters())
 	failed := fo.primary
-	if failed == fo.cand {
-		failed = "" // the old primary, rebuilt as a standby, is the candidate
+	if r, ok := fo.reports[failed]; failed == fo.cand || ok && r.status.DBReachable && r.status.InRecovery {
+		// The "primary" we replace is a standby now (rebuilt, or elected
+		// and never promoted).
+		failed = ""
 	}
 	msg := Message{Type: MsgPromote, Epoch: fo.epoch, Target: fo.cand, FailedPrimary: failed,
-		Switchover: fo.switchover, Quiet: fo.quiet, NoScripts: fo.noScripts}
+		Fence: n.fenceTargets(failed), Switchover: fo.switchover, Quiet: fo.quiet, NoScripts: fo.noScripts}
 	for id := range fo.asked {
 		if id != fo.cand && id != n.p.Self {
 			n.send(id, Message{Type: MsgResumeReplay})
@@ -315,4 +317,28 @@ func (n *Node) abortFailover(backoff time.Duration) {
 	n.resumeReplay()
 	n.fo = nil
 	n.nextAttempt = n.now + backoff
+}
+
+// fenceTargets: every database node whose database may still accept writes
+// although its agent cannot fence it. Our idea of "the primary" may be stale
+// (an agent that restarted, a candidate that was elected and never
+// promoted), so the failed primary is not enough: any database node that did
+// not answer the check round is fenced too. A frozen primary agent is the
+// case this protects against (DESIGN.md, leases).
+func (n *Node) fenceTargets(failed NodeID) []NodeID {
+	fo := n.fo
+	var out []NodeID
+	if failed != "" {
+		out = append(out, failed)
+	}
+	for _, id := range n.order {
+		p := n.members[id]
+		if id == fo.cand || id == failed || p.m.Kind != KindDatabase {
+			continue
+		}
+		if _, ok := fo.reports[id]; !ok {
+			out = append(out, id)
+		}
+	}
+	return out
 }

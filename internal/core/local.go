@@ -240,6 +240,13 @@ func (n *Node) dbFailed(what string) {
 // detectRole sets the role from the first probe (efm-reference §4.2-3).
 func (n *Node) detectRole(e LocalDBProbe) {
 	c := n.p.ClusterName
+	if n.p.VIPConfigured && (!e.Reachable || e.InRecovery || n.st.Fenced) {
+		// EFM releases a VIP found on a non-primary. After a restart we do
+		// not know whether this host still holds it: releasing an absent
+		// address is harmless, keeping a stale one blocks every promotion
+		// (check.vip.before.promotion).
+		n.dbOp(OpReleaseVIP, opPlain, n.p.RemoteTimeout)
+	}
 	switch {
 	case !e.Reachable:
 		n.goIdle(idleNoDB)

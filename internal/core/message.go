@@ -82,13 +82,18 @@ type Message struct {
 	OK      bool   `json:"ok,omitempty"`
 	Pause   bool   `json:"pause,omitempty"`
 	// FailedPrimary is %f for the promotion.
-	FailedPrimary NodeID      `json:"fp,omitempty"`
-	Status        *NodeStatus `json:"s,omitempty"`
-	Priority      []NodeID    `json:"prio,omitempty"`
-	Switchover    bool        `json:"sw,omitempty"`
-	Quiet         bool        `json:"q,omitempty"`
-	NoScripts     bool        `json:"ns,omitempty"`
-	Reason        string      `json:"why,omitempty"`
+	FailedPrimary NodeID `json:"fp,omitempty"`
+	// Fence lists, in MsgPromote, every database node whose database may
+	// still be writable (the replaced primary unless it reported itself in
+	// recovery, and every database node that did not answer the check
+	// round): script.fence runs once for each, as %f.
+	Fence      []NodeID    `json:"fence,omitempty"`
+	Status     *NodeStatus `json:"s,omitempty"`
+	Priority   []NodeID    `json:"prio,omitempty"`
+	Switchover bool        `json:"sw,omitempty"`
+	Quiet      bool        `json:"q,omitempty"`
+	NoScripts  bool        `json:"ns,omitempty"`
+	Reason     string      `json:"why,omitempty"`
 }
 
 // VersionError is returned by Decode for a message of another protocol

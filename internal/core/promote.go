@@ -27,7 +27,8 @@ type candidacy struct {
 	vipRetryAt time.Duration
 	seq        uint64
 	scriptSeq  uint64
-	issued     bool // OpPromoteDB emitted: the database may be writable
+	issued     bool     // OpPromoteDB emitted: the database may be writable
+	fence      []NodeID // script.fence targets still to run
 	switchover bool
 	quiet      bool
 	noScripts  bool
@@ -48,7 +49,7 @@ func (n *Node) onPromote(from NodeID, m Message) {
 	n.st.Epoch = m.Epoch
 	n.st.Primary = n.p.Self
 	n.persist()
-	n.cand = &candidacy{epoch: m.Epoch, failed: m.FailedPrimary, phase: cLease, deadline: n.now + n.p.RemoteTimeout,
+	n.cand = &candidacy{epoch: m.Epoch, failed: m.FailedPrimary, fence: m.Fence, phase: cLease, deadline: n.now + n.p.RemoteTimeout,
 		switchover: m.Switchover, quiet: m.Quiet, noScripts: m.NoScripts}
 	if m.Quiet {
 		n.quietUntil = n.now + n.promoteBudget()
@@ -135,16 +136,24 @@ func (n *Node) onPing(e PingResult) {
 	n.candFence()
 }
 
-// candFence runs script.fence (STONITH of the old primary); a non-zero exit
-// aborts the promotion.
+// candFence runs script.fence (STONITH) once for each node whose database
+// may still be writable, %f naming it (once with an empty %f when there is
+// none, as EFM does); a non-zero exit aborts the promotion.
 func (n *Node) candFence() {
 	c := n.cand
-	c.phase = cFence
-	if c.noScripts || !n.p.hasScript(ScriptFence) {
+	if c.phase != cFence {
+		c.phase = cFence
+		if len(c.fence) == 0 {
+			c.fence = []NodeID{""}
+		}
+	}
+	if c.noScripts || !n.p.hasScript(ScriptFence) || len(c.fence) == 0 {
 		n.candPromote()
 		return
 	}
-	c.scriptSeq = n.runScript(ScriptFence, Placeholders{NewPrimary: n.p.Self, FailedPrimary: c.failed})
+	target := c.fence[0]
+	c.fence = c.fence[1:]
+	c.scriptSeq = n.runScript(ScriptFence, Placeholders{NewPrimary: n.p.Self, FailedPrimary: target})
 }
 
 func (n *Node) candFenceScriptDone(e ScriptResult) {
@@ -154,7 +163,7 @@ func (n *Node) candFenceScriptDone(e ScriptResult) {
 		return
 	}
 	n.notify(LevelInfo, "Executed fencing script", text)
-	n.candPromote()
+	n.candFence()
 }
 
 func (n *Node) candPromote() {

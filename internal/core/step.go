@@ -137,7 +137,13 @@ func (n *Node) onStopping() {
 		n.notify(LevelWarning, fmt.Sprintf("%s agent exited on %s for cluster %s", what, n.p.Self, n.p.ClusterName), "")
 	}
 	// The VIP and the database are left as they are (EFM: an agent stop is
-	// not a failover); the lease simply stops being renewed.
+	// not a failover); the lease simply stops being renewed. The watchdog
+	// stays armed while we hold a lease: a writable database without a
+	// running agent is exactly what it guards against (the node resets when
+	// the lease would have run out, unless the agent is back to feed it).
+	if n.p.Watchdog && !n.lease.holder {
+		n.emit(Watchdog{})
+	}
 	n.stopped = true
 }
 

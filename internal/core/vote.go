@@ -174,6 +174,13 @@ func (n *Node) onResign(from NodeID, m Message) {
 		n.fo.resigned()
 		return
 	}
+	if n.fo != nil && n.fo.phase == foPromote && n.fo.cand == from {
+		// Our candidate gave up (VIP, ping server, fence script): retry
+		// soon rather than wait out the promotion budget.
+		n.log(slog.LevelWarn, "candidate gave up", "candidate", from, "why", m.Reason)
+		n.fo = nil
+		n.nextAttempt = n.now + n.p.RemoteTimeout
+	}
 	if m.Switchover {
 		trig = TriggerSwitchover
 	}
