@@ -85,7 +85,12 @@ func TestPromote(t *testing.T) {
 	if err := b.db.Promote(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("MEASURED promote (pg_promote + wait + CHECKPOINT): %s", time.Since(start))
+	took := time.Since(start)
+	t.Logf("MEASURED promote (pg_promote + wait + CHECKPOINT): %s", took)
+	if took > time.Second {
+		log, _ := os.ReadFile(b.dir + ".log")
+		t.Logf("slow promotion; server log of %s:\n%s", b.name, log)
+	}
 
 	st, err := b.db.Probe(ctx)
 	if err != nil {
@@ -105,6 +110,13 @@ func TestPromote(t *testing.T) {
 	// Promoting a primary is an error, not a silent success.
 	if err := b.db.Promote(ctx); err == nil {
 		t.Error("promoting a primary succeeded")
+	}
+	// So is repointing one: it would stay writable until a restart.
+	if err := b.db.Repoint(ctx, "127.0.0.1", a.port); !errors.Is(err, ErrWrongState) {
+		t.Errorf("repointing a running primary: err = %v, want wrong state", err)
+	}
+	if ok, _ := b.db.HasStandbySignal(ctx); ok {
+		t.Error("refused repoint left a standby.signal behind")
 	}
 }
 

@@ -34,10 +34,10 @@ func (d *DB) Checkpoint(ctx context.Context) error {
 	return nil
 }
 
-// Promote turns this standby into a primary: pg_promote(wait => true) (or
-// pg_ctl promote when the role may not call pg_promote), then polls
-// pg_is_in_recovery() every RecoveryCheckPeriod until it is false, within
-// CtlTimeout, then runs CHECKPOINT so the control file shows the new
+// Promote turns this standby into a primary: pg_promote (or pg_ctl promote
+// when the role may not call pg_promote), repeated every promoteNudge until
+// pg_is_in_recovery() is false, polled every RecoveryCheckPeriod (at most
+// 100 ms), within CtlTimeout; then CHECKPOINT so the control file shows the new
 // timeline at once (pg_rewind of the old primary needs that; see
 // CloudNativePG's PromoteAndWait). Replay is resumed first: a paused
 // startup process notices a promotion request only on its 1 s wake-up
@@ -50,14 +50,24 @@ func (d *DB) Promote(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.CtlTimeout)
 	defer cancel()
 	if err := d.ResumeReplay(ctx); err != nil {
-		// Not fatal: pg_promote below still ends a paused recovery, only
-		// slower; and on a primary it fails with a clearer error.
+		// Not fatal: the promotion still ends a paused recovery, only
+		// slower; and on a primary it fails below with a clearer error.
 		d.log.Warn("resume replay before promotion failed", "err", err)
 	}
-	if err := d.requestPromotion(ctx); err != nil {
-		return fmt.Errorf("promote %s (%s): %w", d.cfg.Node, d.cfg.DataDir, err)
-	}
-	err := pollUntil(ctx, d.cfg.CtlTimeout, d.cfg.RecoveryCheckPeriod, func(ctx context.Context) (bool, error) {
+	var signalled time.Time
+	signals := 0
+	// Poll at least every 100 ms, whatever recovery.check.period says: the
+	// check is one cheap query, and every poll period is failover time.
+	poll := min(d.cfg.RecoveryCheckPeriod, 100*time.Millisecond)
+	err := pollUntil(ctx, d.cfg.CtlTimeout, poll, func(ctx context.Context) (bool, error) {
+		if time.Since(signalled) >= promoteNudge {
+			signalled = time.Now()
+			err := d.signalPromotion(ctx)
+			if err != nil && signals == 0 {
+				return false, err
+			}
+			signals++
+		}
 		var inRecovery bool
 		if err := d.queryRow(ctx, "pg_is_in_recovery", "SELECT pg_is_in_recovery()", nil, &inRecovery); err != nil {
 			d.log.Warn("waiting for promotion", "err", err)
@@ -66,36 +76,45 @@ func (d *DB) Promote(ctx context.Context) error {
 		return !inRecovery, nil
 	})
 	if err != nil {
-		return fmt.Errorf("promote %s (%s): still in recovery: %w", d.cfg.Node, d.cfg.DataDir, err)
+		return fmt.Errorf("promote %s (%s): %w", d.cfg.Node, d.cfg.DataDir, err)
 	}
 	promoted := time.Since(start)
+	// A signal racing the end of recovery can leave a "promote" file
+	// behind; it must not promote this node the next time it is a standby.
+	if err := d.removeOwnerFile(ctx, d.dataPath(promoteSignalName)); err != nil {
+		d.log.Warn("removing leftover promote signal file", "err", err)
+	}
 	if err := d.Checkpoint(ctx); err != nil {
 		d.log.Warn("CHECKPOINT after promotion failed; pg_rewind against this node may fail until the next checkpoint", "err", err)
 	}
-	d.log.Info("database promoted", "promoted_after", promoted, "took", time.Since(start))
+	d.log.Info("database promoted", "promoted_after", promoted, "signals", signals, "took", time.Since(start))
 	return nil
 }
 
-// requestPromotion asks for promotion and waits up to QueryTimeout for it.
-// A false result (still promoting after the wait) is left to the caller's
-// polling.
-func (d *DB) requestPromotion(ctx context.Context) error {
-	wait := max(int((d.cfg.QueryTimeout-time.Second)/time.Second), 1)
+// promoteNudge is how often a promotion that has not finished yet is
+// signalled again. Measured on PostgreSQL 15: in about a third of runs, a
+// standby whose wal receiver had just lost its primary logged "received
+// promote request" and then still slept out wal_retrieve_retry_interval
+// (5 s) before ending recovery. Signalling again wakes it: promotion then
+// takes ~0.2-0.3 s instead of 5 s.
+const promoteNudge = 150 * time.Millisecond
+
+// promoteSignalName is the file pg_promote and pg_ctl promote leave for
+// the startup process.
+const promoteSignalName = "promote"
+
+// signalPromotion asks for promotion without waiting: pg_promote(false),
+// or pg_ctl promote when the role may not call pg_promote. Asking again
+// while a promotion runs is harmless; once recovery has ended it fails
+// with "recovery is not in progress", which the caller ignores after the
+// first signal.
+func (d *DB) signalPromotion(ctx context.Context) error {
 	var ok bool
-	err := d.withConnTimeout(ctx, false, time.Duration(wait+5)*time.Second, func(ctx context.Context, c *pgx.Conn) error {
-		return c.QueryRow(ctx, "SELECT pg_promote(true, $1)", wait).Scan(&ok)
-	})
+	err := d.queryRow(ctx, "pg_promote", "SELECT pg_promote(false)", nil, &ok)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "42501" { // insufficient_privilege
 		d.log.Info("pg_promote not permitted for this role; using pg_ctl promote", "err", pgErr.Message)
-		_, err = d.runOwner(ctx, nil, d.pgBin("pg_ctl"), "promote", "-D", d.cfg.ConfigDir, "-w", "-t", d.ctlSeconds(ctx))
-		return err
+		_, err = d.runOwner(ctx, nil, d.pgBin("pg_ctl"), "promote", "-D", d.cfg.ConfigDir, "-W")
 	}
-	if err != nil {
-		return fmt.Errorf("pg_promote: %w", err)
-	}
-	if !ok {
-		d.log.Warn("pg_promote returned before promotion finished; polling", "wait_seconds", wait)
-	}
-	return nil
+	return err
 }

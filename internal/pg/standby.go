@@ -40,8 +40,12 @@ func (d *DB) Fence(ctx context.Context, clearConninfo bool) error {
 }
 
 // WriteStandbySignal creates standby.signal in the data directory (owned by
-// the service owner) unless it exists.
+// the service owner) unless it exists, and removes any stale "promote"
+// signal file, which would otherwise end recovery right after the start.
 func (d *DB) WriteStandbySignal(ctx context.Context) error {
+	if err := d.removeOwnerFile(ctx, d.dataPath(promoteSignalName)); err != nil {
+		return err
+	}
 	p := d.dataPath(standbySignalName)
 	ok, err := d.ownerFileExists(ctx, p)
 	if err != nil || ok {
@@ -96,6 +100,26 @@ func (d *DB) ReplicationSettings(ctx context.Context) (ReplicationSettings, erro
 	return rs, err
 }
 
+// currentSetting reads a setting's effective value: SHOW on a running
+// server (what it uses now), else — or without the privilege to SHOW it —
+// "postgres -C", which evaluates postgresql.conf, its includes and
+// postgresql.auto.conf the way the server will at its next start.
+func (d *DB) currentSetting(ctx context.Context, running bool, name string) (string, error) {
+	var v string
+	var sqlErr error
+	if running {
+		sqlErr = d.queryRow(ctx, "read "+name, "SELECT current_setting($1)", []any{name}, &v)
+		if sqlErr == nil {
+			return v, nil
+		}
+	}
+	out, err := d.runOwner(ctx, nil, d.pgBin("postgres"), "-C", name, "-D", d.cfg.ConfigDir)
+	if err != nil {
+		return "", errors.Join(sqlErr, fmt.Errorf("read %s with postgres -C: %w", name, err))
+	}
+	return strings.TrimSpace(out), nil
+}
+
 // restoreCommandFor renders restore.command for a new primary (%h), or ""
 // when the property is unset (then restore_command is left untouched).
 func (d *DB) restoreCommandFor(host string) string {
@@ -129,19 +153,21 @@ func (d *DB) repoint(ctx context.Context, host string, port int) error {
 	if err != nil {
 		return err
 	}
-	var current string
 	if running {
-		rs, err := d.ReplicationSettings(ctx)
+		// A running primary would ignore standby.signal until restarted
+		// and keep accepting writes meanwhile: refuse, that is a job for
+		// Stop + Fence or FollowAsStandby.
+		st, err := d.Probe(ctx)
 		if err != nil {
 			return err
 		}
-		current = rs.PrimaryConninfo
-	} else {
-		b, err := d.readOwnerFile(ctx, d.dataPath(autoConfName))
-		if err != nil {
-			return err
+		if err := CheckRole(d.cfg.Node, RoleStandby, st); err != nil {
+			return fmt.Errorf("refusing to repoint a running primary: %w", err)
 		}
-		current, _ = parseAutoConf(b).get("primary_conninfo")
+	}
+	current, err := d.currentSetting(ctx, running, "primary_conninfo")
+	if err != nil {
+		return err
 	}
 	ci, err := ParseConninfo(current)
 	if err != nil {
