@@ -135,8 +135,16 @@ func TestFenceThenManualStartStaysReadOnly(t *testing.T) {
 	if err := a.db.Stop(ctx, StopImmediate); err != nil {
 		t.Fatal(err)
 	}
+	// A stale promote signal would end the fenced node's recovery at once.
+	stale := filepath.Join(a.dir, "promote")
+	if err := os.WriteFile(stale, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := a.db.Fence(ctx, true); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale promote file survived fencing: %v", err)
 	}
 	t.Logf("MEASURED stop immediate + fence: %s", time.Since(start))
 	if err := a.db.Fence(ctx, true); err != nil {
