@@ -9,6 +9,7 @@ import (
 // peer is what this node knows about another member (or itself).
 type peer struct {
 	m        Member
+	leftAt   time.Duration // when this node saw it leave cleanly
 	status   NodeStatus
 	epoch    uint64
 	lastSeen time.Duration
@@ -28,19 +29,29 @@ func (n *Node) addMember(m Member) {
 // numVoters counts the voting members: every database agent and witness
 // of the view that did not leave cleanly. DOWN members stay counted, so a
 // gradual isolation cannot shrink the quorum.
+//
+// A member that left cleanly stops counting only VoteHold after we saw it
+// leave: it may have acknowledged the primary's renewal just before, and its
+// hold is what keeps a majority from promoting too early (Timing, point 4).
+// Dropping it at once would let the other side's majority shrink under a
+// lease that still stands.
 func (n *Node) numVoters() int {
 	c := 0
 	for _, p := range n.members {
-		if p.m.State != MemberLeft {
+		if n.counts(p) {
 			c++
 		}
 	}
 	return c
 }
 
+func (n *Node) counts(p *peer) bool {
+	return p.m.State != MemberLeft || n.now-p.leftAt < n.tm.VoteHold
+}
+
 func (n *Node) isVoter(id NodeID) bool {
 	p, ok := n.members[id]
-	return ok && p.m.State != MemberLeft
+	return ok && n.counts(p)
 }
 
 // aliveOthers lists the members the membership layer reports alive, self
@@ -58,7 +69,7 @@ func (n *Node) aliveOthers() []NodeID {
 func (n *Node) voterIDs() []NodeID {
 	var ids []NodeID
 	for _, id := range n.order {
-		if n.members[id].m.State != MemberLeft {
+		if n.counts(n.members[id]) {
 			ids = append(ids, id)
 		}
 	}
@@ -78,6 +89,9 @@ func (n *Node) onMembership(ev MembershipChanged) {
 			prev = old.m.State
 		}
 		n.addMember(m)
+		if m.State == MemberLeft && prev != MemberLeft {
+			n.members[m.ID].leftAt = n.now
+		}
 		if prev != m.State && (m.State == MemberDown || m.State == MemberLeft) && prev != 0 {
 			n.memberLost(m.ID, m.State)
 		}

@@ -1,0 +1,167 @@
+package sim
+
+import (
+	"time"
+
+	"github.com/openefm/efm/internal/core"
+)
+
+// timeline is a PostgreSQL timeline: it branched from parent at branch.
+type timeline struct {
+	parent int
+	branch core.LSN
+}
+
+// fakeDB is a PostgreSQL server as far as failover cares.
+type fakeDB struct {
+	up          bool
+	inRecovery  bool
+	fenced      bool // standby.signal / recovery.conf: restarts in recovery
+	hung        bool // the local agent's connections hang
+	adminStop   bool // stopped on purpose: no automatic restart
+	tl          int
+	lsn         core.LSN // received (standby) or current (primary) position
+	replay      core.LSN
+	paused      bool
+	following   core.NodeID
+	rewind      bool // may rewind (pg_rewind) to follow its primary
+	busyUntil   time.Duration
+	lastRestart time.Duration
+}
+
+func (d *fakeDB) writable() bool { return d.up && !d.inRecovery }
+
+// contains: a server whose WAL ends at (tl, lsn) holds commit (ctl, clsn).
+func (w *World) contains(tl int, lsn core.LSN, ctl int, clsn core.LSN) bool {
+	limit := lsn
+	for cur := tl; cur >= 0; {
+		if cur == ctl {
+			return clsn <= limit
+		}
+		t := w.tl[cur]
+		limit = min(limit, t.branch)
+		cur = t.parent
+	}
+	return false
+}
+
+// replicate streams WAL to every standby from the primary it follows, and
+// lets the client commit on every writable server.
+func (w *World) replicate() {
+	for _, s := range w.nodes {
+		d := s.db
+		if d == nil || !d.up || !d.inRecovery || d.following == "" {
+			continue
+		}
+		p := w.byID[d.following]
+		if p == nil || p.db == nil || !p.db.writable() || !w.linked(p.idx, s.idx) {
+			continue
+		}
+		pd := p.db
+		if !w.contains(pd.tl, pd.lsn, d.tl, d.lsn) {
+			if !d.rewind {
+				continue // diverged: stuck until rebuilt
+			}
+			w.logf("%s rewound from %d/%s to follow %s", s.id, d.tl, d.lsn, p.id)
+			d.rewind = false
+		}
+		target := pd.lsn
+		if d.tl == pd.tl && w.rng.Intn(4) == 0 {
+			// Asynchronous lag: only part of the way this time.
+			target = d.lsn + (pd.lsn-d.lsn)/2
+		}
+		d.tl = pd.tl
+		d.lsn = target
+		if !d.paused {
+			d.replay = d.lsn
+		}
+	}
+	for _, p := range w.nodes {
+		if p.db == nil || !p.db.writable() {
+			continue
+		}
+		p.db.lsn += core.LSN(1 + w.rng.Intn(500))
+		p.db.replay = p.db.lsn
+		if w.cfg.SyncK > 0 {
+			w.ackSync(p)
+		}
+	}
+}
+
+// ackSync: a commit on p is acknowledged once SyncK standbys hold it
+// (synchronous_standby_names = ANY k).
+func (w *World) ackSync(p *simNode) {
+	var have []core.LSN
+	for _, s := range w.nodes {
+		if s == p || s.db == nil || !s.db.inRecovery || s.db.tl != p.db.tl || !s.params.Promotable {
+			continue
+		}
+		have = append(have, s.db.lsn)
+	}
+	if len(have) < w.cfg.SyncK {
+		return
+	}
+	// k-th largest
+	for i := 0; i < w.cfg.SyncK; i++ {
+		for j := i + 1; j < len(have); j++ {
+			if have[j] > have[i] {
+				have[i], have[j] = have[j], have[i]
+			}
+		}
+	}
+	acked := min(have[w.cfg.SyncK-1], p.db.lsn)
+	if acked > w.maxAcked[p.db.tl] {
+		w.maxAcked[p.db.tl] = acked
+		w.ackedCommits++
+	}
+}
+
+// crashDB kills the postmaster; systemd restarts it unless it was stopped
+// on purpose or the host is down.
+func (w *World) crashDB(n *simNode, restartAfter time.Duration) {
+	d := n.db
+	if d == nil || !d.up {
+		return
+	}
+	w.dbDown(n, "crashed")
+	if restartAfter > 0 {
+		w.after(restartAfter, func() {
+			if !d.up && !d.adminStop && !n.nodeDown {
+				w.startDB(n, "restarted by systemd")
+			}
+		})
+	}
+}
+
+func (w *World) dbDown(n *simNode, why string) {
+	d := n.db
+	if !d.up {
+		return
+	}
+	d.up = false
+	d.paused = false
+	w.logf("%s database %s", n.id, why)
+	if n.id == w.primaryDB {
+		w.primaryDist = w.now
+	}
+}
+
+// startDB starts the server as configured: in recovery if fenced
+// (standby.signal) or already a standby, writable otherwise.
+func (w *World) startDB(n *simNode, why string) {
+	d := n.db
+	if d.up {
+		return
+	}
+	d.up = true
+	d.adminStop = false
+	d.lastRestart = w.now
+	if d.fenced {
+		d.inRecovery = true
+	}
+	state := "writable"
+	if d.inRecovery {
+		state = "in recovery"
+	}
+	w.logf("%s database started (%s, %s)", n.id, state, why)
+}

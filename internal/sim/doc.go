@@ -1,0 +1,37 @@
+// Package sim is a deterministic simulator for the failover core: a seeded,
+// reproducible world of database nodes and witnesses that run the very same
+// core.Node code, a fake network, fake PostgreSQL servers with LSNs and
+// timelines, a client committing writes, and a fault schedule (partitions,
+// message loss, delay, duplication and reordering, crashes and restarts,
+// agent pauses, clock drift). Invariants are checked after every event.
+//
+// What the model assumes, and which protection covers what:
+//
+//   - Clocks: every node's monotonic clock runs at a fixed rate within
+//     ±0.9 % of real time (the core assumes ±1 %, Params.MaxClockDrift).
+//   - A paused (SIGSTOP) or crashed primary agent cannot fence its database.
+//     Each schedule runs with script.fence configured as STONITH (the
+//     promoting node powers the old primary's database off before promoting;
+//     modelled as an out-of-band kill that always reaches it), with the
+//     kernel watchdog (Params.Watchdog: the node resets when the agent stops
+//     feeding it), or with both. Without either, a paused primary whose
+//     database stays reachable to clients but not to the other agents is a
+//     real split brain; the simulator does not claim otherwise.
+//   - Agents agree on the set of voting members: the configured nodes. A
+//     clean agent stop is reported "left" to everyone; reset-members is not
+//     modelled.
+//   - stop.isolated.primary and stop.failed.primary are true (the defaults);
+//     with false the single-writer invariant does not hold and is not
+//     checked.
+//   - Database checks between nodes follow the partition state, not the
+//     random message loss (a TCP connection retries lost packets).
+//   - Synchronous replication is modelled as ANY k over the promotable
+//     standbys, with k large enough that every strict majority of voters
+//     contains a standby holding each acknowledged commit
+//     (k >= voters - majority + 1), and only with auto.reconfigure=true.
+//     The old primary's agent votes without comparing LSNs (it cannot tell
+//     acknowledged WAL from the unacknowledged tail), so it does not count
+//     as a holder. With a smaller k, or standbys left following an old
+//     primary, an acknowledged commit can be lost in a double fault; the
+//     simulator found both, and they are documented as gaps.
+package sim

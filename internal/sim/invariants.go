@@ -1,0 +1,156 @@
+package sim
+
+import (
+	"time"
+
+	"github.com/openefm/efm/internal/core"
+)
+
+// checkInstant runs after every event: never two writable primaries at the
+// same simulated instant.
+func (w *World) checkInstant() {
+	var first *simNode
+	for _, n := range w.nodes {
+		if n.db == nil || !n.db.writable() {
+			continue
+		}
+		if first != nil {
+			w.fail("two writable primaries: %s (timeline %d) and %s (timeline %d)", first.id, first.db.tl, n.id, n.db.tl)
+			return
+		}
+		first = n
+	}
+}
+
+// window is how long a failover may take from its check round to the
+// promotion; the "stable world" conditions below look that far back.
+func (w *World) window() time.Duration {
+	p := w.cfg.Params
+	tm := p.Timing()
+	return p.NodeTimeout + 4*p.RemoteTimeout + tm.VoteHold + 6*p.RemoteTimeout + p.CheckVIPTimeout
+}
+
+// promote is pg_ctl promote on n; it checks the promotion invariants first.
+func (w *World) promote(n *simNode) {
+	d := n.db
+	st := n.persisted
+	e := st.Epoch
+	if st.Primary != n.id {
+		w.fail("%s promoted while its persisted primary of epoch %d is %q", n.id, e, st.Primary)
+	}
+	if other, ok := w.promotedIn[e]; ok && other != n.id {
+		w.fail("two promotions in epoch %d: %s and %s", e, other, n.id)
+	}
+	w.promotedIn[e] = n.id
+	// No promotion without a strict majority of votes for that epoch.
+	votes := 0
+	for _, c := range w.votes[e] {
+		if c == n.id {
+			votes++
+		}
+	}
+	// Voting members: every configured node except those stopped cleanly
+	// (DESIGN.md: members that leave cleanly do not count).
+	voters := w.votersAt[e]
+	if 2*votes <= voters {
+		w.fail("%s promoted in epoch %d with %d votes of %d voting members", n.id, e, votes, voters)
+	}
+	// Synchronous replication: every acknowledged commit survives.
+	if w.cfg.SyncK > 0 {
+		for tl, acked := range w.maxAcked {
+			if acked > 0 && !w.contains(d.tl, d.lsn, tl, acked) {
+				w.fail("%s promoted at %d/%s without acknowledged commit %d/%s", n.id, d.tl, d.lsn, tl, acked)
+			}
+		}
+	}
+	stable := w.now-w.lastDisturb > w.window()
+	// The promoted standby is the most up-to-date reachable promotable one
+	// (checked when nothing disturbed the cluster during the failover).
+	if stable {
+		for _, s := range w.nodes {
+			if s == n || s.db == nil || !s.db.up || !s.db.inRecovery || s.agent == nil || s.paused ||
+				s.role != core.RoleStandby || !s.params.Promotable || !w.linked(n.idx, s.idx) {
+				continue
+			}
+			if s.db.tl == d.tl && s.db.lsn > d.lsn {
+				w.fail("%s promoted at %s but standby %s had received %s", n.id, d.lsn, s.id, s.db.lsn)
+			}
+		}
+	}
+	// No failover while the primary database was reachable: if the old
+	// primary's database stayed up and its host fully connected for a whole
+	// failover window, nobody may promote (admin promotions excepted).
+	if old := w.byID[w.primaryDB]; old != nil && old != n && old.db.up && w.now-w.primaryDist > w.window() &&
+		w.now > w.adminUntil && w.fullyLinked(old) {
+		w.fail("%s promoted although the primary database on %s was up and reachable for %v", n.id, old.id, w.now-w.primaryDist)
+	}
+	w.tl = append(w.tl, timeline{parent: d.tl, branch: d.lsn})
+	d.tl = len(w.tl) - 1
+	d.inRecovery = false
+	d.fenced = false
+	d.following = ""
+	d.paused = false
+	d.replay = d.lsn
+	w.logf("%s PROMOTED in epoch %d at %s (timeline %d, %d votes)", n.id, e, d.lsn, d.tl, votes)
+	if w.primaryDB != "" && w.primaryDB != n.id {
+		w.failovers++
+	}
+	w.primaryDB = n.id
+	w.primaryDist = w.now
+	w.promotions++
+}
+
+func (w *World) fullyLinked(n *simNode) bool {
+	for _, o := range w.nodes {
+		if !w.linked(n.idx, o.idx) {
+			return false
+		}
+	}
+	return true
+}
+
+// livenessBound is how long after the faults stop the cluster must have
+// exactly one primary again: operator repair (1 s, then every 3 s), and
+// three failover bounds (a first attempt that may fail on stale state, a
+// retry, and the lease of a fenced primary running out).
+func (w *World) livenessBound() time.Duration {
+	return time.Second + 3*w.cfg.Params.Timing().FailoverBound
+}
+
+// settled: exactly one writable database, its agent Primary with a valid
+// lease.
+func (w *World) settled() bool {
+	var p *simNode
+	for _, n := range w.nodes {
+		if n.db != nil && n.db.writable() {
+			if p != nil {
+				return false
+			}
+			p = n
+		}
+	}
+	if p == nil || p.agent == nil || p.paused || p.role != core.RolePrimary {
+		return false
+	}
+	return p.agent.Status().HasLease
+}
+
+// done ends a run once the quiet phase settled and stayed so for a while,
+// or reports a liveness failure past the bound.
+func (w *World) done() bool {
+	if !w.faultsOver {
+		return false
+	}
+	if w.settled() {
+		if w.settledAt == 0 {
+			w.settledAt = w.now
+		}
+		return w.now-w.settledAt > 3*w.cfg.Params.NodeTimeout
+	}
+	w.settledAt = 0
+	if w.cfg.Liveness && w.now-w.quietAt > w.livenessBound() {
+		w.fail("no single primary %v after the faults stopped (bound %v)", w.now-w.quietAt, w.livenessBound())
+		return true
+	}
+	return false
+}

@@ -1,0 +1,317 @@
+package sim
+
+import (
+	"time"
+
+	"github.com/openefm/efm/internal/core"
+)
+
+// deliver hands ev to n's agent. gen >= 0 ties a result to the agent
+// incarnation that asked for it. A paused agent buffers, like a stopped
+// process whose sockets keep queueing.
+func (w *World) deliver(n *simNode, gen int, ev core.Event) {
+	if n.agent == nil || (gen >= 0 && gen != n.gen) {
+		return
+	}
+	if n.paused {
+		n.buffered = append(n.buffered, ev)
+		return
+	}
+	w.step(n, ev)
+}
+
+func (w *World) step(n *simNode, ev core.Event) {
+	acts := n.agent.Step(n.local(w.now), ev)
+	for _, a := range acts {
+		if n.agent == nil {
+			return
+		}
+		w.exec(n, a)
+	}
+}
+
+// result delivers ev to the current incarnation of n after d.
+func (w *World) result(n *simNode, d time.Duration, ev func() core.Event) {
+	gen := n.gen
+	w.after(d, func() {
+		if n.agent == nil || gen != n.gen {
+			return
+		}
+		w.deliver(n, gen, ev())
+	})
+}
+
+func (w *World) lat(lo, hi time.Duration) time.Duration {
+	return lo + time.Duration(w.rng.Int63n(int64(hi-lo)+1))
+}
+
+func (w *World) exec(n *simNode, a core.Action) {
+	switch a := a.(type) {
+	case core.Send:
+		w.send(n, a.To, a.Msg)
+	case core.Persist:
+		w.onPersist(n, a.State)
+	case core.ProbeLocalDB:
+		w.probeLocal(n, a.Seq, a.Timeout)
+	case core.CheckRemoteDB:
+		t := w.byID[a.Node]
+		d := w.lat(2*time.Millisecond, 20*time.Millisecond)
+		if t == nil || !w.linked(n.idx, t.idx) {
+			d = n.realDur(a.Timeout)
+		}
+		w.result(n, d, func() core.Event {
+			ok := t != nil && t.db != nil && t.db.up && w.linked(n.idx, t.idx)
+			return core.RemoteDBResult{Seq: a.Seq, Node: a.Node, Reachable: ok, InRecovery: ok && t.db.inRecovery}
+		})
+	case core.CheckVIP:
+		w.result(n, w.lat(5*time.Millisecond, 50*time.Millisecond), func() core.Event {
+			return core.VIPResult{Seq: a.Seq, Reachable: w.vipAnswers(n)}
+		})
+	case core.CheckPingServer:
+		w.result(n, w.lat(5*time.Millisecond, 50*time.Millisecond), func() core.Event {
+			return core.PingResult{Seq: a.Seq, Reachable: w.linked(n.idx, len(w.nodes))}
+		})
+	case core.DoDB:
+		w.doDB(n, a)
+	case core.FollowPrimary:
+		w.follow(n, a)
+	case core.RunScript:
+		w.runScript(n, a)
+	case core.Notify:
+		if w.cfg.Record {
+			n.notes = append(n.notes, a)
+		}
+		w.logf("%s notify [%s] %s", n.id, a.Level, a.Subject)
+	case core.SetRole:
+		n.role = a.Role
+		w.logf("%s role %s", n.id, a.Role)
+	case core.Watchdog:
+		w.watchdog(n, a.Timeout)
+	case core.Log:
+		if w.traceAll {
+			w.logf("%s log %s %v", n.id, a.Msg, a.Attrs)
+		}
+	case core.AdminReply:
+		n.replies = append(n.replies, a)
+	case core.Exit:
+		w.logf("%s agent exits: %s", n.id, a.Reason)
+		n.agent = nil
+		n.gen++
+		n.stopped = true
+	}
+}
+
+func (w *World) vipAnswers(from *simNode) bool {
+	for id := range w.vip {
+		h := w.byID[id]
+		if !h.nodeDown && w.linked(from.idx, h.idx) {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *World) probeLocal(n *simNode, seq uint64, timeout time.Duration) {
+	d := n.db
+	if d == nil {
+		return
+	}
+	if d.hung {
+		w.result(n, n.realDur(timeout), func() core.Event {
+			return core.LocalDBProbe{Seq: seq, Err: "timeout"}
+		})
+		return
+	}
+	w.result(n, w.lat(time.Millisecond, 10*time.Millisecond), func() core.Event { return w.dbStatus(n, seq) })
+}
+
+func (w *World) dbStatus(n *simNode, seq uint64) core.LocalDBProbe {
+	d := n.db
+	if !d.up || d.hung {
+		return core.LocalDBProbe{Seq: seq, Err: "connection refused"}
+	}
+	p := core.LocalDBProbe{Seq: seq, Reachable: true, InRecovery: d.inRecovery, ReplayPaused: d.paused, Timeline: uint32(d.tl + 1)}
+	if d.inRecovery {
+		p.ReceivedLSN, p.ReplayLSN = d.lsn, d.replay
+		p.Upstream = d.following
+	} else {
+		p.CurrentLSN = d.lsn
+	}
+	return p
+}
+
+// doDB performs one database operation; operations on one server run one
+// after another.
+func (w *World) doDB(n *simNode, a core.DoDB) {
+	d := n.db
+	if d == nil {
+		w.result(n, time.Millisecond, func() core.Event { return core.DBOpResult{Seq: a.Seq, Err: "no database"} })
+		return
+	}
+	var l time.Duration
+	switch a.Op {
+	case core.OpStopDB:
+		l = w.lat(20*time.Millisecond, 150*time.Millisecond)
+	case core.OpPromoteDB:
+		l = w.lat(50*time.Millisecond, 400*time.Millisecond)
+	default:
+		l = w.lat(time.Millisecond, 20*time.Millisecond)
+	}
+	start := max(w.now, d.busyUntil)
+	d.busyUntil = start + l
+	gen := n.gen
+	w.at(start+l, func() {
+		ok, errText := true, ""
+		switch a.Op {
+		case core.OpStartDB:
+			if n.nodeDown {
+				ok = false
+			} else {
+				w.startDB(n, "started by its agent")
+			}
+		case core.OpStopDB:
+			d.adminStop = true
+			w.dbDown(n, "stopped by its agent")
+		case core.OpPromoteDB:
+			switch {
+			case !d.up:
+				ok, errText = false, "database not running"
+			case d.inRecovery:
+				w.promote(n)
+			}
+		case core.OpFenceDB:
+			d.fenced = true
+			if n.id == w.primaryDB {
+				w.primaryDist = w.now
+			}
+		case core.OpUnfenceDB:
+			d.fenced = false
+		case core.OpPauseReplay:
+			if d.up && d.inRecovery {
+				d.paused = true
+			}
+			if n.agent != nil && gen == n.gen {
+				w.deliver(n, gen, w.dbStatus(n, a.Seq))
+			}
+			return
+		case core.OpResumeReplay:
+			d.paused = false
+			d.replay = d.lsn
+		case core.OpAddVIP:
+			w.vip[n.id] = true
+			w.logf("%s holds the VIP", n.id)
+		case core.OpReleaseVIP:
+			delete(w.vip, n.id)
+		}
+		if n.agent != nil && gen == n.gen {
+			w.deliver(n, gen, core.DBOpResult{Seq: a.Seq, OK: ok, Err: errText})
+		}
+	})
+}
+
+// follow: stop, point primary_conninfo at the new primary (rewinding if
+// needed, as auto.rewind would), start in recovery.
+func (w *World) follow(n *simNode, a core.FollowPrimary) {
+	d := n.db
+	l := w.lat(100*time.Millisecond, 300*time.Millisecond)
+	start := max(w.now, d.busyUntil)
+	d.busyUntil = start + l
+	gen := n.gen
+	w.at(start+l, func() {
+		ok := !n.nodeDown
+		if ok {
+			if d.up && !d.inRecovery {
+				w.dbDown(n, "stopped to become a standby")
+			}
+			d.following = a.Primary
+			d.rewind = true
+			d.fenced = true
+			d.inRecovery = true
+			d.paused = false
+			w.startDB(n, "following "+string(a.Primary))
+		}
+		if n.agent != nil && gen == n.gen {
+			w.deliver(n, gen, core.DBOpResult{Seq: a.Seq, OK: ok})
+		}
+	})
+}
+
+func (w *World) runScript(n *simNode, a core.RunScript) {
+	exit := 0
+	if a.Script == core.ScriptFence {
+		if w.cfg.FenceFailPct > 0 && !w.faultsOver && w.rng.Intn(100) < w.cfg.FenceFailPct {
+			exit = 1
+		} else if t := w.byID[a.Placeholders.FailedPrimary]; w.cfg.Stonith && t != nil && t.db != nil {
+			// STONITH: power the old primary's database off out of band
+			// and leave it unable to come back writable.
+			t.db.fenced = true
+			t.db.adminStop = true
+			w.dbDown(t, "powered off by STONITH from "+string(n.id))
+			delete(w.vip, t.id)
+			if t.id == w.primaryDB {
+				w.primaryDist = w.now
+			}
+		}
+	}
+	w.result(n, w.lat(5*time.Millisecond, 50*time.Millisecond), func() core.Event {
+		return core.ScriptResult{Seq: a.Seq, Script: a.Script, ExitCode: exit}
+	})
+}
+
+func (w *World) watchdog(n *simNode, d time.Duration) {
+	n.watchdogGen++
+	if d == 0 {
+		n.watchdogAt = 0
+		return
+	}
+	n.watchdogAt = w.now + n.realDur(d)
+	g := n.watchdogGen
+	w.at(n.watchdogAt, func() {
+		if n.watchdogGen == g && n.watchdogAt != 0 {
+			w.logf("%s watchdog fires", n.id)
+			w.resetNode(n, w.lat(time.Second, 5*time.Second))
+		}
+	})
+}
+
+// onPersist checks what the core persists: epochs never go back and a vote
+// is granted once per epoch.
+func (w *World) onPersist(n *simNode, st core.Persisted) {
+	prev := n.persisted
+	if st.Epoch < prev.Epoch {
+		w.fail("%s persisted epoch %d after %d", n.id, st.Epoch, prev.Epoch)
+	}
+	if st.VotedEpoch < prev.VotedEpoch {
+		w.fail("%s persisted voted epoch %d after %d", n.id, st.VotedEpoch, prev.VotedEpoch)
+	}
+	if st.VotedEpoch == prev.VotedEpoch && st.VotedEpoch > 0 && st.VotedFor != prev.VotedFor {
+		w.fail("%s voted twice in epoch %d: %s then %s", n.id, st.VotedEpoch, prev.VotedFor, st.VotedFor)
+	}
+	if st.VotedEpoch > prev.VotedEpoch {
+		if w.votes[st.VotedEpoch] == nil {
+			w.votes[st.VotedEpoch] = map[core.NodeID]core.NodeID{}
+		}
+		w.votes[st.VotedEpoch][n.id] = st.VotedFor
+		// The voting members when the vote was cast (a member that left
+		// cleanly does not count; one rejoining later does not change an
+		// election already decided).
+		c := w.nonStopped()
+		if v, ok := w.votersAt[st.VotedEpoch]; !ok || c < v {
+			w.votersAt[st.VotedEpoch] = c
+		}
+	}
+	n.persisted = st
+}
+
+// nonStopped counts the voting members as the design defines them: every
+// node except those that left cleanly more than a vote hold ago.
+func (w *World) nonStopped() int {
+	hold := w.cfg.Params.Timing().VoteHold
+	c := 0
+	for _, m := range w.nodes {
+		if !m.stopped || w.now-m.stoppedAt < hold {
+			c++
+		}
+	}
+	return c
+}

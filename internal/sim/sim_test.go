@@ -1,0 +1,121 @@
+package sim
+
+import (
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// defaultSchedules keeps `go test ./internal/sim/` well under a minute on
+// two busy cores; EFM_SIM_SCHEDULES overrides it.
+const defaultSchedules = 2000
+
+func envInt(t *testing.T, key string, def int64) int64 {
+	t.Helper()
+	s := os.Getenv(key)
+	if s == "" {
+		return def
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatalf("%s=%q: want an integer: %v", key, s, err)
+	}
+	return v
+}
+
+type runResult struct {
+	seed  int64
+	steps int
+	err   error
+	trace string
+	cfg   Config
+	prom  int
+	fo    int
+}
+
+func runSeed(seed int64, mutate func(*Config)) runResult {
+	cfg := RandomConfig(seed)
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	w := New(cfg)
+	err := w.Run()
+	r := runResult{seed: seed, steps: w.Steps(), err: err, cfg: cfg, prom: w.promotions, fo: w.failovers}
+	if err != nil {
+		r.trace = w.Trace()
+	}
+	return r
+}
+
+// runMany runs n schedules from seed base on every core and returns the
+// first failure (by seed), the total of steps and promotions.
+func runMany(base, n int64, mutate func(*Config), stopOnFail bool) (first *runResult, steps, proms, fos int64) {
+	var next atomic.Int64
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var failed atomic.Bool
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= n || (stopOnFail && failed.Load()) {
+					return
+				}
+				r := runSeed(base+i, mutate)
+				atomic.AddInt64(&steps, int64(r.steps))
+				atomic.AddInt64(&proms, int64(r.prom))
+				atomic.AddInt64(&fos, int64(r.fo))
+				if r.err != nil {
+					failed.Store(true)
+					mu.Lock()
+					if first == nil || r.seed < first.seed {
+						rr := r
+						first = &rr
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first, steps, proms, fos
+}
+
+// TestSimulation runs randomized fault schedules against the real core and
+// checks the safety invariants after every event and liveness at the end.
+//
+//	EFM_SIM_SCHEDULES=N  number of schedules (default 2000)
+//	EFM_SIM_BASE=S       first seed (default 1)
+//	EFM_SIM_SEED=S       replay exactly one schedule, printing its trace
+func TestSimulation(t *testing.T) {
+	if s := os.Getenv("EFM_SIM_SEED"); s != "" {
+		seed := envInt(t, "EFM_SIM_SEED", 0)
+		r := runSeed(seed, nil)
+		cfg := RandomConfig(seed)
+		w := New(cfg)
+		w.traceAll = true
+		err := w.Run()
+		t.Logf("seed %d: %d steps, %d promotions\n%s", seed, w.Steps(), w.promotions, w.Trace())
+		if err != nil || r.err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		return
+	}
+	n := envInt(t, "EFM_SIM_SCHEDULES", defaultSchedules)
+	base := envInt(t, "EFM_SIM_BASE", 1)
+	start := time.Now()
+	first, steps, proms, fos := runMany(base, n, nil, true)
+	el := time.Since(start)
+	t.Logf("ran %d schedules (seeds %d..%d), %d steps, %d promotions (%d failovers) in %v on %d procs",
+		n, base, base+n-1, steps, proms, fos, el.Round(time.Millisecond), runtime.GOMAXPROCS(0))
+	if first != nil {
+		t.Fatalf("seed %d violated an invariant: %v\nreplay with EFM_SIM_SEED=%d go test ./internal/sim/ -run TestSimulation -v\nschedule:\n%s",
+			first.seed, first.err, first.seed, first.trace)
+	}
+}
