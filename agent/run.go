@@ -117,6 +117,25 @@ func build(ctx context.Context, cfg *config.Config, log, base *slog.Logger) (*sh
 		return nil, nil, err
 	}
 
+	fm, err := fencing.NewManager(fencing.Config{
+		VirtualIP: cfg.VirtualIP, Interface: cfg.VirtualIPInterface, Prefix: cfg.VirtualIPPrefix,
+		ReleasePreWait: cfg.ReleaseVIPPreWait, ReleasePostWait: cfg.ReleaseVIPPostWait,
+		PingCommand: cfg.PingServerCommand, Logger: log.With("component", "fencing"),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.VirtualIP != "" || cfg.PingServerIP != "" {
+		// A ping command that runs but cannot work reads every VIP as
+		// released: refuse to start rather than promote onto a live VIP.
+		tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err := fm.SelfTest(tctx)
+		cancel()
+		if err != nil {
+			return nil, nil, fmt.Errorf("ping.server.command does not work on this node, so the VIP and ping.server.ip checks would lie: %w", err)
+		}
+	}
+
 	var key []byte
 	if cfg.EncryptAgentMessages {
 		path := cfg.AgentKeyFile
@@ -155,16 +174,6 @@ func build(ctx context.Context, cfg *config.Config, log, base *slog.Logger) (*sh
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("joining cluster %s: %w", cfg.Cluster, err)
-	}
-
-	fm, err := fencing.NewManager(fencing.Config{
-		VirtualIP: cfg.VirtualIP, Interface: cfg.VirtualIPInterface, Prefix: cfg.VirtualIPPrefix,
-		ReleasePreWait: cfg.ReleaseVIPPreWait, ReleasePostWait: cfg.ReleaseVIPPostWait,
-		PingCommand: cfg.PingServerCommand, Logger: log.With("component", "fencing"),
-	})
-	if err != nil {
-		ml.Shutdown()
-		return nil, nil, err
 	}
 
 	s := &shell{

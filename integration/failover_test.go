@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -49,7 +50,47 @@ func startCluster(t *testing.T, opts harness.ClusterOptions) (*harness.Cluster, 
 		t.Fatalf("the cluster never became healthy: %v\n%s", err, status)
 	}
 	t.Logf("agents formed a healthy cluster in %v:\n%s", time.Since(start).Round(time.Millisecond), status)
+	checkSameView(ctx, t, c)
 	return c, ctx
+}
+
+// checkSameView requires cluster-status-json on every agent host to show the
+// same members with the same types, allowed list and coordinator.
+func checkSameView(ctx context.Context, t *testing.T, c *harness.Cluster) {
+	t.Helper()
+	type view struct {
+		Nodes map[string]struct {
+			Type string `json:"type"`
+		} `json:"nodes"`
+		Allowed     []string `json:"allowednodes"`
+		Coordinator string   `json:"membershipcoordinator"`
+	}
+	var first string
+	var firstHost string
+	for _, h := range c.AgentHosts() {
+		var got string
+		err := harness.Eventually(ctx, 20*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+			out, err := c.EFM(ctx, h, "cluster-status-json", c.Name)
+			if err != nil {
+				return false, err
+			}
+			var v view
+			if err := json.Unmarshal([]byte(out), &v); err != nil {
+				return false, fmt.Errorf("cluster-status-json on %s: %v", h.Name, err)
+			}
+			slices.Sort(v.Allowed)
+			b, _ := json.Marshal(v)
+			got = string(b)
+			return len(v.Nodes) == len(c.AgentHosts()) && (first == "" || got == first), fmt.Errorf("%s sees %s, %s sees %s", h.Name, got, firstHost, first)
+		})
+		if err != nil {
+			t.Fatalf("agents disagree on the membership: %v", err)
+		}
+		if first == "" {
+			first, firstHost = got, h.Name
+		}
+	}
+	t.Logf("every agent shows the same membership: %s", first)
 }
 
 // dumpAgents prints the tail of every agent's log and its notifications.
