@@ -104,10 +104,32 @@ func TestNodesFileRewrite(t *testing.T) {
 		got, _ := os.ReadFile(cFile)
 		return strings.Contains(string(got), addrOf(bIP)) && !strings.Contains(string(got), addrOf(cIP)), string(got)
 	})
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".") {
-			t.Errorf("temporary file left behind: %s", e.Name())
+	// A write may be under way right now; a leftover would stay forever.
+	waitFor(t, settle, "no temporary file left behind", func() (bool, string) {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), ".") {
+				return false, e.Name()
+			}
 		}
+		return true, ""
+	})
+}
+
+func TestStopCluster(t *testing.T) {
+	t.Parallel()
+	ns := startCluster(t, "efm", 3)
+	if err := ns[2].StopCluster(ctxT(t)); err != nil {
+		t.Fatalf("stop-cluster through a non-coordinator: %v", err)
+	}
+	for _, n := range ns {
+		select {
+		case <-n.StopRequested():
+		case <-time.After(settle):
+			t.Fatalf("%s was not asked to stop", n.ip)
+		}
+		waitFor(t, settle, n.ip.String()+" clears the allowed list", func() (bool, string) {
+			return len(n.Allowed()) == 0, strings.Join(n.Allowed(), " ")
+		})
 	}
 }

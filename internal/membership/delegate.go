@@ -136,7 +136,11 @@ func (m *Membership) refuse(name, addr string, why error) {
 	m.log.Warn("refusing node", "peer", name, "address", addr, "reason", why)
 	go func() {
 		msg := encode(msgReject, m.cfg.name, []byte(why.Error()))
-		if err := m.ml.SendToAddress(memberlist.Address{Addr: addr, Name: name}, msg); err != nil {
+		n, err := nodeFor(name, addr)
+		if err != nil {
+			return
+		}
+		if err := m.ml.SendBestEffort(n, msg); err != nil {
 			m.log.Debug("telling a refused node why", "peer", name, "err", err)
 		}
 	}()

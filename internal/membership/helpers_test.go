@@ -54,7 +54,7 @@ func (s *logSink) Handle(_ context.Context, r slog.Record) error {
 	s.mu.Lock()
 	s.recs = append(s.recs, line)
 	s.mu.Unlock()
-	if r.Level >= slog.LevelWarn {
+	if r.Level >= slog.LevelWarn || os.Getenv("MEMBERSHIP_DEBUG") != "" {
 		s.t.Logf("%s %s: %s", time.Now().Format("15:04:05.000"), s.name, line)
 	}
 	return nil

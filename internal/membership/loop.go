@@ -53,10 +53,14 @@ func (m *Membership) evaluate() {
 			events = append(events, Event{Type: EventUpdate, Member: mem, Quorum: q})
 		}
 		m.lastView[mem.Name] = mem
+		if !ok && !mem.Self {
+			m.nodesDirty = true
+		}
 	}
 	for name, old := range m.lastView {
 		if !seen[name] {
 			delete(m.lastView, name)
+			m.nodesDirty = true
 			events = append(events, Event{Type: EventLeave, Member: old, Quorum: q})
 		}
 	}
@@ -218,25 +222,21 @@ func (m *Membership) pushShared(s *sharedState) {
 	}
 }
 
-// nodesFileLocked returns the .nodes content and whether to write it: on
-// a change of the member addresses after the initial join, unless
-// StableNodesFile (a reset forces it).
+// nodesFileLocked returns the .nodes content and whether to write it:
+// after a member joined or left (not merely because this node started
+// alone), when the addresses differ from what the file last held, unless
+// StableNodesFile; a reset forces it.
 func (m *Membership) nodesFileLocked() ([]string, bool) {
-	if m.cfg.NodesFile == "" || !m.joined {
+	if m.cfg.NodesFile == "" || !m.joined || (!m.nodesDirty && !m.forceNodes) {
 		return nil, false
 	}
+	m.nodesDirty = false
 	var addrs []string
 	for _, p := range m.peers {
 		addrs = append(addrs, p.addr)
 	}
 	slices.Sort(addrs)
 	key := strings.Join(addrs, " ")
-	if !m.nodesInit {
-		m.nodesInit, m.lastNodes = true, key
-		if !m.forceNodes {
-			return nil, false
-		}
-	}
 	force := m.forceNodes
 	m.forceNodes = false
 	if key == m.lastNodes && !force {

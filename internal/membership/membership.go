@@ -95,7 +95,7 @@ type Membership struct {
 	qSince      time.Time
 	lastQClass  int
 	forceNodes  bool
-	nodesInit   bool
+	nodesDirty  bool
 	lastView    map[string]Member
 	lastVersion uint64
 	lastCoord   string
@@ -166,6 +166,7 @@ func New(cfg Config) (*Membership, error) {
 		kick:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 	}
+	m.lastNodes = readNodesFile(r.NodesFile) // rewrite only what differs
 	mc := r.memberlistConfig()
 	d := &delegate{m: m}
 	mc.Delegate = d

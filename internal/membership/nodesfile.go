@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -46,4 +47,23 @@ func writeNodesFile(path, cluster string, addrs []string) error {
 		return fmt.Errorf("writing nodes file %s: %w", path, err)
 	}
 	return nil
+}
+
+// readNodesFile returns the sorted addresses a .nodes file holds now,
+// space-joined ("" when missing or unreadable).
+func readNodesFile(path string) string {
+	if path == "" {
+		return ""
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	var addrs []string
+	for line := range strings.Lines(string(b)) {
+		line, _, _ = strings.Cut(line, "#")
+		addrs = append(addrs, strings.Fields(line)...)
+	}
+	slices.Sort(addrs)
+	return strings.Join(addrs, " ")
 }

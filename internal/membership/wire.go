@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-
-	"github.com/hashicorp/memberlist"
 )
 
 // Every message this package sends through memberlist is
@@ -167,7 +165,13 @@ func (m *Membership) onPing(from string, body []byte) {
 		return
 	}
 	ack := encode(msgAck, m.cfg.name, binary.AppendUvarint(nil, p.Seq))
-	if err := m.ml.SendToAddress(memberlist.Address{Addr: p.Addr, Name: from}, ack); err != nil {
+	n, err := nodeFor(from, p.Addr)
+	if err != nil {
+		return
+	}
+	// SendBestEffort with our own Node, not SendToAddress: the latter
+	// reads memberlist's node table without its lock (a race in v0.7.0).
+	if err := m.ml.SendBestEffort(n, ack); err != nil {
 		m.log.Debug("answering heartbeat", "to", from, "err", err)
 	}
 }
