@@ -1,9 +1,10 @@
 // Package pg is the agent's hands on its local PostgreSQL: it connects
 // (pgx, libpq-style sslmode, EFM password sources), probes the role and WAL
 // positions, and performs the operations failover needs — pause/resume
-// replay, promote, stop/start/restart as the service owner, fence an old
-// primary with standby.signal, point a standby at a new primary, and turn an
-// old primary into a standby.
+// replay, promote (then CHECKPOINT), stop (fast, immediate, kill) / start /
+// restart as the service owner, fence an old primary with standby.signal,
+// point a standby at a new primary, turn an old primary into a standby,
+// and rebuild a diverged one with pg_rewind.
 //
 // Everything that blocks takes a context and additionally bounds itself with
 // the timeouts in Config, so a hung server or a hung pg_ctl can never hang
@@ -16,8 +17,13 @@
 // Settings this package writes (primary_conninfo, restore_command) go to
 // postgresql.auto.conf, through ALTER SYSTEM when the server runs and by a
 // careful line edit when it is stopped; per-node settings such as port,
-// listen_addresses and unix_socket_directories are never touched. Note that
-// pg_rewind and pg_basebackup copy postgresql.conf, pg_hba.conf and
-// postgresql.auto.conf from their source, so per-node settings kept there
-// must be re-applied after a rebuild (see Rewind).
+// listen_addresses and unix_socket_directories are never touched. pg_rewind
+// and pg_basebackup copy postgresql.conf, pg_hba.conf and
+// postgresql.auto.conf from their source; Rewind puts the node's own files
+// back afterwards.
+//
+// Files in the data directory are written as the service owner: directly
+// when the agent is root (then chowned) or the owner, else through
+// sudo.user.command. Server commands run the same way (process credentials
+// for a root agent, so no sudo is needed).
 package pg
