@@ -63,10 +63,19 @@ func (d *DB) Promote(ctx context.Context) error {
 		if time.Since(signalled) >= promoteNudge {
 			signalled = time.Now()
 			err := d.signalPromotion(ctx)
-			if err != nil && signals == 0 {
+			var pgErr *pgconn.PgError
+			switch {
+			case err == nil || signals > 0:
+				signals++
+			case errors.As(err, &pgErr):
+				// Refused by the server (not in recovery, no privilege
+				// and no pg_ctl): promotion cannot happen.
 				return false, err
+			default:
+				// No connection yet; keep trying until the deadline.
+				d.log.Warn("promotion request failed; retrying", "err", err)
+				return false, nil
 			}
-			signals++
 		}
 		var inRecovery bool
 		if err := d.queryRow(ctx, "pg_is_in_recovery", "SELECT pg_is_in_recovery()", nil, &inRecovery); err != nil {
