@@ -113,14 +113,7 @@ func (s *shell) post(ctx context.Context, ev core.Event) {
 
 func (s *shell) step(ctx context.Context, ev core.Event) {
 	acts := s.node.Step(s.now(), ev)
-	for _, a := range acts {
-		if err := s.do(ctx, a); err != nil {
-			// Only a failed Persist stops a batch: nothing after it may run
-			// (a vote must never be sent before it is durable).
-			s.log.Error("aborting the rest of the core's actions", "err", err)
-			break
-		}
-	}
+	s.execute(ctx, acts)
 	st := s.node.Status()
 	s.mu.Lock()
 	s.view = st
@@ -157,6 +150,18 @@ func actionName(a core.Action) string {
 		return "notify-" + a.Level.String()
 	}
 	return strings.ToLower(strings.TrimPrefix(fmt.Sprintf("%T", a), "core."))
+}
+
+// execute carries out one batch of actions in order. Only a failed Persist
+// stops a batch: nothing after it may run (a vote must never be sent before
+// it is durable).
+func (s *shell) execute(ctx context.Context, acts []core.Action) {
+	for i, a := range acts {
+		if err := s.do(ctx, a); err != nil {
+			s.log.Error("aborting the rest of the core's actions", "err", err, "dropped", len(acts)-i-1)
+			return
+		}
+	}
 }
 
 // async runs fn on its own goroutine with a deadline and posts its event.
