@@ -67,7 +67,8 @@ const (
 
 // voteDecision applies the voting rules to a request for m.Target in
 // m.Epoch.
-func (n *Node) voteDecision(m Message) (voteVerdict, string) {
+// since is when the request arrived: the WAL position compared must be newer.
+func (n *Node) voteDecision(m Message, since time.Duration) (voteVerdict, string) {
 	e, c := m.Epoch, m.Target
 	if e == n.st.VotedEpoch && c == n.st.VotedFor && !n.lease.holder {
 		// Asked again (another coordinator, a lost answer): same answer.
@@ -76,36 +77,61 @@ func (n *Node) voteDecision(m Message) (voteVerdict, string) {
 	if e <= n.st.Epoch || e <= n.st.VotedEpoch {
 		return voteRefuse, fmt.Sprintf("epoch %d not above %d (voted %d)", e, n.st.Epoch, n.st.VotedEpoch)
 	}
+	if n.cand != nil {
+		// Promoting under its own epoch: a vote in another would move the
+		// epoch it renews its lease under.
+		return voteRefuse, fmt.Sprintf("this node is promoting in epoch %d", n.cand.epoch)
+	}
 	if n.lease.holder && c != n.p.Self {
 		return voteDefer, "this node holds the primary lease"
 	}
 	// Raft's up-to-date rule: a standby does not vote for a candidate that
 	// received less WAL than itself. With synchronous replication this is
 	// what carries an acknowledged commit across the election.
-	// The last successful probe counts even if the database is unreachable
-	// now: its WAL is still on disk.
-	// Only promotable standbys apply it: synchronous_standby_names should
-	// name exactly those, and a standby that can never be promoted must not
-	// block a failover.
-	if l := n.local.last; c != n.p.Self && n.myStatus().Promotable && l.InRecovery && m.Status != nil &&
-		(m.Status.Timeline < l.Timeline || m.Status.Timeline == l.Timeline && m.Status.ReceivedLSN < l.ReceivedLSN) {
-		return voteRefuse, fmt.Sprintf("candidate received %d/%s, this standby %d/%s", m.Status.Timeline, m.Status.ReceivedLSN, l.Timeline, l.ReceivedLSN)
-	}
 	if n.now < n.voter.holdUntil && n.voter.holdFor != c && !n.brokenNoLeaseWait {
 		return voteDefer, fmt.Sprintf("lease of %s may still be valid for %v", n.voter.holdFor, n.voter.holdUntil-n.now)
+	}
+	// Only promotable standbys apply it: synchronous_standby_names should
+	// name exactly those, and a standby that can never be promoted must not
+	// block a failover. The old primary (last seen out of recovery) cannot
+	// tell acknowledged WAL from its unacknowledged tail and does not apply
+	// it; witnesses have no WAL.
+	if l := n.local.last; c != n.p.Self && n.p.Kind == KindDatabase && n.myStatus().Promotable && (l.InRecovery || l == (LocalDBProbe{})) {
+		// Compare with a position read after the request arrived (and after
+		// any lease hold): WAL received since the last routine probe may be
+		// exactly the acknowledged commit the candidate lacks.
+		if !l.Reachable || n.local.lastOK < since {
+			if n.role == RoleStandby || n.role == RoleUnknown {
+				if n.local.inflight == 0 {
+					n.probe(false)
+				}
+				return voteDefer, "reading this standby's WAL position first"
+			}
+			return voteRefuse, "this standby cannot read its own WAL position (database unreachable)"
+		}
+		if m.Status != nil && (m.Status.Timeline < l.Timeline || m.Status.Timeline == l.Timeline && m.Status.ReceivedLSN < l.ReceivedLSN) {
+			return voteRefuse, fmt.Sprintf("candidate received %d/%s, this standby %d/%s", m.Status.Timeline, m.Status.ReceivedLSN, l.Timeline, l.ReceivedLSN)
+		}
 	}
 	return voteGrant, ""
 }
 
 func (n *Node) onVoteReq(from NodeID, m Message) {
-	v, why := n.voteDecision(m)
+	n.onVoteReqAt(from, m, n.now)
+}
+
+func (n *Node) onVoteReqAt(from NodeID, m Message, since time.Duration) {
+	v, why := n.voteDecision(m, since)
 	switch v {
 	case voteDefer:
 		if n.voter.pending == nil || n.voter.pending.Epoch <= m.Epoch {
 			mm := m
-			n.voter.pending, n.voter.pendingFrom, n.voter.pendingAt = &mm, from, n.now
+			if n.voter.pending == nil || n.voter.pending.Epoch != m.Epoch {
+				n.voter.pendingAt = since
+				n.log(slog.LevelDebug, "vote deferred", "candidate", m.Target, "vote_epoch", m.Epoch, "why", why)
+			}
+			n.voter.pending, n.voter.pendingFrom = &mm, from
 		}
-		n.log(slog.LevelDebug, "vote deferred", "candidate", m.Target, "vote_epoch", m.Epoch, "why", why)
 	case voteRefuse:
 		n.log(slog.LevelInfo, "vote refused", "candidate", m.Target, "vote_epoch", m.Epoch, "why", why)
 		n.replyVote(from, Message{Type: MsgVoteResp, Epoch: max(n.st.Epoch, n.st.VotedEpoch), Target: m.Target, Round: m.Epoch, Reason: why})
@@ -152,8 +178,11 @@ func (n *Node) voterTimers() {
 	if n.now >= n.voter.holdUntil || n.voter.holdFor == n.voter.pending.Target {
 		m, from := *n.voter.pending, n.voter.pendingFrom
 		at := n.voter.pendingAt
+		// The WAL position must be read after the hold too: the old
+		// primary may have streamed to us until its lease ended.
+		since := max(at, n.voter.holdUntil)
 		n.voter.pending = nil
-		n.onVoteReq(from, m)
+		n.onVoteReqAt(from, m, since)
 		if n.voter.pending != nil {
 			n.voter.pendingAt = at
 		}

@@ -32,6 +32,9 @@
 //     The old primary's agent votes without comparing LSNs (it cannot tell
 //     acknowledged WAL from the unacknowledged tail), so it does not count
 //     as a holder. With a smaller k, or standbys left following an old
-//     primary, an acknowledged commit can be lost in a double fault; the
-//     simulator found both, and they are documented as gaps.
+//     primary, or a holder whose agent was stopped cleanly (it stops
+//     counting as a voter), an acknowledged commit can be lost in a double
+//     fault; the simulator found all three, they are documented gaps, and
+//     synchronous schedules avoid them (no clean agent stops, k as above,
+//     auto.reconfigure=true).
 package sim

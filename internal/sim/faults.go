@@ -24,6 +24,7 @@ func New(cfg Config) *World {
 		delayMin:   time.Millisecond,
 		delayMax:   15 * time.Millisecond,
 	}
+	w.detect = time.Duration(float64(cfg.Params.NodeTimeout) * (0.25 + 0.75*w.rng.Float64()))
 	total := cfg.DBs + cfg.Witnesses
 	w.conn = make([][]bool, total+1)
 	for i := range w.conn {
@@ -160,6 +161,13 @@ func (w *World) scheduleFault(at time.Duration) {
 			w.logf("FAULT host crash %s, boot after %v", n.id, dur)
 			w.resetNode(n, dur)
 		case 12: // clean agent stop
+			if w.cfg.SyncK > 0 {
+				// A cleanly stopped agent stops counting as a voter while
+				// its database still holds acknowledged commits: the
+				// synchronous durability argument does not cover it (a
+				// documented gap), so sync schedules do not stop agents.
+				return
+			}
 			n := w.pick()
 			w.logf("FAULT agent stop on %s, start after %v", n.id, dur)
 			w.stopAgent(n)

@@ -66,8 +66,11 @@ func (w *World) send(from *simNode, to core.NodeID, m core.Message) {
 }
 
 // membershipTick recomputes every agent's view the way memberlist would: a
-// member not heard from for node.timeout is DOWN (and stays counted); one
-// that stopped cleanly has left.
+// member not heard from for the detection time is DOWN (and stays counted);
+// one that stopped cleanly has left. The detection time is drawn per run
+// between a quarter of node.timeout and node.timeout: memberlist is tuned
+// apart from node.timeout and may well notice a failure long before the
+// primary's lease has run out, which is what the lease hold is for.
 func (w *World) membershipTick() {
 	for _, o := range w.nodes {
 		if o.agent == nil || o.paused {
@@ -80,7 +83,7 @@ func (w *World) membershipTick() {
 			case m == o:
 			case m.stopped:
 				st = core.MemberLeft
-			case w.now-o.lastHeard[m.idx] > o.params.NodeTimeout:
+			case w.now-o.lastHeard[m.idx] > w.detect:
 				st = core.MemberDown
 			}
 			if o.view[m.id] != st {

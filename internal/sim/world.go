@@ -90,6 +90,7 @@ type World struct {
 	// server.
 	conn [][]bool
 
+	detect     time.Duration // membership failure detection time
 	drop, dup  float64
 	delayMin   time.Duration
 	delayMax   time.Duration
