@@ -67,6 +67,10 @@ func (m *Membership) admit(n *memberlist.Node) error {
 	if meta.Cluster != m.cfg.Cluster {
 		return fmt.Errorf("node %s belongs to cluster %q, not %q", n.Name, meta.Cluster, m.cfg.Cluster)
 	}
+	if meta.NodeTimeoutMS != m.t.NodeTimeout.Milliseconds() {
+		return fmt.Errorf("node %s uses node.timeout %v, this node %v: it must be the same on every node",
+			n.Name, time.Duration(meta.NodeTimeoutMS)*time.Millisecond, m.t.NodeTimeout)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.state.Version == 0 || m.state.allowed(n.Name) {
@@ -75,8 +79,14 @@ func (m *Membership) admit(n *memberlist.Node) error {
 	return errNotAllowed(n.Name, m.cfg.Cluster)
 }
 
+// notAllowedError is a refusal by the allowed host list, as opposed to a
+// settings mismatch: only the former marks the refused node as Rejected.
+type notAllowedError struct{ msg string }
+
+func (e *notAllowedError) Error() string { return e.msg }
+
 func errNotAllowed(name, cluster string) error {
-	return fmt.Errorf("node %s is not in the allowed node host list of cluster %s: run 'efm allow-node %s %s' on a running member", name, cluster, cluster, name)
+	return &notAllowedError{fmt.Sprintf("node %s is not in the allowed node host list of cluster %s: run 'efm allow-node %s %s' on a running member", name, cluster, cluster, name)}
 }
 
 func (d *delegate) NotifyAlive(n *memberlist.Node) error {
@@ -100,11 +110,12 @@ func (d *delegate) NotifyMerge(peers []*memberlist.Node) error {
 		}
 		err := d.m.admit(n)
 		var foreign bool
-		if meta, merr := decodeMeta(n.Meta); merr == nil && meta.Cluster != d.m.cfg.Cluster {
+		if meta, merr := decodeMeta(n.Meta); merr != nil || meta.Cluster != d.m.cfg.Cluster ||
+			meta.NodeTimeoutMS != d.m.t.NodeTimeout.Milliseconds() {
 			foreign = true
 		}
 		if foreign {
-			d.m.log.Warn("refusing to merge with another cluster", "peer", n.Name, "err", err)
+			d.m.refuse(n.Name, net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port))), err)
 			return err
 		}
 		switch {
@@ -135,7 +146,12 @@ func (m *Membership) refuse(name, addr string, why error) {
 	m.mu.Unlock()
 	m.log.Warn("refusing node", "peer", name, "address", addr, "reason", why)
 	go func() {
-		msg := encode(msgReject, m.cfg.name, []byte(why.Error()))
+		kind := rejectSettings
+		var na *notAllowedError
+		if errors.As(why, &na) {
+			kind = rejectNotAllowed
+		}
+		msg := encode(msgReject, m.cfg.name, append([]byte{kind}, why.Error()...))
 		n, err := nodeFor(name, addr)
 		if err != nil {
 			return

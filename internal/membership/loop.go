@@ -103,6 +103,7 @@ func (m *Membership) evaluate() {
 func (m *Membership) coordinateLocked() *sharedState {
 	next := m.state.clone()
 	if next.Version == 0 {
+		m.seeded = true
 		next.Allowed = []string{m.cfg.name}
 		if m.cfg.AutoAllowHosts {
 			for _, j := range m.cfg.Join {

@@ -42,6 +42,10 @@ type Quorum struct {
 	// Since is when the (Majority, Half) pair last changed, as first
 	// observed on this node's monotonic clock.
 	Since time.Time
+	// Settled: the initial join attempt is over and the shared state was
+	// loaded from a member or seeded here as the first member. Before
+	// that a starting node sees only itself (1 of 1): do not act on it.
+	Settled bool
 }
 
 // Message is an application message from another member.
@@ -89,6 +93,7 @@ type Membership struct {
 	answered    map[string]time.Time
 	state       *sharedState
 	joined      bool // initial join attempt finished
+	seeded      bool // this node created the shared state as the first member
 	seq         uint64
 	pending     map[uint64]pendingHB
 	qClass      int
@@ -143,10 +148,11 @@ func New(cfg Config) (*Membership, error) {
 	}
 	now := time.Now()
 	m := &Membership{
-		cfg:        r,
-		log:        r.logger,
-		t:          r.timing,
-		self:       nodeMeta{Cluster: r.Cluster, Kind: r.Kind, State: defaultState(r.Kind), Started: r.Started.UnixNano()},
+		cfg: r,
+		log: r.logger,
+		t:   r.timing,
+		self: nodeMeta{Cluster: r.Cluster, Kind: r.Kind, State: defaultState(r.Kind), Started: r.Started.UnixNano(),
+			NodeTimeoutMS: r.timing.NodeTimeout.Milliseconds()},
 		selfSince:  now,
 		peers:      map[string]*peer{},
 		localLeft:  map[string]bool{},

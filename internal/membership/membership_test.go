@@ -43,9 +43,15 @@ func TestJoinAndCleanLeave(t *testing.T) {
 	t.Parallel()
 	ns := startCluster(t, "efm", 3)
 	a, b, c := ns[0], ns[1], ns[2]
+	if !a.Status().Seeded || b.Status().Seeded || c.Status().Seeded {
+		t.Errorf("only the first node should have seeded the shared state")
+	}
 	for _, n := range ns {
 		if q := n.Quorum(); q.Voters != 3 || q.Reachable != 3 || !q.Majority {
 			t.Errorf("%s: quorum %+v, want 3 of 3 voters, majority", n.ip, q)
+		}
+		if q := n.Quorum(); !q.Settled {
+			t.Errorf("%s: quorum not settled after joining", n.ip)
 		}
 		if got := n.Coordinator(); got != a.ip.String() {
 			t.Errorf("%s: coordinator %s, want the oldest, %s", n.ip, got, a.ip)

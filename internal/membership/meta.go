@@ -15,6 +15,9 @@ type nodeMeta struct {
 	// order matters and every node sees the same values, so clock skew
 	// between hosts cannot make two nodes disagree on it.
 	Started int64 `json:"t"`
+	// NodeTimeoutMS must be equal on every node: IsolationBound, which the
+	// failover core's lease rule relies on, is derived from it alone.
+	NodeTimeoutMS int64 `json:"nt"`
 }
 
 func (m nodeMeta) encode() []byte {

@@ -48,6 +48,8 @@ func TestNoMergeWhenSettingsDiffer(t *testing.T) {
 		{"key mismatch", []nodeOpt{withKey(k1)}, []nodeOpt{withKey(k2)}, "efm", "efm", "decrypt", "could not join"},
 		{"encrypted vs plain", []nodeOpt{withKey(k1)}, nil, "efm", "efm", "", "could not join"},
 		{"other cluster name", nil, nil, "efm", "other", "label", "could not join"},
+		{"node timeout differs", nil, []nodeOpt{func(c *Config) { c.NodeTimeout = 2 * time.Second }}, "efm", "efm",
+			"must be the same on every node", "must be the same on every node"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

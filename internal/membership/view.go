@@ -71,6 +71,7 @@ func (m *Membership) quorumLocked(now time.Time) Quorum {
 		m.qClass, m.qSince = class, now
 	}
 	q.Since = m.qSince
+	q.Settled = m.joined && m.state.Version > 0
 	return q
 }
 
@@ -146,6 +147,9 @@ type Status struct {
 	Coordinator string
 	Priority    []string
 	Version     uint64 // shared state version
+	// Seeded: this node created the shared state as the first member (it
+	// reached no address of its .nodes file at start).
+	Seeded bool
 }
 
 // Status snapshots members, quorum and shared state at one instant.
@@ -157,7 +161,7 @@ func (m *Membership) Status() Status {
 		Cluster: m.cfg.Cluster, Self: m.cfg.name,
 		Members: m.membersLocked(now), Quorum: m.quorumLocked(now),
 		Allowed: slices.Clone(m.state.Allowed), Coordinator: m.coordinatorLocked(now),
-		Priority: slices.Clone(m.state.Priority), Version: m.state.Version,
+		Priority: slices.Clone(m.state.Priority), Version: m.state.Version, Seeded: m.seeded,
 	}
 }
 
@@ -173,6 +177,11 @@ func (m *Membership) sendHeartbeats() {
 	for seq, hb := range m.pending {
 		if now.Sub(hb.sent) > m.t.Window {
 			delete(m.pending, seq)
+		}
+	}
+	for name, at := range m.rejectSent {
+		if now.Sub(at) > time.Minute {
+			delete(m.rejectSent, name)
 		}
 	}
 	var ts []target

@@ -75,7 +75,9 @@ func (m *Membership) handleMsg(raw []byte) {
 			m.onAck(from, seq)
 		}
 	case msgReject:
-		m.onRejected(from, string(body))
+		if len(body) > 0 && m.senderAdmitted(from) {
+			m.onRejected(from, body[0], string(body[1:]))
+		}
 	default:
 		// Everything else needs a sender this node admits.
 		if !m.senderAdmitted(from) {
@@ -189,7 +191,28 @@ func (m *Membership) onAck(from string, seq uint64) {
 	}
 }
 
-func (m *Membership) onRejected(from, reason string) {
+// Kinds of refusal carried in msgReject's first body byte.
+const (
+	rejectNotAllowed byte = 'a' // not in the allowed host list
+	rejectSettings   byte = 's' // node.timeout or meta differ
+)
+
+func (m *Membership) onRejected(from string, kind byte, reason string) {
+	if kind != rejectNotAllowed {
+		// The peer's settings differ from ours: which side is wrong is for
+		// the operator to say, so log it without calling ourselves refused.
+		m.mu.Lock()
+		last, seen := m.rejectSent["<"+from]
+		now := time.Now()
+		if !seen || now.Sub(last) > 10*time.Second {
+			m.rejectSent["<"+from] = now
+		}
+		m.mu.Unlock()
+		if !seen || now.Sub(last) > 10*time.Second {
+			m.log.Error("a node refuses to merge with this one", "by", from, "reason", reason)
+		}
+		return
+	}
 	m.mu.Lock()
 	first := m.rejected == "" || time.Since(m.rejectedAt) > 10*time.Second
 	m.rejected = reason
