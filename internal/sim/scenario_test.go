@@ -1,0 +1,123 @@
+package sim
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openefm/efm/internal/core"
+)
+
+// scenario runs a scripted world: no random faults, the given ones at fixed
+// times, until `until`.
+func scenario(t *testing.T, mutate func(*Config), faults func(w *World), until time.Duration) *World {
+	t.Helper()
+	cfg := RandomConfig(1)
+	cfg.DBs, cfg.Witnesses = 3, 1
+	cfg.SyncK = 0
+	cfg.Stonith, cfg.Watchdog, cfg.FenceFailPct = true, false, 0
+	cfg.Promotable = []bool{true, true, true}
+	cfg.NumFaults = 0
+	cfg.FaultPhase = time.Hour // no quiet phase: the scenario decides
+	cfg.Record = true
+	cfg.Params = BaseParams()
+	cfg.Params.Scripts = map[core.Script]bool{core.ScriptFence: true}
+	cfg.Liveness = false
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	w := New(cfg)
+	faults(w)
+	w.run(until)
+	if w.err != nil {
+		t.Fatalf("invariant violated: %v\n%s", w.err, w.Trace())
+	}
+	return w
+}
+
+func subjects(n *simNode) string {
+	var s []string
+	for _, no := range n.notes {
+		s = append(s, "["+no.Level.String()+"] "+no.Subject)
+	}
+	return strings.Join(s, "\n")
+}
+
+func wantNote(t *testing.T, w *World, id string, subject string) {
+	t.Helper()
+	n := w.byID[core.NodeID(id)]
+	if !strings.Contains(subjects(n), subject) {
+		t.Errorf("%s: no notification %q; got:\n%s\ntrace:\n%s", id, subject, subjects(n), w.Trace())
+	}
+}
+
+func TestScenarioPrimaryDatabaseDown(t *testing.T) {
+	w := scenario(t, nil, func(w *World) {
+		w.at(5*time.Second, func() { w.crashDB(w.nodes[0], 0) })
+	}, 30*time.Second)
+	if w.primaryDB == "10.0.0.1" || !w.settled() {
+		t.Fatalf("no failover after the primary database died; primary %s\n%s", w.primaryDB, w.Trace())
+	}
+	wantNote(t, w, "10.0.0.1", "[SEVERE] Primary database failure for cluster sim")
+	wantNote(t, w, string(w.primaryDB), "[WARNING] Failover has completed on cluster sim")
+}
+
+func TestScenarioPrimaryAgentCrashedDatabaseAlive(t *testing.T) {
+	w := scenario(t, nil, func(w *World) {
+		w.at(5*time.Second, func() { w.crashAgent(w.nodes[0]) })
+	}, 30*time.Second)
+	if w.promotions != 0 {
+		t.Fatalf("failover although the primary database was reachable\n%s", w.Trace())
+	}
+	wantNote(t, w, "10.0.0.2", "[WARNING] Standby agent tried to promote, but primary DB is still running")
+}
+
+func TestScenarioPrimaryIsolated(t *testing.T) {
+	w := scenario(t, nil, func(w *World) {
+		w.at(5*time.Second, func() {
+			w.cut(func(a, b int) bool { return (a == 0) != (b == 0) })
+		})
+	}, 20*time.Second)
+	if w.primaryDB == "10.0.0.1" {
+		t.Fatalf("majority did not promote\n%s", w.Trace())
+	}
+	wantNote(t, w, "10.0.0.1", "[SEVERE] Primary database being fenced off for cluster sim")
+}
+
+func TestScenarioStandbyDatabaseDown(t *testing.T) {
+	w := scenario(t, nil, func(w *World) {
+		w.at(5*time.Second, func() { w.crashDB(w.nodes[2], 0) })
+	}, 20*time.Second)
+	if w.promotions != 0 {
+		t.Fatalf("failover after a standby database died\n%s", w.Trace())
+	}
+	wantNote(t, w, "10.0.0.3", "[SEVERE] Standby database failure for cluster sim")
+	if r := w.nodes[2].role; r != core.RoleIdle {
+		t.Errorf("standby with a dead database is %s, want Idle", r)
+	}
+}
+
+func TestScenarioAutoFailoverOff(t *testing.T) {
+	w := scenario(t, func(c *Config) { c.Params.AutoFailover = false }, func(w *World) {
+		w.at(5*time.Second, func() { w.resetNode(w.nodes[0], time.Hour) })
+	}, 20*time.Second)
+	if w.promotions != 0 {
+		t.Fatalf("auto.failover=false but a standby was promoted\n%s", w.Trace())
+	}
+	wantNote(t, w, "10.0.0.2", "[WARNING] Potential manual failover required")
+}
+
+func TestScenarioSwitchover(t *testing.T) {
+	w := scenario(t, nil, func(w *World) {
+		w.at(5*time.Second, func() { w.deliver(w.nodes[3], -1, core.AdminPromote{Seq: 1, Switchover: true}) })
+	}, 20*time.Second)
+	if w.primaryDB == "10.0.0.1" || !w.settled() {
+		t.Fatalf("switchover did not move the primary\n%s", w.Trace())
+	}
+	old := w.nodes[0]
+	if old.role != core.RoleStandby || !old.db.inRecovery || old.db.following != w.primaryDB {
+		t.Errorf("old primary after switchover: role %s in recovery %v following %q, want a standby of %s",
+			old.role, old.db.inRecovery, old.db.following, w.primaryDB)
+	}
+	wantNote(t, w, string(w.primaryDB), "[WARNING] Switchover has completed on cluster sim")
+}
