@@ -29,9 +29,17 @@ import "time"
 //     earlier than S + L/(1-ρ): the old database already refuses writes.
 //  5. Later rounds cannot succeed once a majority voted for a higher epoch: a
 //     voter acknowledges renewals only for the epoch it currently follows, and
-//     a vote for epoch E+1 moves it there. A vote itself counts as the new
-//     primary's first renewal (the candidate counts its lease from when it
-//     sent the vote requests), so the argument chains from epoch to epoch.
+//     a vote for epoch E+1 moves it there. A granted vote also starts the
+//     voter's hold for the candidate, and the candidate runs a renewal round
+//     of its own (under E+1) before its database can accept a write, so the
+//     argument chains from epoch to epoch.
+//  6. A member that leaves cleanly keeps counting for VoteHold after it was
+//     seen leaving (its hold may be what point 4 relies on); DOWN members
+//     always count.
+//
+// The shell ticks every TickInterval, so fencing starts up to one tick late:
+// FencingAllowance must cover the database stop plus one tick (the default,
+// Lease/4, is five ticks).
 //
 // The primary does not wait for memberlist to notice it is alone (field-notes
 // measured ~10 s for that): the renewal round is its own, bounded, detector.
