@@ -136,6 +136,12 @@ func (m *Membership) serveRequest(from string, r request) {
 // pushes it to every member.
 func (m *Membership) apply(r request, from string) error {
 	m.mu.Lock()
+	if m.state.Version == 0 {
+		// Changing an unseeded state would skip the first member's seed
+		// (and leave this node out of its own allowed list).
+		m.mu.Unlock()
+		return fmt.Errorf("%s: cluster %s has no shared state yet (still joining): retry in a moment", r.Op, m.cfg.Cluster)
+	}
 	next := m.state.clone()
 	var stopTargets []target
 	switch r.Op {

@@ -119,7 +119,8 @@ type Membership struct {
 	stop   sync.Once
 	kick   chan struct{}
 	done   chan struct{}
-	closed sync.Once
+	life   sync.Mutex // serialises memberlist Leave and Shutdown (Leave after Shutdown panics)
+	shut   bool
 	wg     sync.WaitGroup
 }
 
@@ -270,23 +271,34 @@ func (m *Membership) Leave(timeout time.Duration) error {
 		})
 	}
 	waitUntil(&wg, deadline)
-	err := m.ml.Leave(max(time.Until(deadline), m.t.Heartbeat))
-	if err != nil {
-		err = fmt.Errorf("leaving cluster %s: %w", m.cfg.Cluster, err)
+	m.life.Lock()
+	var err error
+	if !m.shut {
+		if err = m.ml.Leave(max(time.Until(deadline), m.t.Heartbeat)); err != nil {
+			err = fmt.Errorf("leaving cluster %s: %w", m.cfg.Cluster, err)
+		}
+		m.log.Info("left the cluster")
 	}
-	m.log.Info("left the cluster")
+	m.life.Unlock()
 	return errors.Join(err, m.Shutdown())
 }
 
 // Shutdown stops this node without telling anyone (peers see it fail).
 func (m *Membership) Shutdown() error {
-	var err error
-	m.closed.Do(func() {
-		close(m.done)
-		err = m.ml.Shutdown()
-		m.wg.Wait()
-	})
-	return err
+	m.life.Lock()
+	if m.shut {
+		m.life.Unlock()
+		return nil
+	}
+	m.shut = true
+	close(m.done)
+	err := m.ml.Shutdown()
+	m.life.Unlock()
+	m.wg.Wait()
+	if err != nil {
+		return fmt.Errorf("shutting down memberlist: %w", err)
+	}
+	return nil
 }
 
 func waitUntil(wg *sync.WaitGroup, deadline time.Time) {

@@ -101,3 +101,20 @@ func TestCrashedMemberStaysDownUntilReset(t *testing.T) {
 		}
 	}
 }
+
+func TestLifecycleCallsAreIdempotent(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, "efm", takeIP(t))
+	if err := n.Shutdown(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if err := n.Shutdown(); err != nil {
+		t.Errorf("second shutdown: %v", err)
+	}
+	if err := n.Leave(time.Second); err != nil { // memberlist alone would panic here
+		t.Errorf("leave after shutdown: %v", err)
+	}
+	if err := n.AllowNode(ctxT(t), "not-an-ip"); err == nil {
+		t.Errorf("allow-node of a non-IP: no error")
+	}
+}
