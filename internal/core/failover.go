@@ -35,6 +35,7 @@ type failover struct {
 	epoch    uint64
 	cand     NodeID
 	votes    map[NodeID]bool
+	voters   int // largest voter count heard during the vote
 
 	waitResign bool
 	switchover bool
@@ -268,6 +269,9 @@ func (n *Node) onVoteResp(from NodeID, m Message) {
 	if fo == nil || fo.phase != foVote || m.Round != fo.epoch || m.Target != fo.cand {
 		return
 	}
+	// Views of the membership may lag (a member that left and came back):
+	// a majority of the largest voter count anyone reports.
+	fo.voters = max(fo.voters, n.numVoters(), m.Voters)
 	if !m.OK {
 		n.maxEpochSeen = max(n.maxEpochSeen, m.Epoch)
 		return
@@ -277,12 +281,12 @@ func (n *Node) onVoteResp(from NodeID, m Message) {
 	}
 	fo.votes[from] = true
 	// A strict majority of the voting members, DOWN members counted.
-	if 2*len(fo.votes) <= n.numVoters() {
+	if 2*len(fo.votes) <= fo.voters {
 		return
 	}
 	fo.phase = foPromote
 	fo.deadline = n.now + n.promoteBudget()
-	n.log(slog.LevelWarn, "candidate elected", "candidate", fo.cand, "vote_epoch", fo.epoch, "votes", len(fo.votes), "voters", n.numVoters())
+	n.log(slog.LevelWarn, "candidate elected", "candidate", fo.cand, "vote_epoch", fo.epoch, "votes", len(fo.votes), "voters", fo.voters)
 	failed := fo.primary
 	if r, ok := fo.reports[failed]; failed == fo.cand || ok && r.status.DBReachable && r.status.InRecovery {
 		// The "primary" we replace is a standby now (rebuilt, or elected

@@ -94,6 +94,9 @@ type Message struct {
 	Quiet      bool        `json:"q,omitempty"`
 	NoScripts  bool        `json:"ns,omitempty"`
 	Reason     string      `json:"why,omitempty"`
+	// Voters is the sender's count of voting members (vote answers): the
+	// coordinator needs a majority of the largest count it hears of.
+	Voters int `json:"n,omitempty"`
 }
 
 // VersionError is returned by Decode for a message of another protocol

@@ -134,10 +134,10 @@ func (n *Node) onVoteReqAt(from NodeID, m Message, since time.Duration) {
 		}
 	case voteRefuse:
 		n.log(slog.LevelInfo, "vote refused", "candidate", m.Target, "vote_epoch", m.Epoch, "why", why)
-		n.replyVote(from, Message{Type: MsgVoteResp, Epoch: max(n.st.Epoch, n.st.VotedEpoch), Target: m.Target, Round: m.Epoch, Reason: why})
+		n.replyVote(from, Message{Type: MsgVoteResp, Epoch: max(n.st.Epoch, n.st.VotedEpoch), Target: m.Target, Round: m.Epoch, Reason: why, Voters: n.numVoters()})
 	case voteGrant:
 		if m.Epoch == n.st.VotedEpoch && m.Target == n.st.VotedFor {
-			n.replyVote(from, Message{Type: MsgVoteResp, Epoch: m.Epoch, Target: m.Target, Round: m.Epoch, OK: true})
+			n.replyVote(from, Message{Type: MsgVoteResp, Epoch: m.Epoch, Target: m.Target, Round: m.Epoch, OK: true, Voters: n.numVoters()})
 			return
 		}
 		// Persist before answering: a vote is granted once per epoch even
@@ -153,7 +153,7 @@ func (n *Node) onVoteReqAt(from NodeID, m Message, since time.Duration) {
 		n.lastPrimaryT = n.now
 		n.suspectTrig = 0
 		n.log(slog.LevelInfo, "vote granted", "candidate", m.Target, "vote_epoch", m.Epoch)
-		n.replyVote(from, Message{Type: MsgVoteResp, Epoch: m.Epoch, Target: m.Target, Round: m.Epoch, OK: true})
+		n.replyVote(from, Message{Type: MsgVoteResp, Epoch: m.Epoch, Target: m.Target, Round: m.Epoch, OK: true, Voters: n.numVoters()})
 	}
 }
 
