@@ -1,6 +1,7 @@
 package membership
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -76,6 +77,39 @@ func hostPort(key, addr string) (netip.Addr, int, error) {
 	return ip.Unmap(), port, nil
 }
 
+// lookupTimeout bounds each DNS lookup of a host name in the configuration.
+const lookupTimeout = 3 * time.Second
+
+// hostPortOrName is hostPort that also takes a host name (resolved later).
+func hostPortOrName(key, addr string) (string, int, error) {
+	host, ps, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("%s %q: want address:port ([addr]:port for IPv6): %w", key, addr, err)
+	}
+	port, err := strconv.Atoi(ps)
+	if err != nil || port < 1 || port > 65535 || host == "" {
+		return "", 0, fmt.Errorf("%s %q: want address:port with a port in 1-65535", key, addr)
+	}
+	return host, port, nil
+}
+
+// lookupIP resolves host (an IP or a name) to one IP, within lookupTimeout.
+func lookupIP(host string) (netip.Addr, error) {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip.Unmap(), nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("resolving %q: %w", host, err)
+	}
+	if len(ips) == 0 {
+		return netip.Addr{}, fmt.Errorf("resolving %q: no address", host)
+	}
+	return ips[0].Unmap(), nil
+}
+
 // resolved is a validated Config plus what was derived from it.
 type resolved struct {
 	Config
@@ -87,6 +121,9 @@ type resolved struct {
 	timing      Timing
 	logger      *slog.Logger
 	joinTargets []string
+	// joinIPs are the IPs of Join, for auto.allow.hosts (names resolved
+	// once at start; an unresolvable one is logged and skipped).
+	joinIPs []string
 }
 
 func (c Config) resolve() (*resolved, error) {
@@ -103,9 +140,14 @@ func (c Config) resolve() (*resolved, error) {
 	}
 	r.advIP, r.advPort = r.bindIP, r.bindPort
 	if c.AdvertiseAddr != "" {
-		if r.advIP, r.advPort, err = hostPort("advertise address", c.AdvertiseAddr); err != nil {
+		host, port, err := hostPortOrName("advertise address", c.AdvertiseAddr)
+		if err != nil {
 			return nil, err
 		}
+		if r.advIP, err = lookupIP(host); err != nil {
+			return nil, fmt.Errorf("advertise address %q: %w", c.AdvertiseAddr, err)
+		}
+		r.advPort = port
 	}
 	r.name = r.bindIP.String()
 	if r.bindIP.IsUnspecified() {
@@ -131,11 +173,8 @@ func (c Config) resolve() (*resolved, error) {
 	}
 	self := net.JoinHostPort(r.advIP.String(), strconv.Itoa(r.advPort))
 	for _, j := range c.Join {
-		if _, _, err := hostPort("join address", j); err != nil {
+		if _, _, err := hostPortOrName("join address", j); err != nil {
 			return nil, err
-		}
-		if j != self && j != c.BindAddr {
-			r.joinTargets = append(r.joinTargets, j)
 		}
 	}
 	r.logger = c.Logger
@@ -143,6 +182,19 @@ func (c Config) resolve() (*resolved, error) {
 		r.logger = slog.New(slog.DiscardHandler)
 	}
 	r.logger = r.logger.With("cluster", c.Cluster, "node", r.name)
+	for _, j := range c.Join {
+		if j == self || j == c.BindAddr {
+			continue // a .nodes file may list this node too
+		}
+		r.joinTargets = append(r.joinTargets, j)
+		host, _, _ := hostPortOrName("join address", j)
+		ip, err := lookupIP(host)
+		if err != nil {
+			r.logger.Warn("nodes file entry does not resolve", "address", j, "err", err)
+			continue
+		}
+		r.joinIPs = append(r.joinIPs, ip.String())
+	}
 	if r.Started.IsZero() {
 		r.Started = time.Now()
 	}

@@ -106,11 +106,7 @@ func (m *Membership) coordinateLocked() *sharedState {
 		m.seeded = true
 		next.Allowed = []string{m.cfg.name}
 		if m.cfg.AutoAllowHosts {
-			for _, j := range m.cfg.Join {
-				if ip, _, err := hostPort("join address", j); err == nil {
-					next.Allowed = append(next.Allowed, ip.String())
-				}
-			}
+			next.Allowed = append(next.Allowed, m.cfg.joinIPs...)
 		}
 		slices.Sort(next.Allowed)
 		next.Allowed = slices.Compact(next.Allowed)

@@ -48,7 +48,8 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{"no cluster", func(c *Config) { c.Cluster = "" }},
 		{"no port", func(c *Config) { c.BindAddr = "127.0.0.1" }},
-		{"host name", func(c *Config) { c.BindAddr = "db1:7800" }},
+		{"host name bind", func(c *Config) { c.BindAddr = "db1:7800" }},
+		{"join without port", func(c *Config) { c.Join = []string{"db2"} }},
 		{"bad port", func(c *Config) { c.BindAddr = "127.0.0.1:70000" }},
 		{"unspecified without advertise", func(c *Config) { c.BindAddr = "0.0.0.0:7800" }},
 		{"bad join", func(c *Config) { c.Join = []string{"10.0.0.1"} }},
@@ -70,6 +71,16 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if r.name != "::1" || r.selfAddr() != "[2001:db8::1]:7801" {
 		t.Errorf("IPv6: name %q advertise %q", r.name, r.selfAddr())
+	}
+	// .nodes entries: IPs, this node itself (skipped), and names (resolved
+	// for auto.allow.hosts from /etc/hosts here: no DNS traffic in tests).
+	r, err = Config{Cluster: "efm", BindAddr: "127.0.0.1:7800", NodeTimeout: time.Second,
+		Join: []string{"127.0.0.1:7800", "[::1]:7800", "localhost:7801"}}.resolve()
+	if err != nil {
+		t.Fatalf("join list: %v", err)
+	}
+	if len(r.joinTargets) != 2 || len(r.joinIPs) != 2 || r.joinIPs[0] != "::1" {
+		t.Errorf("join targets %v, IPs %v; want 2 targets (self skipped) and their 2 IPs", r.joinTargets, r.joinIPs)
 	}
 }
 
