@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -202,6 +203,8 @@ type cutTransport struct {
 	ip      netip.Addr
 	mu      sync.Mutex
 	blocked map[netip.Addr]bool
+	loss    float64       // share of packets dropped, each direction
+	jitter  time.Duration // incoming packets delayed by up to this
 	packets chan *memberlist.Packet
 	streams chan net.Conn
 	done    chan struct{}
@@ -230,6 +233,23 @@ func (c *cutTransport) cut(ips ...netip.Addr) {
 	for _, ip := range ips {
 		c.blocked[ip] = true
 	}
+}
+
+// degrade drops a share of all packets and delays incoming ones.
+func (c *cutTransport) degrade(loss float64, jitter time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.loss, c.jitter = loss, jitter
+}
+
+func (c *cutTransport) lossy() (bool, time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var d time.Duration
+	if c.jitter > 0 {
+		d = rand.N(c.jitter)
+	}
+	return c.loss > 0 && rand.Float64() < c.loss, d
 }
 
 func (c *cutTransport) heal() {
@@ -267,6 +287,19 @@ func (c *cutTransport) pump() {
 			if c.isCut(p.From) {
 				continue
 			}
+			drop, delay := c.lossy()
+			if drop {
+				continue
+			}
+			if delay > 0 {
+				time.AfterFunc(delay, func() {
+					select {
+					case c.packets <- p:
+					case <-c.done:
+					}
+				})
+				continue
+			}
 			select {
 			case c.packets <- p:
 			case <-c.done:
@@ -291,14 +324,14 @@ func (c *cutTransport) PacketCh() <-chan *memberlist.Packet { return c.packets }
 func (c *cutTransport) StreamCh() <-chan net.Conn           { return c.streams }
 
 func (c *cutTransport) WriteTo(b []byte, addr string) (time.Time, error) {
-	if c.isCutHostPort(addr) {
+	if drop, _ := c.lossy(); drop || c.isCutHostPort(addr) {
 		return time.Now(), nil
 	}
 	return c.NetTransport.WriteTo(b, addr)
 }
 
 func (c *cutTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
-	if c.isCutHostPort(a.Addr) {
+	if drop, _ := c.lossy(); drop || c.isCutHostPort(a.Addr) {
 		return time.Now(), nil
 	}
 	return c.NetTransport.WriteToAddress(b, a)

@@ -54,6 +54,17 @@ func TestPartitionedNodeDetectsIsolation(t *testing.T) {
 		}
 	}
 
+	// The majority side elects its own coordinator (a was the oldest);
+	// the isolated side keeps itself.
+	for _, n := range []*testNode{b, c} {
+		waitFor(t, settle, n.ip.String()+" hands the coordinator role to b", func() (bool, string) {
+			return n.Coordinator() == b.Name(), n.Coordinator()
+		})
+	}
+	if got := a.Coordinator(); got != a.Name() {
+		t.Errorf("isolated a sees coordinator %s, want itself", got)
+	}
+
 	// Keep the cut longer than memberlist's GossipToTheDeadTime (= node
 	// timeout): plain memberlist would never re-merge after this.
 	waitFor(t, settle, "memberlist on b declares a dead", func() (bool, string) {
@@ -73,4 +84,43 @@ func TestPartitionedNodeDetectsIsolation(t *testing.T) {
 	if q := a.Quorum(); !q.Majority || q.Reachable != 3 {
 		t.Errorf("a after heal: %+v", q)
 	}
+	for _, n := range ns {
+		waitFor(t, settle, n.ip.String()+" agrees on a as coordinator again", func() (bool, string) {
+			return n.Coordinator() == a.Name(), n.Coordinator()
+		})
+	}
+}
+
+// TestLossAndJitterDoNotFlap: with 5 % of the packets lost each way and
+// up to 100 ms of delay (a tenth of the node timeout here), nobody is
+// shown DOWN and every node keeps its majority.
+func TestLossAndJitterDoNotFlap(t *testing.T) {
+	t.Parallel()
+	ns := startCluster(t, "efm", 3)
+	for _, n := range ns {
+		n.tr.degrade(0.05, 100*time.Millisecond)
+	}
+	watch := 4 * ns[0].Timing().NodeTimeout
+	end := time.Now().Add(watch)
+	flaps := 0
+	for time.Now().Before(end) {
+		for _, n := range ns {
+			q := n.Quorum()
+			for _, m := range n.Members() {
+				if m.State == StateDown {
+					flaps++
+					t.Errorf("%s shows %s DOWN under mild loss: %s", n.ip, m.Name, view(n.Membership))
+				}
+			}
+			if !q.Majority {
+				flaps++
+				t.Errorf("%s lost its majority under mild loss: %+v", n.ip, q)
+			}
+		}
+		if flaps > 5 {
+			t.FailNow()
+		}
+		time.Sleep(20 * time.Millisecond) // sampling period of the observation
+	}
+	t.Logf("no flap over %v with 5%% loss and 0-100ms jitter", watch)
 }
