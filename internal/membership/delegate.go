@@ -146,6 +146,9 @@ func (m *Membership) refuse(name, addr string, why error) {
 	m.mu.Unlock()
 	m.log.Warn("refusing node", "peer", name, "address", addr, "reason", why)
 	go func() {
+		if m.list() == nil {
+			return
+		}
 		kind := rejectSettings
 		var na *notAllowedError
 		if errors.As(why, &na) {
@@ -156,7 +159,7 @@ func (m *Membership) refuse(name, addr string, why error) {
 		if err != nil {
 			return
 		}
-		if err := m.ml.SendBestEffort(n, msg); err != nil {
+		if err := m.list().SendBestEffort(n, msg); err != nil {
 			m.log.Debug("telling a refused node why", "peer", name, "err", err)
 		}
 	}()

@@ -44,6 +44,13 @@ type logSink struct {
 	name string
 	mu   sync.Mutex
 	recs []string
+	over bool // the test ended: memberlist goroutines may still log
+}
+
+func newLogSink(t *testing.T, name string) *logSink {
+	s := &logSink{t: t, name: name}
+	t.Cleanup(func() { s.mu.Lock(); s.over = true; s.mu.Unlock() })
+	return s
 }
 
 func (s *logSink) Enabled(context.Context, slog.Level) bool { return true }
@@ -53,9 +60,9 @@ func (s *logSink) Handle(_ context.Context, r slog.Record) error {
 	r.Attrs(func(a slog.Attr) bool { fmt.Fprintf(&b, " %s=%v", a.Key, a.Value); return true })
 	line := b.String()
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.recs = append(s.recs, line)
-	s.mu.Unlock()
-	if r.Level >= slog.LevelWarn || os.Getenv("MEMBERSHIP_DEBUG") != "" {
+	if !s.over && (r.Level >= slog.LevelWarn || os.Getenv("MEMBERSHIP_DEBUG") != "") {
 		s.t.Logf("%s %s: %s", time.Now().Format("15:04:05.000"), s.name, line)
 	}
 	return nil
@@ -90,7 +97,7 @@ func withJoin(ips ...netip.Addr) nodeOpt {
 // turns it off, and a cuttable transport.
 func startNode(t *testing.T, cluster string, ip netip.Addr, opts ...nodeOpt) *testNode {
 	t.Helper()
-	sink := &logSink{t: t, name: ip.String()}
+	sink := newLogSink(t, ip.String())
 	tr := newCutTransport(t, ip)
 	cfg := Config{
 		Cluster: cluster, BindAddr: addrOf(ip), Kind: KindDatabase,

@@ -212,7 +212,7 @@ func (m *Membership) pushShared(s *sharedState) {
 			continue
 		}
 		go func() {
-			if err := m.ml.SendReliable(n, msg); err != nil {
+			if err := m.list().SendReliable(n, msg); err != nil {
 				m.log.Debug("pushing shared state", "to", t.name, "err", err)
 			}
 		}()
@@ -275,7 +275,7 @@ func (m *Membership) rejoin() {
 	m.mu.Unlock()
 	for _, a := range todo {
 		go func() {
-			_, err := m.ml.Join([]string{a})
+			_, err := m.list().Join([]string{a})
 			m.mu.Lock()
 			delete(m.joining, a)
 			m.mu.Unlock()

@@ -83,7 +83,10 @@ type Membership struct {
 	cfg *resolved
 	log *slog.Logger
 	t   Timing
-	ml  *memberlist.Memberlist
+	// mlRaw is set once memberlist.Create returns; memberlist may call our
+	// delegates before that, so everything reaches it through list().
+	mlRaw *memberlist.Memberlist
+	ready chan struct{}
 
 	mu          sync.Mutex
 	self        nodeMeta
@@ -172,6 +175,7 @@ func New(cfg Config) (*Membership, error) {
 		stopCh:     make(chan struct{}),
 		kick:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
+		ready:      make(chan struct{}),
 	}
 	m.lastNodes = readNodesFile(r.NodesFile) // rewrite only what differs
 	mc := r.memberlistConfig()
@@ -183,10 +187,11 @@ func New(cfg Config) (*Membership, error) {
 	mc.Conflict = d
 	mc.Logger = newMemberlistLogger(m.log)
 	ml, err := memberlist.Create(mc)
+	m.mlRaw = ml
+	close(m.ready)
 	if err != nil {
 		return nil, fmt.Errorf("starting memberlist on %s: %w", cfg.BindAddr, err)
 	}
-	m.ml = ml
 	m.log.Info("membership started", "bind", cfg.BindAddr, "advertise", r.selfAddr(),
 		"kind", r.Kind, "encrypt", r.Encrypt, "node_timeout", r.timing.NodeTimeout,
 		"heartbeat", r.timing.Heartbeat, "isolation_bound", r.timing.IsolationBound())
@@ -194,6 +199,13 @@ func New(cfg Config) (*Membership, error) {
 	go m.initialJoin()
 	go m.loop()
 	return m, nil
+}
+
+// list waits until memberlist.Create has returned: messages can arrive
+// (and delegates run) while it is still starting.
+func (m *Membership) list() *memberlist.Memberlist {
+	<-m.ready
+	return m.mlRaw
 }
 
 // Name is this node's identity (its bind IP).
@@ -234,7 +246,7 @@ func (m *Membership) SetLocalState(s string) {
 	m.mu.Unlock()
 	if changed {
 		go func() {
-			if err := m.ml.UpdateNode(m.t.TCPTimeout); err != nil {
+			if err := m.list().UpdateNode(m.t.TCPTimeout); err != nil {
 				m.log.Debug("gossiping local state", "state", s, "err", err)
 			}
 		}()
@@ -265,7 +277,7 @@ func (m *Membership) Leave(timeout time.Duration) error {
 	var wg sync.WaitGroup
 	for _, n := range targets {
 		wg.Go(func() {
-			if err := m.ml.SendReliable(n, notice); err != nil {
+			if err := m.list().SendReliable(n, notice); err != nil {
 				m.log.Warn("telling a member we leave", "member", n.Name, "err", err)
 			}
 		})
@@ -274,7 +286,7 @@ func (m *Membership) Leave(timeout time.Duration) error {
 	m.life.Lock()
 	var err error
 	if !m.shut {
-		if err = m.ml.Leave(max(time.Until(deadline), m.t.Heartbeat)); err != nil {
+		if err = m.list().Leave(max(time.Until(deadline), m.t.Heartbeat)); err != nil {
 			err = fmt.Errorf("leaving cluster %s: %w", m.cfg.Cluster, err)
 		}
 		m.log.Info("left the cluster")
@@ -292,7 +304,7 @@ func (m *Membership) Shutdown() error {
 	}
 	m.shut = true
 	close(m.done)
-	err := m.ml.Shutdown()
+	err := m.list().Shutdown()
 	m.life.Unlock()
 	m.wg.Wait()
 	if err != nil {
@@ -351,7 +363,7 @@ func (m *Membership) initialJoin() {
 	ok := make(chan string, len(targets))
 	for _, a := range targets {
 		wg.Go(func() {
-			if _, err := m.ml.Join([]string{a}); err != nil {
+			if _, err := m.list().Join([]string{a}); err != nil {
 				m.log.Info("could not join through address", "address", a, "err", err)
 				return
 			}

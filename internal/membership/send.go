@@ -29,7 +29,7 @@ func (m *Membership) SendBestEffort(to string, payload []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := m.ml.SendBestEffort(n, encode(msgUser, m.cfg.name, payload)); err != nil {
+	if err := m.list().SendBestEffort(n, encode(msgUser, m.cfg.name, payload)); err != nil {
 		return fmt.Errorf("sending to %s: %w", to, err)
 	}
 	return nil
@@ -55,7 +55,7 @@ func (m *Membership) nodeByName(name string) (*memberlist.Node, error) {
 // TCPTimeout) by ctx too.
 func (m *Membership) sendReliable(ctx context.Context, n *memberlist.Node, msg []byte) error {
 	ch := make(chan error, 1)
-	go func() { ch <- m.ml.SendReliable(n, msg) }()
+	go func() { ch <- m.list().SendReliable(n, msg) }()
 	select {
 	case err := <-ch:
 		return err

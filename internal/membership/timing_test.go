@@ -89,7 +89,7 @@ func TestConfigErrors(t *testing.T) {
 func TestEvents(t *testing.T) {
 	t.Parallel()
 	aIP, bIP := takeIP(t), takeIP(t)
-	sink := &logSink{t: t, name: aIP.String()}
+	sink := newLogSink(t, aIP.String())
 	a, err := New(Config{Cluster: "efm", BindAddr: addrOf(aIP), Join: []string{addrOf(bIP)},
 		AutoAllowHosts: true, NodeTimeout: testNodeTimeout, Logger: slog.New(sink)})
 	if err != nil {

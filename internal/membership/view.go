@@ -200,7 +200,7 @@ func (m *Membership) sendHeartbeats() {
 		if err != nil {
 			continue
 		}
-		if err := m.ml.SendBestEffort(n, encode(msgPing, m.cfg.name, body)); err != nil {
+		if err := m.list().SendBestEffort(n, encode(msgPing, m.cfg.name, body)); err != nil {
 			m.log.Debug("sending heartbeat", "to", t.name, "err", err)
 		}
 	}

@@ -61,6 +61,9 @@ func encodeJSON(t byte, from string, v any) []byte {
 
 // handleMsg runs on memberlist's goroutines: quick, never blocking.
 func (m *Membership) handleMsg(raw []byte) {
+	if m.list() == nil {
+		return // memberlist.Create failed; its goroutines may linger
+	}
 	t, from, body, err := decode(raw)
 	if err != nil {
 		m.log.Debug("ignoring malformed message", "err", err)
@@ -173,7 +176,7 @@ func (m *Membership) onPing(from string, body []byte) {
 	}
 	// SendBestEffort with our own Node, not SendToAddress: the latter
 	// reads memberlist's node table without its lock (a race in v0.7.0).
-	if err := m.ml.SendBestEffort(n, ack); err != nil {
+	if err := m.list().SendBestEffort(n, ack); err != nil {
 		m.log.Debug("answering heartbeat", "to", from, "err", err)
 	}
 }
