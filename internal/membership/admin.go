@@ -26,6 +26,9 @@ type request struct {
 	Op   string   `json:"o"`
 	Arg  string   `json:"a,omitempty"`
 	List []string `json:"l,omitempty"`
+	// Addr is the asker's address, so the coordinator can answer a node
+	// its memberlist has not told it about yet.
+	Addr string `json:"r,omitempty"`
 }
 
 type response struct {
@@ -82,6 +85,7 @@ func (m *Membership) ask(ctx context.Context, r request) error {
 	p := m.peers[coord]
 	m.reqID++
 	r.ID = m.reqID
+	r.Addr = m.cfg.selfAddr()
 	ch := make(chan error, 1)
 	m.waiters[r.ID] = ch
 	m.mu.Unlock()
@@ -114,15 +118,15 @@ func (m *Membership) serveRequest(from string, r request) {
 	if err != nil {
 		resp.Err = err.Error()
 	}
+	addr := r.Addr
 	m.mu.Lock()
-	p := m.peers[from]
-	m.mu.Unlock()
-	if p == nil {
-		m.log.Warn("cannot answer a request from an unknown member", "from", from, "op", r.Op)
-		return
+	if p := m.peers[from]; p != nil {
+		addr = p.addr
 	}
-	n, nerr := nodeFor(from, p.addr)
+	m.mu.Unlock()
+	n, nerr := nodeFor(from, addr)
 	if nerr != nil {
+		m.log.Warn("cannot answer a request", "from", from, "op", r.Op, "err", nerr)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), m.t.TCPTimeout)
