@@ -18,9 +18,10 @@ type Member struct {
 	Name string // bind IP: the node's identity
 	Addr string // ip:port peers dial
 	Kind Kind
-	// State is what the member reports (Primary, Standby, Witness, Idle)
-	// or DOWN when it failed without leaving or has not answered a
-	// heartbeat for Timing.Window.
+	// State is what the member reports (Primary, Standby, Witness, Idle),
+	// or DOWN when no heartbeat round trip with it started in the last
+	// Timing.Window (a member that joined gets one window of grace; one
+	// known only from the coordinator's roster is DOWN until it answers).
 	State string
 	// Voting is true for every kind today (database agents and witnesses).
 	Voting bool

@@ -47,8 +47,9 @@ import (
 //	memberlist dead ≈ (wait for the probe, ≤ a probe round) + h + SuspicionMult·h·max(1, log10 N)
 //	               ≈ T for N < 10
 //
-// memberlist's verdict only adds DOWN (it is OR-ed with the heartbeat),
-// so the bound above does not depend on it.
+// DOWN is decided by the heartbeat alone, so the bound above does not
+// depend on memberlist, and a stale "dead" rumour gossiped after a heal
+// cannot flap a member that still answers.
 type Timing struct {
 	NodeTimeout time.Duration
 	// Heartbeat is h, the heartbeat period and the event check period.

@@ -14,14 +14,17 @@ func (m *Membership) reachableLocked(p *peer, now time.Time) bool {
 	return !p.lastRT.IsZero() && now.Sub(p.lastRT) < m.t.Window
 }
 
-// shownLocked is the state a peer is displayed with.
+// shownLocked is the state a peer is displayed with. DOWN is decided by
+// the heartbeat alone: memberlist's "dead" is not needed for the bound
+// (its suspicion timeout is ≈ T > W) and, trusted on its own, it lets a
+// node that was isolated spread stale death rumours about healthy ones
+// after a heal (field-notes.md §2), which would flap the view.
 func (m *Membership) shownLocked(p *peer, now time.Time) string {
-	if !p.mlAlive {
-		return StateDown
-	}
-	// A member just (re)joined gets one window to answer a heartbeat
-	// before it is shown DOWN; it still does not count as reachable.
-	if !m.reachableLocked(p, now) && now.Sub(p.firstSeen) >= m.t.Window {
+	up := m.reachableLocked(p, now) ||
+		// A member just (re)joined gets one window to answer a heartbeat
+		// before it is shown DOWN; it does not count as reachable yet.
+		(p.mlAlive && now.Sub(p.firstSeen) < m.t.Window)
+	if !up {
 		return StateDown
 	}
 	if p.meta.State == "" {
