@@ -17,8 +17,12 @@
 //     feeding it), or with both. Without either, a paused primary whose
 //     database stays reachable to clients but not to the other agents is a
 //     real split brain; the simulator does not claim otherwise.
-//   - Agents agree on the set of voting members: the configured nodes. A
-//     clean agent stop is reported "left" to everyone; reset-members is not
+//   - The voting members are the configured nodes; a clean agent stop is
+//     reported "left" to every view at once, a rejoin within one membership
+//     tick (100 ms). A left member keeps counting for a vote hold, and a
+//     vote majority is taken against the largest voter count any voter
+//     reports, but there is no joint consensus: an election racing a rejoin
+//     is judged by what the views could know. reset-members is not
 //     modelled.
 //   - stop.isolated.primary and stop.failed.primary are true (the defaults);
 //     with false the single-writer invariant does not hold and is not

@@ -274,9 +274,9 @@ func (w *World) quiet() {
 
 // repair is the operator: boot hosts, start agents, start databases (the
 // latest primary as it is, every other one rebuilt as its standby), and
-// efm resume on Idle agents. Repeated every 3 s until the cluster settles.
+// efm resume on Idle agents. Repeated every 3 s until the run ends.
 func (w *World) repair() {
-	if w.err != nil || w.settledAt != 0 {
+	if w.err != nil {
 		return
 	}
 	var latest core.NodeID

@@ -20,6 +20,9 @@ func (w *World) startAgent(n *simNode, why string) {
 	n.gen++
 	n.paused = false
 	n.buffered = nil
+	if n.stopped {
+		n.restartedAt = w.now
+	}
 	n.stopped = false
 	n.role = core.RoleUnknown
 	for _, m := range w.nodes {

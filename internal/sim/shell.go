@@ -304,12 +304,18 @@ func (w *World) onPersist(n *simNode, st core.Persisted) {
 }
 
 // nonStopped counts the voting members as the design defines them: every
-// node except those that left cleanly more than a vote hold ago.
+// node except those that left cleanly more than a vote hold ago. A member
+// back from a clean stop counts once the membership views can know it
+// (one membership tick): elections that race a rejoin are judged by what
+// the agents could see (there is no joint consensus; see doc.go).
 func (w *World) nonStopped() int {
 	hold := w.cfg.Params.Timing().VoteHold
 	c := 0
 	for _, m := range w.nodes {
-		if !m.stopped || w.now-m.stoppedAt < hold {
+		switch {
+		case m.stopped && w.now-m.stoppedAt < hold:
+			c++
+		case !m.stopped && (m.restartedAt == 0 || w.now-m.restartedAt > 150*time.Millisecond):
 			c++
 		}
 	}

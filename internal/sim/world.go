@@ -51,7 +51,9 @@ type simNode struct {
 	buffered  []core.Event
 	stopped   bool // stopped cleanly (membership: left)
 	stoppedAt time.Duration
-	nodeDown  bool // whole host powered off
+	// restartedAt: when the agent came back from a clean stop.
+	restartedAt time.Duration
+	nodeDown    bool // whole host powered off
 
 	rate float64 // clock rate
 	off  time.Duration
