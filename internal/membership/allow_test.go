@@ -73,3 +73,37 @@ func TestAllowAndDisallowNode(t *testing.T) {
 		t.Errorf("refused c thinks it has a majority: %+v", q)
 	}
 }
+
+// TestRefusedNodeCannotOverwriteSharedState: a node that formed its own
+// cluster (and bumped its shared state to a higher version) is refused by
+// the real cluster; its push/pulls, which carry that state, must not
+// replace the real cluster's allowed list.
+func TestRefusedNodeCannotOverwriteSharedState(t *testing.T) {
+	t.Parallel()
+	aIP, bIP, yIP := takeIP(t), takeIP(t), takeIP(t)
+	y := startNode(t, "efm", yIP, withJoin(aIP)) // a is not up: y seeds {y, a}
+	waitFor(t, settle, "y seeds its own state", func() (bool, string) { return len(y.Allowed()) == 2, "" })
+	for i := range 5 {
+		if err := y.SetPriorityList(ctxT(t), []string{yIP.String(), string(rune('a' + i))}); err != nil {
+			t.Fatalf("bumping y's version: %v", err)
+		}
+	}
+	a := startNode(t, "efm", aIP, withJoin(bIP))
+	b := startNode(t, "efm", bIP, withJoin(aIP))
+	waitMembers(t, settle, []*testNode{a, b}, a, b)
+	if yv, av := y.Status().Version, a.Status().Version; yv <= av {
+		t.Fatalf("test setup: y's version %d should exceed the cluster's %d", yv, av)
+	}
+	waitFor(t, settle, "y learns it is refused", func() (bool, string) { return y.Rejected() != "", "" })
+	// Several push/pull rounds from y to a.
+	time.Sleep(3 * y.Timing().PushPull) // observation window, not synchronisation
+	want := names(a, b)
+	for _, n := range []*testNode{a, b} {
+		if got := n.Allowed(); !slices.Equal(got, want) {
+			t.Errorf("%s: allowed list %v, want the cluster's own %v", n.ip, got, want)
+		}
+		if w := n.Status(); slices.Contains(memberNames(n.Membership), yIP.String()) {
+			t.Errorf("%s lists the refused node: %+v", n.ip, w.Members)
+		}
+	}
+}

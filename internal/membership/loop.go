@@ -153,6 +153,14 @@ func (m *Membership) adoptShared(s *sharedState, source string) {
 		m.mu.Unlock()
 		return
 	}
+	// Push/pull does not say who sent a state: a refused node's own
+	// (seeded) state must not replace the cluster's allowed list, so only
+	// states written by a node our list allows are taken.
+	if m.state.Version > 0 && !m.state.allowed(s.Writer) {
+		m.mu.Unlock()
+		m.log.Debug("ignoring shared state written by a node not allowed here", "writer", s.Writer, "from", source)
+		return
+	}
 	m.applySharedLocked(s.clone())
 	m.mu.Unlock()
 	m.log.Debug("adopted shared state", "version", s.Version, "writer", s.Writer, "from", source)
