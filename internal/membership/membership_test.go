@@ -77,11 +77,10 @@ func TestCrashedMemberStaysDownUntilReset(t *testing.T) {
 		t.Fatalf("crashing c: %v", err)
 	}
 	for _, n := range []*testNode{a, b} {
-		d := waitFor(t, settle, n.ip.String()+" shows c DOWN", func() (bool, string) {
+		waitFor(t, settle, n.ip.String()+" shows c DOWN", func() (bool, string) {
 			return stateOf(n.Membership, c.ip.String()) == StateDown, view(n.Membership)
 		})
 		t.Logf("%s saw the crashed node DOWN %v after the crash (IsolationBound %v)", n.ip, time.Since(crash).Round(time.Millisecond), n.IsolationBound())
-		_ = d
 		q := n.Quorum()
 		if q.Voters != 3 || q.Reachable != 2 || !q.Majority {
 			t.Errorf("%s: quorum %+v, want 2 reachable of 3 voters (a failed member still counts)", n.ip, q)
