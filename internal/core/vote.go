@@ -91,6 +91,12 @@ func (n *Node) voteDecision(m Message, since time.Duration) (voteVerdict, string
 	if n.now < n.voter.holdUntil && n.voter.holdFor != c && !n.brokenNoLeaseWait {
 		return voteDefer, fmt.Sprintf("lease of %s may still be valid for %v", n.voter.holdFor, n.voter.holdUntil-n.now)
 	}
+	// Every database voter, the old primary included, refuses a candidate
+	// on an older timeline than its own last one: that candidate missed a
+	// promotion and everything written after it.
+	if l := n.local.last; c != n.p.Self && n.p.Kind == KindDatabase && m.Status != nil && m.Status.Timeline < l.Timeline {
+		return voteRefuse, fmt.Sprintf("candidate is on timeline %d, this node was on %d", m.Status.Timeline, l.Timeline)
+	}
 	// Only promotable standbys apply it: synchronous_standby_names should
 	// name exactly those, and a standby that can never be promoted must not
 	// block a failover. The old primary (last seen out of recovery) cannot
