@@ -54,17 +54,22 @@ func runSeed(seed int64, mutate func(*Config)) runResult {
 // runMany runs n schedules from seed base on every core and returns the
 // first failure (by seed), the total of steps and promotions.
 func runMany(base, n int64, mutate func(*Config), stopOnFail bool) (first *runResult, done, steps, proms, fos int64) {
+	first, done, steps, proms, fos, _ = runManyCount(base, n, mutate, stopOnFail)
+	return
+}
+
+func runManyCount(base, n int64, mutate func(*Config), stopOnFail bool) (first *runResult, done, steps, proms, fos int64, failed []int64) {
 	var next atomic.Int64
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	var failed atomic.Bool
+	var anyFailed atomic.Bool
 	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
 				i := next.Add(1) - 1
-				if i >= n || (stopOnFail && failed.Load()) {
+				if i >= n || (stopOnFail && anyFailed.Load()) {
 					return
 				}
 				r := runSeed(base+i, mutate)
@@ -73,8 +78,9 @@ func runMany(base, n int64, mutate func(*Config), stopOnFail bool) (first *runRe
 				atomic.AddInt64(&proms, int64(r.prom))
 				atomic.AddInt64(&fos, int64(r.fo))
 				if r.err != nil {
-					failed.Store(true)
+					anyFailed.Store(true)
 					mu.Lock()
+					failed = append(failed, r.seed)
 					if first == nil || r.seed < first.seed {
 						rr := r
 						first = &rr
@@ -85,7 +91,7 @@ func runMany(base, n int64, mutate func(*Config), stopOnFail bool) (first *runRe
 		}()
 	}
 	wg.Wait()
-	return first, done, steps, proms, fos
+	return first, done, steps, proms, fos, failed
 }
 
 // TestSimulation runs randomized fault schedules against the real core and
@@ -111,10 +117,16 @@ func TestSimulation(t *testing.T) {
 	n := envInt(t, "EFM_SIM_SCHEDULES", defaultSchedules)
 	base := envInt(t, "EFM_SIM_BASE", 1)
 	start := time.Now()
-	first, done, steps, proms, fos := runMany(base, n, nil, true)
+	// EFM_SIM_KEEP_GOING=1 runs every schedule and counts the failures
+	// instead of stopping at the first.
+	keepGoing := os.Getenv("EFM_SIM_KEEP_GOING") == "1"
+	first, done, steps, proms, fos, failed := runManyCount(base, n, nil, !keepGoing)
 	el := time.Since(start)
-	t.Logf("ran %d of %d schedules (seeds from %d), %d steps, %d promotions (%d failovers) in %v on %d procs",
-		done, n, base, steps, proms, fos, el.Round(time.Millisecond), runtime.GOMAXPROCS(0))
+	t.Logf("ran %d of %d schedules (seeds from %d), %d steps, %d promotions (%d failovers) in %v on %d procs; %d failed",
+		done, n, base, steps, proms, fos, el.Round(time.Millisecond), runtime.GOMAXPROCS(0), len(failed))
+	if len(failed) > 1 {
+		t.Logf("failing seeds (unordered, first 50): %v", failed[:min(50, len(failed))])
+	}
 	if first != nil {
 		t.Fatalf("seed %d violated an invariant: %v\nreplay with EFM_SIM_SEED=%d go test ./internal/sim/ -run TestSimulation -v\nschedule:\n%s",
 			first.seed, first.err, first.seed, first.trace)
