@@ -47,8 +47,9 @@ const (
 	MsgSetPriority MsgType = "set-priority"
 	// MsgStopCluster: every agent stops.
 	MsgStopCluster MsgType = "stop-cluster"
-	// MsgFailoverStart announces (WARNING "Promotion has started") and
-	// serialises promotions: nobody else coordinates while one runs.
+	// MsgFailoverStart: Target (the candidate, From) starts promoting in
+	// Epoch. Receivers hold off coordinating (one promotion at a time) and
+	// run script.remote.pre.promotion.
 	MsgFailoverStart MsgType = "failover-start"
 )
 

@@ -146,6 +146,9 @@ func (n *Node) candFence() {
 		if len(c.fence) == 0 {
 			c.fence = []NodeID{""}
 		}
+		// efm-reference §6 step 4: script.remote.pre.promotion on the other
+		// agents, script.fence here.
+		n.send("", Message{Type: MsgFailoverStart, Epoch: c.epoch, Target: n.p.Self, NoScripts: c.noScripts})
 	}
 	if c.noScripts || !n.p.hasScript(ScriptFence) || len(c.fence) == 0 {
 		n.candPromote()

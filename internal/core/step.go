@@ -193,6 +193,9 @@ func (n *Node) onMessage(from NodeID, m Message) {
 		n.stopped = true
 	case MsgFailoverStart:
 		n.foreignFOUntil = max(n.foreignFOUntil, n.now+n.foWindow())
+		if !m.NoScripts {
+			n.runScript(ScriptRemotePrePromote, Placeholders{NewPrimary: m.Target})
+		}
 	}
 }
 
