@@ -45,6 +45,11 @@ type Params struct {
 	// lease runs out. See Timing.
 	Watchdog bool
 
+	// Lease overrides the primary lease (default node.timeout). A shorter
+	// lease fails over faster (a failover waits out the old primary's lease)
+	// but fences an isolated primary sooner and renews more often.
+	Lease time.Duration
+
 	// MaxClockDrift bounds how much faster or slower any node's monotonic
 	// clock may run than real time, as a fraction (0.01 = 1 %). Zero means
 	// DefaultMaxClockDrift.
@@ -115,6 +120,9 @@ func (p Params) Validate() error {
 		if d.d <= 0 {
 			errs = append(errs, fmt.Errorf("%s=%v: must be positive", d.key, d.d))
 		}
+	}
+	if p.Lease < 0 {
+		errs = append(errs, fmt.Errorf("lease %v: must not be negative", p.Lease))
 	}
 	if p.CheckVIPTimeout < 0 || p.StandbyRestartDelay < 0 {
 		errs = append(errs, fmt.Errorf("check.vip.timeout=%v standby.restart.delay=%v: must not be negative", p.CheckVIPTimeout, p.StandbyRestartDelay))

@@ -54,9 +54,9 @@ import "time"
 // acknowledge commits once its standbys follow the new primary).
 type Timing struct {
 	// Lease is how long one successful renewal round keeps the primary
-	// writable, counted from the round's send time. It equals node.timeout:
-	// the isolated primary is fenced within the time the majority's
-	// membership layer takes to declare it DOWN.
+	// writable, counted from the round's send time: Params.Lease, by default
+	// node.timeout (the isolated primary is then fenced within the time EFM
+	// gives a silent peer before declaring it failed).
 	Lease time.Duration
 	// RenewInterval is the period of renewal rounds (and of every agent's
 	// status heartbeat). Lease/5: four rounds in a row may be lost before
@@ -69,13 +69,13 @@ type Timing struct {
 	// vote) at its local time t refuses votes to any other candidate:
 	// Lease*(1+ρ)/(1-ρ), rounded up to the millisecond (point 4 above).
 	VoteHold time.Duration
-	// PrimarySilence is how long a standby waits without hearing the
-	// primary (renewal or heartbeat) before it suspects it, independent of
-	// the membership layer: node.timeout.
+	// PrimarySilence is how long a standby waits without a renewal from
+	// the primary before it suspects it, independent of the membership
+	// layer: one lease (five renewal rounds).
 	PrimarySilence time.Duration
 	// FailoverBound is the longest a confirmed failover may take from the
 	// moment the primary was lost with a connected majority, without retries:
-	// detection (node.timeout) + confirmation (remote.timeout) + vote hold +
+	// detection (PrimarySilence) + confirmation (remote.timeout) + vote hold +
 	// vote round (remote.timeout) + VIP wait (check.vip.timeout) + promote
 	// and recovery polling (remote.timeout + 2 recovery.check.period).
 	FailoverBound time.Duration
@@ -89,11 +89,14 @@ func (p Params) Timing() Timing {
 		rho = DefaultMaxClockDrift
 	}
 	l := p.NodeTimeout
+	if p.Lease > 0 {
+		l = p.Lease
+	}
 	t := Timing{
 		Lease:            l,
 		RenewInterval:    l / 5,
 		FencingAllowance: p.FencingAllowance,
-		PrimarySilence:   p.NodeTimeout,
+		PrimarySilence:   l,
 	}
 	if t.FencingAllowance == 0 {
 		t.FencingAllowance = l / 4
@@ -104,7 +107,7 @@ func (p Params) Timing() Timing {
 	if p.CheckVIPBeforePromotion && p.VIPConfigured {
 		vip = p.CheckVIPTimeout
 	}
-	t.FailoverBound = p.NodeTimeout + p.RemoteTimeout + t.VoteHold + p.RemoteTimeout + vip +
+	t.FailoverBound = t.PrimarySilence + p.RemoteTimeout + t.VoteHold + p.RemoteTimeout + vip +
 		p.RemoteTimeout + 2*p.RecoveryCheckPeriod
 	return t
 }

@@ -35,10 +35,10 @@ type Config struct {
 func (c Config) String() string {
 	p := c.Params
 	return fmt.Sprintf("seed=%d dbs=%d witnesses=%d syncK=%d stonith=%v watchdog=%v promotable=%v fenceFail=%d%% faults=%d phase=%v "+
-		"node.timeout=%v local=%v/%v/%v remote=%v auto.failover=%v minimum.standbys=%d vip=%v check.vip=%v ping=%v replay.tiebreaker=%v "+
+		"node.timeout=%v lease=%v local=%v/%v/%v remote=%v auto.failover=%v minimum.standbys=%d vip=%v check.vip=%v ping=%v replay.tiebreaker=%v "+
 		"priority=%v auto.reconfigure=%v restart.delay=%v liveness=%v",
 		c.Seed, c.DBs, c.Witnesses, c.SyncK, c.Stonith, c.Watchdog, c.Promotable, c.FenceFailPct, c.NumFaults, c.FaultPhase,
-		p.NodeTimeout, p.LocalPeriod, p.LocalTimeout, p.LocalTimeoutFinal, p.RemoteTimeout, p.AutoFailover, p.MinimumStandbys,
+		p.NodeTimeout, p.Lease, p.LocalPeriod, p.LocalTimeout, p.LocalTimeoutFinal, p.RemoteTimeout, p.AutoFailover, p.MinimumStandbys,
 		p.VIPConfigured, p.CheckVIPBeforePromotion, p.PingServerConfigured, p.UseReplayTiebreaker, p.PriorityStandbys,
 		p.AutoReconfigure, p.StandbyRestartDelay, c.Liveness)
 }
@@ -129,6 +129,10 @@ func RandomConfig(seed int64) Config {
 		}
 	}
 	p.Watchdog = c.Watchdog
+	if r.Intn(3) == 0 {
+		// A lease shorter than node.timeout (faster failover).
+		p.Lease = p.NodeTimeout * time.Duration(2+r.Intn(3)) / 5
+	}
 	c.FaultPhase = time.Duration(10+r.Intn(25)) * time.Second
 	c.NumFaults = 1 + r.Intn(8)
 	// Liveness needs automatic failover, a promotable standby besides any
