@@ -40,6 +40,14 @@ func New(cfg Config) *World {
 		n.off = time.Duration(w.rng.Int63n(int64(time.Hour)))
 		p := cfg.Params
 		p.Self = n.id
+		// Config.Stonith and Config.Watchdog are the one source of truth
+		// for the protection against frozen agents.
+		p.Watchdog = cfg.Watchdog
+		p.Scripts = map[core.Script]bool{}
+		for k, v := range cfg.Params.Scripts {
+			p.Scripts[k] = v
+		}
+		p.Scripts[core.ScriptFence] = cfg.Stonith
 		if i >= cfg.DBs {
 			n.kind = core.KindWitness
 		} else {
