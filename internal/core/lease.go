@@ -215,4 +215,8 @@ func (n *Node) afterFenceStop(ok bool) {
 	// lease (resign), which shortens a database-failure failover.
 	n.send("", Message{Type: MsgResign, Epoch: n.st.Epoch, Primary: n.p.Self, Switchover: n.resignSwitch})
 	n.resignSwitch = false
+	if n.fo != nil && n.fo.waitResign && n.fo.primary == n.p.Self {
+		// efm promote ran on the primary's own agent: it coordinates.
+		n.fo.resigned()
+	}
 }

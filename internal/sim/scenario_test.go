@@ -121,3 +121,15 @@ func TestScenarioSwitchover(t *testing.T) {
 	}
 	wantNote(t, w, string(w.primaryDB), "[WARNING] Switchover has completed on cluster sim")
 }
+
+func TestScenarioSwitchoverFromThePrimaryNode(t *testing.T) {
+	w := scenario(t, nil, func(w *World) {
+		w.at(5*time.Second, func() { w.deliver(w.nodes[0], -1, core.AdminPromote{Seq: 1, Switchover: true}) })
+	}, 20*time.Second)
+	if w.primaryDB == "10.0.0.1" || !w.settled() {
+		t.Fatalf("switchover run on the primary's agent did not move the primary\n%s", w.Trace())
+	}
+	if r := w.nodes[0].replies; len(r) != 1 || r[0].Err != "" {
+		t.Errorf("admin replies %+v, want one success", r)
+	}
+}
