@@ -360,3 +360,46 @@ func TestPrimaryAgentKilledNoFailover(t *testing.T) {
 	gap := wr.MaxGapAfter(fault)
 	t.Logf("measured: the client's largest gap after the kill was %v (no failover: it should be small)", gap.Duration().Round(time.Millisecond))
 }
+
+// efm promote -switchover on the witness: the most up-to-date standby
+// becomes primary and takes the VIP, and the old primary becomes a standby
+// of it; a planned switchover loses no acknowledged commit, even with
+// asynchronous replication (the old primary's shutdown hands its last WAL
+// to the standbys).
+func TestSwitchover(t *testing.T) {
+	c, ctx := startCluster(t, harness.ClusterOptions{})
+	w, p := c.StartWriter(harness.WriterOptions{}), c.StartProbe()
+	if err := w.WaitAcks(ctx, 30*time.Second, time.Now(), 20); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	out, err := c.EFM(ctx, c.Witness, "promote", c.Name, "-switchover")
+	if err != nil {
+		t.Fatalf("efm promote -switchover: %v\n%s", err, out)
+	}
+	t.Logf("efm promote -switchover: %s", strings.TrimSpace(out))
+	np := newPrimary(ctx, t, c, "n1", 60*time.Second)
+	t.Logf("measured: the VIP reached %s %v after the command", np, time.Since(start).Round(time.Millisecond))
+	if err := w.WaitAcks(ctx, 60*time.Second, start, 20); err != nil {
+		t.Fatalf("the client cannot write after the switchover: %v", err)
+	}
+	checkFollows(ctx, t, c, np) // n1 included: it is a standby of the new primary now
+	err = harness.Eventually(ctx, 60*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+		out, err := c.EFM(ctx, c.Witness, "cluster-status", c.Name)
+		return err == nil, fmt.Errorf("cluster-status after the switchover: %v\n%s", err, out)
+	})
+	if err != nil {
+		t.Errorf("the cluster is not healthy after the switchover: %v", err)
+	}
+	wr, pr := w.Stop(), p.Stop()
+	gap := wr.MaxGapAfter(start.Add(-time.Second))
+	t.Logf("measured: switchover write unavailability %v", gap.Duration().Round(time.Millisecond))
+	checkNoSplitBrain(t, pr, np, "n1", start)
+	lost, err := wr.Lost(ctx, c.PG(np))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lost) > 0 {
+		t.Errorf("the switchover lost %d acknowledged commits: %v", len(lost), lost)
+	}
+}
