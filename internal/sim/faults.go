@@ -280,9 +280,8 @@ func (w *World) quiet() {
 	w.after(time.Second, w.repair)
 }
 
-// repair is the operator: boot hosts, start agents, start databases (the
-// latest primary as it is, every other one rebuilt as its standby), and
-// efm resume on Idle agents. Repeated every 3 s until the run ends.
+// repair is the operator: boot hosts, start agents, start databases as
+// standbys (of the latest primary), and efm resume on Idle agents. Repeated every 3 s until the run ends.
 func (w *World) repair() {
 	if w.err != nil {
 		return
@@ -304,13 +303,16 @@ func (w *World) repair() {
 		}
 		d := n.db
 		if d != nil && !d.up && !n.nodeDown {
-			if n.id != latest || d.fenced {
-				d.fenced = true
-				d.inRecovery = true
-				d.rewind = true
-				if latest != n.id {
-					d.following = latest
-				}
+			// Always as a standby (standby.signal first, EFM's "start the
+			// agent before PostgreSQL"): a database started writable behind
+			// the agents' back races any failover in progress. If it was
+			// the primary and nobody replaced it, the agents promote it
+			// again (it has the newest WAL).
+			d.fenced = true
+			d.inRecovery = true
+			d.rewind = true
+			if latest != n.id {
+				d.following = latest
 			}
 			w.startDB(n, "operator")
 		}
