@@ -27,6 +27,9 @@
 //   - stop.isolated.primary and stop.failed.primary are true (the defaults);
 //     with false the single-writer invariant does not hold and is not
 //     checked.
+//   - When the faults stop, an operator boots hosts, starts agents, starts
+//     every stopped database as a standby (standby.signal first) and runs
+//     efm resume on Idle agents, every 3 s.
 //   - Database checks between nodes follow the partition state, not the
 //     random message loss (a TCP connection retries lost packets).
 //   - Synchronous replication is modelled as ANY k over the promotable
