@@ -170,6 +170,15 @@ func Decide(s Situation, p Params) Decision {
 		}
 		return d
 	}
+	// A node that answers as Primary or Promoting: another promotion is
+	// running or done since the primary we are replacing failed.
+	for _, sb := range s.Standbys {
+		if sb.Answered && (sb.Role == RolePromoting || sb.Role == RolePrimary) && s.Trigger != TriggerSwitchover {
+			note(LevelWarning, "Promotion has not occurred (another promotion in progress)",
+				fmt.Sprintf("%s reports itself %s.", sb.ID, sb.Role))
+			return d
+		}
+	}
 	// A database node that answers as writable is a running primary,
 	// whoever we thought the primary was: no failover.
 	for _, sb := range s.Standbys {

@@ -192,3 +192,15 @@ func TestChooseStandby(t *testing.T) {
 		})
 	}
 }
+
+func TestDecideAnotherPromotionInProgress(t *testing.T) {
+	promoting := sb("10.0.0.3", 100, 100)
+	promoting.Role = RolePromoting
+	got := Decide(Situation{Cluster: "c", Trigger: TriggerPrimaryLost, Primary: "10.0.0.1", Voters: 5, Connected: 4,
+		Standbys: []StandbyInfo{sb("10.0.0.2", 90, 90), promoting}}, testParams())
+	want := Decision{Notify: []Notify{{Level: LevelWarning, Subject: "Promotion has not occurred (another promotion in progress)",
+		Text: "10.0.0.3 reports itself Promoting."}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Decide() mismatch (-want +got):\n%s", diff)
+	}
+}

@@ -327,7 +327,9 @@ func (n *Node) abortFailover(backoff time.Duration) {
 // although its agent cannot fence it. Our idea of "the primary" may be stale
 // (an agent that restarted, a candidate that was elected and never
 // promoted), so the failed primary is not enough: any database node that did
-// not answer the check round is fenced too. A frozen primary agent is the
+// not answer the check round, or answered as a primary, a promoting node or a
+// writable database, is fenced too (the votes may come much later than the
+// answers, after a lease hold). A frozen primary agent is the
 // case this protects against (DESIGN.md, leases).
 func (n *Node) fenceTargets(failed NodeID) []NodeID {
 	fo := n.fo
@@ -340,7 +342,8 @@ func (n *Node) fenceTargets(failed NodeID) []NodeID {
 		if id == fo.cand || id == failed || p.m.Kind != KindDatabase {
 			continue
 		}
-		if _, ok := fo.reports[id]; !ok {
+		r, ok := fo.reports[id]
+		if !ok || r.status.Role == RolePrimary || r.status.Role == RolePromoting || r.status.DBReachable && !r.status.InRecovery {
 			out = append(out, id)
 		}
 	}

@@ -249,6 +249,15 @@ func (n *Node) detectRole(e LocalDBProbe) {
 	}
 	switch {
 	case !e.Reachable:
+		if n.st.Primary == n.p.Self && !n.st.Fenced {
+			// We were the primary and our database is down: make sure it
+			// comes back in recovery (standby.signal), whatever restarts
+			// it. Meanwhile the cluster may well fail over (EFM: an Idle
+			// agent ensures the recovery file exists).
+			n.dbOp(OpFenceDB, opPlain, n.p.RemoteTimeout)
+			n.st.Fenced = true
+			n.persist()
+		}
 		n.goIdle(idleNoDB)
 		n.notify(LevelInfo, fmt.Sprintf("Idle agent running on node %s for cluster %s", n.p.Self, c), "")
 	case e.InRecovery:
