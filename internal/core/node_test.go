@@ -290,3 +290,22 @@ func TestVotePersistedBeforeGrantedOncePerEpochAfterHold(t *testing.T) {
 		}
 	}
 }
+
+func TestScenarioRestartedPrimaryAgentFencesItsDownDatabase(t *testing.T) {
+	// The primary agent restarts and finds its database down: it writes the
+	// fence so that whatever restarts the database brings it up in recovery.
+	h := newHarness(t, "10.0.0.1", KindDatabase, Persisted{Epoch: 3, Primary: "10.0.0.1"}, LocalDBProbe{Err: "connection refused"},
+		members(MemberAlive, MemberAlive, MemberAlive)...)
+	var ops []DBOp
+	for _, a := range h.acts {
+		if d, ok := a.(DoDB); ok {
+			ops = append(ops, d.Op)
+		}
+	}
+	if diff := cmp.Diff([]DBOp{OpFenceDB}, ops); diff != "" {
+		t.Errorf("database operations (-want +got):\n%s", diff)
+	}
+	if !h.n.Persisted().Fenced || h.n.Role() != RoleIdle {
+		t.Errorf("persisted %+v role %s, want fenced and Idle", h.n.Persisted(), h.n.Role())
+	}
+}
