@@ -343,9 +343,20 @@ func (n *Node) fenceTargets(failed NodeID) []NodeID {
 			continue
 		}
 		r, ok := fo.reports[id]
-		if !ok || r.status.Role == RolePrimary || r.status.Role == RolePromoting || r.status.DBReachable && !r.status.InRecovery {
+		if !ok || mayWrite(r.status) {
+			out = append(out, id)
+			continue
+		}
+		// The check round may be long past (votes wait out lease holds):
+		// what the node said since counts too, and silence is suspect.
+		if !p.heard || n.now-p.lastSeen > n.p.RemoteTimeout || mayWrite(p.status) {
 			out = append(out, id)
 		}
 	}
 	return out
+}
+
+// mayWrite: a status that does not rule out a writable database.
+func mayWrite(s NodeStatus) bool {
+	return s.Role == RolePrimary || s.Role == RolePromoting || s.DBReachable && !s.InRecovery
 }
