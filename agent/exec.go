@@ -128,11 +128,30 @@ func (s *shell) probeLocal(ctx context.Context, seq uint64) core.Event {
 	}
 	s.mu.Unlock()
 	if err != nil {
-		return core.LocalDBProbe{Seq: seq, Err: err.Error()}
+		ev := core.LocalDBProbe{Seq: seq, Err: err.Error()}
+		s.observeVIP(&ev)
+		return ev
 	}
-	return core.LocalDBProbe{Seq: seq, Reachable: true, InRecovery: st.InRecovery,
+	ev := core.LocalDBProbe{Seq: seq, Reachable: true, InRecovery: st.InRecovery,
 		ReceivedLSN: st.ReceivedLSN, ReplayLSN: st.ReplayLSN, CurrentLSN: st.CurrentLSN, ReplayPaused: st.ReplayPaused,
 		Timeline: st.Timeline, Upstream: core.NodeID(st.Upstream)}
+	s.observeVIP(&ev)
+	return ev
+}
+
+// observeVIP tells the core whether the VIP is on this node's interface,
+// for its VIP monitor (a VIP on a non-primary is released, a primary's
+// missing VIP is restored).
+func (s *shell) observeVIP(ev *core.LocalDBProbe) {
+	if s.vip == nil {
+		return
+	}
+	held, err := s.vip.Held()
+	if err != nil {
+		s.log.Warn("checking the VIP on this node", "err", err)
+		return
+	}
+	ev.VIPChecked, ev.VIPHeld = true, held
 }
 
 func (s *shell) requireDB() localDB {

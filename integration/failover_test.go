@@ -399,6 +399,43 @@ func TestPrimaryAgentLostNoFailover(t *testing.T) {
 	}
 }
 
+// checkVIPMonitor: a VIP removed from the primary by hand comes back, and a
+// VIP added by hand to a standby is taken off it (EFM's VIP monitor).
+func checkVIPMonitor(ctx context.Context, t *testing.T, c *harness.Cluster) {
+	t.Helper()
+	n1, n3 := c.Net.Host("n1"), c.Net.Host("n3")
+	if err := n1.DelAddr(ctx, c.VIP, 32); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err := harness.Eventually(ctx, 30*time.Second, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		return n1.HasAddr(ctx, c.VIP)
+	})
+	if err != nil {
+		t.Fatalf("the primary did not take back the VIP removed by hand: %v", err)
+	}
+	t.Logf("measured: the primary took its VIP back %v after it was removed by hand", time.Since(start).Round(time.Millisecond))
+	if err := n3.AddAddr(ctx, c.VIP, 32); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	err = harness.Eventually(ctx, 30*time.Second, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		held, err := n3.HasAddr(ctx, c.VIP)
+		return err == nil && !held, err
+	})
+	if err != nil {
+		t.Fatalf("the VIP added by hand to standby n3 was not released: %v", err)
+	}
+	t.Logf("measured: standby n3 released a VIP added by hand %v later", time.Since(start).Round(time.Millisecond))
+	found := false
+	for _, l := range c.Configs["n3"].Notifications() {
+		found = found || strings.Contains(l, "Virtual IP address assigned to non-primary node")
+	}
+	if !found {
+		t.Errorf("n3 did not notify 'Virtual IP address assigned to non-primary node'")
+	}
+}
+
 // efm promote -switchover on the witness: the most up-to-date standby
 // becomes primary and takes the VIP, and the old primary becomes a standby
 // of it; a planned switchover loses no acknowledged commit, even with
@@ -406,6 +443,7 @@ func TestPrimaryAgentLostNoFailover(t *testing.T) {
 // to the standbys).
 func TestSwitchover(t *testing.T) {
 	c, ctx := startCluster(t, harness.ClusterOptions{})
+	checkVIPMonitor(ctx, t, c)
 	w, p := c.StartWriter(harness.WriterOptions{}), c.StartProbe()
 	if err := w.WaitAcks(ctx, 30*time.Second, time.Now(), 20); err != nil {
 		t.Fatal(err)

@@ -35,7 +35,11 @@ type LocalDBProbe struct {
 	// Upstream is the host a standby streams from (the host of its
 	// primary_conninfo), "" if unknown.
 	Upstream NodeID
-	Err      string
+	// VIPChecked says the shell looked at this node's interface with the
+	// probe; VIPHeld is whether the virtual IP was on it. See vip.go.
+	VIPChecked bool
+	VIPHeld    bool
+	Err        string
 }
 
 // MembershipChanged carries the whole current view, self included.

@@ -66,6 +66,7 @@ func (n *Node) onLocalProbe(e LocalDBProbe) {
 		return // a late answer to a probe we gave up on
 	}
 	delete(n.pending, e.Seq)
+	n.reconcileVIP(e)
 	if e.Reachable {
 		n.local.last = e
 		n.local.lastOK = n.now

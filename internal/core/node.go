@@ -85,6 +85,7 @@ type Node struct {
 	warnedNoRecfg uint64
 
 	vipHeld       bool
+	vip           vipMonitor
 	resignSwitch  bool
 	nextHeartbeat time.Duration
 	lastNotified  map[string]time.Duration

@@ -1,0 +1,50 @@
+package core
+
+// The VIP monitor (efm-reference §4, steady state): a virtual IP found on a
+// node that is not the primary is released, and a primary that holds its
+// lease but lost its VIP takes it back. The shell reports what it sees on
+// the interface with each local probe.
+//
+// A probe runs concurrently with VIP operations in the shell, so one
+// observation may predate an add or release the core already asked for.
+// Acting only on two consecutive observations that disagree with the
+// core's intent, local.period apart, makes a stale one harmless: VIP
+// operations take microseconds, far less than local.period.
+type vipMonitor struct {
+	strayHeld int // consecutive probes that saw the VIP on a non-primary
+	missing   int // consecutive probes that saw a lease-holding primary without it
+}
+
+// vipConfirmations is how many consecutive probes must agree before the
+// monitor acts.
+const vipConfirmations = 2
+
+func (n *Node) reconcileVIP(e LocalDBProbe) {
+	if !e.VIPChecked || !n.p.VIPConfigured || n.p.Kind == KindWitness {
+		return
+	}
+	m := &n.vip
+	primary := n.role == RolePrimary || n.role == RolePromoting || n.cand != nil
+	switch {
+	case e.VIPHeld && !primary:
+		m.missing = 0
+		if m.strayHeld++; m.strayHeld < vipConfirmations {
+			return
+		}
+		m.strayHeld = 0
+		n.dbOp(OpReleaseVIP, opPlain, n.p.RemoteTimeout)
+		n.notifyOnce(LevelWarning, "Virtual IP address assigned to non-primary node",
+			"The virtual IP was found on "+string(n.p.Self)+", which is not the primary ("+string(n.role)+"); it was released.")
+	case !e.VIPHeld && n.role == RolePrimary && n.vipHeld && n.leaseValid():
+		m.strayHeld = 0
+		if m.missing++; m.missing < vipConfirmations {
+			return
+		}
+		m.missing = 0
+		n.dbOp(OpAddVIP, opPlain, n.p.RemoteTimeout)
+		n.notifyOnce(LevelWarning, "Virtual IP address not assigned to primary node",
+			"The virtual IP was missing on the primary "+string(n.p.Self)+"; it was assigned again.")
+	default:
+		m.strayHeld, m.missing = 0, 0
+	}
+}
