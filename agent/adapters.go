@@ -21,9 +21,9 @@ import (
 func toStatus(st pg.Status) dbStatus {
 	return dbStatus{
 		InRecovery:   st.InRecovery,
-		ReceivedLSN:  core.LSN(st.ReceivedLSN),
-		ReplayLSN:    core.LSN(st.ReplayLSN),
-		CurrentLSN:   core.LSN(st.CurrentLSN),
+		ReceivedLSN:  st.ReceivedLSN,
+		ReplayLSN:    st.ReplayLSN,
+		CurrentLSN:   st.CurrentLSN,
 		ReplayPaused: st.ReplayPaused,
 		Timeline:     st.Timeline,
 		Upstream:     st.SenderHost,

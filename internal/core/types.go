@@ -1,9 +1,9 @@
 package core
 
 import (
-	"fmt"
 	"strconv"
-	"strings"
+
+	"github.com/openefm/efm/internal/wal"
 )
 
 // NodeID names an agent: the IP string of its bind.address, as EFM uses it in
@@ -97,44 +97,12 @@ func (l Level) String() string {
 	return "LEVEL(" + strconv.Itoa(int(l)) + ")"
 }
 
-// LSN is a PostgreSQL WAL position. It is compared numerically: "0/A" is
+// LSN is a PostgreSQL WAL position, compared numerically: "0/A" is
 // smaller than "0/10" (EFM 4.5 fixed a bug comparing them as strings).
-type LSN uint64
+type LSN = wal.LSN
 
 // ParseLSN parses PostgreSQL's "X/Y" notation (two hexadecimal halves).
-func ParseLSN(s string) (LSN, error) {
-	hi, lo, ok := strings.Cut(s, "/")
-	if !ok {
-		return 0, fmt.Errorf("parsing LSN %q: want X/Y in hexadecimal", s)
-	}
-	h, err := strconv.ParseUint(hi, 16, 32)
-	if err != nil {
-		return 0, fmt.Errorf("parsing LSN %q high half: %w", s, err)
-	}
-	l, err := strconv.ParseUint(lo, 16, 32)
-	if err != nil {
-		return 0, fmt.Errorf("parsing LSN %q low half: %w", s, err)
-	}
-	return LSN(h<<32 | l), nil
-}
-
-// String formats the LSN the way PostgreSQL prints it.
-func (l LSN) String() string {
-	return fmt.Sprintf("%X/%X", uint64(l)>>32, uint64(l)&0xFFFFFFFF)
-}
-
-// MarshalText makes LSNs readable in JSON messages and status output.
-func (l LSN) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
-
-// UnmarshalText is the inverse of MarshalText.
-func (l *LSN) UnmarshalText(b []byte) error {
-	v, err := ParseLSN(string(b))
-	if err != nil {
-		return err
-	}
-	*l = v
-	return nil
-}
+func ParseLSN(s string) (LSN, error) { return wal.ParseLSN(s) }
 
 // Script names one of EFM's user hooks.
 type Script string

@@ -338,3 +338,12 @@ func waitReplayed(t *testing.T, primary, standby *instance) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+func mustLSN(t *testing.T, s string) LSN {
+	t.Helper()
+	l, err := ParseLSN(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}

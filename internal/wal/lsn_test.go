@@ -1,4 +1,4 @@
-package pg
+package wal
 
 import (
 	"encoding/json"
@@ -48,7 +48,7 @@ func TestLSNString(t *testing.T) {
 	if got := LSN(0x16_B374D848).String(); got != "16/B374D848" {
 		t.Errorf("String = %q, want 16/B374D848", got)
 	}
-	if got := InvalidLSN.String(); got != "0/0" {
+	if got := Invalid.String(); got != "0/0" {
 		t.Errorf("String = %q, want 0/0", got)
 	}
 }
