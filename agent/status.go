@@ -168,11 +168,9 @@ func (h *handler) clusterStatus(ctx context.Context) admin.ClusterStatus {
 		MissingNodes:          []string{},
 		Messages:              []string{},
 	}
-	for _, p := range view.Priority {
+	cs.FailoverPriority = []string{}
+	for _, p := range view.FailoverList() {
 		cs.FailoverPriority = append(cs.FailoverPriority, string(p))
-	}
-	if cs.FailoverPriority == nil {
-		cs.FailoverPriority = []string{}
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
