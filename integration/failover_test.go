@@ -479,3 +479,87 @@ func TestSwitchover(t *testing.T) {
 		t.Errorf("the switchover lost %d acknowledged commits: %v", len(lost), lost)
 	}
 }
+
+// The operator's commands against a running cluster: set-priority reorders
+// the failover list every agent shows; stop-cluster stops every agent and
+// leaves the databases and the VIP alone.
+func TestAdminCommands(t *testing.T) {
+	c, ctx := startCluster(t, harness.ClusterOptions{})
+	n3 := c.Net.Host("n3").Addr.String()
+	if out, err := c.EFM(ctx, c.Witness, "set-priority", c.Name, n3, "1"); err != nil {
+		t.Fatalf("set-priority: %v\n%s", err, out)
+	}
+	for _, h := range c.AgentHosts() {
+		err := harness.Eventually(ctx, 20*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+			out, err := c.EFM(ctx, h, "cluster-status-json", c.Name)
+			var v struct {
+				Priority []string `json:"failoverpriority"`
+			}
+			if err != nil || json.Unmarshal([]byte(out), &v) != nil {
+				return false, fmt.Errorf("cluster-status-json on %s: %v", h.Name, err)
+			}
+			return len(v.Priority) == 2 && v.Priority[0] == n3, fmt.Errorf("%s shows the priority list %v", h.Name, v.Priority)
+		})
+		if err != nil {
+			t.Errorf("set-priority %s 1 not shown everywhere: %v", n3, err)
+		}
+	}
+
+	// A standby whose database stops goes Idle; once the database is back,
+	// efm resume on it makes it a standby again.
+	n3pg := c.PG("n3")
+	if err := n3pg.Stop(ctx, "fast"); err != nil {
+		t.Fatal(err)
+	}
+	typeOf := func(h *harness.Host, addr string) string {
+		out, _ := c.EFM(ctx, h, "cluster-status-json", c.Name)
+		var v struct {
+			Nodes map[string]struct {
+				Type string `json:"type"`
+			} `json:"nodes"`
+		}
+		json.Unmarshal([]byte(out), &v)
+		return v.Nodes[addr].Type
+	}
+	err := harness.Eventually(ctx, 60*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+		got := typeOf(c.Witness, n3)
+		return got == "Idle", fmt.Errorf("n3 is %q", got)
+	})
+	if err != nil {
+		t.Fatalf("n3's agent did not go Idle when its database stopped: %v", err)
+	}
+	if err := n3pg.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := c.EFM(ctx, c.Net.Host("n3"), "resume", c.Name); err != nil {
+		t.Fatalf("efm resume on n3: %v\n%s", err, out)
+	}
+	err = harness.Eventually(ctx, 60*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+		got := typeOf(c.Witness, n3)
+		return got == "Standby", fmt.Errorf("n3 is %q", got)
+	})
+	if err != nil {
+		t.Errorf("n3 is not a standby again after efm resume: %v", err)
+	}
+
+	if out, err := c.EFM(ctx, c.Witness, "stop-cluster", c.Name); err != nil {
+		t.Fatalf("stop-cluster: %v\n%s", err, out)
+	}
+	for _, h := range c.AgentHosts() {
+		select {
+		case <-c.Agent(h.Name).Done():
+		case <-time.After(30 * time.Second):
+			t.Errorf("the agent on %s did not stop after stop-cluster", h.Name)
+		}
+	}
+	if w := c.Writable(ctx); !slices.Equal(w, []string{"n1"}) {
+		t.Errorf("after stop-cluster the writable servers are %v, want [n1] untouched", w)
+	}
+	if h, _ := c.VIPHolders(ctx); !slices.Equal(h, []string{"n1"}) {
+		t.Errorf("after stop-cluster the VIP is on %v, want n1 untouched", h)
+	}
+	out, err := c.EFM(ctx, c.Witness, "cluster-status", c.Name)
+	if err == nil || !strings.Contains(out+err.Error(), "no agent is running") {
+		t.Errorf("cluster-status after stop-cluster: want 'no agent is running', got err %v: %s", err, out)
+	}
+}
