@@ -16,6 +16,14 @@ type leaseState struct {
 	acks      map[uint64]map[NodeID]bool
 	validFrom time.Duration // send time of the latest successful round
 	valid     bool
+
+	// Stall detection and the thaw grace (thaw.go). prevRun and lastRun
+	// survive a new claim: they describe the agent, not the lease.
+	prevRun, lastRun time.Duration // now of the previous and of this Step
+	thaw             bool          // a thaw round is under way
+	thawAt           time.Duration // send time of the thaw round
+	thawUntil        time.Duration // fence if still past the deadline then
+	thawGap          time.Duration // how long the agent did not run
 }
 
 // claimLease makes this node the lease holder of st.Epoch and starts a
@@ -24,7 +32,8 @@ type leaseState struct {
 // round: a primary agent that (re)starts cut off from the voters fences its
 // database within one lease.
 func (n *Node) claimLease() {
-	n.lease = leaseState{holder: true, since: n.now, sent: map[uint64]time.Duration{}, acks: map[uint64]map[NodeID]bool{}}
+	n.lease = leaseState{holder: true, since: n.now, sent: map[uint64]time.Duration{}, acks: map[uint64]map[NodeID]bool{},
+		prevRun: n.lease.prevRun, lastRun: n.lease.lastRun}
 	n.nextHeartbeat = n.now + n.tm.RenewInterval
 	n.renew()
 }
@@ -117,7 +126,14 @@ func (n *Node) leaseValid() bool {
 }
 
 func (n *Node) leaseTimers() {
-	if !n.lease.holder || n.now < n.leaseDeadline() {
+	if !n.lease.holder {
+		return
+	}
+	if n.now < n.leaseDeadline() {
+		n.thawEnded()
+		return
+	}
+	if n.thawing() {
 		return
 	}
 	if n.cand != nil && !n.cand.issued {
@@ -126,9 +142,7 @@ func (n *Node) leaseTimers() {
 		return
 	}
 	n.cand = nil
-	{
-		n.fenceSelf(fenceIsolated, fmt.Sprintf("no renewal acknowledged by half of the %d voting members within %v", n.numVoters(), n.tm.Lease-n.tm.FencingAllowance))
-	}
+	n.fenceSelf(fenceIsolated, fmt.Sprintf("no renewal acknowledged by half of the %d voting members within %v%s", n.numVoters(), n.tm.Lease-n.tm.FencingAllowance, n.thawWhy()))
 }
 
 type fenceCause uint8
@@ -150,6 +164,7 @@ func (n *Node) fenceSelf(cause fenceCause, why string) {
 	wasHolder := n.lease.holder
 	n.lease.holder = false
 	n.lease.valid = false
+	n.lease.thaw = false
 	c := n.p.ClusterName
 	switch cause {
 	case fenceIsolated:

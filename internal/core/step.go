@@ -210,6 +210,7 @@ func (n *Node) timers() {
 	if n.stopped || !n.started {
 		return
 	}
+	n.noteRun()
 	n.localTimers()
 	n.leaseTimers()
 	n.voterTimers()

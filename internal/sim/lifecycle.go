@@ -80,6 +80,9 @@ func (w *World) pauseAgent(n *simNode, d time.Duration) {
 		return
 	}
 	w.logf("%s agent paused for %v", n.id, d)
+	if n.agent.Status().HasLease && n.realDur(n.agent.Timing().Lease) < d {
+		w.longPauses++
+	}
 	n.paused = true
 	gen := n.gen
 	w.after(d, func() { w.resumeAgent(n, gen) })

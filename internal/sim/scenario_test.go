@@ -133,3 +133,50 @@ func TestScenarioSwitchoverFromThePrimaryNode(t *testing.T) {
 		t.Errorf("admin replies %+v, want one success", r)
 	}
 }
+
+// The primary's agent is frozen (SIGSTOP) for several leases while its
+// database stays up and reachable: the others do not fail over, and the
+// thawed agent renews its lease instead of fencing (core/thaw.go), so there
+// is no failover at all, in the EDB EFM manner.
+func TestScenarioPrimaryAgentFrozenThawsAsPrimary(t *testing.T) {
+	lease := BaseParams().Timing().Lease
+	w := scenario(t, nil, func(w *World) {
+		w.at(5*time.Second, func() { w.pauseAgent(w.nodes[0], 5*lease) })
+	}, 5*time.Second+5*lease+10*time.Second)
+	old := w.nodes[0]
+	if w.promotions != 0 || w.primaryDB != "10.0.0.1" {
+		t.Fatalf("a frozen primary agent (database up) caused %d promotions; primary %s\n%s", w.promotions, w.primaryDB, w.Trace())
+	}
+	if w.thaws != 1 || w.thawsKept != 1 {
+		t.Errorf("thaw rounds %d kept %d, want 1 and 1\n%s", w.thaws, w.thawsKept, w.Trace())
+	}
+	if old.role != core.RolePrimary || !old.agent.Status().HasLease || !old.db.up || old.db.inRecovery {
+		t.Errorf("thawed primary: role %s lease %v db up %v in recovery %v, want a primary with its lease",
+			old.role, old.agent.Status().HasLease, old.db.up, old.db.inRecovery)
+	}
+	wantNote(t, w, "10.0.0.1", "[WARNING] Primary agent was not running past its lease on 10.0.0.1")
+}
+
+// Frozen and cut off: the others cannot reach the primary database, fence
+// it with STONITH and promote a standby. The thawed agent's renewal round is
+// refused at the newer epoch, and it fences itself instead of keeping a
+// lease.
+func TestScenarioPrimaryAgentFrozenAndIsolatedThawsFenced(t *testing.T) {
+	w := scenario(t, nil, func(w *World) {
+		w.at(5*time.Second, func() {
+			w.pauseAgent(w.nodes[0], 20*time.Second)
+			// cut restores the links after at most 12.5 s, before the thaw.
+			w.cut(func(a, b int) bool { return (a == 0) != (b == 0) })
+		})
+	}, 35*time.Second)
+	if w.primaryDB == "10.0.0.1" {
+		t.Fatalf("no failover while the frozen primary was cut off\n%s", w.Trace())
+	}
+	old := w.nodes[0]
+	if w.thaws != 1 || w.thawsKept != 0 {
+		t.Errorf("thaw rounds %d kept %d, want 1 and 0\n%s", w.thaws, w.thawsKept, w.Trace())
+	}
+	if old.role == core.RolePrimary || (old.db.up && !old.db.inRecovery) {
+		t.Errorf("old primary after the thaw: role %s db up %v in recovery %v, want fenced", old.role, old.db.up, old.db.inRecovery)
+	}
+}

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"strings"
 	"time"
 
 	"github.com/openefm/efm/internal/core"
@@ -88,6 +89,14 @@ func (w *World) exec(n *simNode, a core.Action) {
 	case core.Watchdog:
 		w.watchdog(n, a.Timeout)
 	case core.Log:
+		switch {
+		case strings.HasPrefix(a.Msg, "lease deadline passed while the agent was not running"):
+			w.thaws++
+			w.logf("%s thawed: %s %v", n.id, a.Msg, a.Attrs)
+		case strings.HasPrefix(a.Msg, "lease renewed after the agent was not running"):
+			w.thawsKept++
+			w.logf("%s kept its lease after the thaw", n.id)
+		}
 		if w.traceAll {
 			w.logf("%s log %s %v", n.id, a.Msg, a.Attrs)
 		}

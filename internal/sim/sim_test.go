@@ -37,6 +37,11 @@ type runResult struct {
 	fo    int
 }
 
+// stallStats counts, over every schedule run by this process, pauses of a
+// lease holder longer than its lease, thaw rounds, and thaws that kept
+// the lease (see core/thaw.go).
+var stallStats struct{ longPauses, thaws, kept atomic.Int64 }
+
 func runSeed(seed int64, mutate func(*Config)) runResult {
 	cfg := RandomConfig(seed)
 	if mutate != nil {
@@ -45,6 +50,9 @@ func runSeed(seed int64, mutate func(*Config)) runResult {
 	w := New(cfg)
 	err := w.Run()
 	r := runResult{seed: seed, steps: w.Steps(), err: err, cfg: cfg, prom: w.promotions, fo: w.failovers}
+	stallStats.longPauses.Add(int64(w.longPauses))
+	stallStats.thaws.Add(int64(w.thaws))
+	stallStats.kept.Add(int64(w.thawsKept))
 	if err != nil {
 		r.trace = w.Trace()
 	}
@@ -124,6 +132,8 @@ func TestSimulation(t *testing.T) {
 	el := time.Since(start)
 	t.Logf("ran %d of %d schedules (seeds from %d), %d steps, %d promotions (%d failovers) in %v on %d procs; %d failed",
 		done, n, base, steps, proms, fos, el.Round(time.Millisecond), runtime.GOMAXPROCS(0), len(failed))
+	t.Logf("lease holders paused longer than their lease: %d; thaw rounds: %d, of which kept the lease: %d",
+		stallStats.longPauses.Load(), stallStats.thaws.Load(), stallStats.kept.Load())
 	if len(failed) > 1 {
 		t.Logf("failing seeds (unordered, first 50): %v", failed[:min(50, len(failed))])
 	}

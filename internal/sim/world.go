@@ -118,6 +118,11 @@ type World struct {
 	failovers    int
 	ackedCommits int
 
+	// Agent stalls of a lease holder (thaw.go in the core): pauses of a
+	// holder longer than its lease, thaw rounds started, and thaws after
+	// which the node kept its lease.
+	longPauses, thaws, thawsKept int
+
 	steps    int
 	err      error
 	trace    []string
