@@ -49,10 +49,15 @@ import (
 //     past the end of the lease counted from s' (Timing, point 4).
 //
 // So no other node was or can become primary while the renewed lease runs.
+// ("Half" and "majority" are counted in each node's own view of the voting
+// members, as for every renewal; the membership caveat in docs/core.md
+// applies unchanged.)
 // The grace does not weaken what the lease guaranteed while the agent ran:
 // the database was writable during the whole stall anyway, with or without
 // the grace, and only a stalled agent (no Step for more than thawGap) gets
-// it. What the grace changes is the case the lease never covered: another
+// it (a holder isolated while running that then stalls across its
+// deadline was already late by its stall; the grace adds at most
+// thawGrace). What the grace changes is the case the lease never covered: another
 // primary WAS promoted during the stall (possible only when the stall was
 // not stopped by STONITH, script.fence, or the kernel watchdog, the
 // documented protections for frozen agents). Then the round cannot succeed
