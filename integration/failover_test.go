@@ -307,7 +307,8 @@ func TestFailoverPrimaryHostIsolated(t *testing.T) {
 
 // n1's agent fails or stops while its database is healthy: killed
 // (SIGKILL), stopped cleanly (SIGTERM; primary.shutdown.as.failure=false),
-// or frozen (SIGSTOP, then SIGCONT). The others can still connect to the
+// or frozen (SIGSTOP, then SIGCONT after its lease ran out: it renews
+// before it would fence, and carries on). The others can still connect to the
 // primary database, so there is no failover (no doubt, no promotion), only
 // a notification; the client keeps writing to n1.
 func TestPrimaryAgentLostNoFailover(t *testing.T) {
@@ -386,12 +387,9 @@ func TestPrimaryAgentLostNoFailover(t *testing.T) {
 				t.Errorf("two servers accepted writes at once: %v", ov)
 			}
 			// A thawed primary agent whose lease ran out while it was frozen
-			// cannot know whether the others promoted, so it fences itself
-			// and the cluster fails over: safe, asserted above; reported here.
-			if by := wr.AckedBy(); len(by) != 1 && tc.name != "frozen" {
+			// renews first: its voters still follow it, so it carries on.
+			if by := wr.AckedBy(); len(by) != 1 {
 				t.Errorf("writes were acknowledged by %d servers, want only n1: %v", len(by), by)
-			} else if len(by) != 1 {
-				t.Logf("after the thaw the cluster failed over: commits acknowledged by %v", by)
 			}
 			gap := wr.MaxGapAfter(fault)
 			t.Logf("measured: the client's largest gap after the fault was %v", gap.Duration().Round(time.Millisecond))
