@@ -164,13 +164,17 @@ func (d *run) demo(ctx context.Context, tb *harness.Standalone, bin string) erro
 	}
 	say(out, "%d commits acknowledged so far", writer.Acked())
 
+	seen := map[string]int{}
+	for _, n := range nodes {
+		seen[n.host.Name] = len(n.cfg.Notifications())
+	}
 	pid, err := primary.KillPostmaster()
 	if err != nil {
 		return err
 	}
 	fault := time.Now()
 	say(out, "FAULT: kill -9 of n1's postmaster (pid %d); the agents must notice, confirm and fail over", pid)
-	narrate(ctx, out, nodes, fault)
+	narrate(ctx, out, nodes, fault, seen)
 
 	err = writer.WaitAcks(ctx, 120*time.Second, fault, 1)
 	rep := writer.Stop()
@@ -187,8 +191,7 @@ func (d *run) demo(ctx context.Context, tb *harness.Standalone, bin string) erro
 // narrate prints, as they happen, the notifications of every agent and the
 // moment the VIP moves, until the VIP is held by a new host or a minute
 // passes.
-func narrate(ctx context.Context, out io.Writer, nodes []*node, fault time.Time) {
-	seen := map[string]int{}
+func narrate(ctx context.Context, out io.Writer, nodes []*node, fault time.Time, seen map[string]int) {
 	deadline := time.Now().Add(90 * time.Second)
 	moved := false
 	for time.Now().Before(deadline) && ctx.Err() == nil {
@@ -210,7 +213,7 @@ func narrate(ctx context.Context, out io.Writer, nodes []*node, fault time.Time)
 				if ok, _ := n.host.HasAddr(ctx, nodesVIP(nodes)); ok {
 					say(out, "  +%5.2fs the VIP is now on %s", time.Since(fault).Seconds(), n.host.Name)
 					moved = true
-					deadline = time.Now().Add(3 * time.Second) // a few more notifications
+					deadline = time.Now().Add(time.Second) // the last notifications
 				}
 			}
 		}
