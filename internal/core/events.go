@@ -43,8 +43,16 @@ type LocalDBProbe struct {
 }
 
 // MembershipChanged carries the whole current view, self included.
+// A member that left cleanly should be reported once with State MemberLeft:
+// a voter missing from the view without that counts as DOWN (voters.go).
 type MembershipChanged struct {
 	Members []Member
+	// ResetGen is the membership layer's reset-members generation (its
+	// shared state's counter, 0 if unknown). A view with a ResetGen above
+	// the one this node last applied (Persisted.ResetGen) follows an efm
+	// reset-members: persisted voters absent from it stop counting. It must
+	// come with the view built from that shared state (its roster).
+	ResetGen uint64
 }
 
 // MessageReceived is a decoded message from another agent (see Decode).

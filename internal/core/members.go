@@ -14,6 +14,10 @@ type peer struct {
 	epoch    uint64
 	lastSeen time.Duration
 	heard    bool
+	// heardLeft: a message came from it while the view showed it left.
+	// Its agent runs (restarted, the view lags): it counts as a voter
+	// until a view reports a new state for it.
+	heardLeft bool
 }
 
 func (n *Node) addMember(m Member) {
@@ -46,7 +50,7 @@ func (n *Node) numVoters() int {
 }
 
 func (n *Node) counts(p *peer) bool {
-	return p.m.State != MemberLeft || n.now-p.leftAt < n.tm.VoteHold
+	return p.m.State != MemberLeft || p.heardLeft || n.now-p.leftAt < n.tm.VoteHold
 }
 
 func (n *Node) isVoter(id NodeID) bool {
@@ -78,31 +82,47 @@ func (n *Node) voterIDs() []NodeID {
 
 func (n *Node) onMembership(ev MembershipChanged) {
 	seen := map[NodeID]bool{n.p.Self: true}
+	changed := false
+	reset := ev.ResetGen > n.st.ResetGen
+	if reset {
+		n.st.ResetGen = ev.ResetGen
+		changed = true
+	}
 	for _, m := range ev.Members {
 		seen[m.ID] = true
 		if m.ID == n.p.Self {
 			continue
 		}
-		old, known := n.members[m.ID]
-		prev := MemberState(0)
-		if known {
-			prev = old.m.State
-		}
-		n.addMember(m)
-		if m.State == MemberLeft && prev != MemberLeft {
-			n.members[m.ID].leftAt = n.now
-		}
-		if prev != m.State && (m.State == MemberDown || m.State == MemberLeft) && prev != 0 {
-			n.memberLost(m.ID, m.State)
-		}
-		if m.State == MemberAlive && prev == MemberDown {
-			n.log(-4, "member is back", "member", m.ID)
-		}
+		changed = n.rememberVoter(m) || changed
+		n.viewMember(m, true)
 	}
-	// The view is complete: members missing from it were reset by the
-	// operator (efm reset-members) and no longer count.
 	for _, id := range append([]NodeID(nil), n.order...) {
-		if !seen[id] {
+		if seen[id] {
+			continue
+		}
+		p := n.members[id]
+		known, left := n.knownVoter(id)
+		switch {
+		case known && reset:
+			changed = n.forgetVoter(id) || changed
+			delete(n.members, id)
+		case left:
+			// Left cleanly: known as left (the primary agent left: no
+			// failover), counting until its vote hold ends.
+			if p.m.State != MemberLeft {
+				n.viewMember(Member{ID: id, Kind: p.m.Kind, State: MemberLeft}, false)
+			}
+		case known:
+			// Not in the view but never seen leaving: a restarted agent
+			// that has not joined yet, or a member the view dropped. It
+			// counts as DOWN; no reaction beyond that (the real membership
+			// layer drops a member that stopped cleanly, and an agent stop
+			// is not a failure; a dead primary is still caught by its
+			// silence, watchPrimary).
+			n.viewMember(Member{ID: id, Kind: p.m.Kind, State: MemberDown}, false)
+		case p.m.State == MemberLeft && n.counts(p):
+			// Left cleanly: its vote hold still runs (counts).
+		default:
 			delete(n.members, id)
 		}
 	}
@@ -111,6 +131,35 @@ func (n *Node) onMembership(ev MembershipChanged) {
 		n.order = append(n.order, id)
 	}
 	sort.Slice(n.order, func(i, j int) bool { return n.order[i] < n.order[j] })
+	if changed {
+		n.persist()
+	}
+}
+
+// viewMember applies one member's state from a view; react says whether a
+// member going DOWN or leaving is acted upon (memberLost).
+func (n *Node) viewMember(m Member, react bool) {
+	old, known := n.members[m.ID]
+	prev := MemberState(0)
+	if known {
+		prev = old.m.State
+		if m.Kind == 0 {
+			m.Kind = old.m.Kind
+		}
+	}
+	n.addMember(m)
+	if m.State != prev {
+		n.members[m.ID].heardLeft = false
+	}
+	if m.State == MemberLeft && prev != MemberLeft {
+		n.members[m.ID].leftAt = n.now
+	}
+	if react && prev != m.State && (m.State == MemberDown || m.State == MemberLeft) && prev != 0 {
+		n.memberLost(m.ID, m.State)
+	}
+	if m.State == MemberAlive && prev == MemberDown {
+		n.log(-4, "member is back", "member", m.ID)
+	}
 }
 
 // memberLost reacts to a member going DOWN or leaving (efm-reference §5).

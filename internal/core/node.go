@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -19,6 +20,14 @@ type Persisted struct {
 	// Fenced: this node's database was fenced as a failed or isolated
 	// primary and must not be made writable without a promotion.
 	Fenced bool `json:"fenced,omitempty"`
+	// Voters is every other voting member this node has seen in a
+	// membership view and that has neither left cleanly nor been reset
+	// away (voters.go): after a restart, those absent from the view count
+	// as DOWN voters.
+	Voters []Voter `json:"voters,omitempty"`
+	// ResetGen is the last reset-members generation applied to Voters
+	// (MembershipChanged.ResetGen).
+	ResetGen uint64 `json:"reset_gen,omitempty"`
 }
 
 // MemberStatus is one line of cluster-status as this node sees it.
@@ -119,6 +128,8 @@ func New(p Params, st Persisted) (*Node, error) {
 		n.role = RoleWitness
 	}
 	n.addMember(Member{ID: p.Self, Kind: p.Kind, State: MemberAlive})
+	n.st.Voters = slices.Clone(st.Voters)
+	n.restoreVoters()
 	return n, nil
 }
 
@@ -132,7 +143,11 @@ func (n *Node) Timing() Timing { return n.tm }
 func (n *Node) Role() Role { return n.role }
 
 // Persisted returns the state last handed to Persist.
-func (n *Node) Persisted() Persisted { return n.st }
+func (n *Node) Persisted() Persisted {
+	st := n.st
+	st.Voters = slices.Clone(st.Voters)
+	return st
+}
 
 // Step feeds one event at monotonic time now and returns the actions to
 // perform, in order. now must not go backwards.

@@ -29,7 +29,8 @@ func (n *Node) send(to NodeID, m Message) {
 
 // persist queues the current persisted state; it must be queued before any
 // Send that reveals it (the shell persists before executing later actions).
-func (n *Node) persist() { n.emit(Persist{State: n.st}) }
+// The voter set is copied: the core edits it in place later.
+func (n *Node) persist() { n.emit(Persist{State: n.Persisted()}) }
 
 func (n *Node) setRole(r Role) {
 	if n.role == r {
@@ -116,6 +117,7 @@ func (n *Node) onStart() {
 	// it had acknowledged one just now (see Timing, point 3).
 	n.voter.holdUntil = n.now + n.tm.VoteHold
 	n.voter.holdFor = ""
+	n.restartLeftHolds()
 	n.lastPrimaryT = n.now
 	n.following = n.st.Primary
 	n.maxEpochSeen = max(n.st.Epoch, n.st.VotedEpoch)
@@ -154,6 +156,10 @@ func (n *Node) onMessage(from NodeID, m Message) {
 	if p, ok := n.members[from]; ok {
 		p.lastSeen = n.now
 		p.heard = true
+		// Counting more voters is always safe; a member that talks is not
+		// gone, whatever a lagging view says (a delayed message sent before
+		// it left only keeps it counted until the next view of it).
+		p.heardLeft = p.heardLeft || p.m.State == MemberLeft
 		if m.Status != nil {
 			p.status = *m.Status
 		}

@@ -17,6 +17,8 @@
 //     feeding it), or with both. Without either, a paused primary whose
 //     database stays reachable to clients but not to the other agents is a
 //     real split brain; the simulator does not claim otherwise.
+//   - A (re)started agent's view is itself only until some running,
+//     unpaused agent is reachable (memberlist's join), then every member.
 //   - The voting members are the configured nodes; a clean agent stop is
 //     reported "left" to every view at once, a rejoin within one membership
 //     tick (100 ms). A left member keeps counting for a vote hold, and a

@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"math/rand"
+	"os"
 	"time"
 
 	"github.com/openefm/efm/internal/core"
@@ -23,6 +24,7 @@ func New(cfg Config) *World {
 		vip:        map[core.NodeID]bool{},
 		delayMin:   time.Millisecond,
 		delayMax:   15 * time.Millisecond,
+		soloStart:  os.Getenv("EFM_SIM_GENEROUS_VIEW") != "1",
 	}
 	w.detect = time.Duration(float64(cfg.Params.NodeTimeout) * (0.25 + 0.75*w.rng.Float64()))
 	total := cfg.DBs + cfg.Witnesses

@@ -25,6 +25,7 @@ func (w *World) startAgent(n *simNode, why string) {
 	}
 	n.stopped = false
 	n.role = core.RoleUnknown
+	n.joined = !w.soloStart
 	for _, m := range w.nodes {
 		n.view[m.id] = core.MemberAlive
 		n.lastHeard[m.idx] = w.now

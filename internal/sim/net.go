@@ -77,6 +77,16 @@ func (w *World) membershipTick() {
 			continue
 		}
 		changed := false
+		if !o.joined {
+			// A join succeeds once some running (not paused) agent is reachable; the
+			// roster then brings every member, DOWN ones included.
+			for _, m := range w.nodes {
+				if m != o && m.agent != nil && !m.paused && w.linked(o.idx, m.idx) {
+					o.joined, changed = true, true
+					break
+				}
+			}
+		}
 		for _, m := range w.nodes {
 			st := core.MemberAlive
 			switch {
@@ -99,6 +109,9 @@ func (w *World) membershipTick() {
 
 func (w *World) viewOf(o *simNode) []core.Member {
 	ms := make([]core.Member, 0, len(w.nodes))
+	if !o.joined {
+		return append(ms, core.Member{ID: o.id, Kind: o.kind, State: core.MemberAlive})
+	}
 	for _, m := range w.nodes {
 		ms = append(ms, core.Member{ID: m.id, Kind: m.kind, State: o.view[m.id]})
 	}

@@ -180,3 +180,34 @@ func TestScenarioPrimaryAgentFrozenAndIsolatedThawsFenced(t *testing.T) {
 		t.Errorf("old primary after the thaw: role %s db up %v in recovery %v, want fenced", old.role, old.db.up, old.db.inRecovery)
 	}
 }
+
+// TestScenarioStandbyRestartedAlone: a standby agent restarts while its host
+// is cut off from every other agent (the ping server still answers). Its
+// first views hold only itself; the voters it persisted still count, so it
+// finds no majority and promotes nothing beside the live primary.
+func TestScenarioStandbyRestartedAlone(t *testing.T) {
+	w := scenario(t, nil, func(w *World) {
+		sb := w.nodes[1]
+		w.at(5*time.Second, func() { w.crashAgent(sb) })
+		w.at(5500*time.Millisecond, func() {
+			for i := range w.nodes {
+				if i != sb.idx {
+					w.conn[i][sb.idx], w.conn[sb.idx][i] = false, false
+				}
+			}
+		})
+		w.at(6*time.Second, func() { w.startAgent(sb, "restart while cut off") })
+		w.at(36*time.Second, func() {
+			for i := range w.nodes {
+				w.conn[i][sb.idx], w.conn[sb.idx][i] = true, true
+			}
+		})
+	}, 45*time.Second)
+	if w.promotions != 0 {
+		t.Fatalf("%d promotions beside a live primary\n%s", w.promotions, w.Trace())
+	}
+	wantNote(t, w, "10.0.0.2", "[WARNING] Subset of cluster sim disconnected from primary")
+	if v := len(w.nodes[1].agent.Persisted().Voters); v != 3 {
+		t.Errorf("restarted standby persisted %d other voters, want 3", v)
+	}
+}

@@ -63,7 +63,11 @@ type simNode struct {
 	watchdogAt  time.Duration // real time; 0 = disarmed
 	watchdogGen int
 
-	view      map[core.NodeID]core.MemberState
+	view map[core.NodeID]core.MemberState
+	// joined: the agent's membership layer has joined the others since it
+	// started. Until then its view is itself only (memberlist knows nobody
+	// before a join succeeds; docs/membership.md).
+	joined    bool
 	lastHeard []time.Duration // real time this node last heard each other node
 	notes     []core.Notify
 	replies   []core.AdminReply
@@ -92,7 +96,11 @@ type World struct {
 	// server.
 	conn [][]bool
 
-	detect     time.Duration // membership failure detection time
+	detect time.Duration // membership failure detection time
+	// soloStart: a (re)started agent sees only itself until it can join
+	// (the real membership layer). EFM_SIM_GENEROUS_VIEW=1 restores the
+	// old model, every member alive at once.
+	soloStart  bool
 	drop, dup  float64
 	delayMin   time.Duration
 	delayMax   time.Duration
