@@ -224,10 +224,12 @@ func (t *memberTransport) SetLocalState(s string)      { t.m.SetLocalState(s) }
 func (t *memberTransport) Leave(d time.Duration) error { return t.m.Leave(d) }
 func (t *memberTransport) Shutdown() error             { return t.m.Shutdown() }
 
-func (t *memberTransport) Members() []core.Member {
-	ms := t.m.Members()
-	out := make([]core.Member, 0, len(ms))
-	for _, m := range ms {
+func (t *memberTransport) View() core.MembershipChanged {
+	st := t.m.Status()
+	v := core.MembershipChanged{ResetGen: st.ResetGen}
+	present := map[string]bool{}
+	for _, m := range st.Members {
+		present[m.Name] = true
 		cm := core.Member{ID: core.NodeID(m.Name), Kind: core.KindDatabase, State: core.MemberAlive}
 		if m.Kind == membership.KindWitness {
 			cm.Kind = core.KindWitness
@@ -235,9 +237,16 @@ func (t *memberTransport) Members() []core.Member {
 		if m.State == "DOWN" {
 			cm.State = core.MemberDown
 		}
-		out = append(out, cm)
+		v.Members = append(v.Members, cm)
 	}
-	return out
+	// A clean leave is not a failure: the core must hear of it, or it
+	// keeps a stopped agent counted as DOWN until reset-members.
+	for _, name := range st.Left {
+		if !present[name] {
+			v.Members = append(v.Members, core.Member{ID: core.NodeID(name), Kind: core.KindDatabase, State: core.MemberLeft})
+		}
+	}
+	return v
 }
 
 // hookRunner runs the configured script.* hooks.

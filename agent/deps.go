@@ -64,9 +64,11 @@ type pinger interface {
 type transport interface {
 	Send(ctx context.Context, to string, b []byte) error
 	Messages() <-chan inbound
-	// Changes signals that the member list changed; Members gives it.
+	// Changes signals that the member list changed; View gives it.
 	Changes() <-chan struct{}
-	Members() []core.Member
+	// View is the membership as the core needs it: every member, DOWN and
+	// cleanly left ones included, and the reset-members generation.
+	View() core.MembershipChanged
 	SetLocalState(state string)
 	Leave(timeout time.Duration) error
 	Shutdown() error

@@ -98,7 +98,7 @@ func (s *shell) send(ctx context.Context, a core.Send) {
 		// Every other member of the view, DOWN ones included: DOWN is
 		// this node's opinion, and a node thawed after a freeze sees
 		// everyone DOWN until its renewal round is answered.
-		for _, m := range s.net.Members() {
+		for _, m := range s.net.View().Members {
 			if m.ID != s.self && m.State != core.MemberLeft {
 				to = append(to, string(m.ID))
 			}

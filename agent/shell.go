@@ -67,7 +67,7 @@ func (s *shell) run(ctx context.Context) {
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.dbWorker(ctx) }()
 	s.step(ctx, core.Start{})
-	s.step(ctx, core.MembershipChanged{Members: s.net.Members()})
+	s.step(ctx, s.net.View())
 	for {
 		select {
 		case <-ctx.Done():
@@ -79,7 +79,7 @@ func (s *shell) run(ctx context.Context) {
 		case ev := <-s.events:
 			s.step(ctx, ev)
 		case <-s.net.Changes():
-			s.step(ctx, core.MembershipChanged{Members: s.net.Members()})
+			s.step(ctx, s.net.View())
 		case m := <-s.net.Messages():
 			msg, err := core.Decode(m.Payload, s.clust)
 			if err != nil {

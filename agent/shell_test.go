@@ -24,12 +24,12 @@ func (f *fakeNet) Send(_ context.Context, to string, b []byte) error {
 	f.sent = append(f.sent, to)
 	return nil
 }
-func (f *fakeNet) Messages() <-chan inbound  { return nil }
-func (f *fakeNet) Changes() <-chan struct{}  { return nil }
-func (f *fakeNet) Members() []core.Member    { return nil }
-func (f *fakeNet) SetLocalState(string)      {}
-func (f *fakeNet) Leave(time.Duration) error { return nil }
-func (f *fakeNet) Shutdown() error           { return nil }
+func (f *fakeNet) Messages() <-chan inbound     { return nil }
+func (f *fakeNet) Changes() <-chan struct{}     { return nil }
+func (f *fakeNet) View() core.MembershipChanged { return core.MembershipChanged{} }
+func (f *fakeNet) SetLocalState(string)         {}
+func (f *fakeNet) Leave(time.Duration) error    { return nil }
+func (f *fakeNet) Shutdown() error              { return nil }
 
 func (f *fakeNet) count() int {
 	f.mu.Lock()

@@ -153,6 +153,11 @@ type Status struct {
 	// Seeded: this node created the shared state as the first member (it
 	// reached no address of its .nodes file at start).
 	Seeded bool
+	// Left are members seen leaving cleanly (not in Members); ResetGen
+	// counts efm reset-members runs. The failover core keeps the voters it
+	// has known across restarts and needs both to forget them correctly.
+	Left     []string
+	ResetGen uint64
 }
 
 // Status snapshots members, quorum and shared state at one instant.
@@ -165,6 +170,7 @@ func (m *Membership) Status() Status {
 		Members: m.membersLocked(now), Quorum: m.quorumLocked(now),
 		Allowed: slices.Clone(m.state.Allowed), Coordinator: m.coordinatorLocked(now),
 		Priority: slices.Clone(m.state.Priority), Version: m.state.Version, Seeded: m.seeded,
+		Left: slices.Clone(m.state.Left), ResetGen: m.state.ResetGen,
 	}
 }
 
