@@ -82,6 +82,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	log.Info("agent started", "kind", s.node.Params().Kind, "pid", os.Getpid(), "admin", srv.Path(),
 		"lease", s.node.Timing().Lease, "tick", s.node.Params().TickInterval())
 
+	s.startCustomMonitor(ctx, cfg, s.runner)
 	s.run(ctx)
 	stopCluster := false
 	select {
@@ -204,6 +205,7 @@ func build(ctx context.Context, cfg *config.Config, log, base *slog.Logger) (*sh
 		s.db = &pgLocal{db: db, port: cfg.DBPort, restartTimeout: cfg.RestartConnectionTimeout}
 	}
 
+	s.runner = runner
 	s.scripts = &hookRunner{r: runner, commands: scriptCommands(cfg), nodeType: func() string {
 		s.mu.Lock()
 		defer s.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/openefm/efm/internal/core"
+	"github.com/openefm/efm/internal/hooks"
 	"github.com/openefm/efm/internal/metrics"
 )
 
@@ -30,6 +31,7 @@ type shell struct {
 	ping    pinger // nil without ping.server.ip
 	net     transport
 	scripts scriptRunner
+	runner  *hooks.Runner // for the custom monitor
 	notify  notifier
 	state   stateFile
 	metrics *metrics.Agent // nil without metrics.address

@@ -561,3 +561,63 @@ func TestAdminCommands(t *testing.T) {
 		t.Errorf("cluster-status after stop-cluster: want 'no agent is running', got err %v: %s", err, out)
 	}
 }
+
+// script.custom.monitor failing on the primary is a database failure
+// (efm-reference §5): the primary fences itself and a standby is promoted,
+// although PostgreSQL itself was healthy.
+func TestCustomMonitorFailureOnPrimary(t *testing.T) {
+	requireHarness(t)
+	ctx := context.Background()
+	c, err := harness.NewCluster(ctx, t, harness.ClusterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpAgents(t, c)
+		}
+	})
+	for _, db := range c.DB {
+		cfg := c.Configs[db.Host.Name]
+		cfg.Props["script.custom.monitor"] = fmt.Sprintf("/bin/sh -c 'test ! -e %s'", filepath.Join(cfg.Dir, "unhealthy"))
+		cfg.Props["custom.monitor.interval"] = "1"
+		cfg.Props["custom.monitor.timeout"] = "2"
+		if err := cfg.Write(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.StartAgents(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err = harness.Eventually(ctx, 60*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+		out, err := c.EFM(ctx, c.Witness, "cluster-status", c.Name)
+		return err == nil, fmt.Errorf("%v\n%s", err, out)
+	})
+	if err != nil {
+		t.Fatalf("the cluster never became healthy: %v", err)
+	}
+	w := c.StartWriter(harness.WriterOptions{})
+	if err := w.WaitAcks(ctx, 30*time.Second, time.Now(), 20); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(c.Configs["n1"].Dir, "unhealthy"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fault := time.Now()
+	np := newPrimary(ctx, t, c, "n1", 60*time.Second)
+	t.Logf("measured: the custom monitor's failure moved the VIP to %s in %v", np, time.Since(fault).Round(time.Millisecond))
+	if err := w.WaitAcks(ctx, 60*time.Second, fault, 10); err != nil {
+		t.Fatalf("no writes after the failover: %v", err)
+	}
+	w.Stop()
+	found := false
+	for _, l := range c.Configs["n1"].Notifications() {
+		found = found || strings.Contains(l, "Primary custom monitor failure")
+	}
+	if !found {
+		t.Errorf("n1 did not notify 'Primary custom monitor failure'")
+	}
+	if ok, _ := c.DB[0].Writable(ctx); ok {
+		t.Errorf("n1's database is still writable after its custom monitor failed")
+	}
+}

@@ -18,11 +18,8 @@ var notBuilt = map[string]bool{
 	"syslog.protocol": true, "syslog.facility": true,
 	// HTTP "am I primary" endpoint.
 	"primary.health.check.port": true,
-	// Custom monitor script.
-	"script.custom.monitor": true, "custom.monitor.interval": true,
-	"custom.monitor.timeout": true, "custom.monitor.safe.mode": true,
-	// Load-balancer hooks; detach.on.agent.failure only drives the detach hook.
-	"script.load.balancer.attach": true, "script.load.balancer.detach": true,
+	// detach.on.agent.failure: detaching a primary whose agent died while its
+	// database runs.
 	"detach.on.agent.failure": true,
 }
 

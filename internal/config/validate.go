@@ -58,6 +58,9 @@ func (c *Config) check() Errors {
 	if !c.MetricsAddress.IsZero() && c.MetricsAddress == c.BindAddress {
 		ps.add("metrics.address", "value %q is also bind.address; accepted: another port", c.MetricsAddress)
 	}
+	if c.ScriptCustomMonitor != "" && !c.IsWitness && c.CustomMonitorInterval <= 0 {
+		ps.add("custom.monitor.interval", "required when script.custom.monitor is set, but not set")
+	}
 	c.checkVIP(ps)
 	c.checkPingServer(ps)
 	return ps.errs

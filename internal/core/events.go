@@ -128,19 +128,30 @@ type AdminSetPriority struct {
 // AdminStopCluster is `efm stop-cluster`.
 type AdminStopCluster struct{ Seq uint64 }
 
-func (Start) isEvent()              {}
-func (Tick) isEvent()               {}
-func (Stopping) isEvent()           {}
-func (LocalDBProbe) isEvent()       {}
-func (MembershipChanged) isEvent()  {}
-func (MessageReceived) isEvent()    {}
-func (UndecodableMessage) isEvent() {}
-func (RemoteDBResult) isEvent()     {}
-func (VIPResult) isEvent()          {}
-func (PingResult) isEvent()         {}
-func (DBOpResult) isEvent()         {}
-func (ScriptResult) isEvent()       {}
-func (AdminPromote) isEvent()       {}
-func (AdminResume) isEvent()        {}
-func (AdminSetPriority) isEvent()   {}
-func (AdminStopCluster) isEvent()   {}
+// CustomMonitorResult is one failed or timed-out run of
+// script.custom.monitor (the shell runs it every custom.monitor.interval
+// and reports nothing for a successful run).
+type CustomMonitorResult struct {
+	Failed   bool // non-zero exit
+	TimedOut bool // killed at custom.monitor.timeout: a warning, not a failure
+	SafeMode bool // custom.monitor.safe.mode: failures are only reported
+	Output   string
+}
+
+func (CustomMonitorResult) isEvent() {}
+func (Start) isEvent()               {}
+func (Tick) isEvent()                {}
+func (Stopping) isEvent()            {}
+func (LocalDBProbe) isEvent()        {}
+func (MembershipChanged) isEvent()   {}
+func (MessageReceived) isEvent()     {}
+func (UndecodableMessage) isEvent()  {}
+func (RemoteDBResult) isEvent()      {}
+func (VIPResult) isEvent()           {}
+func (PingResult) isEvent()          {}
+func (DBOpResult) isEvent()          {}
+func (ScriptResult) isEvent()        {}
+func (AdminPromote) isEvent()        {}
+func (AdminResume) isEvent()         {}
+func (AdminSetPriority) isEvent()    {}
+func (AdminStopCluster) isEvent()    {}

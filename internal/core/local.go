@@ -226,6 +226,7 @@ func (n *Node) dbFailed(what string) {
 		holder := n.lease.holder
 		n.fenceSelf(fenceDBFailed, "database failed")
 		n.runScript(ScriptDBFailure, Placeholders{FailedPrimary: n.p.Self})
+		n.runScript(ScriptLoadBalancerDetach, Placeholders{Host: n.p.Self, Type: "p"})
 		n.goIdle(idleFailed)
 		if holder && !n.p.StopFailedPrimary {
 			// Not stopped: tell the others, but do not resign, so the
@@ -235,6 +236,7 @@ func (n *Node) dbFailed(what string) {
 		return
 	}
 	n.runScript(ScriptDBFailure, Placeholders{FailedPrimary: n.p.Self})
+	n.runScript(ScriptLoadBalancerDetach, Placeholders{Host: n.p.Self, Type: "s"})
 	n.goIdle(idleFailed)
 }
 

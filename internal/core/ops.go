@@ -127,6 +127,8 @@ func (n *Node) onRemoteDB(e RemoteDBResult) {
 		} else {
 			n.notify(LevelWarning, "Standby failed in cluster "+c,
 				fmt.Sprintf("The standby on %s failed (agent and database unreachable). It is removed from the failover priority list.", op.node))
+			// Its own agent cannot detach it: this (reporting) agent does.
+			n.runScript(ScriptLoadBalancerDetach, Placeholders{Host: op.node, Type: "s"})
 		}
 	case opJobDB:
 		if j, ok := n.checks[op.job]; ok {

@@ -207,6 +207,8 @@ func (n *Node) candPromoted(ok bool, errText string) {
 	if !c.noScripts {
 		n.runScript(ScriptPostPromotion, Placeholders{NewPrimary: n.p.Self, FailedPrimary: c.failed})
 	}
+	// The load balancer sends writes to the new primary (%t p).
+	n.runScript(ScriptLoadBalancerAttach, Placeholders{Host: n.p.Self, Type: "p"})
 	n.priority = n.newPriority()
 	what := "Failover"
 	if c.switchover {

@@ -105,6 +105,8 @@ func (n *Node) handle(ev Event) {
 		n.onAdminSetPriority(e)
 	case AdminStopCluster:
 		n.onAdminStopCluster(e)
+	case CustomMonitorResult:
+		n.onCustomMonitor(e)
 	}
 }
 
