@@ -105,6 +105,11 @@ func (d *run) demo(ctx context.Context, tb *harness.Standalone, bin string) erro
 			return err
 		}
 	}
+	// The agents start in their hosts' own directories: a relative -efm
+	// (make demo passes bin/efm) must be resolved here, against ours.
+	if bin, err = efmBinary(bin); err != nil {
+		return err
+	}
 	say(out, "creating hosts n1, n2, n3 and witness w on a private bridge")
 	nw, err := harness.NewNetwork(ctx, tb, "n1", "n2", "n3", "w")
 	if err != nil {
@@ -174,7 +179,10 @@ func (d *run) demo(ctx context.Context, tb *harness.Standalone, bin string) erro
 	}
 	fault := time.Now()
 	say(out, "FAULT: kill -9 of n1's postmaster (pid %d); the agents must notice, confirm and fail over", pid)
-	narrate(ctx, out, nodes, fault, seen)
+	newPrimary, moved := narrate(ctx, out, nodes, fault, seen)
+	if newPrimary == nil {
+		return fmt.Errorf("no standby took the VIP within 90 s of the fault: the failover did not complete")
+	}
 
 	err = writer.WaitAcks(ctx, 120*time.Second, fault, 1)
 	rep := writer.Stop()
@@ -185,15 +193,36 @@ func (d *run) demo(ctx context.Context, tb *harness.Standalone, bin string) erro
 	say(out, "the client writes again; longest time without an acknowledged commit: %v", gap.Duration().Round(10*time.Millisecond))
 	s, _ = status()
 	say(out, "efm cluster-status efm after the failover:\n\n%s", s)
+	say(out, "FAILOVER COMPLETED: %s is the primary (VIP moved %.2fs after the fault), %d commits acknowledged, client gap %v",
+		newPrimary.host.Name, moved.Sub(fault).Seconds(), len(rep.Acks), gap.Duration().Round(10*time.Millisecond))
 	return nil
 }
 
+// efmBinary resolves the -efm flag to an absolute path and checks that it
+// names an executable file, so a wrong path fails in one line before any
+// host is built.
+func efmBinary(bin string) (string, error) {
+	abs, err := filepath.Abs(bin)
+	if err != nil {
+		return "", fmt.Errorf("-efm %s: %w", bin, err)
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return "", fmt.Errorf("-efm %s: %w (run 'make build' first, or leave -efm out to build one)", bin, err)
+	}
+	if st.IsDir() || st.Mode()&0o111 == 0 {
+		return "", fmt.Errorf("-efm %s: %s is not an executable file", bin, abs)
+	}
+	return abs, nil
+}
+
 // narrate prints, as they happen, the notifications of every agent and the
-// moment the VIP moves, until the VIP is held by a new host or a minute
-// passes.
-func narrate(ctx context.Context, out io.Writer, nodes []*node, fault time.Time, seen map[string]int) {
+// moment the VIP moves, until the VIP is held by a new host or 90 s pass.
+// It returns the standby that took the VIP and when, or nil.
+func narrate(ctx context.Context, out io.Writer, nodes []*node, fault time.Time, seen map[string]int) (*node, time.Time) {
 	deadline := time.Now().Add(90 * time.Second)
-	moved := false
+	var took *node
+	var at time.Time
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		for _, n := range nodes {
 			lines := n.cfg.Notifications()
@@ -208,17 +237,19 @@ func narrate(ctx context.Context, out io.Writer, nodes []*node, fault time.Time,
 			}
 			seen[n.host.Name] = len(lines)
 		}
-		if !moved {
+		if took == nil {
 			for _, n := range nodes[1:3] {
 				if ok, _ := n.host.HasAddr(ctx, nodesVIP(nodes)); ok {
-					say(out, "  +%5.2fs the VIP is now on %s", time.Since(fault).Seconds(), n.host.Name)
-					moved = true
+					took, at = n, time.Now()
+					say(out, "  +%5.2fs the VIP is now on %s", at.Sub(fault).Seconds(), n.host.Name)
 					deadline = time.Now().Add(time.Second) // the last notifications
+					break
 				}
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	return took, at
 }
 
 func nodesVIP(nodes []*node) netip.Addr {

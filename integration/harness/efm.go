@@ -231,6 +231,10 @@ func StartAgent(tb TB, h *Host, bin string, cfg EFMConfig) (*Proc, error) {
 	if bin == "" {
 		return nil, errors.New("starting an agent: no efm binary (BuildEFM)")
 	}
+	bin, err := absBinary(bin)
+	if err != nil {
+		return nil, fmt.Errorf("starting an agent on %s: %w", h.Name, err)
+	}
 	return h.Start(tb, "efm-agent", ProcOptions{Env: []string{"EFM_CONFIG_DIR=" + cfg.Dir}},
 		bin, "agent", cfg.Cluster, "-config-dir", cfg.Dir)
 }
@@ -238,5 +242,24 @@ func StartAgent(tb TB, h *Host, bin string, cfg EFMConfig) (*Proc, error) {
 // RunEFM runs the efm CLI inside h with EFM_CONFIG_DIR set to cfg.Dir, e.g.
 // RunEFM(ctx, h, bin, cfg, "cluster-status", cfg.Cluster).
 func RunEFM(ctx context.Context, h *Host, bin string, cfg EFMConfig, args ...string) (string, error) {
+	bin, err := absBinary(bin)
+	if err != nil {
+		return "", fmt.Errorf("running efm on %s: %w", h.Name, err)
+	}
 	return h.Run(ctx, ProcOptions{Env: []string{"EFM_CONFIG_DIR=" + cfg.Dir}}, append([]string{bin}, args...)...)
+}
+
+// absBinary makes a binary path absolute against this process's working
+// directory. Processes in a host start in the host's own directory, where a
+// relative path such as "bin/efm" (what `make demo` passes) names nothing.
+func absBinary(bin string) (string, error) {
+	if bin == "" || filepath.IsAbs(bin) || !strings.ContainsRune(bin, os.PathSeparator) {
+		// A bare name is looked up in PATH, as exec does.
+		return bin, nil
+	}
+	abs, err := filepath.Abs(bin)
+	if err != nil {
+		return "", fmt.Errorf("efm binary %s: %w", bin, err)
+	}
+	return abs, nil
 }
