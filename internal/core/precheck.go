@@ -166,7 +166,7 @@ func (n *Node) notRunningStandby(s Situation, id NodeID) string {
 	if p, ok := n.members[id]; ok && p.m.Kind != KindDatabase {
 		return fmt.Sprintf("it is a %s", p.m.Kind)
 	}
-	return "not a member: give the address of a standby's bind.address"
+	return "no member has this address: give the IP of a standby's bind.address"
 }
 
 func runningStandbys(s Situation) []string {

@@ -139,7 +139,7 @@ func TestPromotePrecheck(t *testing.T) {
 			name:    "switchover, -sourcenode not a member: refused",
 			sts:     map[NodeID]NodeStatus{"10.0.0.1": pcPrimary, "10.0.0.2": pcStandby, "10.0.0.3": pcStandby},
 			cmd:     AdminPromote{Switchover: true, SourceNode: "10.0.0.9"},
-			wantErr: []string{"-sourcenode 10.0.0.9 is not a running standby of cluster c (not a member", "Running standbys: 10.0.0.2, 10.0.0.3."},
+			wantErr: []string{"-sourcenode 10.0.0.9 is not a running standby of cluster c (no member has this address", "Running standbys: 10.0.0.2, 10.0.0.3."},
 		},
 		{
 			name:    "switchover, -sourcenode is the primary: refused",
