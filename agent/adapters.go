@@ -27,7 +27,17 @@ func toStatus(st pg.Status) dbStatus {
 		ReplayPaused: st.ReplayPaused,
 		Timeline:     st.Timeline,
 		Upstream:     st.SenderHost,
+		WALReceiver:  walReceiver(st),
 	}
+}
+
+// walReceiver is the standby's WAL receiver state for the core; a receiver
+// db.user may not see is reported as such, never as "not streaming".
+func walReceiver(st pg.Status) string {
+	if st.WALReceiverStatus == "" && st.WALReceiverPID != 0 {
+		return core.WALReceiverHidden
+	}
+	return st.WALReceiverStatus
 }
 
 // pgLocal is the local database.

@@ -22,6 +22,8 @@ type dbStatus struct {
 	Timeline     uint32
 	// Upstream is the host a standby streams from, "" if unknown.
 	Upstream string
+	// WALReceiver is core.LocalDBProbe.WALReceiver.
+	WALReceiver string
 }
 
 // localDB is the database beside this agent.

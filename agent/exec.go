@@ -137,7 +137,7 @@ func (s *shell) probeLocal(ctx context.Context, seq uint64) core.Event {
 	}
 	ev := core.LocalDBProbe{Seq: seq, Reachable: true, InRecovery: st.InRecovery,
 		ReceivedLSN: st.ReceivedLSN, ReplayLSN: st.ReplayLSN, CurrentLSN: st.CurrentLSN, ReplayPaused: st.ReplayPaused,
-		Timeline: st.Timeline, Upstream: core.NodeID(st.Upstream)}
+		Timeline: st.Timeline, Upstream: core.NodeID(st.Upstream), WALReceiver: st.WALReceiver}
 	s.observeVIP(&ev)
 	return ev
 }

@@ -24,7 +24,7 @@ const maxSeconds = 1<<31 - 1 // Java int, as EFM; keeps Durations far from overf
 var specs = []spec{
 	// 1.1
 	{Key{Name: "db.user", Section: secDB, Kind: KindString, Database: true, Witness: true, Example: "efm",
-		Meaning: "PostgreSQL role the agent connects as"}, func(c *Config) any { return &c.DBUser }},
+		Meaning: "PostgreSQL role the agent connects as; efm promote -switchover needs it to be a superuser or in pg_monitor"}, func(c *Config) any { return &c.DBUser }},
 	{Key{Name: "db.password.encrypted", Section: secDB, Kind: KindString, Database: true, Witness: true, Example: "0123456789abcdef0123456789abcdef",
 		Meaning: "output of 'efm encrypt <cluster>'; not needed when script.db.password is set"}, func(c *Config) any { return &c.DBPasswordEncrypted }},
 	{Key{Name: "db.port", Section: secDB, Kind: KindPort, Database: true, Witness: true, Example: "5432",

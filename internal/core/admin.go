@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"log/slog"
 	"slices"
 )
 
@@ -14,6 +15,11 @@ func (n *Node) onAdminPromote(e AdminPromote) {
 	}
 	if e.Switchover && (n.st.Primary == "" || !n.primaryAlive()) {
 		n.emit(AdminReply{Seq: e.Seq, Err: "There is no running primary in the cluster: switchover needs one."})
+		return
+	}
+	if why := n.promoteRefusal(e); why != "" {
+		n.log(slog.LevelWarn, "efm promote refused", "switchover", e.Switchover, "why", why)
+		n.emit(AdminReply{Seq: e.Seq, Err: why})
 		return
 	}
 	trig := TriggerManual

@@ -21,6 +21,10 @@ type StandbyInfo struct {
 	Timeline    uint32
 	ReceivedLSN LSN
 	ReplayLSN   LSN
+	// NotCaughtUp says why the standby is not caught up with the primary
+	// ("" = no objection). Only efm promote -switchover's pre-check sets
+	// it (precheck.go): the check round compares LSNs instead.
+	NotCaughtUp string
 }
 
 // Verdict says why one standby was or was not eligible.
@@ -62,6 +66,8 @@ func ChooseStandby(standbys []StandbyInfo, priority []NodeID, useReplay bool) (N
 			v.Why = "its agent cannot reach its database"
 		case !s.InRecovery:
 			v.Why = "database not in recovery"
+		case s.NotCaughtUp != "":
+			v.Why = "not caught up with the primary: " + s.NotCaughtUp
 		default:
 			v.Eligible = true
 			v.Why = fmt.Sprintf("eligible: timeline %d received %s replayed %s priority %d", s.Timeline, s.ReceivedLSN, s.ReplayLSN, rank(s.ID)+1)
@@ -198,12 +204,25 @@ func Decide(s Situation, p Params) Decision {
 			fmt.Sprintf("The primary %s has failed (%s) and auto.failover=false: run efm promote %s to fail over.", s.Primary, s.Trigger, c))
 		return d
 	}
-	best, v := ChooseStandby(s.Standbys, s.Priority, p.UseReplayTiebreaker)
+	best, v, refusal := pickCandidate(s, p)
 	d.Verdicts = v
-	if best == "" {
-		note(LevelSevere, "Failover has not occurred",
-			fmt.Sprintf("No promotable standby for cluster %s (priority list empty or no standby eligible).", c))
+	if refusal != "" {
+		note(LevelSevere, "Failover has not occurred", refusal)
 		return d
+	}
+	d.Candidate = best
+	return d
+}
+
+// pickCandidate is who may be promoted: the eligibility rules and the
+// candidate order of ChooseStandby, then minimum.standbys. Decide applies it
+// to the check round's answers, and efm promote's pre-check (precheck.go) to
+// what the agents last reported, so both refuse for the same reasons. It
+// returns "" and the reason when nobody may be promoted.
+func pickCandidate(s Situation, p Params) (NodeID, []Verdict, string) {
+	best, v := ChooseStandby(s.Standbys, s.Priority, p.UseReplayTiebreaker)
+	if best == "" {
+		return "", v, fmt.Sprintf("No promotable standby for cluster %s (priority list empty or no standby eligible).", s.Cluster)
 	}
 	eligible := 0
 	for _, s := range s.Standbys {
@@ -214,10 +233,7 @@ func Decide(s Situation, p Params) Decision {
 	// minimum.standbys counts the standbys left once best is primary. A
 	// manual switchover is still allowed (efm-reference §1.5).
 	if left := eligible - 1; left < p.MinimumStandbys && s.Trigger != TriggerSwitchover {
-		note(LevelSevere, "Failover has not occurred",
-			fmt.Sprintf("No standbys available for promotion (at minimum.standbys): promoting %s would leave %d standbys, minimum.standbys=%d.", best, left, p.MinimumStandbys))
-		return d
+		return "", v, fmt.Sprintf("No standbys available for promotion (at minimum.standbys): promoting %s would leave %d standbys, minimum.standbys=%d.", best, left, p.MinimumStandbys)
 	}
-	d.Candidate = best
-	return d
+	return best, v, ""
 }

@@ -35,6 +35,11 @@ type LocalDBProbe struct {
 	// Upstream is the host a standby streams from (the host of its
 	// primary_conninfo), "" if unknown.
 	Upstream NodeID
+	// WALReceiver is a standby's WAL receiver state
+	// (pg_stat_wal_receiver.status: "streaming", "waiting", ...), ""
+	// when no WAL receiver runs, WALReceiverHidden when one runs but
+	// db.user may not see its state (it needs pg_read_all_stats).
+	WALReceiver string
 	// VIPChecked says the shell looked at this node's interface with the
 	// probe; VIPHeld is whether the virtual IP was on it. See vip.go.
 	VIPChecked bool

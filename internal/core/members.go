@@ -233,6 +233,7 @@ func (n *Node) myStatus() NodeStatus {
 		s.ReplayPaused = n.replayPaused
 		s.Timeline = pr.Timeline
 		s.Following = n.following
+		s.WALReceiver = pr.WALReceiver
 		s.Promotable = n.p.Promotable
 		if pr, ok := n.setPriority[n.p.Self]; ok {
 			s.Promotable = pr > 0

@@ -66,6 +66,9 @@ type NodeStatus struct {
 	ReplayPaused bool   `json:"paused,omitempty"`
 	Timeline     uint32 `json:"tli,omitempty"`
 	Following    NodeID `json:"follow,omitempty"`
+	// WALReceiver is LocalDBProbe.WALReceiver: whether a standby streams
+	// (efm promote -switchover wants one that does).
+	WALReceiver string `json:"wr,omitempty"`
 }
 
 // Message is the one envelope every agent-to-agent message uses; fields not

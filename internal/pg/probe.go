@@ -26,6 +26,10 @@ type Status struct {
 	SenderHost        string
 	SenderPort        int
 	WALReceiverStatus string
+	// WALReceiverPID is the WAL receiver's pid, 0 when none runs. It is
+	// visible to every role: a pid with an empty WALReceiverStatus means
+	// the state is hidden from this role, not that nothing streams.
+	WALReceiverPID int
 	// DataDirectory is SHOW data_directory when the role may read it
 	// (superuser or pg_read_all_settings), else "".
 	DataDirectory string
@@ -54,7 +58,7 @@ SELECT r,
   CASE WHEN NOT r THEN substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END,
   current_setting('recovery_target_timeline'),
   CASE WHEN pg_has_role('pg_read_all_settings', 'member') THEN current_setting('data_directory') END,
-  w.received_tli, w.sender_host, w.sender_port, w.status
+  w.received_tli, w.sender_host, w.sender_port, w.status, w.pid
 FROM pg_is_in_recovery() AS r
 LEFT JOIN pg_stat_wal_receiver AS w ON true`
 
@@ -65,11 +69,11 @@ func (d *DB) Probe(ctx context.Context) (Status, error) {
 		st                        Status
 		cur, recv, replay, tliHex *string
 		dataDir, senderHost, wrs  *string
-		recvTLI, senderPort       *int32
+		recvTLI, senderPort, wpid *int32
 	)
 	err := d.withConn(ctx, true, func(ctx context.Context, c *pgx.Conn) error {
 		return c.QueryRow(ctx, probeSQL).Scan(&st.InRecovery, &cur, &recv, &replay, &st.ReplayPaused,
-			&tliHex, &st.RecoveryTargetTimeline, &dataDir, &recvTLI, &senderHost, &senderPort, &wrs)
+			&tliHex, &st.RecoveryTargetTimeline, &dataDir, &recvTLI, &senderHost, &senderPort, &wrs, &wpid)
 	})
 	if err != nil {
 		return Status{}, fmt.Errorf("probe %s: %w", d.cfg.Node, err)
@@ -100,6 +104,9 @@ func (d *DB) Probe(ctx context.Context) (Status, error) {
 	}
 	if wrs != nil {
 		st.WALReceiverStatus = *wrs
+	}
+	if wpid != nil {
+		st.WALReceiverPID = int(*wpid)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return Status{}, fmt.Errorf("probe %s: %w", d.cfg.Node, err)

@@ -158,3 +158,39 @@ func TestSSLModeAgainstServerWithoutSSL(t *testing.T) {
 		t.Errorf("sslmode=disable: %v", err)
 	}
 }
+
+// A role without pg_read_all_stats sees the WAL receiver's pid but not its
+// state: the probe must say a receiver runs (so the agent reports its state
+// as hidden, not as "not streaming").
+func TestProbeWALReceiverHiddenFromUnprivilegedRole(t *testing.T) {
+	requirePG(t)
+	t.Parallel()
+	base := baseDir(t)
+	a := startPrimary(t, base, "a")
+	b := startStandby(t, base, "b", a)
+	a.mustSQL("CREATE ROLE efm_plain LOGIN")
+	waitReplayed(t, a, b)
+	ctx := context.Background()
+
+	st, err := b.newDB(func(c *Config) { c.User = "efm_plain" }).Probe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.WALReceiverPID == 0 || st.WALReceiverStatus != "" {
+		t.Errorf("unprivileged probe: wal receiver pid %d status %q, want a pid and no status", st.WALReceiverPID, st.WALReceiverStatus)
+	}
+	st, err = b.db.Probe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.WALReceiverPID == 0 || st.WALReceiverStatus != "streaming" {
+		t.Errorf("superuser probe: wal receiver pid %d status %q, want a pid and streaming", st.WALReceiverPID, st.WALReceiverStatus)
+	}
+	st, err = a.db.Probe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.WALReceiverPID != 0 || st.WALReceiverStatus != "" {
+		t.Errorf("primary: wal receiver pid %d status %q, want none", st.WALReceiverPID, st.WALReceiverStatus)
+	}
+}

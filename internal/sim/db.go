@@ -45,6 +45,20 @@ func (w *World) contains(tl int, lsn core.LSN, ctl int, clsn core.LSN) bool {
 	return false
 }
 
+// streams: s's WAL receiver is connected to a writable primary it can
+// follow (what pg_stat_wal_receiver shows as "streaming").
+func (w *World) streams(s *simNode) bool {
+	d := s.db
+	if d == nil || !d.up || !d.inRecovery || d.following == "" {
+		return false
+	}
+	p := w.byID[d.following]
+	if p == nil || p.db == nil || !p.db.writable() || !w.linked(p.idx, s.idx) {
+		return false
+	}
+	return d.rewind || w.contains(p.db.tl, p.db.lsn, d.tl, d.lsn)
+}
+
 // replicate streams WAL to every standby from the primary it follows, and
 // lets the client commit on every writable server.
 func (w *World) replicate() {

@@ -143,6 +143,11 @@ func (w *World) dbStatus(n *simNode, seq uint64) core.LocalDBProbe {
 	if d.inRecovery {
 		p.ReceivedLSN, p.ReplayLSN = d.lsn, d.replay
 		p.Upstream = d.following
+		if w.streams(n) {
+			p.WALReceiver = "streaming"
+		} else if d.following != "" {
+			p.WALReceiver = "waiting"
+		}
 	} else {
 		p.CurrentLSN = d.lsn
 	}
