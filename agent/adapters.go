@@ -107,6 +107,10 @@ func (l *pgLocal) Follow(ctx context.Context, primary string) error {
 	return l.db.WaitStreaming(ctx, primary, l.port, l.restartTimeout)
 }
 
+func (l *pgLocal) FollowWith(ctx context.Context, primary string, src replSettings) error {
+	return l.db.FollowAsStandby(ctx, pg.ReplicationSettings{PrimaryConninfo: src.PrimaryConninfo, RestoreCommand: src.RestoreCommand}, primary, l.port)
+}
+
 // pgRemote probes other nodes' databases with the local connection
 // settings and the peer's address.
 type pgRemote struct {
@@ -116,22 +120,38 @@ type pgRemote struct {
 	dbs  map[string]*pg.DB
 }
 
-func (r *pgRemote) Probe(ctx context.Context, host string) (dbStatus, error) {
+func (r *pgRemote) db(host string) (*pg.DB, error) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	db := r.dbs[host]
 	if db == nil {
 		c := r.base
 		c.Node, c.Host, c.ReuseConnectionCount = host, host, 0
 		var err error
 		if db, err = pg.New(c, r.log); err != nil {
-			r.mu.Unlock()
-			return dbStatus{}, err
+			return nil, err
 		}
 		r.dbs[host] = db
 	}
-	r.mu.Unlock()
+	return db, nil
+}
+
+func (r *pgRemote) Probe(ctx context.Context, host string) (dbStatus, error) {
+	db, err := r.db(host)
+	if err != nil {
+		return dbStatus{}, err
+	}
 	st, err := db.Probe(ctx)
 	return toStatus(st), err
+}
+
+func (r *pgRemote) ReplicationSettings(ctx context.Context, host string) (replSettings, error) {
+	db, err := r.db(host)
+	if err != nil {
+		return replSettings{}, err
+	}
+	rs, err := db.ReplicationSettings(ctx)
+	return replSettings{PrimaryConninfo: rs.PrimaryConninfo, RestoreCommand: rs.RestoreCommand}, err
 }
 
 // fencingVIP is the virtual IP through the fencing package.

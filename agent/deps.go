@@ -37,13 +37,28 @@ type localDB interface {
 	PauseReplay(ctx context.Context) error
 	ResumeReplay(ctx context.Context) error
 	Follow(ctx context.Context, primaryHost string) error
+	// FollowWith makes this stopped old primary a standby of primaryHost
+	// with replication settings copied from another node (switchover).
+	FollowWith(ctx context.Context, primaryHost string, src replSettings) error
 	Close(ctx context.Context) error
+}
+
+// replSettings are the settings a standby streams with, as read from one
+// (primary_conninfo may hold a password: they stay in this process and
+// travel only over the database connection they were read through).
+type replSettings struct {
+	PrimaryConninfo string
+	RestoreCommand  string
 }
 
 // remoteDBs probes other nodes' databases directly (not through their
 // agents), as EFM's agents do before declaring a primary failed.
 type remoteDBs interface {
 	Probe(ctx context.Context, host string) (dbStatus, error)
+	// ReplicationSettings reads host's primary_conninfo and
+	// restore_command with SQL (db.user needs superuser or
+	// pg_read_all_settings to see primary_conninfo).
+	ReplicationSettings(ctx context.Context, host string) (replSettings, error)
 }
 
 // vip is the virtual IP of the cluster on this node.

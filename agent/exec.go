@@ -2,10 +2,12 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/openefm/efm/internal/core"
@@ -45,7 +47,7 @@ func (s *shell) do(ctx context.Context, a core.Action) error {
 		s.queueDB(ctx, a.Timeout, func(ctx context.Context) core.Event { return s.dbOp(ctx, a) })
 	case core.FollowPrimary:
 		s.queueDB(ctx, a.Timeout, func(ctx context.Context) core.Event {
-			err := s.requireDB().Follow(ctx, string(a.Primary))
+			err := s.follow(ctx, a)
 			if err == nil {
 				s.log.Info("following the new primary", "primary", a.Primary)
 			}
@@ -116,6 +118,39 @@ func (s *shell) send(ctx context.Context, a core.Send) {
 			}
 		}()
 	}
+}
+
+// follow re-points the local database at a new primary. A standby keeps
+// its own replication settings; the old primary of a switchover has none
+// that work (a primary's primary_conninfo is usually empty), so it copies
+// them from the first source that answers, fetched here over the database
+// connection rather than carried in agent messages, which may not be
+// encrypted. Without any, the old primary stays stopped and fenced and the
+// error names every source tried: never a standby that cannot stream.
+func (s *shell) follow(ctx context.Context, a core.FollowPrimary) error {
+	db := s.requireDB()
+	if len(a.Sources) == 0 {
+		return db.Follow(ctx, string(a.Primary))
+	}
+	var tried []string
+	for _, src := range a.Sources {
+		rs, err := s.remote.ReplicationSettings(ctx, string(src))
+		if err == nil && rs.PrimaryConninfo == "" {
+			err = errors.New("its primary_conninfo is empty")
+		}
+		if err != nil {
+			s.log.Warn("cannot copy replication settings", "source", src, "err", err)
+			tried = append(tried, fmt.Sprintf("%s: %v", src, err))
+			continue
+		}
+		s.log.Info("old primary copies replication settings", "source", src, "primary", a.Primary)
+		if err := db.FollowWith(ctx, string(a.Primary), rs); err != nil {
+			return fmt.Errorf("following %s with the replication settings of %s: %w", a.Primary, src, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("no replication settings to copy for this old primary (reading primary_conninfo needs db.user to be a superuser or have pg_read_all_settings): %s",
+		strings.Join(tried, "; "))
 }
 
 func (s *shell) probeLocal(ctx context.Context, seq uint64) core.Event {
@@ -221,5 +256,7 @@ func (noDB) PauseReplay(context.Context) error       { return errNoDB }
 func (noDB) ResumeReplay(context.Context) error      { return errNoDB }
 func (noDB) Follow(context.Context, string) error    { return errNoDB }
 func (noDB) Close(context.Context) error             { return nil }
+
+func (noDB) FollowWith(context.Context, string, replSettings) error { return errNoDB }
 
 func hostPort(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }

@@ -621,3 +621,118 @@ func TestCustomMonitorFailureOnPrimary(t *testing.T) {
 		t.Errorf("n1's database is still writable after its custom monitor failed")
 	}
 }
+
+// walSender returns the address h's wal receiver streams from ("" when it
+// does not stream).
+func walSender(ctx context.Context, db *harness.PG) (string, error) {
+	return db.QueryString(ctx, "SELECT coalesce((SELECT sender_host FROM pg_stat_wal_receiver WHERE status = 'streaming'), '')")
+}
+
+// A switchover and the switch back with scram-sha-256 (issue 8, defect 4):
+// the old primary has no working primary_conninfo of its own, so it must
+// copy one (user, passfile, sslmode; application_name from
+// application.name) and stream from the new primary within
+// restart.connection.timeout. The first switchover names -sourcenode, whose
+// settings carry a marker; the switch back (set-priority + promote
+// -switchover) uses the default source. No acknowledged commit is lost.
+func TestSwitchoverAndBackWithPasswords(t *testing.T) {
+	const restartTimeout = 30 * time.Second
+	c, ctx := startCluster(t, harness.ClusterOptions{Props: map[string]string{
+		"restart.connection.timeout": fmt.Sprint(int(restartTimeout.Seconds())),
+	}})
+	n1, n3 := c.PG("n1"), c.PG("n3")
+	// n3 streams with one extra, harmless option: whoever copies n3's
+	// settings carries it.
+	const marker = "keepalives_idle=31"
+	ci, err := n3.QueryString(ctx, "current_setting('primary_conninfo')")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{fmt.Sprintf("ALTER SYSTEM SET primary_conninfo = '%s %s'", ci, marker), "SELECT pg_reload_conf()"} {
+		if err := n3.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.WaitStreaming(ctx, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	w := c.StartWriter(harness.WriterOptions{})
+	if err := w.WaitAcks(ctx, 30*time.Second, time.Now(), 20); err != nil {
+		t.Fatal(err)
+	}
+
+	// 1. Switchover, settings from -sourcenode n3.
+	start := time.Now()
+	out, err := c.EFM(ctx, c.Witness, "promote", c.Name, "-switchover", "-sourcenode", n3.Host.Addr.String())
+	if err != nil {
+		t.Fatalf("efm promote -switchover -sourcenode: %v\n%s", err, out)
+	}
+	np := newPrimary(ctx, t, c, "n1", 60*time.Second)
+	t.Logf("measured: the VIP reached %s %v after the switchover command", np, time.Since(start).Round(time.Millisecond))
+	want := c.PG(np).Host.Addr.String()
+	moved := time.Now()
+	err = harness.Eventually(ctx, restartTimeout, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+		host, err := walSender(ctx, n1)
+		return err == nil && host == want, fmt.Errorf("n1 streams from %q (err %v), want %s", host, err, want)
+	})
+	if err != nil {
+		t.Fatalf("the old primary n1 does not stream from the new primary %s within restart.connection.timeout: %v", np, err)
+	}
+	t.Logf("measured: n1 streams from %s %v after the VIP moved", np, time.Since(moved).Round(time.Millisecond))
+	got, err := n1.QueryString(ctx, "current_setting('primary_conninfo')")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("n1's primary_conninfo after the switchover: %s", got)
+	for _, part := range []string{"host=" + want, "user=" + harness.ReplUser, "passfile=", "application_name=n1", marker} {
+		if !strings.Contains(got, part) {
+			t.Errorf("n1's primary_conninfo %q lacks %q (copied from -sourcenode n3, application.name n1)", got, part)
+		}
+	}
+	checkFollows(ctx, t, c, np)
+	if names, err := c.PG(np).Streaming(ctx); err != nil || len(names) != 2 || !slices.Contains(names, "n1") {
+		t.Errorf("streaming from %s: %v (%v), want n1 and the other standby", np, names, err)
+	}
+
+	// 2. Switch back to n1: set-priority, then promote -switchover again
+	// (efm-reference §6), default source.
+	n1Addr := n1.Host.Addr.String()
+	if out, err := c.EFM(ctx, c.Witness, "set-priority", c.Name, n1Addr, "1"); err != nil {
+		t.Fatalf("set-priority %s 1: %v\n%s", n1Addr, err, out)
+	}
+	err = harness.Eventually(ctx, 60*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+		out, err := c.EFM(ctx, c.Witness, "cluster-status", c.Name)
+		return err == nil, fmt.Errorf("cluster-status before the switch back: %v\n%s", err, out)
+	})
+	if err != nil {
+		t.Fatalf("the cluster is not healthy after the first switchover: %v", err)
+	}
+	back := time.Now()
+	if out, err := c.EFM(ctx, c.Witness, "promote", c.Name, "-switchover"); err != nil {
+		t.Fatalf("efm promote -switchover (back): %v\n%s", err, out)
+	}
+	if got := newPrimary(ctx, t, c, np, 60*time.Second); got != "n1" {
+		t.Fatalf("switch back promoted %s, want n1 (set-priority 1)", got)
+	}
+	t.Logf("measured: the VIP is back on n1 %v after the command", time.Since(back).Round(time.Millisecond))
+	err = harness.Eventually(ctx, restartTimeout, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+		names, err := n1.Streaming(ctx)
+		return err == nil && len(names) == 2, fmt.Errorf("streaming from n1: %v (err %v), want both standbys", names, err)
+	})
+	if err != nil {
+		t.Errorf("after the switch back: %v", err)
+	}
+	checkFollows(ctx, t, c, "n1")
+	if err := w.WaitAcks(ctx, 60*time.Second, back, 20); err != nil {
+		t.Fatalf("the client cannot write after the switch back: %v", err)
+	}
+	wr := w.Stop()
+	lost, err := wr.Lost(ctx, n1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("measured: %d commits acknowledged, %d lost, %d uncertain", len(wr.Acks), len(lost), len(wr.Uncertain))
+	if len(lost) > 0 {
+		t.Errorf("switchover and switch back lost %d acknowledged commits: %v", len(lost), lost)
+	}
+}

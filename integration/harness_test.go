@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/openefm/efm/integration/harness"
 )
 
@@ -73,6 +74,21 @@ func TestHarnessReplication(t *testing.T) {
 		t.Fatalf("standbys n2, n3 not streaming from n1: %v", err)
 	}
 	step("both standbys streaming", start)
+	// Passwords everywhere, as in production: scram-sha-256, no trust rule,
+	// the standbys stream as the replication role through the passfile.
+	if n, err := primary.QueryString(ctx, "SELECT count(*) FROM pg_hba_file_rules WHERE auth_method <> 'scram-sha-256'"); err != nil || n != "0" {
+		t.Errorf("pg_hba.conf rules other than scram-sha-256: %s (%v)", n, err)
+	}
+	if u, err := primary.QueryString(ctx, "SELECT string_agg(DISTINCT usename, ',') FROM pg_stat_replication"); err != nil || u != harness.ReplUser {
+		t.Errorf("standbys stream as %q (%v), want %s", u, err, harness.ReplUser)
+	}
+	if cfg, err := primary.ConnConfig(); err == nil {
+		cfg.Password = "wrong"
+		if c, err := pgx.ConnectConfig(ctx, cfg); err == nil {
+			c.Close(ctx)
+			t.Errorf("%s accepts the postgres role with a wrong password", n1.Name)
+		}
+	}
 	for _, s := range standbys {
 		if rec, err := s.InRecovery(ctx); err != nil || !rec {
 			t.Fatalf("%s: in recovery = %v, %v; want a standby", s.Host.Name, rec, err)

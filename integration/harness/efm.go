@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/openefm/efm/internal/pg"
 )
 
 // AgentPort is the port every agent binds (bind.address) in its host.
@@ -141,7 +143,9 @@ func (c EFMConfig) Write() error {
 func AgentAddr(h *Host) netip.AddrPort { return netip.AddrPortFrom(h.Addr, AgentPort) }
 
 // EFMProps returns properties for h's agent in the EFM dialect: the
-// harness's paths (all under <h.Dir>/efm), trust authentication, the VIP on
+// harness's paths (all under <h.Dir>/efm), the postgres role (its password
+// token is cluster-specific: NewEFMConfig adds db.password.encrypted),
+// application.name = the host's name, the VIP on
 // HostIface, the switch's address as ping.server.ip, a notification script
 // writing to NotificationsPath, and a fast profile (1 s local checks, 5 s
 // node timeout). pg nil makes a witness. vip invalid leaves the VIP unset.
@@ -152,8 +156,7 @@ func EFMProps(h *Host, pg *PG, vip netip.Addr) map[string]string {
 		"db.user":     "postgres",
 		"db.port":     fmt.Sprint(PGPort),
 		"db.database": "postgres",
-		// Every server trusts the test network: any password does.
-		"script.db.password":  "/bin/echo trust-auth-needs-none",
+		// The password is db.password.encrypted, added by NewEFMConfig.
 		"bind.address":        AgentAddr(h).String(),
 		"is.witness":          "false",
 		"auto.allow.hosts":    "true",
@@ -181,15 +184,24 @@ func EFMProps(h *Host, pg *PG, vip netip.Addr) map[string]string {
 		m["db.bin"] = pg.Bin
 		m["db.data.dir"] = pg.DataDir
 		m["db.service.owner"] = "postgres"
+		// What a switched-over primary streams as, and what a re-pointed
+		// standby keeps (synchronous_standby_names names the hosts).
+		m["application.name"] = h.Name
 	}
 	return m
 }
 
-// NewEFMConfig returns h's configuration for cluster with EFMProps and
-// every host in agents as a node, and writes it, with the notification
-// script, under <h.Dir>/efm.
-func NewEFMConfig(cluster string, h *Host, pg *PG, vip netip.Addr, agents []*Host) (EFMConfig, error) {
-	c := EFMConfig{Dir: filepath.Join(h.Dir, "efm"), Cluster: cluster, Props: EFMProps(h, pg, vip)}
+// NewEFMConfig returns h's configuration for cluster with EFMProps,
+// db.password.encrypted for PGPassword (what `efm encrypt <cluster>`
+// prints) and every host in agents as a node, and writes it, with the
+// notification script, under <h.Dir>/efm.
+func NewEFMConfig(cluster string, h *Host, db *PG, vip netip.Addr, agents []*Host) (EFMConfig, error) {
+	c := EFMConfig{Dir: filepath.Join(h.Dir, "efm"), Cluster: cluster, Props: EFMProps(h, db, vip)}
+	token, err := pg.EncryptPassword(cluster, PGPassword)
+	if err != nil {
+		return c, fmt.Errorf("db.password.encrypted for %s: %w", h.Name, err)
+	}
+	c.Props["db.password.encrypted"] = token
 	for _, a := range agents {
 		c.Nodes = append(c.Nodes, AgentAddr(a).String())
 	}

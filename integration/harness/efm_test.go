@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/openefm/efm/internal/config"
+	dbpg "github.com/openefm/efm/internal/pg"
 )
 
 // fakeNetwork builds Host values without namespaces, for config tests.
@@ -46,6 +47,13 @@ func TestEFMConfigLoadsWithTheAgentsParser(t *testing.T) {
 			}
 			if c.IsWitness != (pg == nil) {
 				t.Errorf("is.witness = %v for %s", c.IsWitness, h.Name)
+			}
+			// The agents authenticate with a password, as the servers ask.
+			if pw, err := dbpg.DecryptPassword(cfg.Cluster, c.DBPasswordEncrypted); err != nil || pw != PGPassword {
+				t.Errorf("db.password.encrypted decodes to %q (%v), want PGPassword", pw, err)
+			}
+			if c.ScriptDBPassword != "" {
+				t.Errorf("script.db.password = %q alongside db.password.encrypted", c.ScriptDBPassword)
 			}
 			nodes, err := config.ReadNodes(cfg.NodesPath())
 			if err != nil {

@@ -19,6 +19,19 @@ import (
 // namespace, so one port for all keeps postgresql.conf identical everywhere.
 const PGPort = 5432
 
+// Every server asks for a password (scram-sha-256) on every connection,
+// replication included, as a production cluster does: trust would hide
+// whatever does not carry its credentials (a switched-over primary's
+// primary_conninfo, a rewind source). The passwords are handed over as a
+// deployment does: the agents get PGPassword as db.password.encrypted
+// (NewEFMConfig), replication and the server-side tools read a passfile
+// (Network.Passfile), the harness's own clients pass it directly.
+const (
+	PGPassword   = "efmi-postgres-secret" // the postgres superuser's
+	ReplUser     = "replicator"           // the role standbys stream as
+	ReplPassword = "efmi-replicator-secret"
+)
+
 // PG is one PostgreSQL server in a host. Its postgresql.conf is the same on
 // every host by design (listen_addresses='*', port 5432, unix socket in
 // '../sock' relative to the data directory), so the copies pg_basebackup
@@ -66,17 +79,19 @@ var baseConf = []string{
 	"log_line_prefix = '%m [%p] '",
 	"wal_receiver_status_interval = '1s'",
 	"wal_retrieve_retry_interval = '1s'",
+	"password_encryption = 'scram-sha-256'",
 }
 
-// hbaConf trusts every address of the test range, replication included;
-// the network is private to the test.
+// hbaConf asks scram-sha-256 of every connection, local ones too: the
+// harness connects over the socket as root for the postgres role, which
+// peer authentication would refuse. No trust anywhere.
 const hbaConf = `
-local all all trust
-local replication all trust
-host all all 10.231.0.0/16 trust
-host replication all 10.231.0.0/16 trust
-host all all 127.0.0.1/32 trust
-host replication all 127.0.0.1/32 trust
+local all all scram-sha-256
+local replication all scram-sha-256
+host all all 10.231.0.0/16 scram-sha-256
+host replication all 10.231.0.0/16 scram-sha-256
+host all all 127.0.0.1/32 scram-sha-256
+host replication all 127.0.0.1/32 scram-sha-256
 `
 
 func newPG(tb TB, h *Host, opts PGOptions) (*PG, error) {
@@ -89,6 +104,9 @@ func newPG(tb TB, h *Host, opts PGOptions) (*PG, error) {
 		return nil, fmt.Errorf("creating %s: %w", p.SockDir, err)
 	}
 	if err := chownPostgres(p.SockDir); err != nil {
+		return nil, err
+	}
+	if err := h.net.writePassfile(); err != nil {
 		return nil, err
 	}
 	// The namespace teardown kills every process in it, but a postmaster
@@ -105,7 +123,14 @@ func InitPrimary(ctx context.Context, tb TB, h *Host, opts PGOptions) (*PG, erro
 	if err != nil {
 		return nil, err
 	}
-	if _, err := h.Run(ctx, ProcOptions{AsPostgres: true}, filepath.Join(p.Bin, "initdb"), "-D", p.DataDir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync"); err != nil {
+	pwfile := filepath.Join(h.Dir, "initdb.pw")
+	if err := writeOwnerFile(pwfile, PGPassword+"\n"); err != nil {
+		return nil, err
+	}
+	_, err = h.Run(ctx, ProcOptions{AsPostgres: true}, filepath.Join(p.Bin, "initdb"), "-D", p.DataDir, "-U", "postgres",
+		"--auth=scram-sha-256", "--pwfile="+pwfile, "-E", "UTF8", "--no-locale", "--no-sync")
+	os.Remove(pwfile)
+	if err != nil {
 		return nil, fmt.Errorf("initdb on %s: %w", h.Name, err)
 	}
 	conf := strings.Join(append(append([]string{"", "# openefm integration harness"}, baseConf...), opts.Conf...), "\n") + "\n"
@@ -121,7 +146,8 @@ func InitPrimary(ctx context.Context, tb TB, h *Host, opts PGOptions) (*PG, erro
 	if err := p.Start(ctx); err != nil {
 		return nil, err
 	}
-	if err := p.Exec(ctx, `CREATE TABLE efmi_writer (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp());
+	if err := p.Exec(ctx, fmt.Sprintf("CREATE ROLE %s WITH LOGIN REPLICATION PASSWORD '%s'", ReplUser, ReplPassword)+`;
+		CREATE TABLE efmi_writer (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp());
 		CREATE TABLE efmi_probe (host text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())`); err != nil {
 		return nil, err
 	}
@@ -138,8 +164,8 @@ func CloneStandby(ctx context.Context, tb TB, h *Host, primary *PG, opts PGOptio
 	if err != nil {
 		return nil, err
 	}
-	if _, err := h.Run(ctx, ProcOptions{AsPostgres: true}, filepath.Join(p.Bin, "pg_basebackup"),
-		"-h", primary.Host.Addr.String(), "-p", strconv.Itoa(PGPort), "-U", "postgres",
+	if _, err := h.Run(ctx, p.pgEnv(), filepath.Join(p.Bin, "pg_basebackup"),
+		"-h", primary.Host.Addr.String(), "-p", strconv.Itoa(PGPort), "-U", ReplUser,
 		"-D", p.DataDir, "-R", "-X", "stream", "-c", "fast", "--no-sync"); err != nil {
 		return nil, fmt.Errorf("pg_basebackup of %s from %s: %w", h.Name, primary.Host.Name, err)
 	}
@@ -154,8 +180,9 @@ func CloneStandby(ctx context.Context, tb TB, h *Host, primary *PG, opts PGOptio
 }
 
 // SetPrimaryConninfo rewrites primary_conninfo in postgresql.auto.conf to
-// follow the server at addr, with application_name = the host's name. It
-// takes effect at the next start (or reload).
+// follow the server at addr as ReplUser with the passfile, with
+// application_name = the host's name. It takes effect at the next start (or
+// reload).
 func (p *PG) SetPrimaryConninfo(addr netip.Addr) error {
 	path := filepath.Join(p.DataDir, "postgresql.auto.conf")
 	b, err := os.ReadFile(path)
@@ -169,7 +196,8 @@ func (p *PG) SetPrimaryConninfo(addr netip.Addr) error {
 		}
 		keep = append(keep, l)
 	}
-	keep = append(keep, fmt.Sprintf("primary_conninfo = 'host=%s port=%d user=postgres application_name=%s'", addr, PGPort, p.Host.Name))
+	keep = append(keep, fmt.Sprintf("primary_conninfo = 'host=%s port=%d user=%s passfile=%s application_name=%s'",
+		addr, PGPort, ReplUser, p.Host.net.Passfile(), p.Host.Name))
 	if err := os.WriteFile(path, []byte(strings.Join(keep, "\n")+"\n"), 0o600); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
@@ -255,7 +283,12 @@ func (p *PG) Kill() error {
 // ConnConfig returns a pgx configuration for the server's unix socket: it
 // works whatever the state of the host's network.
 func (p *PG) ConnConfig() (*pgx.ConnConfig, error) {
-	return pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres connect_timeout=2 sslmode=disable", p.SockDir, PGPort))
+	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres connect_timeout=2 sslmode=disable", p.SockDir, PGPort))
+	if err != nil {
+		return nil, err
+	}
+	cfg.Password = PGPassword
+	return cfg, nil
 }
 
 // Connect opens a connection over the unix socket.
@@ -358,6 +391,30 @@ func withDefaultTimeout(ctx context.Context, d time.Duration) (context.Context, 
 		return context.WithCancel(ctx)
 	}
 	return context.WithTimeout(ctx, d)
+}
+
+// pgEnv runs a PostgreSQL tool as the postgres user with the passfile, as
+// its ~/.pgpass would be in a deployment.
+func (p *PG) pgEnv() ProcOptions {
+	return ProcOptions{AsPostgres: true, Env: []string{"PGPASSFILE=" + p.Host.net.Passfile()}}
+}
+
+// Passfile is the libpq password file every host of the network uses for
+// replication and pg_rewind (one path for all, as ~postgres/.pgpass is the
+// same path on every host of a real cluster): owned by postgres, mode
+// 0600, or libpq ignores it.
+func (n *Network) Passfile() string { return filepath.Join(n.Dir, "pgpass") }
+
+func (n *Network) writePassfile() error {
+	return writeOwnerFile(n.Passfile(), fmt.Sprintf("*:*:*:postgres:%s\n*:*:*:%s:%s\n", PGPassword, ReplUser, ReplPassword))
+}
+
+// writeOwnerFile writes a file readable by the postgres user alone.
+func writeOwnerFile(path, text string) error {
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return chownPostgres(path)
 }
 
 func appendFile(path, text string) error {

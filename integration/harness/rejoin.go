@@ -19,7 +19,7 @@ func (p *PG) Rewind(ctx context.Context, source *PG) error {
 	if err := source.Exec(ctx, "CHECKPOINT"); err != nil {
 		return fmt.Errorf("rewinding %s: %w", p.Host.Name, err)
 	}
-	if _, err := p.Host.Run(ctx, ProcOptions{AsPostgres: true}, filepath.Join(p.Bin, "pg_rewind"),
+	if _, err := p.Host.Run(ctx, p.pgEnv(), filepath.Join(p.Bin, "pg_rewind"),
 		"--target-pgdata="+p.DataDir,
 		"--source-server=host="+source.Host.Addr.String()+" port="+strconv.Itoa(PGPort)+" user=postgres dbname=postgres"); err != nil {
 		return fmt.Errorf("pg_rewind of %s from %s: %w", p.Host.Name, source.Host.Name, err)

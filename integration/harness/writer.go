@@ -127,6 +127,7 @@ func (w *Writer) connect(ctx context.Context) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.Password = PGPassword
 	cfg.ConnectTimeout = w.opts.ConnectTimeout
 	cfg.DialFunc = w.from.DialContext
 	cfg.RuntimeParams["application_name"] = "efmi-writer"

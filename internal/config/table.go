@@ -140,7 +140,7 @@ var specs = []spec{
 	{Key{Name: "priority.standbys", Section: secPromote, Kind: KindHostList,
 		Meaning: "space-separated standby addresses put first in the promotion order when this node is primary"}, func(c *Config) any { return &c.PriorityStandbys }},
 	{Key{Name: "application.name", Section: secPromote, Kind: KindString,
-		Meaning: "application_name given to the old primary in its primary_conninfo after a switchover"}, func(c *Config) any { return &c.ApplicationName }},
+		Meaning: "application_name given to the old primary in the primary_conninfo it copies after a switchover (unset: the copied one is removed); when set, standbys re-pointed after a promotion get it too"}, func(c *Config) any { return &c.ApplicationName }},
 	{Key{Name: "restore.command", Section: secPromote, Kind: KindString,
 		Meaning: "restore_command written on standbys after a promotion (%h = new primary)"}, func(c *Config) any { return &c.RestoreCommand }},
 	{Key{Name: "backup.wal", Section: secPromote, Kind: KindBool, Default: "false",

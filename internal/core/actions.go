@@ -97,9 +97,17 @@ type DoDB struct {
 // FollowPrimary reconfigures this standby to stream from Primary: stop the
 // database, point primary_conninfo at Primary, start it, and report
 // DBOpResult once it accepts connections again (restart.connection.timeout).
+//
+// Sources is set for the old primary of a switchover only: its own
+// primary_conninfo is empty or stale, so the shell copies the replication
+// settings (user, passfile, sslmode...) of the first node of Sources whose
+// database answers, reading them itself from that database so that no
+// password travels in agent messages. A standby re-pointed after a failover
+// has Sources empty and keeps its own settings, host swapped.
 type FollowPrimary struct {
 	Seq     uint64
 	Primary NodeID
+	Sources []NodeID
 	Timeout time.Duration
 }
 

@@ -26,7 +26,8 @@ func (n *Node) onAdminPromote(e AdminPromote) {
 	if e.Switchover {
 		trig = TriggerSwitchover
 	}
-	fo := &failover{trigger: trig, primary: n.st.Primary, switchover: e.Switchover, quiet: e.Quiet, noScripts: e.NoScripts}
+	fo := &failover{trigger: trig, primary: n.st.Primary, switchover: e.Switchover, quiet: e.Quiet, noScripts: e.NoScripts,
+		source: e.SourceNode}
 	fo.waitResign = n.st.Primary != "" && n.primaryAlive()
 	n.emit(AdminReply{Seq: e.Seq, Text: "Promote command accepted by local agent. Proceeding with promotion; run the cluster-status command for information about the new cluster state."})
 	n.startFailover(fo)
@@ -50,6 +51,7 @@ func (n *Node) onSwitchover(from NodeID, m Message) {
 		return
 	}
 	n.afterSwitch = m.Switchover
+	n.switchSource = m.Source
 	n.resignSwitch = m.Switchover
 	if m.Quiet {
 		n.quietUntil = n.now + n.foWindow()

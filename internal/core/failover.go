@@ -39,6 +39,7 @@ type failover struct {
 
 	waitResign bool
 	switchover bool
+	source     NodeID // -sourcenode
 	quiet      bool
 	noScripts  bool
 	node       *Node
@@ -139,7 +140,7 @@ func (n *Node) startFailover(fo *failover) {
 	if fo.waitResign {
 		fo.phase = foWaitResign
 		fo.deadline = n.now + 2*n.p.RemoteTimeout + n.tm.FencingAllowance
-		msg := Message{Type: MsgSwitchover, Target: fo.primary, Switchover: fo.switchover, Quiet: fo.quiet}
+		msg := Message{Type: MsgSwitchover, Target: fo.primary, Switchover: fo.switchover, Quiet: fo.quiet, Source: fo.source}
 		if fo.primary == n.p.Self {
 			n.onSwitchover(n.p.Self, msg)
 		} else {

@@ -98,6 +98,10 @@ type Message struct {
 	Quiet      bool        `json:"q,omitempty"`
 	NoScripts  bool        `json:"ns,omitempty"`
 	Reason     string      `json:"why,omitempty"`
+	// Source, in MsgSwitchover, is efm promote -sourcenode: the standby
+	// whose replication settings the old primary copies ("" = the shell's
+	// default order, see FollowPrimary).
+	Source NodeID `json:"src,omitempty"`
 	// Voters is the sender's count of voting members (vote answers): the
 	// coordinator needs a majority of the largest count it hears of.
 	Voters int `json:"n,omitempty"`

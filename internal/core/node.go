@@ -90,7 +90,8 @@ type Node struct {
 	followAt      time.Duration // scheduled FollowPrimary (standby.restart.delay)
 	followTarget  NodeID
 	followSeq     uint64
-	afterSwitch   bool // old primary of a switchover: follow the new primary
+	afterSwitch   bool   // old primary of a switchover: follow the new primary
+	switchSource  NodeID // -sourcenode of that switchover ("" = default order)
 	warnedNoRecfg uint64
 
 	vipHeld       bool

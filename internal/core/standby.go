@@ -76,8 +76,31 @@ func (n *Node) standbyTimers() {
 		n.followSeq = n.nextSeq()
 		n.pending[n.followSeq] = pendingOp{kind: opFollow, node: pr}
 		n.log(slog.LevelInfo, "reconfiguring to follow the new primary", "primary", pr)
-		n.emit(FollowPrimary{Seq: n.followSeq, Primary: pr, Timeout: 6 * n.p.RemoteTimeout})
+		fp := FollowPrimary{Seq: n.followSeq, Primary: pr, Timeout: 6 * n.p.RemoteTimeout}
+		if oldPrimary {
+			fp.Sources = n.settingsSources(pr)
+		}
+		n.emit(fp)
 	}
+}
+
+// settingsSources: whom the old primary of a switchover copies its
+// replication settings from. The -sourcenode alone when given (a named
+// source that cannot be read is an error to report, not a reason to use
+// another); else the new primary, whose leftover primary_conninfo is the
+// one it streamed from this node with, then every other database member in
+// id order. A deterministic order, where EFM takes a random standby.
+func (n *Node) settingsSources(pr NodeID) []NodeID {
+	if n.switchSource != "" {
+		return []NodeID{n.switchSource}
+	}
+	out := []NodeID{pr}
+	for _, id := range n.order {
+		if p := n.members[id]; id != pr && id != n.p.Self && p != nil && p.m.Kind == KindDatabase && p.m.State == MemberAlive {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 func (n *Node) followDone(ok bool, errText string) {
@@ -93,6 +116,7 @@ func (n *Node) followDone(ok bool, errText string) {
 	n.replayPaused = false
 	if n.afterSwitch {
 		n.afterSwitch = false
+		n.switchSource = ""
 		if n.st.Fenced {
 			n.st.Fenced = false
 			n.persist()

@@ -40,7 +40,9 @@ func ParseConninfo(s string) (Conninfo, error) {
 		key := s[start:i]
 		skipSpace()
 		if i >= len(s) || s[i] != '=' || key == "" {
-			return Conninfo{}, fmt.Errorf("parse conninfo %q: missing \"=\" after %q", s, key)
+			// The string itself is never quoted in errors: it may hold a
+			// password, and these errors reach logs and notifications.
+			return Conninfo{}, fmt.Errorf("parse conninfo: missing \"=\" after %q at offset %d", key, i)
 		}
 		i++
 		skipSpace()
@@ -64,7 +66,7 @@ func ParseConninfo(s string) (Conninfo, error) {
 				i++
 			}
 			if !closed {
-				return Conninfo{}, fmt.Errorf("parse conninfo %q: unterminated quoted value for %q", s, key)
+				return Conninfo{}, fmt.Errorf("parse conninfo: unterminated quoted value for %q", key)
 			}
 		} else {
 			for i < len(s) && !unicode.IsSpace(rune(s[i])) {

@@ -1,6 +1,7 @@
 package pg
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -83,6 +84,18 @@ func TestFollowSettings(t *testing.T) {
 		{"application.name and restore.command set", "oldprimary", "scp new:/a/%f %p",
 			map[string]string{"primary_conninfo": "user=rep host=new port=5432 application_name=oldprimary sslmode=require", "restore_command": "scp new:/a/%f %p"}},
 	}
+	// What a scram deployment's standby has (pg_basebackup -R with a
+	// passfile): user, passfile and sslmode travel; hostaddr, which would
+	// override host, is dropped.
+	scram := ReplicationSettings{PrimaryConninfo: "user=replicator passfile='/var/lib/postgresql/.pgpass' channel_binding=prefer host=old hostaddr=10.0.0.1 port=5432 sslmode=prefer application_name=n2"}
+	got, err := followSettings(scram, "10.0.0.2", 5433, "n1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"primary_conninfo": "user=replicator passfile=/var/lib/postgresql/.pgpass channel_binding=prefer host=10.0.0.2 port=5433 sslmode=prefer application_name=n1"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("scram source (-want +got)\n%s", diff)
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := followSettings(src, "new", 0, tt.app, tt.restore)
@@ -96,5 +109,12 @@ func TestFollowSettings(t *testing.T) {
 	}
 	if _, err := followSettings(ReplicationSettings{}, "new", 0, "", ""); err == nil {
 		t.Error("empty source conninfo accepted")
+	}
+	// A source that cannot be parsed is reported without its password.
+	for _, bad := range []string{"host=old password='s3cret", "password=s3cret host"} {
+		_, err := followSettings(ReplicationSettings{PrimaryConninfo: bad}, "new", 0, "", "")
+		if err == nil || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("followSettings(%q): error %v, want one that does not show the password", bad, err)
+		}
 	}
 }

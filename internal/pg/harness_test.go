@@ -11,6 +11,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,14 +22,20 @@ import (
 
 // The harness runs real PostgreSQL 15 servers on 127.0.0.1, one port per
 // instance, as the postgres OS user, and always stops them (immediate) in
-// t.Cleanup.
+// t.Cleanup. Every connection authenticates with scram-sha-256, as in
+// production: the agent's with Config.Password, replication and the
+// server-side tools (pg_basebackup, pg_rewind) through a passfile.
 
 const pgBinDir = "/usr/lib/postgresql/15/bin"
+
+// testPassword is the postgres role's password in every test server.
+const testPassword = "efm-pg-test-secret"
 
 var (
 	templateOnce sync.Once
 	templateDir  string // an initdb'd data directory, copied per instance
 	templateErr  error
+	passfile     string // libpq password file for testPassword, owned by postgres, 0600
 	nextPort     atomic.Int32
 )
 
@@ -64,6 +71,9 @@ func asPostgres(t *testing.T, timeout time.Duration, argv ...string) (string, er
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "runuser", append([]string{"-u", "postgres", "--"}, argv...)...)
 	cmd.Dir = "/"
+	if passfile != "" {
+		cmd.Env = append(os.Environ(), "PGPASSFILE="+passfile)
+	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.WaitDelay = time.Second
@@ -108,13 +118,23 @@ func template(t *testing.T) string {
 		_ = os.Chmod(root, 0o755)
 		chownPostgres(t, root)
 		dir := filepath.Join(root, "data")
+		pwfile, pass := filepath.Join(root, "pwfile"), filepath.Join(root, "pgpass")
+		for f, content := range map[string]string{pwfile: testPassword + "\n", pass: "*:*:*:postgres:" + testPassword + "\n"} {
+			if err := os.WriteFile(f, []byte(content), 0o600); err != nil {
+				templateErr = err
+				return
+			}
+			chownPostgres(t, f)
+		}
+		// initdb's pg_hba.conf then asks scram-sha-256 everywhere,
+		// replication included: no trust.
 		out, err := asPostgres(t, 60*time.Second, filepath.Join(pgBinDir, "initdb"), "-D", dir, "-U", "postgres",
-			"--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync", "--wal-segsize=1")
+			"--auth=scram-sha-256", "--pwfile="+pwfile, "-E", "UTF8", "--no-locale", "--no-sync", "--wal-segsize=1")
 		if err != nil {
 			templateErr = fmt.Errorf("initdb: %v: %s", err, out)
 			return
 		}
-		templateDir = dir
+		templateDir, passfile = dir, pass
 	})
 	if templateErr != nil {
 		t.Fatal(templateErr)
@@ -193,6 +213,7 @@ func newInstance(t *testing.T, base, name string) *instance {
 func (in *instance) config() Config {
 	return Config{
 		Node: in.name, Host: "127.0.0.1", Port: in.port, User: "postgres", Database: "postgres",
+		Password:       testPassword,
 		ConnectTimeout: 3 * time.Second, QueryTimeout: 5 * time.Second,
 		BinDir: pgBinDir, DataDir: in.dir, ServiceOwner: "postgres",
 		LogFile:                  in.dir + ".log",
@@ -268,7 +289,7 @@ func (in *instance) sql(q string, args ...any) (string, error) {
 	in.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cc, err := in.config().ConnConfig("")
+	cc, err := in.config().ConnConfig(testPassword)
 	if err != nil {
 		return "", err
 	}
@@ -346,4 +367,33 @@ func mustLSN(t *testing.T, s string) LSN {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// The servers of these tests ask for a password (scram-sha-256), for
+// clients and replication alike: a wrong one is refused, and a standby
+// streams with the passfile pg_basebackup -R wrote into primary_conninfo.
+func TestHarnessUsesScram(t *testing.T) {
+	requirePG(t)
+	t.Parallel()
+	base := baseDir(t)
+	a := startPrimary(t, base, "a")
+	b := startStandby(t, base, "b", a)
+	if m := a.mustSQL("SELECT auth_method FROM pg_hba_file_rules WHERE type = 'host' AND 'replication' = ANY(database) LIMIT 1"); m != "scram-sha-256" {
+		t.Errorf("replication over TCP authenticates with %q, want scram-sha-256", m)
+	}
+	if n := a.mustSQL("SELECT count(*) FROM pg_hba_file_rules WHERE auth_method = 'trust'"); n != "0" {
+		t.Errorf("%s pg_hba.conf rules trust", n)
+	}
+	bad := a.newDB(func(c *Config) { c.Password = "wrong" })
+	if _, err := bad.Probe(context.Background()); err == nil || !strings.Contains(err.Error(), "28P01") {
+		t.Errorf("probe with a wrong password: %v, want SQLSTATE 28P01", err)
+	}
+	ci := b.mustSQL("SELECT current_setting('primary_conninfo')")
+	if !strings.Contains(ci, "passfile=") {
+		t.Errorf("standby's primary_conninfo %q has no passfile", ci)
+	}
+	waitFor(t, 20*time.Second, "b streaming", func() (bool, error) {
+		s, err := b.sql("SELECT status FROM pg_stat_wal_receiver")
+		return s == "streaming", err
+	})
 }

@@ -102,7 +102,7 @@ func TestReuseConnectionCount(t *testing.T) {
 	calls := 0
 	reuse := a.newDB(func(c *Config) {
 		c.ReuseConnectionCount = 2
-		c.PasswordFunc = func(context.Context) (string, error) { calls++; return "unused-with-trust", nil }
+		c.PasswordFunc = func(context.Context) (string, error) { calls++; return testPassword, nil }
 	})
 	var pids []uint32
 	for range 5 {

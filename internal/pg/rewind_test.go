@@ -34,7 +34,7 @@ func TestRewindDivergedPrimary(t *testing.T) {
 	b.mustSQL("INSERT INTO t VALUES ('from b')")
 
 	start := time.Now()
-	if err := a.db.Rewind(ctx, "host=127.0.0.1 port="+itoa(b.port)+" user=postgres dbname=postgres"); err != nil {
+	if err := a.db.Rewind(ctx, "host=127.0.0.1 port="+itoa(b.port)+" user=postgres dbname=postgres passfile="+passfile); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("MEASURED rewind (stop + dry run + rewind + restore config): %s", time.Since(start))

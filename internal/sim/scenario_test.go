@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -120,6 +121,48 @@ func TestScenarioSwitchover(t *testing.T) {
 			old.role, old.db.inRecovery, old.db.following, w.primaryDB)
 	}
 	wantNote(t, w, string(w.primaryDB), "[WARNING] Switchover has completed on cluster sim")
+	// The old primary copies its replication settings from the new
+	// primary first (its leftover primary_conninfo), then the other
+	// standby; the standby re-pointed keeps its own settings.
+	if f := old.follows; len(f) == 0 || !slices.Equal(f[len(f)-1].Sources, wantSources(w, w.primaryDB)) {
+		t.Errorf("old primary's FollowPrimary %+v, want Sources %v", f, wantSources(w, w.primaryDB))
+	}
+	for _, n := range w.nodes[1:3] {
+		for _, f := range n.follows {
+			if len(f.Sources) != 0 {
+				t.Errorf("standby %s re-pointed with Sources %v, want its own settings", n.id, f.Sources)
+			}
+		}
+	}
+}
+
+// wantSources: the new primary, then the other database nodes but the
+// old primary, in id order.
+func wantSources(w *World, pr core.NodeID) []core.NodeID {
+	out := []core.NodeID{pr}
+	for _, id := range []core.NodeID{"10.0.0.2", "10.0.0.3"} {
+		if id != pr {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// efm promote -switchover -sourcenode: the old primary copies the named
+// standby's settings and no other's.
+func TestScenarioSwitchoverSourceNode(t *testing.T) {
+	w := scenario(t, nil, func(w *World) {
+		w.at(5*time.Second, func() {
+			w.deliver(w.nodes[3], -1, core.AdminPromote{Seq: 1, Switchover: true, SourceNode: "10.0.0.3"})
+		})
+	}, 20*time.Second)
+	if w.primaryDB == "10.0.0.1" || !w.settled() {
+		t.Fatalf("switchover did not move the primary\n%s", w.Trace())
+	}
+	f := w.nodes[0].follows
+	if len(f) == 0 || !slices.Equal(f[len(f)-1].Sources, []core.NodeID{"10.0.0.3"}) {
+		t.Errorf("old primary's FollowPrimary %+v, want Sources [10.0.0.3] (-sourcenode)", f)
+	}
 }
 
 func TestScenarioSwitchoverFromThePrimaryNode(t *testing.T) {

@@ -75,6 +75,9 @@ func (w *World) exec(n *simNode, a core.Action) {
 	case core.DoDB:
 		w.doDB(n, a)
 	case core.FollowPrimary:
+		if w.cfg.Record {
+			n.follows = append(n.follows, a)
+		}
 		w.follow(n, a)
 	case core.RunScript:
 		w.runScript(n, a)

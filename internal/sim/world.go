@@ -70,6 +70,7 @@ type simNode struct {
 	joined    bool
 	lastHeard []time.Duration // real time this node last heard each other node
 	notes     []core.Notify
+	follows   []core.FollowPrimary // with Config.Record
 	replies   []core.AdminReply
 }
 

@@ -1,0 +1,100 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/openefm/efm/internal/core"
+)
+
+// fakeFollowDB records how the local database was re-pointed; the other
+// localDB methods are not used by follow.
+type fakeFollowDB struct {
+	localDB
+	followed string       // Follow: own settings
+	with     replSettings // FollowWith: copied settings
+	withPrim string
+}
+
+func (f *fakeFollowDB) Follow(_ context.Context, primary string) error {
+	f.followed = primary
+	return nil
+}
+
+func (f *fakeFollowDB) FollowWith(_ context.Context, primary string, src replSettings) error {
+	f.withPrim, f.with = primary, src
+	return nil
+}
+
+// fakeSources answers ReplicationSettings from a table: a missing host
+// cannot be reached.
+type fakeSources struct {
+	remoteDBs
+	settings map[string]replSettings
+	asked    []string
+}
+
+func (f *fakeSources) ReplicationSettings(_ context.Context, host string) (replSettings, error) {
+	f.asked = append(f.asked, host)
+	rs, ok := f.settings[host]
+	if !ok {
+		return replSettings{}, errors.New("connection refused")
+	}
+	return rs, nil
+}
+
+func TestFollowCopiesSettingsForTheOldPrimary(t *testing.T) {
+	good := replSettings{PrimaryConninfo: "host=10.0.0.1 user=replicator passfile=/pgpass"}
+	tests := []struct {
+		name      string
+		sources   []core.NodeID
+		settings  map[string]replSettings
+		wantAsked []string
+		wantOwn   bool   // Follow with its own settings
+		wantFrom  string // "" = FollowWith not called
+		wantErr   []string
+	}{
+		{name: "a re-pointed standby keeps its own settings", wantOwn: true},
+		{name: "first source answers", sources: []core.NodeID{"10.0.0.2", "10.0.0.3"},
+			settings:  map[string]replSettings{"10.0.0.2": good, "10.0.0.3": {PrimaryConninfo: "host=other"}},
+			wantAsked: []string{"10.0.0.2"}, wantFrom: good.PrimaryConninfo},
+		{name: "an unreachable source and an empty one are skipped", sources: []core.NodeID{"10.0.0.2", "10.0.0.3", "10.0.0.4"},
+			settings:  map[string]replSettings{"10.0.0.3": {}, "10.0.0.4": good},
+			wantAsked: []string{"10.0.0.2", "10.0.0.3", "10.0.0.4"}, wantFrom: good.PrimaryConninfo},
+		{name: "no source answers: an error naming each and why", sources: []core.NodeID{"10.0.0.3", "10.0.0.4"},
+			settings:  map[string]replSettings{"10.0.0.4": {}},
+			wantAsked: []string{"10.0.0.3", "10.0.0.4"},
+			wantErr:   []string{"10.0.0.3: connection refused", "10.0.0.4: its primary_conninfo is empty", "pg_read_all_settings"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db, rem := &fakeFollowDB{}, &fakeSources{settings: tt.settings}
+			s := &shell{log: slog.New(slog.DiscardHandler), db: db, remote: rem}
+			err := s.follow(context.Background(), core.FollowPrimary{Primary: "10.0.0.2", Sources: tt.sources})
+			if len(tt.wantErr) > 0 {
+				if err == nil {
+					t.Fatal("no error")
+				}
+				for _, w := range tt.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not say %q", err, w)
+					}
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(rem.asked, ","); got != strings.Join(tt.wantAsked, ",") {
+				t.Errorf("asked %s for settings, want %s", got, strings.Join(tt.wantAsked, ","))
+			}
+			if (db.followed == "10.0.0.2") != tt.wantOwn {
+				t.Errorf("Follow with own settings called: %v, want %v", db.followed != "", tt.wantOwn)
+			}
+			if db.with.PrimaryConninfo != tt.wantFrom || tt.wantFrom != "" && db.withPrim != "10.0.0.2" {
+				t.Errorf("FollowWith(%q, %q), want (10.0.0.2, %q)", db.withPrim, db.with.PrimaryConninfo, tt.wantFrom)
+			}
+		})
+	}
+}
