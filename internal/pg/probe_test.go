@@ -168,7 +168,7 @@ func TestProbeWALReceiverHiddenFromUnprivilegedRole(t *testing.T) {
 	base := baseDir(t)
 	a := startPrimary(t, base, "a")
 	b := startStandby(t, base, "b", a)
-	a.mustSQL("CREATE ROLE efm_plain LOGIN")
+	a.mustSQL("CREATE ROLE efm_plain LOGIN PASSWORD '" + testPassword + "'")
 	waitReplayed(t, a, b)
 	ctx := context.Background()
 
