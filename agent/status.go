@@ -62,12 +62,14 @@ func (h *handler) Handle(ctx context.Context, req admin.Request) (any, error) {
 			return nil, err
 		}
 		prio, err := strconv.Atoi(req.Args[1])
-		if err != nil || prio < 0 {
-			return nil, fmt.Errorf("set-priority: priority %q is not a whole number >= 0 (1 = first, 0 = never promote)", req.Args[1])
+		if err != nil {
+			return nil, fmt.Errorf("set-priority: priority %q is not a whole number (1 = first to promote, 0 = never)", req.Args[1])
 		}
-		return h.core(ctx, func(seq uint64) core.Event {
-			return core.AdminSetPriority{Seq: seq, Node: core.NodeID(addr), Priority: prio}
-		})
+		// Cluster state, held by the coordinator, which validates it.
+		if err := h.roster.SetPriority(ctx, addr, prio); err != nil {
+			return nil, err
+		}
+		return "Set priority command successful on local agent.", nil
 	case "promote":
 		return h.core(ctx, func(seq uint64) core.Event {
 			return core.AdminPromote{Seq: seq, Switchover: req.Flags["switchover"] == "true",

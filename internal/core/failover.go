@@ -215,8 +215,10 @@ func (n *Node) situation() Situation {
 			si.ReplayLSN = r.status.ReplayLSN
 			si.Timeline = r.status.Timeline
 		}
-		if pr, ok := n.setPriority[id]; ok && pr == 0 {
-			si.Promotable = false
+		// The cluster's set-priority value wins over what the standby
+		// reported (its promotable, or a view of it that lags ours).
+		if pr, ok := n.setPriority[id]; ok {
+			si.Promotable = pr > 0
 		}
 		s.Standbys = append(s.Standbys, si)
 	}
