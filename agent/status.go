@@ -38,19 +38,20 @@ func (h *handler) Handle(ctx context.Context, req admin.Request) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		// The roster's errors name the command and the address already.
 		if req.Command == "allow-node" {
 			err = h.roster.AllowNode(ctx, addr)
 		} else {
 			err = h.roster.DisallowNode(ctx, addr)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", req.Command, addr, err)
+			return nil, err
 		}
 		return fmt.Sprintf("%s: address %s is now %s.", req.Command, addr,
 			map[bool]string{true: "allowed to join the cluster", false: "no longer allowed to join the cluster"}[req.Command == "allow-node"]), nil
 	case "reset-members":
 		if err := h.roster.ResetMembers(ctx); err != nil {
-			return nil, fmt.Errorf("reset-members: %w", err)
+			return nil, err
 		}
 		return "Reset members completed.", nil
 	case "set-priority":
@@ -87,7 +88,7 @@ func (h *handler) Handle(ctx context.Context, req admin.Request) (any, error) {
 			return nil, err
 		}
 		if err := h.roster.StopCluster(ctx); err != nil {
-			return nil, fmt.Errorf("stop-cluster: %w", err)
+			return nil, err
 		}
 		h.s.requestStop()
 		return text, nil

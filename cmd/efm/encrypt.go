@@ -18,6 +18,7 @@ import (
 func init() {
 	register(&command{
 		name:    "encrypt",
+		args:    "[--from-env]",
 		summary: "encrypt the database password for db.password.encrypted",
 		detail: `Prompts twice for the password (or reads it from the EFMPASS environment
 variable with --from-env) and prints the value for db.password.encrypted. The

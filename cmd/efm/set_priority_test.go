@@ -73,3 +73,21 @@ func TestSetPriorityThroughTheCLI(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentErrorsPrefixedOnce: an error the agent's membership layer
+// returns names the command and the address once ("disallow-node X:
+// disallow-node X: ..." before), and the command exits 1.
+func TestAgentErrorsPrefixedOnce(t *testing.T) {
+	dir := witnessConfig(t, "")
+	ip := bindIP(t, dir)
+	witnessAgent(t, dir)
+	poll(t, 10*time.Second, "the agent answers", func() bool {
+		s, err := clusterStatus(t, dir)
+		return err == nil && len(s.Nodes) == 1
+	})
+	_, errOut, code := efm(t, "disallow-node", "efm", ip, "-config-dir", dir)
+	if code != 1 || strings.Count(errOut, "disallow-node "+ip+":") != 1 || !strings.Contains(errOut, "cannot disallow itself") ||
+		doublePrefix.MatchString(errOut) {
+		t.Errorf("disallow-node of the agent itself: exit %d, stderr %q; want exit 1 and the error prefixed once", code, errOut)
+	}
+}

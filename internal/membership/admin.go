@@ -34,6 +34,20 @@ type request struct {
 	Addr string `json:"r,omitempty"`
 }
 
+// command is the request as the operator typed it (efm's verb and its
+// argument): every error about it starts with this, once.
+func (r request) command() string {
+	verb := map[string]string{opAllow: "allow-node", opDisallow: "disallow-node", opPriority: "set-priority",
+		opReset: "reset-members", opStop: "stop-cluster"}[r.Op]
+	if verb == "" {
+		verb = r.Op
+	}
+	if r.Arg != "" {
+		verb += " " + r.Arg
+	}
+	return verb
+}
+
 type response struct {
 	ID  uint64 `json:"i"`
 	Err string `json:"e,omitempty"`
@@ -108,13 +122,13 @@ func (m *Membership) ask(ctx context.Context, r request) error {
 		return err
 	}
 	if err := m.sendReliable(ctx, n, encodeJSON(msgRequest, m.cfg.name, r)); err != nil {
-		return fmt.Errorf("%s: forwarding to coordinator %s: %w", r.Op, coord, err)
+		return fmt.Errorf("%s: forwarding to coordinator %s: %w", r.command(), coord, err)
 	}
 	select {
 	case err := <-ch:
 		return err
 	case <-ctxDone(ctx):
-		return fmt.Errorf("%s: waiting for coordinator %s: %w", r.Op, coord, ctx.Err())
+		return fmt.Errorf("%s: waiting for coordinator %s: %w", r.command(), coord, ctx.Err())
 	case <-m.done:
 		return errors.New("membership shut down")
 	}
@@ -153,7 +167,7 @@ func (m *Membership) apply(r request, from string) error {
 		// Changing an unseeded state would skip the first member's seed
 		// (and leave this node out of its own allowed list).
 		m.mu.Unlock()
-		return fmt.Errorf("%s: cluster %s has no shared state yet (still joining): retry in a moment", r.Op, m.cfg.Cluster)
+		return fmt.Errorf("%s: cluster %s has no shared state yet (still joining): retry in a moment", r.command(), m.cfg.Cluster)
 	}
 	next := m.state.clone()
 	var stopTargets []target
@@ -166,7 +180,7 @@ func (m *Membership) apply(r request, from string) error {
 	case opDisallow:
 		if r.Arg == m.cfg.name || r.Arg == from {
 			m.mu.Unlock()
-			return fmt.Errorf("disallow-node %s: a running agent cannot disallow itself or the coordinator", r.Arg)
+			return fmt.Errorf("%s: a running agent cannot disallow itself or the coordinator", r.command())
 		}
 		next.Allowed = slices.DeleteFunc(next.Allowed, func(a string) bool { return a == r.Arg })
 	case opPriority:
