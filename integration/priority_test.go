@@ -32,8 +32,14 @@ func TestSetPriorityIsClusterState(t *testing.T) {
 	hosts := c.AgentHosts() // n1, n2, n3, witness
 	order := append([]*harness.Host{hosts[len(hosts)-1]}, hosts[1:len(hosts)-1]...)
 	order = append(order, hosts[0])
+	moved := 0
 	for _, h := range order {
-		restartAgent(ctx, t, c, h)
+		if before, after := restartAgent(ctx, t, c, h); before != after {
+			moved++
+		}
+	}
+	if moved == 0 {
+		t.Errorf("the membership coordinator never changed while every agent restarted")
 	}
 	checkPriorityList(ctx, t, c, want)
 
@@ -48,8 +54,9 @@ func TestSetPriorityIsClusterState(t *testing.T) {
 }
 
 // restartAgent stops h's agent cleanly, starts it again and waits until
-// cluster-status on h reports a healthy cluster.
-func restartAgent(ctx context.Context, t *testing.T, c *harness.Cluster, h *harness.Host) {
+// cluster-status on h reports a healthy cluster. It returns the membership
+// coordinator before and after.
+func restartAgent(ctx context.Context, t *testing.T, c *harness.Cluster, h *harness.Host) (before, after string) {
 	t.Helper()
 	p := c.Agent(h.Name)
 	coord := coordinator(ctx, c, h)
@@ -73,7 +80,9 @@ func restartAgent(ctx context.Context, t *testing.T, c *harness.Cluster, h *harn
 	if err != nil {
 		t.Fatalf("the cluster is not healthy after restarting the agent on %s: %v\n%s", h.Name, err, out)
 	}
-	t.Logf("restarted the agent on %s; coordinator %s before, %s after", h.Name, coord, coordinator(ctx, c, h))
+	after = coordinator(ctx, c, h)
+	t.Logf("restarted the agent on %s; coordinator %s before, %s after", h.Name, coord, after)
+	return coord, after
 }
 
 func coordinator(ctx context.Context, c *harness.Cluster, h *harness.Host) string {
