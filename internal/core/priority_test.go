@@ -21,6 +21,16 @@ func promoteWith(t *testing.T, prios map[NodeID]int, promotable3 bool) (NodeID, 
 	if h.n.Role() != RoleStandby {
 		t.Fatalf("role %s, want Standby", h.n.Role())
 	}
+	st3 := NodeStatus{Role: RoleStandby, Kind: KindDatabase, DBReachable: true, InRecovery: true,
+		Promotable: promotable3, ReceivedLSN: 100, ReplayLSN: 100, Timeline: 1}
+	stW := NodeStatus{Role: RoleWitness, Kind: KindWitness}
+	// The agents' last heartbeats, as a running cluster has them.
+	for _, hb := range []struct {
+		from NodeID
+		st   *NodeStatus
+	}{{"10.0.0.3", &st3}, {"10.0.0.4", &stW}} {
+		h.step(MessageReceived{From: hb.from, Msg: Message{Cluster: "c", Type: MsgHeartbeat, Epoch: 1, Primary: "10.0.0.1", Status: hb.st}})
+	}
 	acts := h.step(AdminPromote{Seq: 1})
 	var round uint64
 	for _, a := range acts {
@@ -43,10 +53,7 @@ func promoteWith(t *testing.T, prios map[NodeID]int, promotable3 bool) (NodeID, 
 		t.Fatalf("efm promote started no check round: %+v", acts)
 	}
 	h.acts = nil
-	st3 := NodeStatus{Role: RoleStandby, Kind: KindDatabase, DBReachable: true, InRecovery: true,
-		Promotable: promotable3, ReceivedLSN: 100, ReplayLSN: 100, Timeline: 1}
 	h.step(MessageReceived{From: "10.0.0.3", Msg: Message{Cluster: "c", Type: MsgCheckResp, Round: round, Target: "10.0.0.1", Status: &st3}})
-	stW := NodeStatus{Role: RoleWitness, Kind: KindWitness}
 	h.step(MessageReceived{From: "10.0.0.4", Msg: Message{Cluster: "c", Type: MsgCheckResp, Round: round, Target: "10.0.0.1", Status: &stW}})
 	var cand NodeID
 	for _, s := range sent(h.acts, MsgVoteReq) {
