@@ -257,6 +257,14 @@ func (t *memberTransport) Shutdown() error             { return t.m.Shutdown() }
 func (t *memberTransport) View() core.MembershipChanged {
 	st := t.m.Status()
 	v := core.MembershipChanged{ResetGen: st.ResetGen}
+	if st.Version > 0 {
+		// The shared state is loaded (or seeded): its set-priority values
+		// are the cluster's, even when there are none.
+		v.Priorities = make(map[core.NodeID]int, len(st.Priorities))
+		for name, pr := range st.Priorities {
+			v.Priorities[core.NodeID(name)] = pr
+		}
+	}
 	present := map[string]bool{}
 	for _, m := range st.Members {
 		present[m.Name] = true

@@ -111,6 +111,9 @@ type notifier interface {
 type roster interface {
 	AllowNode(ctx context.Context, addr string) error
 	DisallowNode(ctx context.Context, addr string) error
+	// SetPriority records efm set-priority in the cluster's shared state;
+	// the core receives it with the membership view.
+	SetPriority(ctx context.Context, node string, priority int) error
 	Allowed() []string
 	Coordinator() string
 	ResetMembers(ctx context.Context) error

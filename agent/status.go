@@ -38,19 +38,20 @@ func (h *handler) Handle(ctx context.Context, req admin.Request) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		// The roster's errors name the command and the address already.
 		if req.Command == "allow-node" {
 			err = h.roster.AllowNode(ctx, addr)
 		} else {
 			err = h.roster.DisallowNode(ctx, addr)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", req.Command, addr, err)
+			return nil, err
 		}
 		return fmt.Sprintf("%s: address %s is now %s.", req.Command, addr,
 			map[bool]string{true: "allowed to join the cluster", false: "no longer allowed to join the cluster"}[req.Command == "allow-node"]), nil
 	case "reset-members":
 		if err := h.roster.ResetMembers(ctx); err != nil {
-			return nil, fmt.Errorf("reset-members: %w", err)
+			return nil, err
 		}
 		return "Reset members completed.", nil
 	case "set-priority":
@@ -62,12 +63,14 @@ func (h *handler) Handle(ctx context.Context, req admin.Request) (any, error) {
 			return nil, err
 		}
 		prio, err := strconv.Atoi(req.Args[1])
-		if err != nil || prio < 0 {
-			return nil, fmt.Errorf("set-priority: priority %q is not a whole number >= 0 (1 = first, 0 = never promote)", req.Args[1])
+		if err != nil {
+			return nil, fmt.Errorf("set-priority: priority %q is not a whole number (1 = first to promote, 0 = never)", req.Args[1])
 		}
-		return h.core(ctx, func(seq uint64) core.Event {
-			return core.AdminSetPriority{Seq: seq, Node: core.NodeID(addr), Priority: prio}
-		})
+		// Cluster state, held by the coordinator, which validates it.
+		if err := h.roster.SetPriority(ctx, addr, prio); err != nil {
+			return nil, err
+		}
+		return "Set priority command successful on local agent.", nil
 	case "promote":
 		return h.core(ctx, func(seq uint64) core.Event {
 			return core.AdminPromote{Seq: seq, Switchover: req.Flags["switchover"] == "true",
@@ -85,7 +88,7 @@ func (h *handler) Handle(ctx context.Context, req admin.Request) (any, error) {
 			return nil, err
 		}
 		if err := h.roster.StopCluster(ctx); err != nil {
-			return nil, fmt.Errorf("stop-cluster: %w", err)
+			return nil, err
 		}
 		h.s.requestStop()
 		return text, nil

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -25,8 +26,18 @@ type command struct {
 	nargs int
 	// flags declares the command's own single-dash options.
 	flags func(fs *flag.FlagSet, inv *invocation)
+	// check rejects arguments or option combinations the command cannot
+	// take, before anything is read or asked: a usage error (exit 2).
+	check func(inv *invocation) error
 	run   func(inv *invocation) int
 }
+
+// Exit statuses, the same for every command.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the command ran and failed or was refused
+	exitUsage   = 2 // the command line itself is wrong
+)
 
 // invocation is one parsed run of a command.
 type invocation struct {
@@ -111,20 +122,26 @@ func (c *command) flagSet(inv *invocation) *flag.FlagSet {
 // parse reads the command's arguments. EFM puts options after the cluster
 // name (efm promote efm -switchover), so options and positional arguments
 // may be interleaved. ok is false when the command should not run, with
-// code as the exit status.
+// code as the exit status: 0 after --help, exitUsage for every mistake in
+// the command line.
 func (c *command) parse(args []string, stdin io.Reader, stdout, stderr io.Writer) (inv *invocation, code int, ok bool) {
 	inv = newInvocation(c)
 	inv.stdin, inv.stdout, inv.stderr = stdin, stdout, stderr
 	fs := c.flagSet(inv)
 	var pos []string
 	for {
+		// A negative number is an argument (set-priority ... -1), not an
+		// option: let check say what is wrong with it.
+		if len(args) > 0 && isNegativeNumber(args[0]) {
+			pos, args = append(pos, args[0]), args[1:]
+			continue
+		}
 		if err := fs.Parse(args); err != nil {
 			if err == flag.ErrHelp {
 				c.usage(stdout)
-				return nil, 0, false
+				return nil, exitOK, false
 			}
-			fmt.Fprintf(stderr, "efm %s: %v\nUsage: %s\n", c.name, err, c.synopsis())
-			return nil, 2, false
+			return nil, c.usageError(stderr, err.Error()), false
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -140,26 +157,46 @@ func (c *command) parse(args []string, stdin io.Reader, stdout, stderr io.Writer
 		inv.configDir = defaultConfigDir
 	}
 	want := c.nargs
-	if want >= 0 {
+	if want < 0 {
+		if len(pos) > 0 {
+			return nil, c.usageError(stderr, "takes no arguments, got: "+strings.Join(pos, " ")), false
+		}
+		want = 0
+	} else {
 		if len(pos) == 0 {
-			fmt.Fprintf(stderr, "efm %s: missing the cluster name\nUsage: %s\n", c.name, c.synopsis())
-			return nil, 2, false
+			return nil, c.usageError(stderr, "missing the cluster name"), false
 		}
 		inv.cluster, pos = pos[0], pos[1:]
-		if strings.ContainsAny(inv.cluster, "/\\") || strings.HasPrefix(inv.cluster, ".") {
-			fmt.Fprintf(stderr, "efm %s: %q is not a cluster name (want the base name of <cluster>.properties)\n", c.name, inv.cluster)
-			return nil, 2, false
+		if inv.cluster == "" || strings.ContainsAny(inv.cluster, "/\\") || strings.HasPrefix(inv.cluster, ".") {
+			return nil, c.usageError(stderr, fmt.Sprintf("%q is not a cluster name (want the base name of <cluster>.properties)", inv.cluster)), false
 		}
-	} else {
-		want = 0
 	}
 	if len(pos) != want {
-		fmt.Fprintf(stderr, "efm %s: expected %d argument(s) after the cluster name, got %d: %s\nUsage: %s\n",
-			c.name, want, len(pos), strings.Join(pos, " "), c.synopsis())
-		return nil, 2, false
+		msg := fmt.Sprintf("expected %d argument(s) after the cluster name, got %d", want, len(pos))
+		if len(pos) > 0 {
+			msg += ": " + strings.Join(pos, " ")
+		}
+		return nil, c.usageError(stderr, msg), false
 	}
 	inv.args = pos
-	return inv, 0, true
+	if c.check != nil {
+		if err := c.check(inv); err != nil {
+			return nil, c.usageError(stderr, err.Error()), false
+		}
+	}
+	return inv, exitOK, true
+}
+
+// usageError prints a command-line mistake, prefixed once with the
+// command, and the command's synopsis.
+func (c *command) usageError(w io.Writer, msg string) int {
+	fmt.Fprintf(w, "efm %s: %s\nUsage: %s\n", c.name, msg, c.synopsis())
+	return exitUsage
+}
+
+func isNegativeNumber(s string) bool {
+	_, err := strconv.Atoi(s)
+	return err == nil && strings.HasPrefix(s, "-")
 }
 
 // boolFlag declares an EFM-style switch such as -switchover.
@@ -186,7 +223,8 @@ func (inv *invocation) option(name string) string {
 	return ""
 }
 
+// errorf reports a failure or refusal of the command (exitFailure).
 func (inv *invocation) errorf(format string, a ...any) int {
 	fmt.Fprintf(inv.stderr, format+"\n", a...)
-	return 1
+	return exitFailure
 }

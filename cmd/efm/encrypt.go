@@ -2,8 +2,10 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +18,7 @@ import (
 func init() {
 	register(&command{
 		name:    "encrypt",
+		args:    "[--from-env]",
 		summary: "encrypt the database password for db.password.encrypted",
 		detail: `Prompts twice for the password (or reads it from the EFMPASS environment
 variable with --from-env) and prints the value for db.password.encrypted. The
@@ -38,13 +41,14 @@ func runEncrypt(inv *invocation) int {
 			return inv.errorf("efm encrypt: --from-env given but EFMPASS is not set")
 		}
 	} else {
-		first, err := readSecret(inv, "This utility will generate an encrypted password for you to place in your\nEFM cluster property file: "+inv.cluster+".properties\nPlease enter the password and hit enter: ")
+		in := newSecretReader(inv.stdin, inv.stderr)
+		first, err := in.read("This utility will generate an encrypted password for you to place in your\nEFM cluster property file: " + inv.cluster + ".properties\nPlease enter the password and hit enter: ")
 		if err != nil {
-			return inv.errorf("efm encrypt: %v", err)
+			return inv.errorf("efm encrypt: reading the password: %v", err)
 		}
-		second, err := readSecret(inv, "Please enter the password again to confirm: ")
+		second, err := in.read("Please enter the password again to confirm: ")
 		if err != nil {
-			return inv.errorf("efm encrypt: %v", err)
+			return inv.errorf("efm encrypt: reading the password a second time: %v (from a pipe, give it twice, one per line)", err)
 		}
 		if first != second {
 			return inv.errorf("efm encrypt: the passwords do not match")
@@ -63,18 +67,44 @@ func runEncrypt(inv *invocation) int {
 	return 0
 }
 
-// readSecret reads one line without echo from a terminal, or plainly from a
-// pipe (scripts and tests).
-func readSecret(inv *invocation, prompt string) (string, error) {
-	fmt.Fprint(inv.stderr, prompt)
-	if f, ok := inv.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		b, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(inv.stderr)
+// secretReader reads the password lines: without echo from a terminal, or
+// plainly from a pipe (scripts, tests). One buffered reader serves every
+// line: a reader per line would swallow the confirmation line of a pipe
+// into the first one's buffer.
+type secretReader struct {
+	tty    int // terminal file descriptor, -1 if stdin is not a terminal
+	lines  *bufio.Reader
+	prompt io.Writer
+}
+
+func newSecretReader(stdin io.Reader, prompt io.Writer) *secretReader {
+	r := &secretReader{tty: -1, prompt: prompt}
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		r.tty = int(f.Fd())
+	} else if stdin != nil {
+		r.lines = bufio.NewReader(stdin)
+	}
+	return r
+}
+
+func (r *secretReader) read(prompt string) (string, error) {
+	fmt.Fprint(r.prompt, prompt)
+	if r.tty >= 0 {
+		b, err := term.ReadPassword(r.tty)
+		fmt.Fprintln(r.prompt)
 		return string(b), err
 	}
-	line, err := bufio.NewReader(inv.stdin).ReadString('\n')
+	if r.lines == nil {
+		return "", errors.New("no standard input")
+	}
+	line, err := r.lines.ReadString('\n')
+	// Not echoed: end the prompt's line, as a terminal would.
+	fmt.Fprintln(r.prompt)
 	if err != nil && line == "" {
-		return "", fmt.Errorf("reading the password: %w", err)
+		if errors.Is(err, io.EOF) {
+			return "", errors.New("standard input ended")
+		}
+		return "", err
 	}
 	return strings.TrimRight(line, "\r\n"), nil
 }

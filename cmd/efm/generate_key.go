@@ -12,6 +12,7 @@ import (
 func init() {
 	register(&command{
 		name:    "generate-key",
+		args:    "[-force]",
 		summary: "write a new cluster key for encrypt.agent.messages (OpenEFM only)",
 		detail: `Writes a random 256-bit key, base64, to agent.key.file (default
 <config dir>/<cluster>.key) with mode 0600. Copy the same file to every node of

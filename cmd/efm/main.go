@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 func main() {
@@ -16,26 +17,29 @@ func main() {
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
-		return 2
+		return exitUsage
 	}
 	name := args[0]
 	switch name {
 	case "-h", "--help", "-help", "help":
-		if len(args) > 1 {
-			if c := lookup(args[1]); c != nil {
-				c.usage(stdout)
-				return 0
-			}
+		if len(args) == 1 {
+			usage(stdout)
+			return exitOK
 		}
-		usage(stdout)
-		return 0
+		c := lookup(args[1])
+		if c == nil || len(args) > 2 {
+			fmt.Fprintf(stderr, "efm %s: want one command name, got %q; run 'efm --help' for the list of commands\n", name, strings.Join(args[1:], " "))
+			return exitUsage
+		}
+		c.usage(stdout)
+		return exitOK
 	case "-v", "--version", "-version":
 		name = "version"
 	}
 	c := lookup(name)
 	if c == nil {
 		fmt.Fprintf(stderr, "efm: unknown command %q; run 'efm --help' for the list of commands\n", name)
-		return 2
+		return exitUsage
 	}
 	inv, code, ok := c.parse(args[1:], stdin, stdout, stderr)
 	if !ok {

@@ -3,7 +3,6 @@ package core
 import (
 	"fmt"
 	"log/slog"
-	"slices"
 )
 
 // onAdminPromote: efm promote [-switchover] (efm-reference §6). The node the
@@ -69,26 +68,6 @@ func (n *Node) onAdminResume(e AdminResume) {
 	}
 	n.resume("efm resume")
 	n.emit(AdminReply{Seq: e.Seq, Text: "Resume command successful on local agent."})
-}
-
-func (n *Node) onAdminSetPriority(e AdminSetPriority) {
-	p, ok := n.members[e.Node]
-	if !ok || p.m.Kind != KindDatabase || e.Priority < 0 {
-		n.emit(AdminReply{Seq: e.Seq, Err: fmt.Sprintf("set-priority %s %d: not a database member of the cluster, or negative priority", e.Node, e.Priority)})
-		return
-	}
-	n.applyPriority(e.Node, e.Priority)
-	n.send("", Message{Type: MsgSetPriority, Target: e.Node, Round: uint64(e.Priority), Priority: n.priority})
-	n.emit(AdminReply{Seq: e.Seq, Text: "Set priority command successful on local agent."})
-}
-
-func (n *Node) applyPriority(id NodeID, prio int) {
-	n.setPriority[id] = prio
-	n.priority = slices.DeleteFunc(n.priority, func(x NodeID) bool { return x == id })
-	if prio > 0 {
-		at := min(prio-1, len(n.priority))
-		n.priority = slices.Insert(n.priority, at, id)
-	}
 }
 
 func (n *Node) onAdminStopCluster(e AdminStopCluster) {

@@ -58,6 +58,11 @@ type MembershipChanged struct {
 	// reset-members: persisted voters absent from it stop counting. It must
 	// come with the view built from that shared state (its roster).
 	ResetGen uint64
+	// Priorities are the cluster's efm set-priority values (1 = first to
+	// promote, 0 = never), from the same shared state: the whole set, which
+	// replaces what the node had. nil means the view carries no shared
+	// state yet (the agent has not joined): the node keeps what it has.
+	Priorities map[NodeID]int
 }
 
 // MessageReceived is a decoded message from another agent (see Decode).
@@ -122,14 +127,6 @@ type AdminPromote struct {
 // AdminResume is `efm resume`.
 type AdminResume struct{ Seq uint64 }
 
-// AdminSetPriority is `efm set-priority <node> <priority>` (0 removes the
-// node from the failover list).
-type AdminSetPriority struct {
-	Seq      uint64
-	Node     NodeID
-	Priority int
-}
-
 // AdminStopCluster is `efm stop-cluster`.
 type AdminStopCluster struct{ Seq uint64 }
 
@@ -158,5 +155,4 @@ func (DBOpResult) isEvent()          {}
 func (ScriptResult) isEvent()        {}
 func (AdminPromote) isEvent()        {}
 func (AdminResume) isEvent()         {}
-func (AdminSetPriority) isEvent()    {}
 func (AdminStopCluster) isEvent()    {}

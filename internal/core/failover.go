@@ -188,6 +188,26 @@ func (n *Node) onFoResp(from NodeID, m Message) {
 	}
 }
 
+// standbyInfo is one database node as Decide sees it: what its agent said
+// (when it answered) with the cluster's set-priority value winning over the
+// promotable it reported (its own setting, or a view of ours that lags).
+func (n *Node) standbyInfo(id NodeID, st NodeStatus, answered bool) StandbyInfo {
+	si := StandbyInfo{ID: id, Answered: answered}
+	if answered {
+		si.Role = st.Role
+		si.DBReachable = st.DBReachable
+		si.InRecovery = st.InRecovery
+		si.Promotable = st.Promotable
+		si.ReceivedLSN = st.ReceivedLSN
+		si.ReplayLSN = st.ReplayLSN
+		si.Timeline = st.Timeline
+	}
+	if pr, ok := n.setPriority[id]; ok {
+		si.Promotable = pr > 0
+	}
+	return si
+}
+
 // situation gathers what the check round learnt, for Decide.
 func (n *Node) situation() Situation {
 	fo := n.fo
@@ -206,20 +226,7 @@ func (n *Node) situation() Situation {
 		if p.m.Kind != KindDatabase {
 			continue
 		}
-		si := StandbyInfo{ID: id, Answered: ok}
-		if ok {
-			si.Role = r.status.Role
-			si.DBReachable = r.status.DBReachable
-			si.InRecovery = r.status.InRecovery
-			si.Promotable = r.status.Promotable
-			si.ReceivedLSN = r.status.ReceivedLSN
-			si.ReplayLSN = r.status.ReplayLSN
-			si.Timeline = r.status.Timeline
-		}
-		if pr, ok := n.setPriority[id]; ok && pr == 0 {
-			si.Promotable = false
-		}
-		s.Standbys = append(s.Standbys, si)
+		s.Standbys = append(s.Standbys, n.standbyInfo(id, r.status, ok))
 	}
 	return s
 }

@@ -2,6 +2,8 @@ package core
 
 import (
 	"fmt"
+	"log/slog"
+	"maps"
 	"sort"
 	"time"
 )
@@ -88,6 +90,7 @@ func (n *Node) onMembership(ev MembershipChanged) {
 		n.st.ResetGen = ev.ResetGen
 		changed = true
 	}
+	n.applyPriorities(ev.Priorities)
 	for _, m := range ev.Members {
 		seen[m.ID] = true
 		if m.ID == n.p.Self {
@@ -134,6 +137,52 @@ func (n *Node) onMembership(ev MembershipChanged) {
 	if changed {
 		n.persist()
 	}
+}
+
+// applyPriorities takes the set-priority values of the view. The
+// membership's shared state is their only source, so every agent, a
+// restarted one and a new coordinator included, fails over by the same
+// values. A value also overrides the node's promotable (myStatus,
+// situation).
+func (n *Node) applyPriorities(prios map[NodeID]int) {
+	if prios == nil || maps.Equal(prios, n.setPriority) {
+		return
+	}
+	n.setPriority = maps.Clone(prios)
+	n.priority = withPriorities(n.priority, prios)
+	n.log(slog.LevelInfo, "failover priorities set", "priorities", prios, "list", n.priority)
+}
+
+// withPriorities places the nodes with a set priority p > 0 in list at
+// place p (1 = first) or, when an earlier one took it, just after it,
+// ordered by (priority, id) so that every agent orders them alike whatever
+// order the commands came in. Priority 0 takes a node out; the others keep
+// their order.
+func withPriorities(list []NodeID, prios map[NodeID]int) []NodeID {
+	var set []NodeID
+	for id, p := range prios {
+		if p > 0 {
+			set = append(set, id)
+		}
+	}
+	sort.Slice(set, func(i, j int) bool {
+		a, b := set[i], set[j]
+		return prios[a] < prios[b] || prios[a] == prios[b] && a < b
+	})
+	var rest []NodeID
+	for _, id := range list {
+		if _, ok := prios[id]; !ok {
+			rest = append(rest, id)
+		}
+	}
+	out := make([]NodeID, 0, len(rest)+len(set))
+	for _, id := range set {
+		for len(out) < prios[id]-1 && len(rest) > 0 {
+			out, rest = append(out, rest[0]), rest[1:]
+		}
+		out = append(out, id)
+	}
+	return append(out, rest...)
 }
 
 // viewMember applies one member's state from a view; react says whether a

@@ -43,8 +43,6 @@ const (
 	MsgDBFailed MsgType = "db-failed"
 	// MsgSwitchover asks the primary to hand over to Target.
 	MsgSwitchover MsgType = "switchover"
-	// MsgSetPriority carries the new priority list.
-	MsgSetPriority MsgType = "set-priority"
 	// MsgStopCluster: every agent stops.
 	MsgStopCluster MsgType = "stop-cluster"
 	// MsgFailoverStart: Target (the candidate, From) starts promoting in

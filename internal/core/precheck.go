@@ -74,21 +74,7 @@ func (n *Node) knownSituation(trig Trigger) Situation {
 		if p.m.Kind != KindDatabase {
 			continue
 		}
-		st := n.statusOf(id)
-		si := StandbyInfo{ID: id, Answered: n.fresh(id)}
-		if si.Answered {
-			si.Role = st.Role
-			si.DBReachable = st.DBReachable
-			si.InRecovery = st.InRecovery
-			si.Promotable = st.Promotable
-			si.ReceivedLSN = st.ReceivedLSN
-			si.ReplayLSN = st.ReplayLSN
-			si.Timeline = st.Timeline
-		}
-		if pr, ok := n.setPriority[id]; ok && pr == 0 {
-			si.Promotable = false
-		}
-		s.Standbys = append(s.Standbys, si)
+		s.Standbys = append(s.Standbys, n.standbyInfo(id, n.statusOf(id), n.fresh(id)))
 	}
 	return s
 }

@@ -80,7 +80,7 @@ func TestPromotePrecheck(t *testing.T) {
 			name: "the only promotable standby was given priority 0: refused",
 			sts:  map[NodeID]NodeStatus{"10.0.0.1": pcPrimary, "10.0.0.2": notPromotable, "10.0.0.3": pcStandby},
 			prep: func(h *harness) {
-				h.step(AdminSetPriority{Seq: 90, Node: "10.0.0.3", Priority: 0})
+				h.step(MembershipChanged{Members: members(MemberAlive, MemberAlive, MemberAlive, MemberAlive), Priorities: map[NodeID]int{"10.0.0.3": 0}})
 			},
 			wantErr: []string{"10.0.0.3: not promotable"},
 		},

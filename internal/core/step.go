@@ -101,8 +101,6 @@ func (n *Node) handle(ev Event) {
 		n.onAdminPromote(e)
 	case AdminResume:
 		n.onAdminResume(e)
-	case AdminSetPriority:
-		n.onAdminSetPriority(e)
 	case AdminStopCluster:
 		n.onAdminStopCluster(e)
 	case CustomMonitorResult:
@@ -193,9 +191,6 @@ func (n *Node) onMessage(from NodeID, m Message) {
 		n.onResign(from, m)
 	case MsgSwitchover:
 		n.onSwitchover(from, m)
-	case MsgSetPriority:
-		n.setPriority[m.Target] = int(m.Round)
-		n.priority = append([]NodeID(nil), m.Priority...)
 	case MsgStopCluster:
 		n.emit(Exit{Reason: "efm stop-cluster from " + string(from)})
 		n.stopped = true

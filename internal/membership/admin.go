@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -22,13 +24,28 @@ const (
 )
 
 type request struct {
-	ID   uint64   `json:"i"`
-	Op   string   `json:"o"`
-	Arg  string   `json:"a,omitempty"`
-	List []string `json:"l,omitempty"`
+	ID  uint64 `json:"i"`
+	Op  string `json:"o"`
+	Arg string `json:"a,omitempty"`
+	// N is the priority of opPriority.
+	N int `json:"n,omitempty"`
 	// Addr is the asker's address, so the coordinator can answer a node
 	// its memberlist has not told it about yet.
 	Addr string `json:"r,omitempty"`
+}
+
+// command is the request as the operator typed it (efm's verb and its
+// argument): every error about it starts with this, once.
+func (r request) command() string {
+	verb := map[string]string{opAllow: "allow-node", opDisallow: "disallow-node", opPriority: "set-priority",
+		opReset: "reset-members", opStop: "stop-cluster"}[r.Op]
+	if verb == "" {
+		verb = r.Op
+	}
+	if r.Arg != "" {
+		verb += " " + r.Arg
+	}
+	return verb
 }
 
 type response struct {
@@ -55,9 +72,15 @@ func (m *Membership) DisallowNode(ctx context.Context, addr string) error {
 	return m.ask(ctx, request{Op: opDisallow, Arg: ip.Unmap().String()})
 }
 
-// SetPriorityList replaces the standby priority list (opaque here).
-func (m *Membership) SetPriorityList(ctx context.Context, list []string) error {
-	return m.ask(ctx, request{Op: opPriority, List: slices.Clone(list)})
+// SetPriority records efm set-priority for a database node (its bind IP):
+// 1 = first to promote, 0 = never. The coordinator checks it against the
+// roster, so every agent accepts and refuses the same values.
+func (m *Membership) SetPriority(ctx context.Context, node string, priority int) error {
+	ip, err := netip.ParseAddr(node)
+	if err != nil {
+		return fmt.Errorf("set-priority %q: not an IP address: %w", node, err)
+	}
+	return m.ask(ctx, request{Op: opPriority, Arg: ip.Unmap().String(), N: priority})
 }
 
 // ResetMembers drops every DOWN member on every node, trims the allowed
@@ -99,13 +122,13 @@ func (m *Membership) ask(ctx context.Context, r request) error {
 		return err
 	}
 	if err := m.sendReliable(ctx, n, encodeJSON(msgRequest, m.cfg.name, r)); err != nil {
-		return fmt.Errorf("%s: forwarding to coordinator %s: %w", r.Op, coord, err)
+		return fmt.Errorf("%s: forwarding to coordinator %s: %w", r.command(), coord, err)
 	}
 	select {
 	case err := <-ch:
 		return err
 	case <-ctxDone(ctx):
-		return fmt.Errorf("%s: waiting for coordinator %s: %w", r.Op, coord, ctx.Err())
+		return fmt.Errorf("%s: waiting for coordinator %s: %w", r.command(), coord, ctx.Err())
 	case <-m.done:
 		return errors.New("membership shut down")
 	}
@@ -144,7 +167,7 @@ func (m *Membership) apply(r request, from string) error {
 		// Changing an unseeded state would skip the first member's seed
 		// (and leave this node out of its own allowed list).
 		m.mu.Unlock()
-		return fmt.Errorf("%s: cluster %s has no shared state yet (still joining): retry in a moment", r.Op, m.cfg.Cluster)
+		return fmt.Errorf("%s: cluster %s has no shared state yet (still joining): retry in a moment", r.command(), m.cfg.Cluster)
 	}
 	next := m.state.clone()
 	var stopTargets []target
@@ -157,11 +180,18 @@ func (m *Membership) apply(r request, from string) error {
 	case opDisallow:
 		if r.Arg == m.cfg.name || r.Arg == from {
 			m.mu.Unlock()
-			return fmt.Errorf("disallow-node %s: a running agent cannot disallow itself or the coordinator", r.Arg)
+			return fmt.Errorf("%s: a running agent cannot disallow itself or the coordinator", r.command())
 		}
 		next.Allowed = slices.DeleteFunc(next.Allowed, func(a string) bool { return a == r.Arg })
 	case opPriority:
-		next.Priority = r.List
+		if err := checkPriority(next, r.Arg, r.N, m.cfg.Cluster); err != nil {
+			m.mu.Unlock()
+			return err
+		}
+		if next.Priorities == nil {
+			next.Priorities = map[string]int{}
+		}
+		next.Priorities[r.Arg] = r.N
 	case opReset:
 		roster := map[string]rosterEntry{m.cfg.name: {Addr: m.cfg.selfAddr(), Kind: m.cfg.Kind}}
 		now := time.Now()
@@ -173,9 +203,13 @@ func (m *Membership) apply(r request, from string) error {
 		next.Roster = roster
 		next.Allowed = slices.DeleteFunc(next.Allowed, func(a string) bool { _, ok := roster[a]; return !ok })
 		next.Left = nil
+		// Forgotten members take their priority with them.
+		maps.DeleteFunc(next.Priorities, func(a string, _ int) bool { _, ok := roster[a]; return !ok })
 		next.ResetGen++
 	case opStop:
+		// Every agent exits: like EFM, set-priority values end with them.
 		next.Allowed = nil
+		next.Priorities = nil
 		for name, p := range m.peers {
 			if p.mlAlive {
 				stopTargets = append(stopTargets, target{name, p.addr})
@@ -188,12 +222,35 @@ func (m *Membership) apply(r request, from string) error {
 	push := m.commitLocked(next)
 	m.mu.Unlock()
 	m.log.Info("shared state changed", "op", r.Op, "arg", r.Arg, "by", from, "version", push.Version,
-		"allowed", push.Allowed)
+		"allowed", push.Allowed, "priorities", push.Priorities)
 	m.pushShared(push)
 	m.poke()
 	if r.Op == opStop {
 		m.broadcastStop(stopTargets)
 		m.requestStop(from)
+	}
+	return nil
+}
+
+// checkPriority is the one place set-priority values are validated: a
+// database agent of the roster (running or DOWN), a priority of 0 or more.
+func checkPriority(s *sharedState, node string, prio int, cluster string) error {
+	if prio < 0 {
+		return fmt.Errorf("set-priority %s %d: the priority must be 0 (never promote) or more (1 = first to promote)", node, prio)
+	}
+	e, ok := s.Roster[node]
+	switch {
+	case !ok:
+		var dbs []string
+		for name, e := range s.Roster {
+			if e.Kind == KindDatabase {
+				dbs = append(dbs, name)
+			}
+		}
+		slices.Sort(dbs)
+		return fmt.Errorf("set-priority %s: not a member of cluster %s (its database agents: %s)", node, cluster, strings.Join(dbs, " "))
+	case e.Kind != KindDatabase:
+		return fmt.Errorf("set-priority %s: a %s agent has no database to promote", node, e.Kind)
 	}
 	return nil
 }

@@ -84,7 +84,7 @@ func TestRefusedNodeCannotOverwriteSharedState(t *testing.T) {
 	y := startNode(t, "efm", yIP, withJoin(aIP)) // a is not up: y seeds {y, a}
 	waitFor(t, settle, "y seeds its own state", func() (bool, string) { return len(y.Allowed()) == 2, "" })
 	for i := range 5 {
-		if err := y.SetPriorityList(ctxT(t), []string{yIP.String(), string(rune('a' + i))}); err != nil {
+		if err := y.SetPriority(ctxT(t), yIP.String(), i+1); err != nil {
 			t.Fatalf("bumping y's version: %v", err)
 		}
 	}

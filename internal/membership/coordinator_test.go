@@ -1,6 +1,8 @@
 package membership
 
 import (
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,23 +11,29 @@ import (
 	"time"
 )
 
+// TestCoordinatorHandOverKeepsSharedState: the allowed list and the
+// set-priority values are cluster state: they survive the coordinator's
+// departure (the next oldest member serves them) and a restarted agent
+// reloads them.
 func TestCoordinatorHandOverKeepsSharedState(t *testing.T) {
 	t.Parallel()
 	ns := startCluster(t, "efm", 3)
 	a, b, c := ns[0], ns[1], ns[2]
-	prio := []string{c.Name(), b.Name()}
+	prio := map[string]int{c.Name(): 1, b.Name(): 0}
 	extra := takeIP(t).String()
-	// Both changes go through c, which forwards them to a.
-	if err := c.SetPriorityList(ctxT(t), prio); err != nil {
-		t.Fatalf("set priority through c: %v", err)
+	// Every change goes through c, which forwards it to a.
+	for _, n := range []*testNode{c, b} {
+		if err := c.SetPriority(ctxT(t), n.Name(), prio[n.Name()]); err != nil {
+			t.Fatalf("set-priority %s through c: %v", n.ip, err)
+		}
 	}
 	if err := c.AllowNode(ctxT(t), extra); err != nil {
 		t.Fatalf("allow-node through c: %v", err)
 	}
 	for _, n := range ns {
 		waitFor(t, settle, n.ip.String()+" has the new shared state", func() (bool, string) {
-			return slices.Equal(n.PriorityList(), prio) && slices.Contains(n.Allowed(), extra),
-				strings.Join(n.Allowed(), " ")
+			return maps.Equal(n.Priorities(), prio) && slices.Contains(n.Allowed(), extra),
+				fmt.Sprintf("allowed %v priorities %v", n.Allowed(), n.Priorities())
 		})
 	}
 	before := b.Status().Version
@@ -37,30 +45,45 @@ func TestCoordinatorHandOverKeepsSharedState(t *testing.T) {
 		waitFor(t, settle, n.ip.String()+" hands over to b, the next oldest", func() (bool, string) {
 			return n.Coordinator() == b.Name(), n.Coordinator()
 		})
-		if !slices.Equal(n.PriorityList(), prio) || !slices.Contains(n.Allowed(), extra) {
-			t.Errorf("%s lost shared state in the hand-over: allowed %v priority %v", n.ip, n.Allowed(), n.PriorityList())
+		if !maps.Equal(n.Priorities(), prio) || !slices.Contains(n.Allowed(), extra) {
+			t.Errorf("%s lost shared state in the hand-over: allowed %v priorities %v", n.ip, n.Allowed(), n.Priorities())
 		}
 	}
 	// The new coordinator serves changes and continues the version count.
 	if err := c.DisallowNode(ctxT(t), extra); err != nil {
 		t.Fatalf("disallow-node through c after the hand-over: %v", err)
 	}
-	waitFor(t, settle, "c sees the change made by b", func() (bool, string) {
-		return !slices.Contains(c.Allowed(), extra), strings.Join(c.Allowed(), " ")
+	prio[c.Name()] = 2
+	if err := c.SetPriority(ctxT(t), c.Name(), 2); err != nil {
+		t.Fatalf("set-priority through c after the hand-over: %v", err)
+	}
+	waitFor(t, settle, "c sees the changes made by b", func() (bool, string) {
+		return !slices.Contains(c.Allowed(), extra) && maps.Equal(c.Priorities(), prio),
+			fmt.Sprintf("allowed %v priorities %v", c.Allowed(), c.Priorities())
 	})
 	if v := c.Status().Version; v <= before {
 		t.Errorf("shared state version %d after the hand-over, want > %d", v, before)
 	}
 
-	// A restarted agent reloads the shared state from the coordinator.
+	// Restarted agents reload the values from the coordinator: a, the old
+	// coordinator, then c, whose own priority was set.
 	a2 := startNode(t, "efm", a.ip, withJoin(b.ip, c.ip), func(cfg *Config) { cfg.AutoAllowHosts = false })
 	waitMembers(t, settle, []*testNode{a2, b, c}, a2, b, c)
-	waitFor(t, settle, "restarted a reloads the priority list", func() (bool, string) {
-		return slices.Equal(a2.PriorityList(), prio), strings.Join(a2.PriorityList(), " ")
+	waitFor(t, settle, "restarted a reloads the priorities", func() (bool, string) {
+		return maps.Equal(a2.Priorities(), prio), fmt.Sprint(a2.Priorities())
 	})
 	if got := a2.Coordinator(); got != b.Name() {
 		t.Errorf("restarted a sees coordinator %s, want b (a is now the youngest)", got)
 	}
+	if err := c.Leave(2 * time.Second); err != nil {
+		t.Fatalf("c leaves: %v", err)
+	}
+	waitMembers(t, settle, []*testNode{a2, b}, a2, b)
+	c2 := startNode(t, "efm", c.ip, withJoin(a.ip, b.ip), func(cfg *Config) { cfg.AutoAllowHosts = false })
+	waitMembers(t, settle, []*testNode{a2, b, c2}, a2, b, c2)
+	waitFor(t, settle, "restarted c reloads its own priority", func() (bool, string) {
+		return maps.Equal(c2.Priorities(), prio), fmt.Sprint(c2.Priorities())
+	})
 }
 
 func TestNodesFileRewrite(t *testing.T) {
@@ -119,6 +142,9 @@ func TestNodesFileRewrite(t *testing.T) {
 func TestStopCluster(t *testing.T) {
 	t.Parallel()
 	ns := startCluster(t, "efm", 3)
+	if err := ns[1].SetPriority(ctxT(t), ns[2].Name(), 1); err != nil {
+		t.Fatalf("set-priority: %v", err)
+	}
 	if err := ns[2].StopCluster(ctxT(t)); err != nil {
 		t.Fatalf("stop-cluster through a non-coordinator: %v", err)
 	}
@@ -128,8 +154,8 @@ func TestStopCluster(t *testing.T) {
 		case <-time.After(settle):
 			t.Fatalf("%s was not asked to stop", n.ip)
 		}
-		waitFor(t, settle, n.ip.String()+" clears the allowed list", func() (bool, string) {
-			return len(n.Allowed()) == 0, strings.Join(n.Allowed(), " ")
+		waitFor(t, settle, n.ip.String()+" clears the allowed list and the priorities", func() (bool, string) {
+			return len(n.Allowed()) == 0 && len(n.Priorities()) == 0, fmt.Sprintf("allowed %v priorities %v", n.Allowed(), n.Priorities())
 		})
 	}
 }

@@ -15,8 +15,10 @@ type sharedState struct {
 	Writer  string `json:"w"`
 	// Allowed is the allowed node host list (node names, i.e. bind IPs).
 	Allowed []string `json:"a"`
-	// Priority is the standby priority list, opaque to this package.
-	Priority []string `json:"p,omitempty"`
+	// Priorities are the efm set-priority values by node name: 1 = first
+	// to promote, 0 = never. Cluster state like the allowed list, so an
+	// agent restart or a new coordinator keeps them.
+	Priorities map[string]int `json:"pr,omitempty"`
 	// Roster is every voting member that joined and neither left cleanly
 	// nor was dropped by a reset: the cluster size all nodes agree on, so a
 	// node that joins later still counts members that failed before it.
@@ -44,7 +46,7 @@ func (s *sharedState) newer(cur *sharedState) bool {
 func (s *sharedState) clone() *sharedState {
 	c := *s
 	c.Allowed = slices.Clone(s.Allowed)
-	c.Priority = slices.Clone(s.Priority)
+	c.Priorities = maps.Clone(s.Priorities)
 	c.Left = slices.Clone(s.Left)
 	c.Roster = maps.Clone(s.Roster)
 	if c.Roster == nil {
@@ -72,6 +74,6 @@ func decodeShared(b []byte) (*sharedState, error) {
 
 // equalContent compares everything but the version stamp.
 func (s *sharedState) equalContent(o *sharedState) bool {
-	return slices.Equal(s.Allowed, o.Allowed) && slices.Equal(s.Priority, o.Priority) &&
+	return slices.Equal(s.Allowed, o.Allowed) && maps.Equal(s.Priorities, o.Priorities) &&
 		slices.Equal(s.Left, o.Left) && s.ResetGen == o.ResetGen && maps.Equal(s.Roster, o.Roster)
 }

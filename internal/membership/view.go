@@ -3,6 +3,7 @@ package membership
 import (
 	"cmp"
 	"encoding/json"
+	"maps"
 	"slices"
 	"time"
 )
@@ -133,11 +134,11 @@ func (m *Membership) Allowed() []string {
 	return slices.Clone(m.state.Allowed)
 }
 
-// PriorityList is the standby priority list as the agent last set it.
-func (m *Membership) PriorityList() []string {
+// Priorities are the efm set-priority values of the cluster, by node name.
+func (m *Membership) Priorities() map[string]int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return slices.Clone(m.state.Priority)
+	return maps.Clone(m.state.Priorities)
 }
 
 // Status is everything `efm cluster-status` needs from membership.
@@ -148,8 +149,8 @@ type Status struct {
 	Quorum      Quorum
 	Allowed     []string
 	Coordinator string
-	Priority    []string
-	Version     uint64 // shared state version
+	Priorities  map[string]int // efm set-priority values by node name
+	Version     uint64         // shared state version; 0: none loaded or seeded yet
 	// Seeded: this node created the shared state as the first member (it
 	// reached no address of its .nodes file at start).
 	Seeded bool
@@ -169,7 +170,7 @@ func (m *Membership) Status() Status {
 		Cluster: m.cfg.Cluster, Self: m.cfg.name,
 		Members: m.membersLocked(now), Quorum: m.quorumLocked(now),
 		Allowed: slices.Clone(m.state.Allowed), Coordinator: m.coordinatorLocked(now),
-		Priority: slices.Clone(m.state.Priority), Version: m.state.Version, Seeded: m.seeded,
+		Priorities: maps.Clone(m.state.Priorities), Version: m.state.Version, Seeded: m.seeded,
 		Left: slices.Clone(m.state.Left), ResetGen: m.state.ResetGen,
 	}
 }

@@ -22,6 +22,7 @@ func New(cfg Config) *World {
 		votersAt:   map[uint64]int{},
 		promotedIn: map[uint64]core.NodeID{},
 		vip:        map[core.NodeID]bool{},
+		priorities: map[core.NodeID]int{},
 		delayMin:   time.Millisecond,
 		delayMax:   15 * time.Millisecond,
 		soloStart:  os.Getenv("EFM_SIM_GENEROUS_VIEW") != "1",
@@ -202,8 +203,7 @@ func (w *World) scheduleFault(at time.Duration) {
 			default:
 				t := w.pickDB()
 				prio := 1 + w.rng.Intn(2)
-				w.logf("ADMIN set-priority %s %d on %s", t.id, prio, n.id)
-				w.deliver(n, n.gen, core.AdminSetPriority{Seq: 3, Node: t.id, Priority: prio})
+				w.setPriority(n, t, prio)
 			}
 		}
 	})

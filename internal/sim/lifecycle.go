@@ -33,7 +33,7 @@ func (w *World) startAgent(n *simNode, why string) {
 	w.logf("%s agent started (%s)", n.id, why)
 	gen := n.gen
 	w.deliver(n, gen, core.Start{})
-	w.deliver(n, gen, core.MembershipChanged{Members: w.viewOf(n)})
+	w.deliver(n, gen, w.membershipOf(n))
 	w.tickLoop(n, gen)
 }
 

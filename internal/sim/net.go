@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"maps"
 	"time"
 
 	"github.com/openefm/efm/internal/core"
@@ -102,7 +103,34 @@ func (w *World) membershipTick() {
 			}
 		}
 		if changed {
-			w.deliver(o, -1, core.MembershipChanged{Members: w.viewOf(o)})
+			w.deliver(o, -1, w.membershipOf(o))
+		}
+	}
+}
+
+// membershipOf is o's membership view with the shared state it carries
+// once o has joined.
+func (w *World) membershipOf(o *simNode) core.MembershipChanged {
+	mc := core.MembershipChanged{Members: w.viewOf(o)}
+	if o.joined {
+		mc.Priorities = maps.Clone(w.priorities)
+	}
+	return mc
+}
+
+// setPriority is efm set-priority run on n: the coordinator changes the
+// shared state and pushes it to the members it reaches; the others get it
+// with their next view.
+func (w *World) setPriority(n, target *simNode, prio int) {
+	if !n.joined {
+		w.logf("ADMIN set-priority %s %d on %s refused: not joined", target.id, prio, n.id)
+		return
+	}
+	w.logf("ADMIN set-priority %s %d on %s", target.id, prio, n.id)
+	w.priorities[target.id] = prio
+	for _, o := range w.nodes {
+		if o.agent != nil && !o.paused && o.joined && (o == n || w.linked(n.idx, o.idx)) {
+			w.deliver(o, o.gen, w.membershipOf(o))
 		}
 	}
 }

@@ -115,6 +115,9 @@ type World struct {
 	votersAt   map[uint64]int
 	promotedIn map[uint64]core.NodeID
 	vip        map[core.NodeID]bool
+	// priorities are the cluster's set-priority values: the membership
+	// layer's shared state, which every joined agent's view carries.
+	priorities map[core.NodeID]int
 
 	lastDisturb  time.Duration // last fault that can change who reaches whom
 	adminUntil   time.Duration // an admin promotion may run until then
