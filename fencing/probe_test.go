@@ -81,25 +81,39 @@ func TestNewManagerConfigErrors(t *testing.T) {
 	}
 }
 
+// TestReachableExitStatus: 0 is reachable and 1 is "no reply", as ping(8)
+// reports them; any other status (ping exits 2 for "Network is
+// unreachable", which an isolated node sees) or a signal is a probe that
+// failed, and the VIP is then in doubt, never free.
 func TestReachableExitStatus(t *testing.T) {
 	tests := []struct {
 		name, body string
 		want       bool
+		doubt      bool
 	}{
-		{"exit 0 is reachable", `echo "$@" > "$(dirname "$0")/args"; exit 0`, true},
-		{"exit 1 is unreachable", `echo "$@" > "$(dirname "$0")/args"; exit 1`, false},
-		{"exit 2 is unreachable", `echo "$@" > "$(dirname "$0")/args"; exit 2`, false},
+		{"exit 0 is reachable", `exit 0`, true, false},
+		{"exit 1 is unreachable", `exit 1`, false, false},
+		{"exit 2 is a failed probe", `echo "ping: connect: Network is unreachable"; exit 2`, false, true},
+		{"exit 127 is a failed probe", `exit 127`, false, true},
+		{"killed by a signal is a failed probe", `kill -KILL $$`, false, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p := script(t, tc.body)
+			p := script(t, `echo "$@" > "$(dirname "$0")/args"; `+tc.body)
 			m, err := NewManager(Config{PingCommand: p + " -q -c1"})
 			if err != nil {
 				t.Fatal(err)
 			}
 			got, err := m.Reachable(context.Background(), "10.231.40.9")
-			if err != nil || got != tc.want {
-				t.Errorf("Reachable = %v, %v; want %v, nil", got, err, tc.want)
+			if got != tc.want || (err != nil) != tc.doubt {
+				t.Errorf("Reachable = %v, %v; want %v and an error: %v", got, err, tc.want, tc.doubt)
+			}
+			free, ferr := m.VIPFree(context.Background(), "10.231.40.9")
+			if want := !tc.want && !tc.doubt; free != want || (ferr != nil) != tc.doubt {
+				t.Errorf("VIPFree = %v, %v; want %v and an error: %v", free, ferr, want, tc.doubt)
+			}
+			if tc.doubt && !strings.Contains(err.Error(), "ping.server.command") {
+				t.Errorf("error %q does not name ping.server.command", err)
 			}
 			args, err := os.ReadFile(filepath.Join(filepath.Dir(p), "args"))
 			if err != nil {
