@@ -71,7 +71,23 @@ type simNode struct {
 	lastHeard []time.Duration // real time this node last heard each other node
 	notes     []core.Notify
 	replies   []core.AdminReply
+
+	// probeFault makes this node's VIP and ping.server.ip probes fail
+	// (probeFails) or hang until the action's timeout (probeHangs): a probe
+	// in doubt. vipSeq is the latest CheckVIP and vipFree whether its
+	// result was a clean "no answer", the only one a promotion may follow.
+	probeFault probeFault
+	vipSeq     uint64
+	vipFree    bool
 }
+
+type probeFault uint8
+
+const (
+	probeOK probeFault = iota
+	probeFails
+	probeHangs
+)
 
 // local converts real time to this node's monotonic clock.
 func (n *simNode) local(t time.Duration) time.Duration {
