@@ -231,6 +231,56 @@ func TestCheckVIPFree(t *testing.T) {
 	}
 }
 
+// TestRealPingExitStatus runs /bin/ping itself in a namespace with no
+// default route, as a candidate cut off from its network: an address on the
+// link that nobody holds gets "no reply" (exit 1, free), but one it has no
+// route to gets "Network is unreachable" (exit 2), which says nothing about
+// who holds it and must be doubt, never free.
+func TestRealPingExitStatus(t *testing.T) {
+	needPing(t)
+	l := newLab(t, 2)
+	node := l.nodes[0]
+	m := in(l, node, func() *Manager {
+		m, err := NewManager(Config{PingCommand: "/bin/ping -q -n -c1 -w1", Logger: testLogger(t)})
+		must(t, err)
+		return m
+	})
+	tests := []struct {
+		name, target string
+		reachable    bool
+		doubt        bool
+	}{
+		{"peer answers", l.ip4(12), true, false},
+		{"free address on the link", l.ip4(99), false, false},
+		{"no route (isolated)", "10.231.250.1", false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			type res struct {
+				reachable, free bool
+				err, ferr       error
+			}
+			r := in(l, node, func() res {
+				ok, err := m.Reachable(context.Background(), tc.target)
+				free, ferr := m.VIPFree(context.Background(), tc.target)
+				return res{ok, free, err, ferr}
+			})
+			if r.reachable != tc.reachable || (r.err != nil) != tc.doubt {
+				t.Errorf("Reachable(%s) = %v, %v; want %v and an error: %v", tc.target, r.reachable, r.err, tc.reachable, tc.doubt)
+			}
+			if tc.doubt && !errors.Is(r.err, ErrProbeFailed) {
+				t.Errorf("Reachable(%s) error %v; want ErrProbeFailed", tc.target, r.err)
+			}
+			if want := !tc.reachable && !tc.doubt; r.free != want || (r.ferr != nil) != tc.doubt {
+				t.Errorf("VIPFree(%s) = %v, %v; want %v and an error: %v", tc.target, r.free, r.ferr, want, tc.doubt)
+			}
+			if r.err != nil {
+				t.Logf("in doubt: %v", r.err)
+			}
+		})
+	}
+}
+
 func TestProbeARP(t *testing.T) {
 	l := newLab(t, 2)
 	holder, prober := l.nodes[0], l.nodes[1]
