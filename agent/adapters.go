@@ -185,9 +185,14 @@ func (v *fencingVIP) Held() (bool, error) {
 	return v.m.Held(ctx)
 }
 
-func (v *fencingVIP) Reachable(ctx context.Context) bool {
-	ok, err := v.m.Reachable(ctx, v.ip)
-	return err == nil && ok
+// Reachable is one round of the fencing package's fail-closed VIP check:
+// only a probe that positively got no answer reads as unreachable.
+func (v *fencingVIP) Reachable(ctx context.Context) (bool, error) {
+	free, err := v.m.VIPFree(ctx, v.ip)
+	if err != nil {
+		return false, err
+	}
+	return !free, nil
 }
 
 // pingServer is the orphan check against ping.server.ip.
@@ -196,9 +201,8 @@ type pingServer struct {
 	ip string
 }
 
-func (p *pingServer) Reachable(ctx context.Context) bool {
-	ok, err := p.m.PingServer(ctx, p.ip)
-	return err == nil && ok
+func (p *pingServer) Reachable(ctx context.Context) (bool, error) {
+	return p.m.PingServer(ctx, p.ip)
 }
 
 // memberTransport carries core messages over the membership layer.

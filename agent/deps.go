@@ -68,13 +68,15 @@ type vip interface {
 	Release(ctx context.Context) error
 	Held() (bool, error)
 	// Reachable reports whether the VIP answers from this node's point of
-	// view (ping.server.command <vip>).
-	Reachable(ctx context.Context) bool
+	// view (ping.server.command <vip>). An error means the probe could not
+	// tell: the VIP is in doubt, never free.
+	Reachable(ctx context.Context) (bool, error)
 }
 
-// pinger checks ping.server.ip (the orphan check).
+// pinger checks ping.server.ip (the orphan check). An error means the
+// probe could not tell.
 type pinger interface {
-	Reachable(ctx context.Context) bool
+	Reachable(ctx context.Context) (bool, error)
 }
 
 // transport carries core messages and reports the membership.

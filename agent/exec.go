@@ -35,14 +35,9 @@ func (s *shell) do(ctx context.Context, a core.Action) error {
 			return core.RemoteDBResult{Seq: a.Seq, Node: a.Node, Reachable: err == nil, InRecovery: st.InRecovery, Err: errText(err)}
 		})
 	case core.CheckVIP:
-		s.async(ctx, a.Timeout, func(ctx context.Context) core.Event {
-			return core.VIPResult{Seq: a.Seq, Reachable: s.vip != nil && s.vip.Reachable(ctx)}
-		})
+		s.async(ctx, a.Timeout, func(ctx context.Context) core.Event { return s.checkVIP(ctx, a.Seq) })
 	case core.CheckPingServer:
-		s.async(ctx, a.Timeout, func(ctx context.Context) core.Event {
-			// Without ping.server.ip there is no orphan check: reachable.
-			return core.PingResult{Seq: a.Seq, Reachable: s.ping == nil || s.ping.Reachable(ctx)}
-		})
+		s.async(ctx, a.Timeout, func(ctx context.Context) core.Event { return s.checkPingServer(ctx, a.Seq) })
 	case core.DoDB:
 		s.queueDB(ctx, a.Timeout, func(ctx context.Context) core.Event { return s.dbOp(ctx, a) })
 	case core.FollowPrimary:
@@ -175,6 +170,35 @@ func (s *shell) probeLocal(ctx context.Context, seq uint64) core.Event {
 		Timeline: st.Timeline, Upstream: core.NodeID(st.Upstream), WALReceiver: st.WALReceiver}
 	s.observeVIP(&ev)
 	return ev
+}
+
+// checkVIP probes the VIP for the candidate. A probe that could not tell
+// (it failed, or was killed at its deadline) is in doubt and says so: it
+// must never read as "the VIP does not answer".
+func (s *shell) checkVIP(ctx context.Context, seq uint64) core.VIPResult {
+	if s.vip == nil {
+		// The core asks only when virtual.ip is set.
+		return core.VIPResult{Seq: seq, Err: "no virtual.ip configured on this agent"}
+	}
+	ok, err := s.vip.Reachable(ctx)
+	if err != nil {
+		s.log.Warn("VIP probe in doubt", "vip", s.vip.Address(), "err", err)
+	}
+	return core.VIPResult{Seq: seq, Reachable: ok, Err: errText(err)}
+}
+
+// checkPingServer probes ping.server.ip (the orphan check), in doubt as
+// checkVIP is.
+func (s *shell) checkPingServer(ctx context.Context, seq uint64) core.PingResult {
+	if s.ping == nil {
+		// Without ping.server.ip there is no orphan check: reachable.
+		return core.PingResult{Seq: seq, Reachable: true}
+	}
+	ok, err := s.ping.Reachable(ctx)
+	if err != nil {
+		s.log.Warn("ping.server.ip probe in doubt", "err", err)
+	}
+	return core.PingResult{Seq: seq, Reachable: ok, Err: errText(err)}
 }
 
 // observeVIP tells the core whether the VIP is on this node's interface,

@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"time"
+
 	"github.com/openefm/efm/internal/config"
 	"github.com/openefm/efm/internal/core"
 )
@@ -35,6 +37,12 @@ func coreParams(cfg *config.Config) core.Params {
 	if cfg.IsWitness {
 		p.Kind = core.KindWitness
 	}
+	// A probe's deadline is what ping.server.command needs, not
+	// remote.timeout (a probe killed early is in doubt and blocks the
+	// promotion). The shell's bound is a second beyond the one fencing
+	// kills the command at, so a hung command is reported as such rather
+	// than as a cancelled context.
+	p.ProbeTimeout = cfg.PingProbeDeadline() + time.Second
 	for _, s := range cfg.PriorityStandbys {
 		p.PriorityStandbys = append(p.PriorityStandbys, core.NodeID(s))
 	}

@@ -121,7 +121,7 @@ func build(ctx context.Context, cfg *config.Config, log, base *slog.Logger) (*sh
 	fm, err := fencing.NewManager(fencing.Config{
 		VirtualIP: cfg.VirtualIP, Interface: cfg.VirtualIPInterface, Prefix: cfg.VirtualIPPrefix,
 		ReleasePreWait: cfg.ReleaseVIPPreWait, ReleasePostWait: cfg.ReleaseVIPPostWait,
-		PingCommand: cfg.PingServerCommand, Logger: log.With("component", "fencing"),
+		PingCommand: cfg.PingServerCommand, PingTimeout: cfg.PingProbeDeadline(), Logger: log.With("component", "fencing"),
 	})
 	if err != nil {
 		return nil, nil, err

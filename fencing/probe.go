@@ -18,10 +18,19 @@ import (
 // PingTimeout. It is doubt, not an answer: never read it as "unreachable".
 var ErrProbeTimeout = errors.New("ping.server.command did not finish in time")
 
+// ErrProbeFailed means the ping command ended with an exit status other
+// than 0 or 1: it could not probe (ping(8) exits 2 for "Network is
+// unreachable", a name that does not resolve, a bad option). It is doubt,
+// not an answer: never read it as "unreachable".
+var ErrProbeFailed = errors.New("ping.server.command failed")
+
 // Reachable runs ping.server.command with target appended. Exit status 0
-// means reachable, any other exit status unreachable (EFM's contract). A
-// command that cannot start, or is killed at PingTimeout or by ctx, gives
-// an error and false: callers must treat that as "unknown".
+// means reachable and 1 unreachable (no reply), as ping(8) reports them.
+// Any other exit status, a command that cannot start, or one killed at
+// PingTimeout or by ctx gives false and an error: the probe is in doubt,
+// and callers must never read that as "unreachable". EFM only says "0 =
+// reachable"; distinguishing 1 matters because an isolated node's ping
+// exits 2 ("Network is unreachable"), which must not make a VIP look free.
 func (m *Manager) Reachable(ctx context.Context, target string) (bool, error) {
 	pctx, cancel := context.WithTimeout(ctx, m.cfg.PingTimeout)
 	defer cancel()
@@ -46,8 +55,16 @@ func (m *Manager) Reachable(ctx context.Context, target string) (bool, error) {
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) && ee.Exited() {
-		m.log.Debug("probe: unreachable", "target", target, "exit", ee.ExitCode(), "took", took, "output", lastLine(out.String()))
-		return false, nil
+		if ee.ExitCode() == 1 {
+			m.log.Debug("probe: unreachable", "target", target, "exit", 1, "took", took, "output", lastLine(out.String()))
+			return false, nil
+		}
+		detail := ""
+		if l := lastLine(out.String()); l != "" {
+			detail = ": " + l
+		}
+		return false, fmt.Errorf("probing %s with ping.server.command=%q: %w with exit status %d (0 = reachable, 1 = no reply)%s",
+			target, m.cfg.PingCommand, ErrProbeFailed, ee.ExitCode(), detail)
 	}
 	return false, fmt.Errorf("probing %s with ping.server.command=%q: %w", target, m.cfg.PingCommand, err)
 }
@@ -72,6 +89,13 @@ func (m *Manager) SelfTest(ctx context.Context) error {
 // PingServer probes ping.server.ip (the "am I orphaned?" check).
 func (m *Manager) PingServer(ctx context.Context, ip string) (bool, error) {
 	return m.Reachable(ctx, ip)
+}
+
+// VIPFree is one round of CheckVIPFree's probes: true only when vip
+// positively does not answer. An error means the probe could not tell (the
+// VIP is in doubt, and false is returned with it).
+func (m *Manager) VIPFree(ctx context.Context, vip string) (bool, error) {
+	return m.vipFreeOnce(ctx, vip)
 }
 
 // CheckVIPFree probes vip until it stops answering or timeout

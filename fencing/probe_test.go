@@ -81,25 +81,39 @@ func TestNewManagerConfigErrors(t *testing.T) {
 	}
 }
 
+// TestReachableExitStatus: 0 is reachable and 1 is "no reply", as ping(8)
+// reports them; any other status (ping exits 2 for "Network is
+// unreachable", which an isolated node sees) or a signal is a probe that
+// failed, and the VIP is then in doubt, never free.
 func TestReachableExitStatus(t *testing.T) {
 	tests := []struct {
 		name, body string
 		want       bool
+		doubt      bool
 	}{
-		{"exit 0 is reachable", `echo "$@" > "$(dirname "$0")/args"; exit 0`, true},
-		{"exit 1 is unreachable", `echo "$@" > "$(dirname "$0")/args"; exit 1`, false},
-		{"exit 2 is unreachable", `echo "$@" > "$(dirname "$0")/args"; exit 2`, false},
+		{"exit 0 is reachable", `exit 0`, true, false},
+		{"exit 1 is unreachable", `exit 1`, false, false},
+		{"exit 2 is a failed probe", `echo "ping: connect: Network is unreachable"; exit 2`, false, true},
+		{"exit 127 is a failed probe", `exit 127`, false, true},
+		{"killed by a signal is a failed probe", `kill -KILL $$`, false, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p := script(t, tc.body)
+			p := script(t, `echo "$@" > "$(dirname "$0")/args"; `+tc.body)
 			m, err := NewManager(Config{PingCommand: p + " -q -c1"})
 			if err != nil {
 				t.Fatal(err)
 			}
 			got, err := m.Reachable(context.Background(), "10.231.40.9")
-			if err != nil || got != tc.want {
-				t.Errorf("Reachable = %v, %v; want %v, nil", got, err, tc.want)
+			if got != tc.want || (err != nil) != tc.doubt {
+				t.Errorf("Reachable = %v, %v; want %v and an error: %v", got, err, tc.want, tc.doubt)
+			}
+			free, ferr := m.VIPFree(context.Background(), "10.231.40.9")
+			if want := !tc.want && !tc.doubt; free != want || (ferr != nil) != tc.doubt {
+				t.Errorf("VIPFree = %v, %v; want %v and an error: %v", free, ferr, want, tc.doubt)
+			}
+			if tc.doubt && !strings.Contains(err.Error(), "ping.server.command") {
+				t.Errorf("error %q does not name ping.server.command", err)
 			}
 			args, err := os.ReadFile(filepath.Join(filepath.Dir(p), "args"))
 			if err != nil {
@@ -212,6 +226,56 @@ func TestCheckVIPFree(t *testing.T) {
 				t.Errorf("released: CheckVIPFree = %v, %v; want true, nil", r.free, r.err)
 			} else {
 				t.Logf("released: one round reported free after %s", r.took)
+			}
+		})
+	}
+}
+
+// TestRealPingExitStatus runs /bin/ping itself in a namespace with no
+// default route, as a candidate cut off from its network: an address on the
+// link that nobody holds gets "no reply" (exit 1, free), but one it has no
+// route to gets "Network is unreachable" (exit 2), which says nothing about
+// who holds it and must be doubt, never free.
+func TestRealPingExitStatus(t *testing.T) {
+	needPing(t)
+	l := newLab(t, 2)
+	node := l.nodes[0]
+	m := in(l, node, func() *Manager {
+		m, err := NewManager(Config{PingCommand: "/bin/ping -q -n -c1 -w1", Logger: testLogger(t)})
+		must(t, err)
+		return m
+	})
+	tests := []struct {
+		name, target string
+		reachable    bool
+		doubt        bool
+	}{
+		{"peer answers", l.ip4(12), true, false},
+		{"free address on the link", l.ip4(99), false, false},
+		{"no route (isolated)", "10.231.250.1", false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			type res struct {
+				reachable, free bool
+				err, ferr       error
+			}
+			r := in(l, node, func() res {
+				ok, err := m.Reachable(context.Background(), tc.target)
+				free, ferr := m.VIPFree(context.Background(), tc.target)
+				return res{ok, free, err, ferr}
+			})
+			if r.reachable != tc.reachable || (r.err != nil) != tc.doubt {
+				t.Errorf("Reachable(%s) = %v, %v; want %v and an error: %v", tc.target, r.reachable, r.err, tc.reachable, tc.doubt)
+			}
+			if tc.doubt && !errors.Is(r.err, ErrProbeFailed) {
+				t.Errorf("Reachable(%s) error %v; want ErrProbeFailed", tc.target, r.err)
+			}
+			if want := !tc.reachable && !tc.doubt; r.free != want || (r.ferr != nil) != tc.doubt {
+				t.Errorf("VIPFree(%s) = %v, %v; want %v and an error: %v", tc.target, r.free, r.ferr, want, tc.doubt)
+			}
+			if r.err != nil {
+				t.Logf("in doubt: %v", r.err)
 			}
 		})
 	}

@@ -88,7 +88,7 @@ var specs = []spec{
 	{Key{Name: "ping.server.ip", Section: secNet, Kind: KindHost,
 		Meaning: "address outside the cluster probed to tell 'I am isolated'; no default here (EFM: 8.8.8.8); unset = no orphan check"}, func(c *Config) any { return &c.PingServerIP }},
 	{Key{Name: "ping.server.command", Section: secNet, Kind: KindCommand, Default: "/bin/ping -q -c3 -w5",
-		Meaning: "reachability probe; the target is appended, exit 0 = reachable"}, func(c *Config) any { return &c.PingServerCommand }},
+		Meaning: "reachability probe; the target is appended; exit 0 = reachable, 1 = no reply, anything else = in doubt"}, func(c *Config) any { return &c.PingServerCommand }},
 
 	// 1.4
 	{Key{Name: "local.period", Section: secTimers, Kind: KindSeconds, Default: "10", Min: 1, Max: maxSeconds,

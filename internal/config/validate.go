@@ -63,6 +63,7 @@ func (c *Config) check() Errors {
 	}
 	c.checkVIP(ps)
 	c.checkPingServer(ps)
+	c.checkProbeDeadline(ps)
 	return ps.errs
 }
 
@@ -161,6 +162,7 @@ func (c *Config) warnings(raw map[string]string) []string {
 		sort.Strings(unused)
 		warn("jdbc.properties: %s: no effect in OpenEFM (only sslrootcert, sslcert, sslkey are used)", strings.Join(unused, ", "))
 	}
+	out = append(out, c.probeWarnings()...)
 	if c.RemoteTimeout > c.LocalTimeout {
 		warn("remote.timeout: %s is longer than local.timeout (%s): peers may give up on this node's database before it does", c.RemoteTimeout, c.LocalTimeout)
 	}

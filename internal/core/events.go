@@ -91,12 +91,18 @@ type RemoteDBResult struct {
 type VIPResult struct {
 	Seq       uint64
 	Reachable bool
+	// Err is set when the probe could not tell (it could not run, was
+	// killed at its deadline, or failed): the VIP is in doubt, neither free
+	// nor held, and Reachable is ignored.
+	Err string
 }
 
 // PingResult answers CheckPingServer.
 type PingResult struct {
 	Seq       uint64
 	Reachable bool
+	// Err is set when the probe could not tell; Reachable is then ignored.
+	Err string
 }
 
 // DBOpResult answers StartDB, StopDB, PromoteDB, FenceDB, UnfenceDB,

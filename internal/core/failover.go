@@ -95,12 +95,12 @@ func (n *Node) isCoordinator() bool {
 	return len(a) == 0 || n.p.Self < a[0]
 }
 
+// promoteBudget is how long a coordinator gives its candidate: the VIP and
+// ping.server.ip checks run for as long as their probes need (their own
+// deadline, not remote.timeout), so a candidacy is not given up on while
+// its checks may still succeed.
 func (n *Node) promoteBudget() time.Duration {
-	d := 6 * n.p.RemoteTimeout
-	if n.p.CheckVIPBeforePromotion && n.p.VIPConfigured {
-		d += n.p.CheckVIPTimeout
-	}
-	return d
+	return 6*n.p.RemoteTimeout + n.p.vipCheckBound() + n.p.pingCheckBound()
 }
 
 func (n *Node) failoverTimers() {

@@ -22,6 +22,12 @@ type Params struct {
 	RecoveryCheckPeriod time.Duration // recovery.check.period
 	CheckVIPTimeout     time.Duration // check.vip.timeout
 	StandbyRestartDelay time.Duration // standby.restart.delay
+	// ProbeTimeout bounds one run of ping.server.command (CheckVIP,
+	// CheckPingServer). The shell derives it from what the command needs
+	// (ping's -w, or -c, -i and -W), not from remote.timeout: a probe killed
+	// early is in doubt and would never let a standby promote. Zero means
+	// RemoteTimeout.
+	ProbeTimeout time.Duration
 
 	AutoFailover             bool     // auto.failover
 	MinimumStandbys          int      // minimum.standbys
@@ -121,6 +127,9 @@ func (p Params) Validate() error {
 			errs = append(errs, fmt.Errorf("%s=%v: must be positive", d.key, d.d))
 		}
 	}
+	if p.ProbeTimeout < 0 {
+		errs = append(errs, fmt.Errorf("probe timeout %v (from ping.server.command): must not be negative", p.ProbeTimeout))
+	}
 	if p.Lease < 0 {
 		errs = append(errs, fmt.Errorf("lease %v: must not be negative", p.Lease))
 	}
@@ -144,6 +153,34 @@ func (p Params) Validate() error {
 }
 
 func (p Params) hasScript(s Script) bool { return p.Scripts[s] }
+
+// probeTimeout is how long one ping.server.command run may take.
+func (p Params) probeTimeout() time.Duration {
+	if p.ProbeTimeout > 0 {
+		return p.ProbeTimeout
+	}
+	return p.RemoteTimeout
+}
+
+// vipCheckBound is the longest the candidate's VIP check may last: probes
+// are retried every recovery.check.period until check.vip.timeout has
+// passed, and the last one started before then still runs to its end.
+// Zero when the VIP is not checked.
+func (p Params) vipCheckBound() time.Duration {
+	if !p.CheckVIPBeforePromotion || !p.VIPConfigured {
+		return 0
+	}
+	return p.CheckVIPTimeout + p.RecoveryCheckPeriod + p.probeTimeout()
+}
+
+// pingCheckBound is the longest the candidate's ping.server.ip check may
+// last (one probe), zero without ping.server.ip.
+func (p Params) pingCheckBound() time.Duration {
+	if !p.PingServerConfigured {
+		return 0
+	}
+	return p.probeTimeout()
+}
 
 // WithBrokenLeaseWaitForTest returns p with the voters' lease hold switched
 // off. It exists only so the simulator can prove it catches the split brain

@@ -32,7 +32,21 @@ type candidacy struct {
 	switchover bool
 	quiet      bool
 	noScripts  bool
+	// vipDoubt is the error of the latest VIP probe that could not tell
+	// (empty once a probe answered); vipWarned: the WARNING about it was
+	// sent, once per candidacy, not at every retry.
+	vipDoubt  string
+	vipWarned bool
 }
+
+// Subjects of the notifications about a VIP or ping.server.ip probe that
+// could not tell. EFM has none: its probe reads every failure as "no
+// answer". These follow its "Standby agent tried to promote, but ..." form.
+const (
+	subjVIPDoubt      = "Standby agent cannot verify that the VIP is released"
+	subjVIPDoubtAbort = "Standby agent tried to promote, but could not verify that the VIP is released"
+	subjPingDoubt     = "Standby agent tried to promote, but could not verify that it is not orphaned"
+)
 
 func (n *Node) onPromote(from NodeID, m Message) {
 	if m.Target != n.p.Self || n.cand != nil || n.lease.holder {
@@ -69,7 +83,9 @@ func (n *Node) candidateLeaseGranted() {
 }
 
 // candVIP: the VIP must stop answering before we promote (EFM's
-// check.vip.before.promotion), retried up to check.vip.timeout.
+// check.vip.before.promotion), retried up to check.vip.timeout. A probe
+// that could not tell is in doubt: the VIP may still be held, so it is
+// retried like a VIP that answers, never read as free.
 func (n *Node) candVIP() {
 	c := n.cand
 	if !n.p.CheckVIPBeforePromotion || !n.p.VIPConfigured {
@@ -83,7 +99,7 @@ func (n *Node) candVIP() {
 	c.seq = n.nextSeq()
 	c.vipRetryAt = 0
 	n.pending[c.seq] = pendingOp{kind: opCandVIP}
-	n.emit(CheckVIP{Seq: c.seq, Timeout: min(n.p.RemoteTimeout, max(n.p.CheckVIPTimeout, time.Second))})
+	n.emit(CheckVIP{Seq: c.seq, Timeout: n.p.probeTimeout()})
 }
 
 func (n *Node) onVIP(e VIPResult) {
@@ -95,11 +111,30 @@ func (n *Node) onVIP(e VIPResult) {
 	if c == nil || c.phase != cVIP || c.seq != e.Seq {
 		return
 	}
-	if !e.Reachable {
+	switch {
+	case e.Err == "" && !e.Reachable:
 		n.candPing()
 		return
+	case e.Err != "":
+		c.vipDoubt = e.Err
+		n.log(slog.LevelWarn, "VIP probe in doubt; not promoting while the VIP may be held", "err", e.Err)
+		if !c.vipWarned {
+			c.vipWarned = true
+			n.notify(LevelWarning, subjVIPDoubt, fmt.Sprintf(
+				"The VIP probe could not tell whether the VIP still answers: %s. %s will not promote while the VIP may still be held; "+
+					"it probes again every recovery.check.period=%v until check.vip.timeout=%v has passed, then gives the promotion up.",
+				e.Err, n.p.Self, n.p.RecoveryCheckPeriod, n.p.CheckVIPTimeout))
+		}
+	default:
+		c.vipDoubt = ""
 	}
 	if n.now-c.vipStart >= n.p.CheckVIPTimeout {
+		if c.vipDoubt != "" {
+			n.candAbort(LevelWarning, subjVIPDoubtAbort, fmt.Sprintf(
+				"The VIP probe was still in doubt after check.vip.timeout=%v: %s. Failover has not occurred; it is tried again "+
+					"until the probe answers or an operator intervenes.", n.p.CheckVIPTimeout, c.vipDoubt))
+			return
+		}
 		n.candAbort(LevelWarning, "Standby agent tried to promote, but VIP appears to still be assigned",
 			fmt.Sprintf("The VIP still answered after %v.", n.p.CheckVIPTimeout))
 		return
@@ -116,7 +151,7 @@ func (n *Node) candPing() {
 	c.phase = cPing
 	c.seq = n.nextSeq()
 	n.pending[c.seq] = pendingOp{kind: opCandPing}
-	n.emit(CheckPingServer{Seq: c.seq, Timeout: n.p.RemoteTimeout})
+	n.emit(CheckPingServer{Seq: c.seq, Timeout: n.p.probeTimeout()})
 }
 
 func (n *Node) onPing(e PingResult) {
@@ -126,6 +161,11 @@ func (n *Node) onPing(e PingResult) {
 	delete(n.pending, e.Seq)
 	c := n.cand
 	if c == nil || c.phase != cPing || c.seq != e.Seq {
+		return
+	}
+	if e.Err != "" {
+		n.candAbort(LevelWarning, subjPingDoubt, fmt.Sprintf(
+			"The ping.server.ip probe could not tell whether it answers: %s. Failover has not occurred: this node may be the one cut off.", e.Err))
 		return
 	}
 	if !e.Reachable {

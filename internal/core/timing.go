@@ -76,8 +76,9 @@ type Timing struct {
 	// FailoverBound is the longest a confirmed failover may take from the
 	// moment the primary was lost with a connected majority, without retries:
 	// detection (PrimarySilence) + confirmation (remote.timeout) + vote hold +
-	// vote round (remote.timeout) + VIP wait (check.vip.timeout) + promote
-	// and recovery polling (remote.timeout + 2 recovery.check.period).
+	// vote round (remote.timeout) + VIP wait (check.vip.timeout, one retry
+	// period and one probe) + ping.server.ip probe + promote and recovery
+	// polling (remote.timeout + 2 recovery.check.period).
 	FailoverBound time.Duration
 }
 
@@ -103,12 +104,8 @@ func (p Params) Timing() Timing {
 	}
 	hold := float64(l) * (1 + rho) / (1 - rho)
 	t.VoteHold = time.Duration(hold).Truncate(time.Millisecond) + time.Millisecond
-	vip := time.Duration(0)
-	if p.CheckVIPBeforePromotion && p.VIPConfigured {
-		vip = p.CheckVIPTimeout
-	}
-	t.FailoverBound = t.PrimarySilence + p.RemoteTimeout + t.VoteHold + p.RemoteTimeout + vip +
-		p.RemoteTimeout + 2*p.RecoveryCheckPeriod
+	t.FailoverBound = t.PrimarySilence + p.RemoteTimeout + t.VoteHold + p.RemoteTimeout +
+		p.vipCheckBound() + p.pingCheckBound() + p.RemoteTimeout + 2*p.RecoveryCheckPeriod
 	return t
 }
 

@@ -36,11 +36,11 @@ func (c Config) String() string {
 	p := c.Params
 	return fmt.Sprintf("seed=%d dbs=%d witnesses=%d syncK=%d stonith=%v watchdog=%v promotable=%v fenceFail=%d%% faults=%d phase=%v "+
 		"node.timeout=%v lease=%v local=%v/%v/%v remote=%v auto.failover=%v minimum.standbys=%d vip=%v check.vip=%v ping=%v replay.tiebreaker=%v "+
-		"priority=%v auto.reconfigure=%v restart.delay=%v liveness=%v",
+		"priority=%v auto.reconfigure=%v restart.delay=%v probe.timeout=%v liveness=%v",
 		c.Seed, c.DBs, c.Witnesses, c.SyncK, c.Stonith, c.Watchdog, c.Promotable, c.FenceFailPct, c.NumFaults, c.FaultPhase,
 		p.NodeTimeout, p.Lease, p.LocalPeriod, p.LocalTimeout, p.LocalTimeoutFinal, p.RemoteTimeout, p.AutoFailover, p.MinimumStandbys,
 		p.VIPConfigured, p.CheckVIPBeforePromotion, p.PingServerConfigured, p.UseReplayTiebreaker, p.PriorityStandbys,
-		p.AutoReconfigure, p.StandbyRestartDelay, c.Liveness)
+		p.AutoReconfigure, p.StandbyRestartDelay, p.ProbeTimeout, c.Liveness)
 }
 
 func nodeID(i int) core.NodeID { return core.NodeID(fmt.Sprintf("10.0.0.%d", i+1)) }
@@ -138,5 +138,11 @@ func RandomConfig(seed int64) Config {
 	// Liveness needs automatic failover, a promotable standby besides any
 	// fenced primary, and standbys that follow a new primary by themselves.
 	c.Liveness = p.AutoFailover && p.AutoReconfigure && promotable >= 2 && p.MinimumStandbys <= c.DBs-2
+	// Drawn last so the draws above stay as they were for every seed: a
+	// ping.server.command slower than remote.timeout (EFM's ping -c3 -w5
+	// with fast timers).
+	if r.Intn(3) == 0 {
+		p.ProbeTimeout = p.RemoteTimeout * time.Duration(2+r.Intn(3))
+	}
 	return c
 }

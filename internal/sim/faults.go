@@ -108,7 +108,7 @@ func (w *World) pickDB() *simNode { return w.nodes[w.rng.Intn(w.cfg.DBs)] }
 // scheduleFault draws one fault and its duration.
 func (w *World) scheduleFault(at time.Duration) {
 	dur := time.Duration(500+w.rng.Intn(12000)) * time.Millisecond
-	kind := w.rng.Intn(14)
+	kind := w.rng.Intn(15)
 	w.at(at, func() {
 		if w.faultsOver {
 			return
@@ -205,6 +205,12 @@ func (w *World) scheduleFault(at time.Duration) {
 				prio := 1 + w.rng.Intn(2)
 				w.setPriority(n, t, prio)
 			}
+		case 14: // VIP and ping.server.ip probes in doubt (ping exits 2, or hangs)
+			n := w.pickDB()
+			n.probeFault = probeFails + probeFault(w.rng.Intn(2))
+			how := map[probeFault]string{probeFails: "they fail", probeHangs: "they hang"}[n.probeFault]
+			w.logf("FAULT probes in doubt on %s (%s) for %v", n.id, how, dur)
+			w.after(dur, func() { n.probeFault = probeOK })
 		}
 	})
 }
@@ -278,6 +284,7 @@ func (w *World) quiet() {
 		if n.db != nil {
 			n.db.hung = false
 		}
+		n.probeFault = probeOK
 	}
 	w.after(time.Second, w.repair)
 }

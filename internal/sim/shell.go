@@ -65,11 +65,24 @@ func (w *World) exec(n *simNode, a core.Action) {
 			return core.RemoteDBResult{Seq: a.Seq, Node: a.Node, Reachable: ok, InRecovery: ok && t.db.inRecovery}
 		})
 	case core.CheckVIP:
-		w.result(n, w.lat(5*time.Millisecond, 50*time.Millisecond), func() core.Event {
-			return core.VIPResult{Seq: a.Seq, Reachable: w.vipAnswers(n)}
+		n.vipSeq, n.vipFree = a.Seq, false
+		d, doubt := w.probe(n, a.Timeout)
+		w.result(n, d, func() core.Event {
+			if doubt != "" {
+				return core.VIPResult{Seq: a.Seq, Reachable: w.rng.Intn(2) == 0, Err: doubt}
+			}
+			r := core.VIPResult{Seq: a.Seq, Reachable: w.vipAnswers(n)}
+			if a.Seq == n.vipSeq {
+				n.vipFree = !r.Reachable
+			}
+			return r
 		})
 	case core.CheckPingServer:
-		w.result(n, w.lat(5*time.Millisecond, 50*time.Millisecond), func() core.Event {
+		d, doubt := w.probe(n, a.Timeout)
+		w.result(n, d, func() core.Event {
+			if doubt != "" {
+				return core.PingResult{Seq: a.Seq, Reachable: w.rng.Intn(2) == 0, Err: doubt}
+			}
 			return core.PingResult{Seq: a.Seq, Reachable: w.linked(n.idx, len(w.nodes))}
 		})
 	case core.DoDB:
@@ -111,6 +124,19 @@ func (w *World) exec(n *simNode, a core.Action) {
 		n.gen++
 		n.stopped = true
 	}
+}
+
+// probe is when a VIP or ping.server.ip probe of n answers, and the error
+// it reports when n's probes are faulty (Reachable is then garbage: the
+// core must ignore it).
+func (w *World) probe(n *simNode, timeout time.Duration) (time.Duration, string) {
+	switch n.probeFault {
+	case probeFails:
+		return w.lat(time.Millisecond, 10*time.Millisecond), "ping.server.command failed with exit status 2: Network is unreachable"
+	case probeHangs:
+		return n.realDur(timeout), "ping.server.command did not finish in time"
+	}
+	return w.lat(5*time.Millisecond, 50*time.Millisecond), ""
 }
 
 func (w *World) vipAnswers(from *simNode) bool {
@@ -194,6 +220,9 @@ func (w *World) doDB(n *simNode, a core.DoDB) {
 			case !d.up:
 				ok, errText = false, "database not running"
 			case d.inRecovery:
+				if n.params.VIPConfigured && n.params.CheckVIPBeforePromotion && !n.vipFree {
+					w.fail("%s promoted without a VIP probe that answered free (latest CheckVIP seq %d)", n.id, n.vipSeq)
+				}
 				w.promote(n)
 			}
 		case core.OpFenceDB:

@@ -72,7 +72,23 @@ type simNode struct {
 	notes     []core.Notify
 	follows   []core.FollowPrimary // with Config.Record
 	replies   []core.AdminReply
+
+	// probeFault makes this node's VIP and ping.server.ip probes fail
+	// (probeFails) or hang until the action's timeout (probeHangs): a probe
+	// in doubt. vipSeq is the latest CheckVIP and vipFree whether its
+	// result was a clean "no answer", the only one a promotion may follow.
+	probeFault probeFault
+	vipSeq     uint64
+	vipFree    bool
 }
+
+type probeFault uint8
+
+const (
+	probeOK probeFault = iota
+	probeFails
+	probeHangs
+)
 
 // local converts real time to this node's monotonic clock.
 func (n *simNode) local(t time.Duration) time.Duration {

@@ -1,0 +1,267 @@
+package core
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// loneCandidate is a standby starting alone with nothing persisted (a
+// cluster's first start): it elects itself, so its candidacy runs the VIP
+// and ping.server.ip checks without any other node. mod changes the
+// parameters before the node is built.
+func loneCandidate(t *testing.T, mod func(*Params)) *harness {
+	t.Helper()
+	p := testParams()
+	p.Self = "10.0.0.2"
+	p.NodeTimeout = 10 * time.Second
+	p.LocalPeriod = time.Second
+	p.LocalTimeout = 3 * time.Second
+	p.LocalTimeoutFinal = time.Second
+	p.RemoteTimeout = 2 * time.Second
+	p.RecoveryCheckPeriod = time.Second
+	p.PingServerConfigured = false
+	p.VIPConfigured = true
+	p.CheckVIPBeforePromotion = true
+	p.CheckVIPTimeout = 10 * time.Second
+	mod(&p)
+	n, err := New(p, Persisted{Epoch: 1, Primary: "10.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, n: n, now: time.Hour, probe: standbyProbe}
+	h.step(MembershipChanged{Members: selfOnly(p.Self)})
+	h.step(Start{})
+	return h
+}
+
+// probeShell answers a lone candidate's actions for d: remote databases
+// are unreachable, scripts and database operations succeed, and the VIP
+// and ping.server.ip probes are answered by vip and ping, each result
+// arriving after the delay they return. It records when each action and
+// notification happened.
+type probeShell struct {
+	vip  func(a CheckVIP, round int) (VIPResult, time.Duration)
+	ping func(a CheckPingServer) (PingResult, time.Duration)
+
+	promoted  bool
+	vipChecks []time.Duration // when each CheckVIP was emitted
+	notes     []timedNote
+}
+
+type timedNote struct {
+	at time.Duration
+	Notify
+}
+
+func (s *probeShell) run(h *harness, d time.Duration) {
+	h.t.Helper()
+	type due struct {
+		at time.Duration
+		ev Event
+	}
+	var queue []due
+	end := h.now + d
+	done := len(h.acts)
+	for h.now < end {
+		h.now += 50 * time.Millisecond
+		var later []due
+		for _, q := range queue {
+			if q.at <= h.now {
+				h.step(q.ev)
+			} else {
+				later = append(later, q)
+			}
+		}
+		queue = later
+		h.step(Tick{})
+		for done < len(h.acts) {
+			a := h.acts[done]
+			done++
+			switch a := a.(type) {
+			case CheckRemoteDB:
+				h.step(RemoteDBResult{Seq: a.Seq, Node: a.Node, Err: "no route to host"})
+			case CheckVIP:
+				s.vipChecks = append(s.vipChecks, h.now)
+				r, delay := s.vip(a, len(s.vipChecks))
+				r.Seq = a.Seq
+				queue = append(queue, due{h.now + delay, r})
+			case CheckPingServer:
+				r, delay := s.ping(a)
+				r.Seq = a.Seq
+				queue = append(queue, due{h.now + delay, r})
+			case RunScript:
+				h.step(ScriptResult{Seq: a.Seq, Script: a.Script})
+			case Notify:
+				s.notes = append(s.notes, timedNote{h.now, a})
+			case DoDB:
+				if a.Op == OpPauseReplay {
+					r := h.probe
+					r.Seq, r.ReplayPaused = a.Seq, true
+					h.step(r)
+					continue
+				}
+				s.promoted = s.promoted || a.Op == OpPromoteDB
+				h.step(DBOpResult{Seq: a.Seq, OK: true})
+			}
+		}
+	}
+}
+
+// subjects counts the notifications by subject.
+func (s *probeShell) count(subject string) int {
+	n := 0
+	for _, x := range s.notes {
+		if x.Subject == subject {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *probeShell) first(subject string) (timedNote, bool) {
+	for _, x := range s.notes {
+		if x.Subject == subject {
+			return x, true
+		}
+	}
+	return timedNote{}, false
+}
+
+func freePing(CheckPingServer) (PingResult, time.Duration) {
+	return PingResult{Reachable: true}, 10 * time.Millisecond
+}
+
+// TestVIPProbeInDoubtNeverPromotes: with check.vip.before.promotion, a VIP
+// probe that fails or is killed at its deadline says nothing about the VIP,
+// which may still be held by the old primary. The candidate must not promote
+// on it: it warns once per candidacy, probes again every
+// recovery.check.period, and gives the candidacy up once check.vip.timeout
+// has passed; the cluster then tries again later.
+func TestVIPProbeInDoubtNeverPromotes(t *testing.T) {
+	failed := func(a CheckVIP, _ int) (VIPResult, time.Duration) {
+		return VIPResult{Err: `probing 10.0.0.100: ping.server.command failed with exit status 2: ping: connect: Network is unreachable`}, 20 * time.Millisecond
+	}
+	timedOut := func(a CheckVIP, _ int) (VIPResult, time.Duration) {
+		return VIPResult{Err: "probing 10.0.0.100: ping.server.command did not finish in time"}, a.Timeout
+	}
+	free := func(CheckVIP, int) (VIPResult, time.Duration) { return VIPResult{}, 20 * time.Millisecond }
+	doubtThenFree := func(a CheckVIP, round int) (VIPResult, time.Duration) {
+		if round < 3 {
+			return failed(a, round)
+		}
+		return free(a, round)
+	}
+	tests := []struct {
+		name        string
+		vip         func(CheckVIP, int) (VIPResult, time.Duration)
+		wantPromote bool
+	}{
+		{"probe fails (ping exit 2)", failed, false},
+		{"probe killed at its deadline", timedOut, false},
+		{"probe answers free: promotes (the harness can promote)", free, true},
+		{"in doubt, then free: promotes on the answer", doubtThenFree, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := loneCandidate(t, func(p *Params) { p.ProbeTimeout = 6 * time.Second })
+			s := &probeShell{vip: tc.vip, ping: freePing}
+			s.run(h, 3*time.Minute)
+			if s.promoted != tc.wantPromote {
+				t.Fatalf("promoted %v, want %v; notifications %v", s.promoted, tc.wantPromote, s.notes)
+			}
+			if len(s.vipChecks) == 0 {
+				t.Fatal("no CheckVIP emitted")
+			}
+			for _, a := range h.acts {
+				if c, ok := a.(CheckVIP); ok && c.Timeout != 6*time.Second {
+					t.Fatalf("CheckVIP timeout %v, want the probe's own deadline 6s (not remote.timeout)", c.Timeout)
+				}
+			}
+			if tc.wantPromote {
+				return
+			}
+			warned, aborted := s.count(subjVIPDoubt), s.count(subjVIPDoubtAbort)
+			if warned == 0 || aborted == 0 {
+				t.Fatalf("warnings %q ×%d, aborts %q ×%d; want both; notifications %v", subjVIPDoubt, warned, subjVIPDoubtAbort, aborted, s.notes)
+			}
+			// One warning per candidacy, however many probes it retried.
+			if warned != aborted {
+				t.Errorf("%d doubt warnings for %d candidacies; want one each", warned, aborted)
+			}
+			w, _ := s.first(subjVIPDoubt)
+			ab, _ := s.first(subjVIPDoubtAbort)
+			if w.Level != LevelWarning || ab.Level != LevelWarning {
+				t.Errorf("levels %v, %v; want WARNING", w.Level, ab.Level)
+			}
+			if !strings.Contains(w.Text, "Network is unreachable") && !strings.Contains(w.Text, "did not finish in time") {
+				t.Errorf("warning text %q does not say why", w.Text)
+			}
+			if strings.Contains(ab.Subject, "still be assigned") || s.count("Standby agent tried to promote, but VIP appears to still be assigned") != 0 {
+				t.Errorf("a VIP in doubt was reported as still assigned")
+			}
+			// Probes were retried within the first candidacy, and it was
+			// given up once check.vip.timeout had passed, no sooner.
+			start := s.vipChecks[0]
+			var inFirst int
+			for _, at := range s.vipChecks {
+				if at <= ab.at {
+					inFirst++
+				}
+			}
+			if inFirst < 2 {
+				t.Errorf("%d VIP probe(s) before giving up; want retries", inFirst)
+			}
+			p := h.n.p
+			if took := ab.at - start; took < p.CheckVIPTimeout || took > p.vipCheckBound()+100*time.Millisecond {
+				t.Errorf("gave up %v after the first probe; want between check.vip.timeout=%v and %v", took, p.CheckVIPTimeout, p.vipCheckBound())
+			}
+			if len(sent(h.acts, MsgResign)) == 0 {
+				t.Errorf("candidacy given up without a resign message")
+			}
+		})
+	}
+}
+
+// TestPingServerProbeInDoubtNeverPromotes: a ping.server.ip probe that could
+// not tell gives the candidacy up as "in doubt", not as "orphaned" and never
+// as "answers".
+func TestPingServerProbeInDoubtNeverPromotes(t *testing.T) {
+	h := loneCandidate(t, func(p *Params) { p.PingServerConfigured = true })
+	s := &probeShell{
+		vip: func(CheckVIP, int) (VIPResult, time.Duration) { return VIPResult{}, 20 * time.Millisecond },
+		ping: func(a CheckPingServer) (PingResult, time.Duration) {
+			return PingResult{Reachable: true, Err: "ping.server.command did not finish in time"}, a.Timeout
+		},
+	}
+	s.run(h, 2*time.Minute)
+	if s.promoted {
+		t.Fatalf("promoted on a ping.server.ip probe in doubt; notifications %v", s.notes)
+	}
+	if s.count(subjPingDoubt) == 0 {
+		t.Errorf("no %q notification; got %v", subjPingDoubt, s.notes)
+	}
+	if n := s.count("Standby agent tried to promote, but appears to be orphaned"); n != 0 {
+		t.Errorf("a probe in doubt was reported as orphaned %d times", n)
+	}
+}
+
+// TestPromoteBudgetCoversProbes: the coordinator waits for its candidate at
+// least as long as the candidate's checks may take with their own probe
+// deadlines, or it would start another failover while one is still running.
+func TestPromoteBudgetCoversProbes(t *testing.T) {
+	p := testParams()
+	p.RemoteTimeout = 2 * time.Second
+	p.CheckVIPTimeout = 3 * time.Second
+	p.RecoveryCheckPeriod = time.Second
+	p.ProbeTimeout = 6 * time.Second
+	p.VIPConfigured = true
+	n, err := New(p, Persisted{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vip := p.CheckVIPTimeout + p.RecoveryCheckPeriod + p.ProbeTimeout
+	if got, min := n.promoteBudget(), 4*p.RemoteTimeout+vip+p.ProbeTimeout; got < min {
+		t.Errorf("promoteBudget %v, want at least %v (VIP check %v, ping probe %v)", got, min, vip, p.ProbeTimeout)
+	}
+}
