@@ -83,11 +83,16 @@ func (h *handler) Handle(ctx context.Context, req admin.Request) (any, error) {
 		if !h.stopEnabled {
 			return nil, errors.New("stop-cluster is disabled on this cluster (enable.stop.cluster=false)")
 		}
-		text, err := h.core(ctx, func(seq uint64) core.Event { return core.AdminStopCluster{Seq: seq} })
-		if err != nil {
+		// The cluster's shared state is cleared first, through the
+		// coordinator, while every agent still runs: the core's stop
+		// message makes the coordinator exit too, and a request forwarded
+		// to it after that waits out its timeout while this agent's own
+		// stop closes the admin socket under the caller (EOF, no answer).
+		if err := h.roster.StopCluster(ctx); err != nil {
 			return nil, err
 		}
-		if err := h.roster.StopCluster(ctx); err != nil {
+		text, err := h.core(ctx, func(seq uint64) core.Event { return core.AdminStopCluster{Seq: seq} })
+		if err != nil {
 			return nil, err
 		}
 		h.s.requestStop()

@@ -134,7 +134,7 @@ var specs = []spec{
 
 	// 1.6
 	{Key{Name: "promotable", Section: secPromote, Kind: KindBool, Default: "true",
-		Meaning: "false = this standby is never chosen for promotion"}, func(c *Config) any { return &c.Promotable }},
+		Meaning: "false = this standby is never chosen for promotion, unless efm set-priority gives it a priority above 0 (that value is cluster state: it outlives an agent restart)"}, func(c *Config) any { return &c.Promotable }},
 	{Key{Name: "use.replay.tiebreaker", Section: secPromote, Kind: KindBool, Default: "true",
 		Meaning: "between standbys with equal received WAL, prefer the higher replay position"}, func(c *Config) any { return &c.UseReplayTiebreaker }},
 	{Key{Name: "priority.standbys", Section: secPromote, Kind: KindHostList,
