@@ -66,9 +66,15 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		log.Warn(w)
 	}
 
+	st, persisted, releaseState, err := openState(cfg.StatePath(), cfg.Cluster, cfg.BindAddress.Host, log)
+	if err != nil {
+		return err
+	}
+	defer releaseState()
+
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s, closeAll, err := build(ctx, cfg, log, base)
+	s, closeAll, err := build(ctx, cfg, st, persisted, log, base)
 	if err != nil {
 		return err
 	}
@@ -106,13 +112,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 func (s *shell) requestStop() { s.stopOnce.Do(func() { close(s.stopCl) }) }
 
 // build creates every component of the shell from the configuration.
-func build(ctx context.Context, cfg *config.Config, log, base *slog.Logger) (*shell, func(leave bool), error) {
+// st is the agent's locked state file and persisted what it held.
+func build(ctx context.Context, cfg *config.Config, st stateFile, persisted core.Persisted, log, base *slog.Logger) (*shell, func(leave bool), error) {
 	params := coreParams(cfg)
-	st := stateFile{path: cfg.StatePath()}
-	persisted, err := st.load()
-	if err != nil {
-		return nil, nil, err
-	}
 	node, err := core.New(params, persisted)
 	if err != nil {
 		return nil, nil, err
