@@ -281,9 +281,8 @@ func pgConfig(cfg *config.Config, runner *hooks.Runner) pg.Config {
 		RecoveryCheckPeriod: cfg.RecoveryCheckPeriod, RestartConnectionTimeout: cfg.RestartConnectionTimeout,
 		ApplicationName: cfg.ApplicationName, RestoreCommand: cfg.RestoreCommand,
 	}
-	if root := cfg.JDBCProperties["sslrootcert"]; root != "" {
-		c.SSLRootCert = root
-	}
+	c.SSLRootCert = cfg.JDBCProperties["sslrootcert"]
+	c.SSLCert, c.SSLKey = cfg.JDBCProperties["sslcert"], cfg.JDBCProperties["sslkey"]
 	switch {
 	case cfg.ScriptDBPassword != "":
 		// The hooks runner splits the command line as EFM's other script
