@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -66,9 +65,21 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		log.Warn(w)
 	}
 
+	if errs := Preflight(ctx, cfg); len(errs) > 0 {
+		for _, err := range errs {
+			log.Error("start check failed", "err", err)
+		}
+		return PreflightError(errs)
+	}
+	st, persisted, releaseState, err := openState(cfg.StatePath(), cfg.Cluster, cfg.BindAddress.Host, log)
+	if err != nil {
+		return err
+	}
+	defer releaseState()
+
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s, closeAll, err := build(ctx, cfg, log, base)
+	s, closeAll, err := build(ctx, cfg, st, persisted, log, base)
 	if err != nil {
 		return err
 	}
@@ -106,45 +117,28 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 func (s *shell) requestStop() { s.stopOnce.Do(func() { close(s.stopCl) }) }
 
 // build creates every component of the shell from the configuration.
-func build(ctx context.Context, cfg *config.Config, log, base *slog.Logger) (*shell, func(leave bool), error) {
+// st is the agent's locked state file and persisted what it held.
+func build(ctx context.Context, cfg *config.Config, st stateFile, persisted core.Persisted, log, base *slog.Logger) (*shell, func(leave bool), error) {
 	params := coreParams(cfg)
-	st := stateFile{path: cfg.StatePath()}
-	persisted, err := st.load()
-	if err != nil {
-		return nil, nil, err
-	}
 	node, err := core.New(params, persisted)
 	if err != nil {
 		return nil, nil, err
 	}
 
-	fm, err := fencing.NewManager(fencing.Config{
-		VirtualIP: cfg.VirtualIP, Interface: cfg.VirtualIPInterface, Prefix: cfg.VirtualIPPrefix,
-		ReleasePreWait: cfg.ReleaseVIPPreWait, ReleasePostWait: cfg.ReleaseVIPPostWait,
-		PingCommand: cfg.PingServerCommand, PingTimeout: cfg.PingProbeDeadline(), Logger: log.With("component", "fencing"),
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	if cfg.VirtualIP != "" || cfg.PingServerIP != "" {
-		// A ping command that runs but cannot work reads every VIP as
-		// released: refuse to start rather than promote onto a live VIP.
-		tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		err := fm.SelfTest(tctx)
-		cancel()
-		if err != nil {
-			return nil, nil, fmt.Errorf("ping.server.command does not work on this node, so the VIP and ping.server.ip checks would lie: %w", err)
+	// Preflight has run: the ping command works and the VIP's interface
+	// exists. Only a node that will probe or hold a VIP needs fencing, so a
+	// witness, or a node with neither, starts without a ping program.
+	var fm *fencing.Manager
+	if usesPing(cfg) {
+		if fm, err = fencing.NewManager(fencingConfig(cfg, log.With("component", "fencing"))); err != nil {
+			return nil, nil, err
 		}
 	}
 
 	var key []byte
 	if cfg.EncryptAgentMessages {
-		path := cfg.AgentKeyFile
-		if path == "" {
-			path = filepath.Join(cfg.Dir, cfg.Cluster+".key")
-		}
-		if key, err = membership.ReadKeyFile(path); err != nil {
-			return nil, nil, fmt.Errorf("encrypt.agent.messages=true: %w (create one with 'efm generate-key %s')", err, cfg.Cluster)
+		if key, err = agentKey(cfg); err != nil {
+			return nil, nil, fmt.Errorf("encrypt.agent.messages=true: %w", err)
 		}
 	}
 	nodes, err := config.ReadNodes(cfg.NodesPath())
@@ -185,10 +179,10 @@ func build(ctx context.Context, cfg *config.Config, log, base *slog.Logger) (*sh
 	}
 	s.net = newTransport(ctx, ml)
 	s.roster = ml
-	if cfg.VirtualIP != "" {
+	if fm != nil && cfg.VirtualIP != "" {
 		s.vip = &fencingVIP{m: fm, log: log, ip: cfg.VirtualIP}
 	}
-	if cfg.PingServerIP != "" {
+	if fm != nil && cfg.PingServerIP != "" {
 		s.ping = &pingServer{m: fm, ip: cfg.PingServerIP}
 	}
 
@@ -263,6 +257,16 @@ func build(ctx context.Context, cfg *config.Config, log, base *slog.Logger) (*sh
 	return s, closeAll, nil
 }
 
+// fencingConfig is the fencing part of the configuration; Preflight tests
+// the ping command with it too.
+func fencingConfig(cfg *config.Config, log *slog.Logger) fencing.Config {
+	return fencing.Config{
+		VirtualIP: cfg.VirtualIP, Interface: cfg.VirtualIPInterface, Prefix: cfg.VirtualIPPrefix,
+		ReleasePreWait: cfg.ReleaseVIPPreWait, ReleasePostWait: cfg.ReleaseVIPPostWait,
+		PingCommand: cfg.PingServerCommand, PingTimeout: cfg.PingProbeDeadline(), Logger: log,
+	}
+}
+
 func pgConfig(cfg *config.Config, runner *hooks.Runner) pg.Config {
 	host := cfg.DBHost
 	if host == "" {
@@ -277,9 +281,8 @@ func pgConfig(cfg *config.Config, runner *hooks.Runner) pg.Config {
 		RecoveryCheckPeriod: cfg.RecoveryCheckPeriod, RestartConnectionTimeout: cfg.RestartConnectionTimeout,
 		ApplicationName: cfg.ApplicationName, RestoreCommand: cfg.RestoreCommand,
 	}
-	if root := cfg.JDBCProperties["sslrootcert"]; root != "" {
-		c.SSLRootCert = root
-	}
+	c.SSLRootCert = cfg.JDBCProperties["sslrootcert"]
+	c.SSLCert, c.SSLKey = cfg.JDBCProperties["sslcert"], cfg.JDBCProperties["sslkey"]
 	switch {
 	case cfg.ScriptDBPassword != "":
 		// The hooks runner splits the command line as EFM's other script

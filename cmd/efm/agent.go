@@ -18,7 +18,8 @@ func init() {
 agent refuses to start), takes <lock.dir>/<cluster>.lock, writes
 <pid.dir>/<cluster>.pid, logs to stderr and <log.dir>/<cluster>.log, serves
 the efm command on <pid.dir>/<cluster>.sock, and stops cleanly on SIGTERM or
-SIGINT. Stopping the agent never releases the VIP or touches the database.`,
+SIGINT. Stopping the agent never releases the VIP or touches the database.
+Before it takes anything it runs the checks of efm check-conf.`,
 		run: runAgent,
 	})
 }
@@ -33,6 +34,15 @@ func runAgent(inv *invocation) int {
 	defer stop()
 	err := agent.Run(ctx, cfg, agent.Options{Stderr: inv.stderr, Warnings: warnings})
 	if err != nil {
+		var pre agent.PreflightError
+		if errors.As(err, &pre) {
+			// One line per problem, each naming the file and the key,
+			// exactly as efm check-conf prints them.
+			for _, e := range pre {
+				fmt.Fprintln(inv.stderr, e)
+			}
+			return 1
+		}
 		var held *agent.HeldError
 		if errors.As(err, &held) {
 			fmt.Fprintf(inv.stderr, "efm agent: %v\n", err)

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 
+	"github.com/openefm/efm/agent"
 	"github.com/openefm/efm/internal/config"
 )
 
@@ -13,7 +15,10 @@ func init() {
 		name:    "check-conf",
 		summary: "validate <cluster>.properties and <cluster>.nodes without starting anything (OpenEFM only)",
 		detail: `Reports what the agent would report at start: exit 0 with the warnings, or
-exit 1 with every error, one line each.`,
+exit 1 with every error, one line each. Besides the two files it runs the
+agent's own start checks: the agent key file, the VIP's interface, the ping
+command (only where it will be used) and its self-test, every script.*
+program, db.password.encrypted and the jdbc.properties TLS files.`,
 		run: runCheckConf,
 	})
 }
@@ -23,10 +28,19 @@ func runCheckConf(inv *invocation) int {
 	if !ok {
 		return 1
 	}
+	failed := false
 	if _, err := readNodes(cfg); errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(inv.stderr, "warning: %s does not exist: the agent will start as the first node of the cluster\n", cfg.NodesPath())
 	} else if err != nil {
 		fmt.Fprintln(inv.stderr, err)
+		failed = true
+	}
+	// The agent's own start checks, through the same function.
+	for _, err := range agent.Preflight(context.Background(), cfg) {
+		fmt.Fprintln(inv.stderr, err)
+		failed = true
+	}
+	if failed {
 		return 1
 	}
 	fmt.Fprintf(inv.stdout, "%s: configuration of cluster %q is valid.\n", cfg.Path, cfg.Cluster)

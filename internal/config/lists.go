@@ -21,6 +21,17 @@ var notBuilt = map[string]bool{
 	// detach.on.agent.failure: detaching a primary whose agent died while its
 	// database runs.
 	"detach.on.agent.failure": true,
+	// Resuming an idle agent by itself: an idle agent waits for 'efm resume'.
+	"auto.resume.startup.period": true, "auto.resume.failure.period": true,
+	// Retrying a failed script.db.password on its own timer: the script runs
+	// again at the next connection attempt instead.
+	"script.db.password.retry": true,
+	// Per-node VIPs (virtual.ip.single=false): the one VIP follows the primary.
+	"virtual.ip.single": true,
+	// Releasing the VIP in the background: a fencing primary always waits for
+	// the VIP to be gone, because the lease argument needs the release done
+	// before the lease ends (docs/configuration.md).
+	"release.vip.background": true,
 }
 
 // legacy maps names EFM used before 5.x (and one OpenEFM never had) to what

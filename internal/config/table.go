@@ -259,7 +259,7 @@ var specs = []spec{
 	{Key{Name: "metrics.address", Section: secExt, Kind: KindIPPort, Status: Extension,
 		Meaning: "ip:port of the Prometheus /metrics listener; unset = no listener"}, func(c *Config) any { return &c.MetricsAddress }},
 	{Key{Name: "state.dir", Section: secExt, Kind: KindPath, Default: "/var/lib/efm", Status: Extension,
-		Meaning: "directory of <cluster>.state, the agent's epoch and vote; must survive reboots (not tmpfs)"}, func(c *Config) any { return &c.StateDir }},
+		Meaning: "directory of <cluster>.state, the agent's epoch and vote; must survive reboots (not tmpfs); one per agent: the file names its node"}, func(c *Config) any { return &c.StateDir }},
 	{Key{Name: "db.host", Section: secExt, Kind: KindHost, Status: Extension,
 		Meaning: "address the agent uses to reach its own database; default: the IP of bind.address"}, func(c *Config) any { return &c.DBHost }},
 }

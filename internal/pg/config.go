@@ -30,6 +30,11 @@ type Config struct {
 	PasswordFunc func(ctx context.Context) (string, error)
 	SSLMode      string // jdbc.sslmode: disable (default), require, verify-ca, verify-full
 	SSLRootCert  string // optional CA file for verify-ca/verify-full (jdbc.properties sslrootcert)
+	// SSLCert and SSLKey are the client certificate and its key
+	// (jdbc.properties sslcert, sslkey), for servers that authenticate
+	// clients by certificate (pg_hba "cert" or clientcert=verify-*).
+	SSLCert string
+	SSLKey  string
 	// ConnectTimeout bounds connection setup (default 10s).
 	ConnectTimeout time.Duration
 	// QueryTimeout bounds every statement on top of the caller's context

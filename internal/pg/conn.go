@@ -83,13 +83,19 @@ func (c Config) ConnString() string {
 	if c.SSLRootCert != "" {
 		parts = append(parts, "sslrootcert="+quoteConnValue(c.SSLRootCert))
 	}
+	if c.SSLCert != "" {
+		parts = append(parts, "sslcert="+quoteConnValue(c.SSLCert))
+	}
+	if c.SSLKey != "" {
+		parts = append(parts, "sslkey="+quoteConnValue(c.SSLKey))
+	}
 	return strings.Join(parts, " ")
 }
 
-// ConnConfig builds the pgx configuration: sslmode and sslrootcert keep
-// libpq's meaning (pgx implements them the libpq way), the connect timeout
-// is ConnectTimeout, and the password is set directly so it never passes
-// through a connection string.
+// ConnConfig builds the pgx configuration: sslmode, sslrootcert, sslcert
+// and sslkey keep libpq's meaning (pgx implements them the libpq way), the
+// connect timeout is ConnectTimeout, and the password is set directly so
+// it never passes through a connection string.
 func (c Config) ConnConfig(password string) (*pgx.ConnConfig, error) {
 	c = c.WithDefaults()
 	if err := c.Validate(); err != nil {

@@ -48,10 +48,23 @@ func EncryptPassword(cluster, password string) (string, error) {
 	return hex.EncodeToString(aead.Seal(nonce, nonce, []byte(password), []byte(cluster))), nil
 }
 
+// ErrEFMToken is a db.password.encrypted value made by EDB Failover
+// Manager's own `efm encrypt`: 32 hex characters, a format OpenEFM does not
+// read. Ours is at least 56 (nonce and tag), so the two never overlap.
+var ErrEFMToken = errors.New("made by EDB Failover Manager's `efm encrypt`, a format OpenEFM does not read")
+
+// efmTokenLen is the length of what EDB EFM's `efm encrypt` prints.
+const efmTokenLen = 32
+
 // DecryptPassword reverses EncryptPassword. A token made for another
-// cluster name fails authentication and says so.
+// cluster name fails authentication and says so; one made by EDB EFM is
+// recognised (ErrEFMToken).
 func DecryptPassword(cluster, token string) (string, error) {
-	raw, err := hex.DecodeString(strings.TrimSpace(token))
+	token = strings.TrimSpace(token)
+	raw, err := hex.DecodeString(token)
+	if err == nil && len(token) == efmTokenLen {
+		return "", fmt.Errorf("db.password.encrypted for cluster %q: %w; run `efm encrypt %s` here and use its output", cluster, ErrEFMToken, cluster)
+	}
 	if err != nil {
 		return "", fmt.Errorf("decrypt db.password.encrypted for cluster %q: not the hex string `efm encrypt` prints: %w", cluster, err)
 	}

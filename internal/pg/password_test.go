@@ -2,6 +2,7 @@ package pg
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,5 +93,25 @@ func TestPasswordScript(t *testing.T) {
 	t.Logf("hung password script returned after %s", time.Since(start))
 	if err == nil || !strings.Contains(err.Error(), slow) || !strings.Contains(err.Error(), "no answer") {
 		t.Fatalf("slow script: err = %v", err)
+	}
+}
+
+// A value made by EDB EFM's own `efm encrypt` (32 hex characters) is
+// recognised as such, with the command that makes one OpenEFM reads.
+func TestPasswordEFMToken(t *testing.T) {
+	_, err := DecryptPassword("prod", "  a0f2c4e6b8d0f2a4c6e8b0d2f4a6c8e0 ")
+	if !errors.Is(err, ErrEFMToken) {
+		t.Fatalf("EFM token: want ErrEFMToken, got %v", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "EDB Failover Manager") || !strings.Contains(msg, "efm encrypt prod") {
+		t.Errorf("message must say who made it and what to run: %q", msg)
+	}
+	// Our own tokens are never mistaken for one.
+	tok, err := EncryptPassword("prod", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecryptPassword("prod", tok); err != nil {
+		t.Errorf("our token for an empty password: %v", err)
 	}
 }

@@ -1,0 +1,173 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/openefm/efm/fencing"
+	"github.com/openefm/efm/internal/config"
+	"github.com/openefm/efm/internal/hooks"
+	"github.com/openefm/efm/internal/membership"
+	"github.com/openefm/efm/internal/pg"
+)
+
+// selfTestTimeout bounds the ping command's self-test.
+const selfTestTimeout = 15 * time.Second
+
+// PreflightError is every problem Preflight found, one line each.
+type PreflightError []error
+
+func (e PreflightError) Error() string {
+	lines := make([]string, len(e))
+	for i, err := range e {
+		lines[i] = err.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (e PreflightError) Unwrap() []error { return e }
+
+// Preflight checks what the configuration refers to on this node, which
+// loading the file cannot: the agent key, the VIP's interface, the ping
+// command (and that it works), every script, the password token and the
+// TLS files. The agent runs it at start and refuses to start on any
+// problem; `efm check-conf` runs the same function, so what check-conf
+// accepts the agent accepts. Every problem is one line naming the key.
+func Preflight(ctx context.Context, cfg *config.Config) []error {
+	var errs []error
+	add := func(key, format string, args ...any) {
+		errs = append(errs, &config.Problem{File: cfg.Path, Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+
+	if cfg.EncryptAgentMessages {
+		if _, err := agentKey(cfg); err != nil {
+			add("encrypt.agent.messages", "%v", err)
+		}
+	}
+
+	if cfg.VirtualIP != "" && !cfg.IsWitness {
+		if _, err := net.InterfaceByName(cfg.VirtualIPInterface); err != nil {
+			add("virtual.ip.interface", "no interface %q on this node, so virtual.ip %s cannot be added; accepted: one of %s", cfg.VirtualIPInterface, cfg.VirtualIP, interfaceNames())
+		}
+	}
+
+	if usesPing(cfg) {
+		// Without a working ping every probe reads "unreachable": the VIP
+		// check would call a held VIP free and the ping.server.ip check
+		// would call this node isolated. The probe needs no VIP, so the
+		// check runs without one (its interface is checked above).
+		fc := fencingConfig(cfg, slog.New(slog.DiscardHandler))
+		fc.VirtualIP, fc.Interface = "", ""
+		fm, err := fencing.NewManager(fc)
+		if err != nil {
+			add("ping.server.command", "%v", err)
+		} else {
+			tctx, cancel := context.WithTimeout(ctx, selfTestTimeout)
+			err := fm.SelfTest(tctx)
+			cancel()
+			if err != nil {
+				add("ping.server.command", "does not work on this node, so the VIP and ping.server.ip checks would lie: %v", err)
+			}
+		}
+	}
+
+	for _, k := range hooks.Kinds {
+		line, _ := cfg.Value(string(k))
+		if line == "" {
+			continue
+		}
+		if err := checkProgram(line); err != nil {
+			add(string(k), "%v", err)
+		}
+	}
+
+	if cfg.DBPasswordEncrypted != "" && cfg.ScriptDBPassword == "" {
+		if _, err := pg.DecryptPassword(cfg.Cluster, cfg.DBPasswordEncrypted); errors.Is(err, pg.ErrEFMToken) {
+			add("db.password.encrypted", "made by EDB Failover Manager, whose token OpenEFM cannot read; run `efm encrypt %s` here and put its output in this key", cfg.Cluster)
+		} else if err != nil {
+			add("db.password.encrypted", "%v", err)
+		}
+	}
+
+	for _, name := range []string{"sslrootcert", "sslcert", "sslkey"} {
+		if p := cfg.JDBCProperties[name]; p != "" {
+			if f, err := os.Open(p); err != nil {
+				add("jdbc.properties", "%s: %v", name, err)
+			} else {
+				f.Close()
+			}
+		}
+	}
+	return errs
+}
+
+// usesPing reports whether the agent will run ping.server.command: only a
+// database node with a VIP to check or a ping.server.ip to probe does. A
+// witness never promotes, so it never probes.
+func usesPing(cfg *config.Config) bool {
+	return !cfg.IsWitness && (cfg.VirtualIP != "" || cfg.PingServerIP != "")
+}
+
+// agentKey reads the cluster key for encrypt.agent.messages.
+func agentKey(cfg *config.Config) ([]byte, error) {
+	path := cfg.AgentKeyFile
+	if path == "" {
+		path = filepath.Join(cfg.Dir, cfg.Cluster+".key")
+	}
+	key, err := membership.ReadKeyFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w (create one with 'efm generate-key %s')", err, cfg.Cluster)
+	}
+	return key, nil
+}
+
+// checkProgram splits a script property as the hooks runner does and
+// requires its program to be an executable regular file.
+func checkProgram(line string) error {
+	argv, err := hooks.Split(line)
+	if err != nil {
+		return err
+	}
+	prog := argv[0]
+	fi, err := os.Stat(prog)
+	switch {
+	case err != nil:
+		return fmt.Errorf("program %s: %w", prog, unwrapPath(err))
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("program %s is not a regular file", prog)
+	case unix.Access(prog, unix.X_OK) != nil:
+		return fmt.Errorf("program %s is not executable (mode %v): chmod +x it", prog, fi.Mode().Perm())
+	}
+	return nil
+}
+
+// unwrapPath drops the *PathError's repetition of the path.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// interfaceNames lists this node's interfaces for an error message.
+func interfaceNames() string {
+	ifs, err := net.Interfaces()
+	if err != nil || len(ifs) == 0 {
+		return "an interface of this node (ip link)"
+	}
+	names := make([]string, len(ifs))
+	for i, ifi := range ifs {
+		names[i] = ifi.Name
+	}
+	return strings.Join(names, ", ")
+}
