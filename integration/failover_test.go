@@ -707,10 +707,33 @@ func TestSwitchoverAndBackWithPasswords(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the cluster is not healthy after the first switchover: %v", err)
 	}
+	// Right after a switchover the agents' statuses of the new primary and
+	// of the re-pointed old one can be a heartbeat old: the command is then
+	// refused (nothing stopped) until they say a standby streams from it on
+	// its timeline. An operator retries; so does the test.
 	back := time.Now()
-	if out, err := c.EFM(ctx, c.Witness, "promote", c.Name, "-switchover"); err != nil {
-		t.Fatalf("efm promote -switchover (back): %v\n%s", err, out)
+	refusals := 0
+	var failed error
+	err = harness.Eventually(ctx, 30*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+		out, err := c.EFM(ctx, c.Witness, "promote", c.Name, "-switchover")
+		switch {
+		case err == nil:
+			return true, nil
+		case strings.Contains(out, "Promotion has not occurred"):
+			refusals++
+			return false, fmt.Errorf("efm promote -switchover (back) refused: %v\n%s", err, out)
+		default:
+			failed = fmt.Errorf("efm promote -switchover (back): %v\n%s", err, out)
+			return true, nil
+		}
+	})
+	if err == nil {
+		err = failed
 	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the switch back was refused %d times before it was accepted, %v after the first try", refusals, time.Since(back).Round(time.Millisecond))
 	if got := newPrimary(ctx, t, c, np, 60*time.Second); got != "n1" {
 		t.Fatalf("switch back promoted %s, want n1 (set-priority 1)", got)
 	}
