@@ -17,7 +17,9 @@ func Example() []byte {
 #
 # The dialect of EDB Failover Manager 5.x: key=value, no quotes, '#' starts a
 # comment, '\' at the end of a line continues it, \n in a value is a newline.
-# The cluster name is this file's base name. An EFM 5.x file works unchanged.
+# The cluster name is this file's base name. An EFM 5.x file is read with EFM's
+# keys and defaults; moving one over, regenerate db.password.encrypted with
+# 'efm encrypt <cluster>' and the agent key with 'efm generate-key <cluster>'.
 # Empty values take the default. Unknown keys, bad values and missing
 # required keys stop the agent with one line each; 'efm check-conf <cluster>'
 # shows them without starting anything. Changes apply at the agent's restart.
@@ -51,7 +53,7 @@ func Example() []byte {
 		case NoEffect:
 			notes = append(notes, "No effect in OpenEFM (EFM's Java implementation only).")
 		case NotBuilt:
-			notes = append(notes, "Not implemented in OpenEFM yet; accepted and ignored.")
+			notes = append(notes, "Not implemented in OpenEFM yet: accepted, and named in the startup warning when set.")
 		case Extension:
 			notes = append(notes, "OpenEFM extension: EDB EFM 5.1+ would refuse this key.")
 		}
