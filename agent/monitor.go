@@ -14,7 +14,7 @@ import (
 // what a failure means (primary: database failure and failover; standby:
 // Idle; safe mode: a notification only).
 func (s *shell) startCustomMonitor(ctx context.Context, cfg *config.Config, r *hooks.Runner) {
-	if cfg.ScriptCustomMonitor == "" || cfg.IsWitness {
+	if cfg.ScriptCustomMonitor == "" || !hasLocalDB(cfg) {
 		return
 	}
 	mc := hooks.MonitorConfig{

@@ -153,17 +153,13 @@ func build(ctx context.Context, cfg *config.Config, st stateFile, persisted core
 	for _, n := range nodes {
 		join = append(join, n.String())
 	}
-	kind := membership.KindDatabase
-	if cfg.IsWitness {
-		kind = membership.KindWitness
-	}
 	advertise := ""
 	if cfg.ExternalAddress != "" {
 		advertise = config.HostPort{Host: cfg.ExternalAddress, Port: cfg.BindAddress.Port}.String()
 	}
 	ml, err := membership.New(membership.Config{
 		Cluster: cfg.Cluster, BindAddr: cfg.BindAddress.String(), AdvertiseAddr: advertise,
-		Join: join, Kind: kind, NodesFile: cfg.NodesPath(), StableNodesFile: cfg.StableNodesFile,
+		Join: join, Kind: membershipKind(cfg), NodesFile: cfg.NodesPath(), StableNodesFile: cfg.StableNodesFile,
 		AutoAllowHosts: cfg.AutoAllowHosts, NodeTimeout: cfg.NodeTimeout,
 		Encrypt: cfg.EncryptAgentMessages, Key: key, Logger: base.With("component", "membership"),
 	})
@@ -179,7 +175,7 @@ func build(ctx context.Context, cfg *config.Config, st stateFile, persisted core
 	}
 	s.net = newTransport(ctx, ml)
 	s.roster = ml
-	if fm != nil && cfg.VirtualIP != "" {
+	if fm != nil && holdsVIP(cfg) {
 		s.vip = &fencingVIP{m: fm, log: log, ip: cfg.VirtualIP}
 	}
 	if fm != nil && cfg.PingServerIP != "" {
@@ -190,7 +186,7 @@ func build(ctx context.Context, cfg *config.Config, st stateFile, persisted core
 		Node: cfg.BindAddress.Host, VIP: cfg.VirtualIP, DBServiceOwner: cfg.DBServiceOwner}
 	pgc := pgConfig(cfg, runner)
 	s.remote = &pgRemote{base: pgc, log: log.With("component", "pg-remote"), dbs: map[string]*pg.DB{}}
-	if !cfg.IsWitness {
+	if hasLocalDB(cfg) {
 		db, err := pg.New(pgc, log.With("component", "pg"))
 		if err != nil {
 			ml.Shutdown()
