@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"strings"
 
 	"github.com/openefm/efm/internal/config"
 	"github.com/openefm/efm/internal/core"
@@ -20,11 +19,7 @@ func (s *shell) startCustomMonitor(ctx context.Context, cfg *config.Config, r *h
 	mc := hooks.MonitorConfig{
 		Command: cfg.ScriptCustomMonitor, Interval: cfg.CustomMonitorInterval,
 		Timeout: cfg.CustomMonitorTimeout, SafeMode: cfg.CustomMonitorSafeMode,
-		Vars: func() hooks.Vars {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			return hooks.Vars{NodeType: strings.ToLower(displayRole(s.role))}
-		},
+		Vars: func() hooks.Vars { return hooks.Vars{NodeType: s.nodeType()} },
 	}
 	s.wg.Add(1)
 	go func() {
