@@ -9,7 +9,9 @@ import (
 )
 
 // A witness is the same agent without a local database or fencing, even
-// when its file sets the keys a database node would act on.
+// when its file sets the keys a database node would act on. Only a database
+// node that checks a VIP or probes ping.server.ip runs the ping command;
+// the others must start without one.
 func TestWhatAWitnessLeavesOut(t *testing.T) {
 	tests := []struct {
 		name         string
@@ -21,8 +23,10 @@ func TestWhatAWitnessLeavesOut(t *testing.T) {
 	}{
 		{"database node with a VIP", config.Config{VirtualIP: "192.0.2.10", ScriptCustomMonitor: "/bin/true"},
 			core.KindDatabase, membership.KindDatabase, true, true, true},
-		{"database node without a VIP", config.Config{},
+		{"database node, no VIP, no ping server", config.Config{},
 			core.KindDatabase, membership.KindDatabase, true, false, false},
+		{"database node with a ping server", config.Config{PingServerIP: "192.0.2.1"},
+			core.KindDatabase, membership.KindDatabase, true, false, true},
 		{"witness with a VIP and a ping server", config.Config{IsWitness: true, VirtualIP: "192.0.2.10", PingServerIP: "192.0.2.1"},
 			core.KindWitness, membership.KindWitness, false, false, false},
 	}
