@@ -45,24 +45,17 @@ func AcquireLock(path string) (*Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening lock file %s: %w", path, err)
 	}
-	prev := readPID(f)
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	prev, err := flockPID(f)
+	if err != nil {
 		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if errors.Is(err, errLockHeld) {
 			return nil, &HeldError{Path: path, PID: prev}
 		}
-		return nil, fmt.Errorf("locking %s: %w", path, err)
+		return nil, err
 	}
 	l := &Lock{path: path, f: f}
 	if prev > 0 && prev != os.Getpid() {
 		l.StalePID = prev
-	}
-	if err := f.Truncate(0); err == nil {
-		_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	}
-	if err != nil {
-		l.Release()
-		return nil, fmt.Errorf("writing pid into lock file %s: %w", path, err)
 	}
 	return l, nil
 }
@@ -79,6 +72,32 @@ func (l *Lock) Release() error {
 	err := l.f.Close() // closing the descriptor drops the flock
 	l.f = nil
 	return err
+}
+
+// errLockHeld is flockPID's answer when another process holds the lock.
+var errLockHeld = errors.New("lock held by another process")
+
+// flockPID takes an exclusive flock(2) on f without waiting and writes this
+// process's pid into it, so that the next process refused can name the
+// holder. prev is the pid the file named before: the holder's when the
+// error is errLockHeld, a dead agent's when the lock was stale. Both the
+// cluster lock and the state file's lock are taken this way.
+func flockPID(f *os.File) (prev int, err error) {
+	prev = readPID(f)
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return prev, errLockHeld
+		}
+		return prev, fmt.Errorf("locking %s: %w", f.Name(), err)
+	}
+	err = f.Truncate(0)
+	if err == nil {
+		_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	if err != nil {
+		return prev, fmt.Errorf("writing pid into %s: %w", f.Name(), err)
+	}
+	return prev, nil
 }
 
 func readPID(f *os.File) int {

@@ -52,3 +52,25 @@ func TestLockTakesOverStaleLock(t *testing.T) {
 		t.Fatalf("lock file holds %q, want our pid", b)
 	}
 }
+
+// flockPID fails when it cannot record its pid, rather than holding a
+// lock whose file names nobody (or a dead agent). A file open read-only
+// takes the flock but refuses the write.
+func TestFlockPIDReportsAFailedPidWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "efm.lock")
+	if err := os.WriteFile(path, []byte("12345\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	prev, err := flockPID(f)
+	if err == nil || !strings.Contains(err.Error(), "writing pid into "+path) {
+		t.Fatalf("flockPID on a read-only file = %v, want an error writing the pid into %s", err, path)
+	}
+	if prev != 12345 {
+		t.Errorf("prev = %d, want the pid the file held (12345)", prev)
+	}
+}

@@ -8,33 +8,15 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
-)
 
-// ParseLevel maps EFM's efm.loglevel values (TRACE, DEBUG, INFO, WARN,
-// ERROR; Java's FINE/FINEST/CONFIG/SEVERE/WARNING accepted too, since old
-// EFM files carry them) onto slog levels. TRACE has no slog level of its
-// own and logs as DEBUG-4.
-func ParseLevel(s string) (slog.Level, error) {
-	switch strings.ToUpper(strings.TrimSpace(s)) {
-	case "TRACE", "FINEST", "FINER":
-		return slog.LevelDebug - 4, nil
-	case "DEBUG", "FINE", "CONFIG":
-		return slog.LevelDebug, nil
-	case "", "INFO":
-		return slog.LevelInfo, nil
-	case "WARN", "WARNING":
-		return slog.LevelWarn, nil
-	case "ERROR", "SEVERE":
-		return slog.LevelError, nil
-	}
-	return 0, fmt.Errorf("efm.loglevel=%q: want TRACE, DEBUG, INFO, WARN or ERROR", s)
-}
+	"github.com/openefm/efm/internal/config"
+)
 
 // OpenLog builds the agent's logger: text to stderr and, when logDir is not
 // empty, to <logDir>/<cluster>.log. The returned closer closes the file.
+// level is efm.loglevel as the configuration decoded it.
 func OpenLog(stderr io.Writer, level slog.Level, logDir, cluster string) (*slog.Logger, io.Closer, error) {
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: levelName}
 	handlers := []slog.Handler{slog.NewTextHandler(stderr, opts)}
 	var closer io.Closer = io.NopCloser(nil)
 	if logDir != "" {
@@ -50,6 +32,18 @@ func OpenLog(stderr io.Writer, level slog.Level, logDir, cluster string) (*slog.
 		closer = f
 	}
 	return slog.New(fanout(handlers)), closer, nil
+}
+
+// levelName writes a record's level as efm.loglevel names it. slog has no
+// TRACE and would write config.LevelTrace as the number "DEBUG-4"; its
+// other names (DEBUG, INFO, WARN, ERROR) are already efm.loglevel's.
+func levelName(groups []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.LevelKey && len(groups) == 0 {
+		if l, ok := a.Value.Any().(slog.Level); ok && l == config.LevelTrace {
+			a.Value = slog.StringValue("TRACE")
+		}
+	}
+	return a
 }
 
 // fanout sends every record to each handler that accepts its level.

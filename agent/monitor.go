@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"strings"
 
 	"github.com/openefm/efm/internal/config"
 	"github.com/openefm/efm/internal/core"
@@ -14,17 +13,13 @@ import (
 // what a failure means (primary: database failure and failover; standby:
 // Idle; safe mode: a notification only).
 func (s *shell) startCustomMonitor(ctx context.Context, cfg *config.Config, r *hooks.Runner) {
-	if cfg.ScriptCustomMonitor == "" || cfg.IsWitness {
+	if cfg.ScriptCustomMonitor == "" || !hasLocalDB(cfg) {
 		return
 	}
 	mc := hooks.MonitorConfig{
 		Command: cfg.ScriptCustomMonitor, Interval: cfg.CustomMonitorInterval,
 		Timeout: cfg.CustomMonitorTimeout, SafeMode: cfg.CustomMonitorSafeMode,
-		Vars: func() hooks.Vars {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			return hooks.Vars{NodeType: strings.ToLower(displayRole(s.role))}
-		},
+		Vars: func() hooks.Vars { return hooks.Vars{NodeType: s.nodeType()} },
 	}
 	s.wg.Add(1)
 	go func() {

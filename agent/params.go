@@ -11,7 +11,7 @@ import (
 func coreParams(cfg *config.Config) core.Params {
 	p := core.Params{
 		Self:                     core.NodeID(cfg.BindAddress.Host),
-		Kind:                     core.KindDatabase,
+		Kind:                     coreKind(cfg),
 		ClusterName:              cfg.Cluster,
 		LocalPeriod:              cfg.LocalPeriod,
 		LocalTimeout:             cfg.LocalTimeout,
@@ -33,9 +33,6 @@ func coreParams(cfg *config.Config) core.Params {
 		VIPConfigured:            cfg.VirtualIP != "",
 		PingServerConfigured:     cfg.PingServerIP != "",
 		Scripts:                  map[core.Script]bool{},
-	}
-	if cfg.IsWitness {
-		p.Kind = core.KindWitness
 	}
 	// A probe's deadline is what ping.server.command needs, not
 	// remote.timeout (a probe killed early is in doubt and blocks the

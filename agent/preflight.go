@@ -54,7 +54,7 @@ func Preflight(ctx context.Context, cfg *config.Config) []error {
 		}
 	}
 
-	if cfg.VirtualIP != "" && !cfg.IsWitness {
+	if holdsVIP(cfg) {
 		if _, err := net.InterfaceByName(cfg.VirtualIPInterface); err != nil {
 			add("virtual.ip.interface", "no interface %q on this node, so virtual.ip %s cannot be added; accepted: one of %s", cfg.VirtualIPInterface, cfg.VirtualIP, interfaceNames())
 		}
@@ -108,13 +108,6 @@ func Preflight(ctx context.Context, cfg *config.Config) []error {
 		}
 	}
 	return errs
-}
-
-// usesPing reports whether the agent will run ping.server.command: only a
-// database node with a VIP to check or a ping.server.ip to probe does. A
-// witness never promotes, so it never probes.
-func usesPing(cfg *config.Config) bool {
-	return !cfg.IsWitness && (cfg.VirtualIP != "" || cfg.PingServerIP != "")
 }
 
 // agentKey reads the cluster key for encrypt.agent.messages.

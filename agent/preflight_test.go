@@ -5,29 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/openefm/efm/internal/config"
 )
-
-// Only a database node that checks a VIP or probes ping.server.ip runs
-// the ping command; the others must start without one.
-func TestUsesPing(t *testing.T) {
-	tests := []struct {
-		name string
-		cfg  config.Config
-		want bool
-	}{
-		{"database node, no VIP, no ping server", config.Config{}, false},
-		{"database node with a VIP", config.Config{VirtualIP: "192.0.2.10"}, true},
-		{"database node with a ping server", config.Config{PingServerIP: "192.0.2.1"}, true},
-		{"witness with both", config.Config{IsWitness: true, VirtualIP: "192.0.2.10", PingServerIP: "192.0.2.1"}, false},
-	}
-	for _, tt := range tests {
-		if got := usesPing(&tt.cfg); got != tt.want {
-			t.Errorf("%s: usesPing = %v, want %v", tt.name, got, tt.want)
-		}
-	}
-}
 
 func TestCheckProgram(t *testing.T) {
 	dir := t.TempDir()

@@ -32,68 +32,362 @@ type Options struct {
 // leaveTimeout bounds the goodbye to the cluster on a clean stop.
 const leaveTimeout = 3 * time.Second
 
+// closeTimeout bounds waiting for queued notifications and the database
+// connection on the way out.
+const closeTimeout = 5 * time.Second
+
 // Run is the agent process: it holds the cluster lock and runs until ctx is
 // done (SIGTERM) or the cluster is stopped with efm stop-cluster.
+//
+// It starts in named stages (see stages), runs the shell's loop, and on the
+// way out undoes what the stages set up, last first: the same undo after a
+// clean stop as after a stage that fails, so no error path can forget a
+// piece.
 func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if opts.Stderr == nil {
 		opts.Stderr = os.Stderr
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	p := &process{cfg: cfg, opts: opts, cancel: cancel}
+	defer p.undo.run()
+	if err := p.start(ctx, p.stages()); err != nil {
+		return err
+	}
+	p.serve(ctx)
+	return nil
+}
+
+// process is one agent process as its stages build it.
+type process struct {
+	cfg    *config.Config
+	opts   Options
+	cancel context.CancelFunc // ends every goroutine of the agent
+
+	base  *slog.Logger // the logger without the agent's attributes, for components that add their own
+	log   *slog.Logger
+	state stateFile
+	saved core.Persisted // what the state file held at start
+	s     *shell
+	admin *admin.Server
+	// clean is set when the loop ends on a stop rather than a failed
+	// start: only then does the agent say goodbye to the cluster.
+	clean bool
+	undo  undoStack
+}
+
+// undoStack is what the stages have set up, undone last first.
+type undoStack []func()
+
+// push records how to undo what a stage has just set up. A stage pushes
+// right after each piece it acquires, before anything that can fail.
+func (u *undoStack) push(fn func()) { *u = append(*u, fn) }
+
+// run undoes everything pushed so far, last first.
+func (u *undoStack) run() {
+	for i := len(*u) - 1; i >= 0; i-- {
+		(*u)[i]()
+	}
+	*u = nil
+}
+
+// stage is one step of the start. It pushes on p.undo whatever it sets up.
+type stage struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// stages are the agent's start in order. The order is the argument; each
+// stage's comment says why it stands where it does.
+func (p *process) stages() []stage {
+	return []stage{
+		{"open log", p.openLog},
+		{"take lock", p.takeLock},
+		{"preflight", p.preflight},
+		{"load state", p.loadState},
+		{"set up core", p.setupCore},
+		{"set up fencing", p.setupFencing},
+		{"set up hooks", p.setupHooks},
+		{"set up database", p.setupDatabase},
+		{"set up notify", p.setupNotify},
+		{"join membership", p.joinMembership},
+		{"serve metrics", p.serveMetrics},
+		{"serve admin", p.serveAdmin},
+	}
+}
+
+// start runs the stages in order and stops at the first that fails; Run's
+// deferred undo then releases what the stages before it set up.
+func (p *process) start(ctx context.Context, stages []stage) error {
+	for _, st := range stages {
+		if err := st.run(ctx); err != nil {
+			if p.log != nil {
+				p.log.Debug("agent start failed", "stage", st.name, "err", err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// openLog comes first, so that every later stage can log why it failed.
+func (p *process) openLog(context.Context) error {
+	cfg := p.cfg
 	logDir := cfg.LogDir
 	if !cfg.FileLogEnabled {
 		logDir = ""
 	}
-	base, closeLog, err := OpenLog(opts.Stderr, cfg.EFMLogLevel, logDir, cfg.Cluster)
+	base, closeLog, err := OpenLog(p.opts.Stderr, cfg.EFMLogLevel, logDir, cfg.Cluster)
 	if err != nil {
 		return err
 	}
-	defer closeLog.Close()
-	log := base.With("cluster", cfg.Cluster, "node", cfg.BindAddress.Host)
+	p.undo.push(func() {
+		if p.clean {
+			p.log.Info("agent stopped")
+		}
+		closeLog.Close()
+	})
+	p.base = base
+	p.log = base.With("cluster", cfg.Cluster, "node", cfg.BindAddress.Host)
+	return nil
+}
 
-	lock, err := AcquireLock(cfg.LockPath())
+// takeLock holds the cluster lock before anything that can act or write:
+// a second agent for the same cluster on this node stops here, having
+// touched nothing of the first one's. The pid file is written under the
+// lock, so it always names the agent that holds it.
+func (p *process) takeLock(context.Context) error {
+	lock, err := AcquireLock(p.cfg.LockPath())
 	if err != nil {
 		return err
 	}
-	defer lock.Release()
+	p.undo.push(func() { lock.Release() })
 	if lock.StalePID != 0 {
-		log.Warn("took over a stale lock file left by an agent that is gone", "lock", lock.Path(), "pid", lock.StalePID)
+		p.log.Warn("took over a stale lock file left by an agent that is gone", "lock", lock.Path(), "pid", lock.StalePID)
 	}
-	if err := WritePIDFile(cfg.PidPath()); err != nil {
+	if err := WritePIDFile(p.cfg.PidPath()); err != nil {
 		return err
 	}
-	defer os.Remove(cfg.PidPath())
-	for _, w := range opts.Warnings {
-		log.Warn(w)
-	}
+	p.undo.push(func() { os.Remove(p.cfg.PidPath()) })
+	return nil
+}
 
-	if errs := Preflight(ctx, cfg); len(errs) > 0 {
+// preflight runs the start checks efm check-conf runs (one function for
+// both), before any component is built from the configuration: fencing
+// relies on it having proved the ping command and the VIP's interface.
+func (p *process) preflight(ctx context.Context) error {
+	for _, w := range p.opts.Warnings {
+		p.log.Warn(w)
+	}
+	if errs := Preflight(ctx, p.cfg); len(errs) > 0 {
 		for _, err := range errs {
-			log.Error("start check failed", "err", err)
+			p.log.Error("start check failed", "err", err)
 		}
 		return PreflightError(errs)
 	}
-	st, persisted, releaseState, err := openState(cfg.StatePath(), cfg.Cluster, cfg.BindAddress.Host, log)
-	if err != nil {
-		return err
-	}
-	defer releaseState()
+	return nil
+}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	s, closeAll, err := build(ctx, cfg, st, persisted, log, base)
+// loadState locks this node's state file and reads the epoch and vote it
+// holds, before the core exists: a core started without them could vote
+// twice in one epoch.
+func (p *process) loadState(context.Context) error {
+	cfg := p.cfg
+	st, saved, release, err := openState(cfg.StatePath(), cfg.Cluster, cfg.BindAddress.Host, p.log)
 	if err != nil {
 		return err
 	}
+	p.undo.push(release)
+	p.state, p.saved = st, saved
+	return nil
+}
+
+// setupCore builds the failover core from the configuration and the
+// loaded state, and the shell around it; the stages after it give the
+// shell its pieces. Nothing runs yet.
+func (p *process) setupCore(context.Context) error {
+	params := coreParams(p.cfg)
+	node, err := core.New(params, p.saved)
+	if err != nil {
+		return err
+	}
+	p.s = &shell{
+		log: p.log, node: node, self: params.Self, clust: p.cfg.Cluster, start: time.Now(),
+		state: p.state, events: make(chan core.Event, 256), calls: make(chan adminCall),
+		dbq: make(chan func(), 256), stopCl: make(chan struct{}), replies: map[uint64]chan core.AdminReply{},
+		role: node.Role(),
+	}
+	return nil
+}
+
+// setupFencing comes after preflight, which proved the ping command works
+// and the VIP's interface exists. Only a node that will probe or hold a
+// VIP needs fencing, so a witness, or a node with neither, starts without
+// a ping program.
+func (p *process) setupFencing(context.Context) error {
+	cfg := p.cfg
+	if !usesPing(cfg) {
+		return nil
+	}
+	fm, err := fencing.NewManager(fencingConfig(cfg, p.log.With("component", "fencing")))
+	if err != nil {
+		return err
+	}
+	if holdsVIP(cfg) {
+		p.s.vip = &fencingVIP{m: fm, log: p.log, ip: cfg.VirtualIP}
+	}
+	if cfg.PingServerIP != "" {
+		p.s.ping = &pingServer{m: fm, ip: cfg.PingServerIP}
+	}
+	return nil
+}
+
+// setupHooks comes before the database and the notifications, which run
+// scripts through it (script.db.password, script.notification).
+func (p *process) setupHooks(context.Context) error {
+	cfg, s := p.cfg, p.s
+	s.runner = &hooks.Runner{Logger: p.log.With("component", "hooks"), Cluster: cfg.Cluster,
+		Node: cfg.BindAddress.Host, VIP: cfg.VirtualIP, DBServiceOwner: cfg.DBServiceOwner}
+	s.scripts = &hookRunner{r: s.runner, commands: scriptCommands(cfg), nodeType: s.nodeType}
+	return nil
+}
+
+// setupDatabase builds the connections to the local database and, with
+// the same settings, to the other nodes' (a witness has only the latter).
+func (p *process) setupDatabase(context.Context) error {
+	cfg, s := p.cfg, p.s
+	pgc := pgConfig(cfg, s.runner)
+	s.remote = &pgRemote{base: pgc, log: p.log.With("component", "pg-remote"), dbs: map[string]*pg.DB{}}
+	if !hasLocalDB(cfg) {
+		return nil
+	}
+	db, err := pg.New(pgc, p.log.With("component", "pg"))
+	if err != nil {
+		return err
+	}
+	local := &pgLocal{db: db, port: cfg.DBPort, restartTimeout: cfg.RestartConnectionTimeout}
+	p.undo.push(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		defer cancel()
+		local.Close(ctx)
+	})
+	s.db = local
+	return nil
+}
+
+// setupNotify comes after fencing (a notification says whether this node
+// holds the VIP) and the hooks (script.notification).
+func (p *process) setupNotify(context.Context) error {
+	cfg, s := p.cfg, p.s
+	level, err := notify.ParseLevel(cfg.NotificationLevel)
+	if err != nil {
+		return fmt.Errorf("notification.level: %w", err)
+	}
+	nt := notify.New(notify.Config{
+		Cluster: cfg.Cluster, Node: cfg.BindAddress.Host, DatabaseName: cfg.DBDatabase,
+		VIP: cfg.VirtualIP, VIPActive: s.vipHeld,
+		Level: level, TextPrefix: cfg.NotificationTextPrefix,
+		UserEmail: strings.Join(cfg.UserEmail, " "), FromEmail: cfg.FromEmail,
+		ScriptCommand: cfg.ScriptNotification,
+	}, s.runner, p.log.With("component", "notify"))
+	p.undo.push(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		defer cancel()
+		nt.Close(ctx)
+	})
+	s.notify = notifyAdapter{n: nt}
+	return nil
+}
+
+// joinMembership comes after every local piece is built: from here on the
+// cluster counts this node, so a piece that cannot be built stops the agent
+// before the others ever see it. Its undo ends the agent's goroutines
+// first, since they send through the membership and use the database.
+func (p *process) joinMembership(ctx context.Context) error {
+	cfg, log := p.cfg, p.log
+	var key []byte
+	if cfg.EncryptAgentMessages {
+		var err error
+		if key, err = agentKey(cfg); err != nil {
+			return fmt.Errorf("encrypt.agent.messages=true: %w", err)
+		}
+	}
+	nodes, err := config.ReadNodes(cfg.NodesPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		// EFM's first node may start with an empty .nodes file; a missing
+		// one is the same, but worth a line.
+		log.Warn("no nodes file: starting as the first node of the cluster", "file", cfg.NodesPath())
+	} else if err != nil {
+		return err
+	}
+	var join []string
+	for _, n := range nodes {
+		join = append(join, n.String())
+	}
+	advertise := ""
+	if cfg.ExternalAddress != "" {
+		advertise = config.HostPort{Host: cfg.ExternalAddress, Port: cfg.BindAddress.Port}.String()
+	}
+	ml, err := membership.New(membership.Config{
+		Cluster: cfg.Cluster, BindAddr: cfg.BindAddress.String(), AdvertiseAddr: advertise,
+		Join: join, Kind: membershipKind(cfg), NodesFile: cfg.NodesPath(), StableNodesFile: cfg.StableNodesFile,
+		AutoAllowHosts: cfg.AutoAllowHosts, NodeTimeout: cfg.NodeTimeout,
+		Encrypt: cfg.EncryptAgentMessages, Key: key, Logger: p.base.With("component", "membership"),
+	})
+	if err != nil {
+		return fmt.Errorf("joining cluster %s: %w", cfg.Cluster, err)
+	}
+	s := p.s
+	s.net = newTransport(ctx, ml)
+	s.roster = ml
+	p.undo.push(func() {
+		p.cancel()
+		s.wg.Wait()
+		if p.clean {
+			if err := s.net.Leave(leaveTimeout); err != nil {
+				log.Warn("leaving the cluster", "err", err)
+			}
+		}
+		s.net.Shutdown()
+	})
+	return nil
+}
+
+// serveMetrics listens on metrics.address, if set; the listener closes
+// when the agent's context ends, in joinMembership's undo.
+func (p *process) serveMetrics(ctx context.Context) error {
+	cfg, s := p.cfg, p.s
+	if cfg.MetricsAddress.IsZero() {
+		return nil
+	}
+	s.metrics = metrics.New(cfg.Cluster, cfg.BindAddress.Host, s.vipHeld)
+	return s.metrics.Serve(ctx, cfg.MetricsAddress.String(), p.log)
+}
+
+// serveAdmin comes last: an efm command reaches the agent only once every
+// piece it can ask about exists. Its undo runs first, so no new command
+// arrives while the pieces behind it close.
+func (p *process) serveAdmin(ctx context.Context) error {
+	cfg, s := p.cfg, p.s
 	h := &handler{s: s, roster: s.roster, vipAddr: cfg.VirtualIP, stopEnabled: cfg.EnableStopCluster, minStandbys: cfg.MinimumStandbys}
-	srv, err := admin.Listen(cfg.SocketPath(), h, log)
+	srv, err := admin.Listen(cfg.SocketPath(), h, p.log)
 	if err != nil {
-		closeAll(false)
 		return err
 	}
+	p.undo.push(func() { srv.Close() })
+	p.admin = srv
 	go srv.Serve(ctx)
-	log.Info("agent started", "kind", s.node.Params().Kind, "pid", os.Getpid(), "admin", srv.Path(),
-		"lease", s.node.Timing().Lease, "tick", s.node.Params().TickInterval())
+	return nil
+}
 
-	s.startCustomMonitor(ctx, cfg, s.runner)
+// serve runs the shell's loop until the agent is told to stop, then lets
+// the core say goodbye. Run's undo then closes the pieces, leaving the
+// cluster on the way.
+func (p *process) serve(ctx context.Context) {
+	s, log := p.s, p.log
+	log.Info("agent started", "kind", s.node.Params().Kind, "pid", os.Getpid(), "admin", p.admin.Path(),
+		"lease", s.node.Timing().Lease, "tick", s.node.Params().TickInterval())
+	s.startCustomMonitor(ctx, p.cfg, s.runner)
 	s.run(ctx)
 	stopCluster := false
 	select {
@@ -106,155 +400,28 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	// keeps its database and VIP, as EFM's does), then the membership
 	// tells the others the agent left rather than failed.
 	s.stopping(context.WithoutCancel(ctx))
-	srv.Close()
-	cancel()
-	closeAll(true)
-	log.Info("agent stopped")
-	return nil
+	p.clean = true
 }
 
 // requestStop ends the loop after stop-cluster.
 func (s *shell) requestStop() { s.stopOnce.Do(func() { close(s.stopCl) }) }
 
-// build creates every component of the shell from the configuration.
-// st is the agent's locked state file and persisted what it held.
-func build(ctx context.Context, cfg *config.Config, st stateFile, persisted core.Persisted, log, base *slog.Logger) (*shell, func(leave bool), error) {
-	params := coreParams(cfg)
-	node, err := core.New(params, persisted)
-	if err != nil {
-		return nil, nil, err
-	}
+// nodeType is the role hook scripts and the custom monitor are told.
+func (s *shell) nodeType() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.ToLower(displayRole(s.role))
+}
 
-	// Preflight has run: the ping command works and the VIP's interface
-	// exists. Only a node that will probe or hold a VIP needs fencing, so a
-	// witness, or a node with neither, starts without a ping program.
-	var fm *fencing.Manager
-	if usesPing(cfg) {
-		if fm, err = fencing.NewManager(fencingConfig(cfg, log.With("component", "fencing"))); err != nil {
-			return nil, nil, err
-		}
+// vipHeld reports whether the VIP is on this node's interface, for
+// notifications and metrics; a node without a VIP, or one whose check
+// fails, does not hold it.
+func (s *shell) vipHeld() bool {
+	if s.vip == nil {
+		return false
 	}
-
-	var key []byte
-	if cfg.EncryptAgentMessages {
-		if key, err = agentKey(cfg); err != nil {
-			return nil, nil, fmt.Errorf("encrypt.agent.messages=true: %w", err)
-		}
-	}
-	nodes, err := config.ReadNodes(cfg.NodesPath())
-	if errors.Is(err, fs.ErrNotExist) {
-		// EFM's first node may start with an empty .nodes file; a missing
-		// one is the same, but worth a line.
-		log.Warn("no nodes file: starting as the first node of the cluster", "file", cfg.NodesPath())
-	} else if err != nil {
-		return nil, nil, err
-	}
-	var join []string
-	for _, n := range nodes {
-		join = append(join, n.String())
-	}
-	kind := membership.KindDatabase
-	if cfg.IsWitness {
-		kind = membership.KindWitness
-	}
-	advertise := ""
-	if cfg.ExternalAddress != "" {
-		advertise = config.HostPort{Host: cfg.ExternalAddress, Port: cfg.BindAddress.Port}.String()
-	}
-	ml, err := membership.New(membership.Config{
-		Cluster: cfg.Cluster, BindAddr: cfg.BindAddress.String(), AdvertiseAddr: advertise,
-		Join: join, Kind: kind, NodesFile: cfg.NodesPath(), StableNodesFile: cfg.StableNodesFile,
-		AutoAllowHosts: cfg.AutoAllowHosts, NodeTimeout: cfg.NodeTimeout,
-		Encrypt: cfg.EncryptAgentMessages, Key: key, Logger: base.With("component", "membership"),
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("joining cluster %s: %w", cfg.Cluster, err)
-	}
-
-	s := &shell{
-		log: log, node: node, self: params.Self, clust: cfg.Cluster, start: time.Now(),
-		state: st, events: make(chan core.Event, 256), calls: make(chan adminCall),
-		dbq: make(chan func(), 256), stopCl: make(chan struct{}), replies: map[uint64]chan core.AdminReply{},
-		role: node.Role(),
-	}
-	s.net = newTransport(ctx, ml)
-	s.roster = ml
-	if fm != nil && cfg.VirtualIP != "" {
-		s.vip = &fencingVIP{m: fm, log: log, ip: cfg.VirtualIP}
-	}
-	if fm != nil && cfg.PingServerIP != "" {
-		s.ping = &pingServer{m: fm, ip: cfg.PingServerIP}
-	}
-
-	runner := &hooks.Runner{Logger: log.With("component", "hooks"), Cluster: cfg.Cluster,
-		Node: cfg.BindAddress.Host, VIP: cfg.VirtualIP, DBServiceOwner: cfg.DBServiceOwner}
-	pgc := pgConfig(cfg, runner)
-	s.remote = &pgRemote{base: pgc, log: log.With("component", "pg-remote"), dbs: map[string]*pg.DB{}}
-	if !cfg.IsWitness {
-		db, err := pg.New(pgc, log.With("component", "pg"))
-		if err != nil {
-			ml.Shutdown()
-			return nil, nil, err
-		}
-		s.db = &pgLocal{db: db, port: cfg.DBPort, restartTimeout: cfg.RestartConnectionTimeout}
-	}
-
-	s.runner = runner
-	s.scripts = &hookRunner{r: runner, commands: scriptCommands(cfg), nodeType: func() string {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return strings.ToLower(displayRole(s.role))
-	}}
-	level, err := notify.ParseLevel(cfg.NotificationLevel)
-	if err != nil {
-		ml.Shutdown()
-		return nil, nil, fmt.Errorf("notification.level: %w", err)
-	}
-	nt := notify.New(notify.Config{
-		Cluster: cfg.Cluster, Node: cfg.BindAddress.Host, DatabaseName: cfg.DBDatabase,
-		VIP: cfg.VirtualIP, VIPActive: func() bool {
-			if s.vip == nil {
-				return false
-			}
-			held, err := s.vip.Held()
-			return err == nil && held
-		},
-		Level: level, TextPrefix: cfg.NotificationTextPrefix,
-		UserEmail: strings.Join(cfg.UserEmail, " "), FromEmail: cfg.FromEmail,
-		ScriptCommand: cfg.ScriptNotification,
-	}, runner, log.With("component", "notify"))
-	s.notify = notifyAdapter{n: nt}
-
-	if !cfg.MetricsAddress.IsZero() {
-		s.metrics = metrics.New(cfg.Cluster, cfg.BindAddress.Host, func() bool {
-			if s.vip == nil {
-				return false
-			}
-			held, err := s.vip.Held()
-			return err == nil && held
-		})
-		if err := s.metrics.Serve(ctx, cfg.MetricsAddress.String(), log); err != nil {
-			ml.Shutdown()
-			return nil, nil, err
-		}
-	}
-
-	closeAll := func(leave bool) {
-		s.wg.Wait()
-		if leave {
-			if err := s.net.Leave(leaveTimeout); err != nil {
-				log.Warn("leaving the cluster", "err", err)
-			}
-		}
-		s.net.Shutdown()
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		nt.Close(cctx)
-		if s.db != nil {
-			s.db.Close(cctx)
-		}
-	}
-	return s, closeAll, nil
+	held, err := s.vip.Held()
+	return err == nil && held
 }
 
 // fencingConfig is the fencing part of the configuration; Preflight tests

@@ -54,10 +54,11 @@ func TestFailedPersistStopsTheBatch(t *testing.T) {
 	}
 	s, fn := testShell(t, filepath.Join(blocker, "efm.state"))
 	vote := core.Message{Cluster: "efm", Type: core.MsgVoteResp, From: "10.0.0.2", Epoch: 7, Target: "10.0.0.3", OK: true}
-	s.execute(context.Background(), []core.Action{
+	persistThenSend := []core.Action{
 		core.Persist{State: core.Persisted{Epoch: 7, VotedEpoch: 7, VotedFor: "10.0.0.3"}},
 		core.Send{To: "10.0.0.3", Msg: vote},
-	})
+	}
+	s.execute(context.Background(), persistThenSend)
 	s.wg.Wait()
 	if n := fn.count(); n != 0 {
 		t.Fatalf("the vote was sent %d time(s) although persisting it failed", n)
@@ -66,10 +67,7 @@ func TestFailedPersistStopsTheBatch(t *testing.T) {
 	// With a usable path the same batch persists, then sends.
 	path := filepath.Join(t.TempDir(), "efm.state")
 	s, fn = testShell(t, path)
-	s.execute(context.Background(), []core.Action{
-		core.Persist{State: core.Persisted{Epoch: 7, VotedEpoch: 7, VotedFor: "10.0.0.3"}},
-		core.Send{To: "10.0.0.3", Msg: vote},
-	})
+	s.execute(context.Background(), persistThenSend)
 	s.wg.Wait()
 	if n := fn.count(); n != 1 {
 		t.Fatalf("sent %d messages, want 1", n)

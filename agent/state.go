@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
-	"syscall"
 
 	"github.com/openefm/efm/internal/atomicfile"
 	"github.com/openefm/efm/internal/core"
@@ -118,24 +116,17 @@ func lockState(path string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening state lock %s: %w", lockPath, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		pid := readPID(f)
+	pid, err := flockPID(f)
+	if err != nil {
 		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if errors.Is(err, errLockHeld) {
 			e := &StateInUseError{Path: path, PID: pid}
 			if disk, found, rerr := (stateFile{path: path}).read(); rerr == nil && found {
 				e.Cluster, e.Node = disk.Cluster, disk.Node
 			}
 			return nil, e
 		}
-		return nil, fmt.Errorf("locking %s: %w", lockPath, err)
-	}
-	if err := f.Truncate(0); err == nil {
-		_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("writing pid into state lock %s: %w", lockPath, err)
+		return nil, err
 	}
 	return f, nil
 }

@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -291,7 +292,7 @@ func (n *Node) detectRole(e LocalDBProbe) {
 
 // resume leaves Idle: a new role detection from the next probe.
 func (n *Node) resume(why string) {
-	n.log(0, "resuming monitoring", "why", why)
+	n.log(slog.LevelInfo, "resuming monitoring", "why", why)
 	n.local.idle = idleNone
 	n.local.phase = lmNormal
 	n.local.lastOK = n.now

@@ -207,7 +207,7 @@ func (n *Node) viewMember(m Member, react bool) {
 		n.memberLost(m.ID, m.State)
 	}
 	if m.State == MemberAlive && prev == MemberDown {
-		n.log(-4, "member is back", "member", m.ID)
+		n.log(slog.LevelDebug, "member is back", "member", m.ID)
 	}
 }
 

@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -73,7 +74,7 @@ func (n *Node) onDBOp(e DBOpResult) {
 			case OpFenceDB:
 				n.notify(LevelSevere, "Error creating recovery.conf file on "+string(n.p.Self), e.Err)
 			default:
-				n.log(8, "database operation failed", "op", op.op.String(), "err", e.Err)
+				n.log(slog.LevelError, "database operation failed", "op", op.op.String(), "err", e.Err)
 			}
 		}
 	}
