@@ -83,7 +83,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
-	h := &handler{s: s, roster: s.roster, vipAddr: cfg.VirtualIP, stopEnabled: cfg.EnableStopCluster, minStandbys: cfg.MinimumStandbys}
+	h := &handler{s: s, roster: s.roster, vipAddr: cfg.VirtualIP, minStandbys: cfg.MinimumStandbys}
 	srv, err := admin.Listen(cfg.SocketPath(), h, log)
 	if err != nil {
 		closeAll(false)
