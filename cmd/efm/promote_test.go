@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/openefm/efm/internal/admin"
 )
@@ -31,12 +30,7 @@ func TestPromoteRequest(t *testing.T) {
 // TestPromoteRefusedByTheAgent: a witness has nothing to promote; the
 // core's refusal comes back as the agent's error and the command exits 1.
 func TestPromoteRefusedByTheAgent(t *testing.T) {
-	dir := witnessConfig(t, "")
-	witnessAgent(t, dir)
-	poll(t, 10*time.Second, "the agent answers", func() bool {
-		s, err := clusterStatus(t, dir)
-		return err == nil && len(s.Nodes) == 1
-	})
+	dir, _ := lonelyWitness(t, "")
 	out, errOut, code := efm(t, "promote", "efm", "-config-dir", dir)
 	if code != 1 || out != "" || !strings.HasPrefix(errOut, "Received error from local agent: Promotion has not occurred") {
 		t.Errorf("promote on a lone witness: exit %d, stdout %q, stderr %q; want exit 1 and the core's refusal", code, out, errOut)

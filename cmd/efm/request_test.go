@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"os/exec"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openefm/efm/internal/admin"
 )
@@ -41,4 +44,18 @@ func TestEveryForwardedVerbSendsItsOwnRequest(t *testing.T) {
 	if n != 7 {
 		t.Errorf("%d verbs forward a request, want the 7 of allow_node.go ... promote.go", n)
 	}
+}
+
+// lonelyWitness starts a witness agent alone in its cluster and waits until
+// it answers with its shared state seeded (itself on the allowed list).
+func lonelyWitness(t *testing.T, extra string) (dir string, agent *exec.Cmd) {
+	t.Helper()
+	dir = witnessConfig(t, extra)
+	agent = witnessAgent(t, dir)
+	ip := bindIP(t, dir)
+	poll(t, 10*time.Second, "the agent answers with its shared state", func() bool {
+		s, err := clusterStatus(t, dir)
+		return err == nil && len(s.Nodes) == 1 && slices.Contains(s.Allowed, ip)
+	})
+	return dir, agent
 }

@@ -14,12 +14,7 @@ func TestResume(t *testing.T) {
 	if got := requestOf(t, "resume", "c"); got != (admin.ResumeRequest{}) {
 		t.Errorf("efm resume c sends %#v", got)
 	}
-	wit := witnessConfig(t, "")
-	witnessAgent(t, wit)
-	poll(t, 10*time.Second, "the witness answers", func() bool {
-		s, err := clusterStatus(t, wit)
-		return err == nil && len(s.Nodes) == 1
-	})
+	wit, _ := lonelyWitness(t, "")
 	if _, errOut, code := efm(t, "resume", "efm", "-config-dir", wit); code != 1 || !strings.Contains(errOut, "not Idle: nothing to resume") {
 		t.Errorf("resume on a witness: exit %d, stderr %q; want exit 1, nothing to resume", code, errOut)
 	}

@@ -18,13 +18,8 @@ func TestStopCluster(t *testing.T) {
 	if got := requestOf(t, "stop-cluster", "c"); got != (admin.StopClusterRequest{}) {
 		t.Errorf("efm stop-cluster c sends %#v", got)
 	}
-	refusing := witnessConfig(t, "enable.stop.cluster=false\n")
-	witnessAgent(t, refusing)
+	refusing, _ := lonelyWitness(t, "enable.stop.cluster=false\n")
 	ip := bindIP(t, refusing)
-	poll(t, 10*time.Second, "the agent answers with its shared state", func() bool {
-		s, err := clusterStatus(t, refusing)
-		return err == nil && len(s.Nodes) == 1 && slices.Contains(s.Allowed, ip)
-	})
 	_, errOut, code := efm(t, "stop-cluster", "efm", "-config-dir", refusing)
 	if code != 1 || !strings.Contains(errOut, "enable.stop.cluster=false") {
 		t.Errorf("stop-cluster with enable.stop.cluster=false: exit %d, stderr %q; want exit 1 naming the property", code, errOut)
@@ -33,12 +28,7 @@ func TestStopCluster(t *testing.T) {
 		t.Errorf("after a refused stop-cluster: status %+v, err %v; want the agent running, %s still allowed", s, err, ip)
 	}
 
-	dir := witnessConfig(t, "")
-	agent := witnessAgent(t, dir)
-	poll(t, 10*time.Second, "the agent answers with its shared state", func() bool {
-		s, err := clusterStatus(t, dir)
-		return err == nil && len(s.Nodes) == 1 && len(s.Allowed) == 1
-	})
+	dir, agent := lonelyWitness(t, "")
 	exited := make(chan error, 1)
 	go func() { exited <- agent.Wait() }()
 	out, errOut, code := efm(t, "stop-cluster", "efm", "-config-dir", dir)
