@@ -107,7 +107,7 @@ type scriptRunner interface {
 
 // notifier delivers a notification (log, mail, script.notification).
 type notifier interface {
-	Notify(ctx context.Context, level core.Level, subject, text string)
+	Notify(ctx context.Context, n core.Notify)
 }
 
 // roster is the membership's shared state that operators change.
