@@ -319,13 +319,6 @@ func (h *hookRunner) Run(ctx context.Context, s core.Script, ph core.Placeholder
 // notifier delivers core notifications through the notify package.
 type notifyAdapter struct{ n *notify.Notifier }
 
-func (a notifyAdapter) Notify(ctx context.Context, level core.Level, subject, text string) {
-	l := notify.Info
-	switch level {
-	case core.LevelWarning:
-		l = notify.Warning
-	case core.LevelSevere:
-		l = notify.Severe
-	}
-	a.n.Send(ctx, notify.Message{Subject: notify.Subject{Level: l, Text: subject}, Text: text})
+func (a notifyAdapter) Notify(ctx context.Context, n core.Notify) {
+	a.n.Send(ctx, notify.Message{Subject: n.Subject, Node: string(n.Node), Text: n.Text})
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"net/netip"
 	"time"
 
 	"github.com/openefm/efm/internal/core"
@@ -106,16 +107,16 @@ type scriptRunner interface {
 
 // notifier delivers a notification (log, mail, script.notification).
 type notifier interface {
-	Notify(ctx context.Context, level core.Level, subject, text string)
+	Notify(ctx context.Context, n core.Notify)
 }
 
 // roster is the membership's shared state that operators change.
 type roster interface {
-	AllowNode(ctx context.Context, addr string) error
-	DisallowNode(ctx context.Context, addr string) error
+	AllowNode(ctx context.Context, addr netip.Addr) error
+	DisallowNode(ctx context.Context, addr netip.Addr) error
 	// SetPriority records efm set-priority in the cluster's shared state;
 	// the core receives it with the membership view.
-	SetPriority(ctx context.Context, node string, priority int) error
+	SetPriority(ctx context.Context, node netip.Addr, priority int) error
 	Allowed() []string
 	Coordinator() string
 	ResetMembers(ctx context.Context) error

@@ -59,7 +59,7 @@ func (s *shell) do(ctx context.Context, a core.Action) error {
 			defer s.wg.Done()
 			nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			defer cancel()
-			s.notify.Notify(nctx, a.Level, a.Subject, a.Text)
+			s.notify.Notify(nctx, a)
 		}()
 	case core.SetRole:
 		s.log.Info("agent role", "role", a.Role)

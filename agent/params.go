@@ -30,6 +30,7 @@ func coreParams(cfg *config.Config) core.Params {
 		Promotable:               cfg.Promotable,
 		AutoReconfigure:          cfg.AutoReconfigure,
 		CheckVIPBeforePromotion:  cfg.CheckVIPBeforePromotion,
+		EnableStopCluster:        cfg.EnableStopCluster,
 		VIPConfigured:            cfg.VirtualIP != "",
 		PingServerConfigured:     cfg.PingServerIP != "",
 		Scripts:                  map[core.Script]bool{},

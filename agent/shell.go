@@ -149,7 +149,7 @@ func actionName(a core.Action) string {
 	case core.RunScript:
 		return string(a.Script)
 	case core.Notify:
-		return "notify-" + a.Level.String()
+		return "notify-" + a.Level().String()
 	}
 	return strings.ToLower(strings.TrimPrefix(fmt.Sprintf("%T", a), "core."))
 }

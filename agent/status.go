@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -18,87 +16,79 @@ import (
 // statusProbeTimeout bounds each direct database query of cluster-status.
 const statusProbeTimeout = 3 * time.Second
 
-// handler answers the efm command over the admin socket.
+// handler answers the efm command over the admin socket. Requests arrive
+// typed and validated (admin.DecodeRequest); the rules that need the
+// cluster's state are the membership coordinator's (roster) or the core's.
 type handler struct {
 	s           *shell
 	roster      roster
 	vipAddr     string
-	stopEnabled bool
 	minStandbys int
 }
 
 func (h *handler) Handle(ctx context.Context, req admin.Request) (any, error) {
-	switch req.Command {
-	case "node-status":
+	switch r := req.(type) {
+	case admin.NodeStatusRequest:
 		return h.nodeStatus(ctx), nil
-	case "cluster-status":
+	case admin.ClusterStatusRequest:
 		return h.clusterStatus(ctx), nil
-	case "allow-node", "disallow-node":
-		addr, err := nodeAddr(req.Args)
-		if err != nil {
-			return nil, err
-		}
+	case admin.AllowNodeRequest:
 		// The roster's errors name the command and the address already.
-		if req.Command == "allow-node" {
-			err = h.roster.AllowNode(ctx, addr)
-		} else {
-			err = h.roster.DisallowNode(ctx, addr)
-		}
-		if err != nil {
+		if err := h.roster.AllowNode(ctx, r.Node); err != nil {
 			return nil, err
 		}
-		return fmt.Sprintf("%s: address %s is now %s.", req.Command, addr,
-			map[bool]string{true: "allowed to join the cluster", false: "no longer allowed to join the cluster"}[req.Command == "allow-node"]), nil
-	case "reset-members":
+		return fmt.Sprintf("allow-node: address %s is now allowed to join the cluster.", r.Node), nil
+	case admin.DisallowNodeRequest:
+		if err := h.roster.DisallowNode(ctx, r.Node); err != nil {
+			return nil, err
+		}
+		return fmt.Sprintf("disallow-node: address %s is now no longer allowed to join the cluster.", r.Node), nil
+	case admin.ResetMembersRequest:
 		if err := h.roster.ResetMembers(ctx); err != nil {
 			return nil, err
 		}
 		return "Reset members completed.", nil
-	case "set-priority":
-		if len(req.Args) != 2 {
-			return nil, errors.New("set-priority: want <address> <priority>")
-		}
-		addr, err := nodeAddr(req.Args[:1])
-		if err != nil {
-			return nil, err
-		}
-		prio, err := strconv.Atoi(req.Args[1])
-		if err != nil {
-			return nil, fmt.Errorf("set-priority: priority %q is not a whole number (1 = first to promote, 0 = never)", req.Args[1])
-		}
-		// Cluster state, held by the coordinator, which validates it.
-		if err := h.roster.SetPriority(ctx, addr, prio); err != nil {
+	case admin.SetPriorityRequest:
+		// Cluster state, held by the coordinator, which checks the node
+		// is a database member.
+		if err := h.roster.SetPriority(ctx, r.Node, r.Priority); err != nil {
 			return nil, err
 		}
 		return "Set priority command successful on local agent.", nil
-	case "promote":
+	case admin.PromoteRequest:
+		var source core.NodeID
+		if r.SourceNode.IsValid() {
+			source = core.NodeID(r.SourceNode.String())
+		}
 		return h.core(ctx, func(seq uint64) core.Event {
-			return core.AdminPromote{Seq: seq, Switchover: req.Flags["switchover"] == "true",
-				SourceNode: core.NodeID(req.Flags["sourcenode"]), Quiet: req.Flags["quiet"] == "true",
-				NoScripts: req.Flags["noscripts"] == "true"}
+			return core.AdminPromote{Seq: seq, Switchover: r.Switchover, SourceNode: source, Quiet: r.Quiet, NoScripts: r.NoScripts}
 		})
-	case "resume":
+	case admin.ResumeRequest:
 		return h.core(ctx, func(seq uint64) core.Event { return core.AdminResume{Seq: seq} })
-	case "stop-cluster":
-		if !h.stopEnabled {
-			return nil, errors.New("stop-cluster is disabled on this cluster (enable.stop.cluster=false)")
-		}
-		// The cluster's shared state is cleared first, through the
-		// coordinator, while every agent still runs: the core's stop
-		// message makes the coordinator exit too, and a request forwarded
-		// to it after that waits out its timeout while this agent's own
-		// stop closes the admin socket under the caller (EOF, no answer).
-		if err := h.roster.StopCluster(ctx); err != nil {
-			return nil, err
-		}
-		text, err := h.core(ctx, func(seq uint64) core.Event { return core.AdminStopCluster{Seq: seq} })
-		if err != nil {
-			return nil, err
-		}
-		h.s.requestStop()
-		return text, nil
+	case admin.StopClusterRequest:
+		return h.stopCluster(ctx)
 	}
-	return nil, fmt.Errorf("unknown command %q", req.Command)
+	return nil, fmt.Errorf("unknown command %q", req.Command())
+}
+
+// stopCluster is the one stop path: the core's rule (enable.stop.cluster),
+// then the cluster's shared state, then the core's stop, whose Exit ends
+// this agent.
+func (h *handler) stopCluster(ctx context.Context) (any, error) {
+	// Asked before the shared state is touched: a refused stop-cluster
+	// changes nothing. The core refuses by the same rule.
+	if why := h.s.node.Params().StopClusterRefused(); why != "" {
+		return nil, errors.New(why)
+	}
+	// The cluster's shared state is cleared first, through the
+	// coordinator, while every agent still runs: the core's stop
+	// message makes the coordinator exit too, and a request forwarded
+	// to it after that waits out its timeout while this agent's own
+	// stop closes the admin socket under the caller (EOF, no answer).
+	if err := h.roster.StopCluster(ctx); err != nil {
+		return nil, err
+	}
+	return h.core(ctx, func(seq uint64) core.Event { return core.AdminStopCluster{Seq: seq} })
 }
 
 // core submits an admin event to the state machine and waits for its reply.
@@ -118,17 +108,6 @@ func (h *handler) core(ctx context.Context, ev func(seq uint64) core.Event) (any
 	case <-ctx.Done():
 		return nil, fmt.Errorf("no answer from the agent's core: %w", ctx.Err())
 	}
-}
-
-func nodeAddr(args []string) (string, error) {
-	if len(args) != 1 {
-		return "", errors.New("want exactly one node address")
-	}
-	a, err := netip.ParseAddr(strings.Trim(args[0], "[]"))
-	if err != nil {
-		return "", fmt.Errorf("node address %q is not an IP address (the IP of the node's bind.address)", args[0])
-	}
-	return a.String(), nil
 }
 
 func (h *handler) vipActive() bool {

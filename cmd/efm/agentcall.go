@@ -53,9 +53,9 @@ func (inv *invocation) callAgent(req admin.Request, timeout time.Duration) *admi
 }
 
 // forward is the body of the commands that only ask the agent to act and
-// print its one-line answer.
-func forward(inv *invocation, req admin.Request) int {
-	resp := inv.callAgent(req, 60*time.Second)
+// print its one-line answer: it sends the request command.request read.
+func forward(inv *invocation) int {
+	resp := inv.callAgent(inv.req, 60*time.Second)
 	if resp == nil {
 		return 1
 	}

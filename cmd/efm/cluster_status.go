@@ -27,7 +27,7 @@ are up and the standbys are in sync with the primary; 1 otherwise.`,
 }
 
 func runClusterStatus(inv *invocation, asJSON bool) int {
-	resp := inv.callAgent(admin.Request{Command: "cluster-status"}, 30*time.Second)
+	resp := inv.callAgent(admin.ClusterStatusRequest{}, 30*time.Second)
 	if resp == nil {
 		return 1
 	}

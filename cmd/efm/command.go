@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/openefm/efm/internal/admin"
 )
 
 // defaultConfigDir is where <cluster>.properties and <cluster>.nodes live
@@ -29,7 +31,11 @@ type command struct {
 	// check rejects arguments or option combinations the command cannot
 	// take, before anything is read or asked: a usage error (exit 2).
 	check func(inv *invocation) error
-	run   func(inv *invocation) int
+	// request, for the verbs that only carry a request to the local agent,
+	// reads the command line into the typed request (admin.Request) and
+	// validates it, after check; a mistake is a usage error too.
+	request func(inv *invocation) (admin.Request, error)
+	run     func(inv *invocation) int
 }
 
 // Exit statuses, the same for every command.
@@ -51,6 +57,8 @@ type invocation struct {
 	// Options set by commands' flag declarations.
 	bools   map[string]*bool
 	strings map[string]*string
+	// req is the command's typed request to the agent (command.request).
+	req admin.Request
 }
 
 func newInvocation(c *command) *invocation {
@@ -183,6 +191,16 @@ func (c *command) parse(args []string, stdin io.Reader, stdout, stderr io.Writer
 		if err := c.check(inv); err != nil {
 			return nil, c.usageError(stderr, err.Error()), false
 		}
+	}
+	if c.request != nil {
+		req, err := c.request(inv)
+		if err == nil {
+			err = req.Validate()
+		}
+		if err != nil {
+			return nil, c.usageError(stderr, err.Error()), false
+		}
+		inv.req = req
 	}
 	return inv, exitOK, true
 }

@@ -19,7 +19,7 @@ as EDB EFM does.`,
 }
 
 func runNodeStatusJSON(inv *invocation) int {
-	resp := inv.callAgent(admin.Request{Command: "node-status"}, 10*time.Second)
+	resp := inv.callAgent(admin.NodeStatusRequest{}, 10*time.Second)
 	if resp == nil {
 		return 1
 	}

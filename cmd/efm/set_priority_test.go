@@ -1,11 +1,14 @@
 package main
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openefm/efm/internal/admin"
 )
 
 // pgBin is where the tests expect PostgreSQL 15's programs (the integration
@@ -89,5 +92,22 @@ func TestAgentErrorsPrefixedOnce(t *testing.T) {
 	if code != 1 || strings.Count(errOut, "disallow-node "+ip+":") != 1 || !strings.Contains(errOut, "cannot disallow itself") ||
 		doublePrefix.MatchString(errOut) {
 		t.Errorf("disallow-node of the agent itself: exit %d, stderr %q; want exit 1 and the error prefixed once", code, errOut)
+	}
+}
+
+// TestSetPriorityRequest: an IP and a whole number of 0 or more become the
+// typed request (the refusals are in TestUsageErrors).
+func TestSetPriorityRequest(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want admin.SetPriorityRequest
+	}{
+		{[]string{"10.0.0.2", "1"}, admin.SetPriorityRequest{Node: netip.MustParseAddr("10.0.0.2"), Priority: 1}},
+		{[]string{"10.0.0.2", "0"}, admin.SetPriorityRequest{Node: netip.MustParseAddr("10.0.0.2"), Priority: 0}},
+		{[]string{"[fd00::2]", "12"}, admin.SetPriorityRequest{Node: netip.MustParseAddr("fd00::2"), Priority: 12}},
+	} {
+		if got := requestOf(t, append([]string{"set-priority", "c"}, tc.args...)...); got != tc.want {
+			t.Errorf("efm set-priority c %s sends %#v, want %#v", strings.Join(tc.args, " "), got, tc.want)
+		}
 	}
 }

@@ -29,7 +29,10 @@ func (e *NoAgentError) Unwrap() error { return ErrNoAgent }
 
 // Call sends req to the agent listening at socket and waits for its answer.
 func Call(ctx context.Context, cluster, socket string, req Request) (*Response, error) {
-	req.V = ProtocolVersion
+	b, err := EncodeRequest(req)
+	if err != nil {
+		return nil, err
+	}
 	var d net.Dialer
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -47,9 +50,8 @@ func Call(ctx context.Context, cluster, socket string, req Request) (*Response, 
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
 	}
-	b, _ := json.Marshal(req)
-	if _, err := c.Write(append(b, '\n')); err != nil {
-		return nil, fmt.Errorf("sending %s to the agent of cluster %q: %w", req.Command, cluster, err)
+	if _, err := c.Write(b); err != nil {
+		return nil, fmt.Errorf("sending %s to the agent of cluster %q: %w", req.Command(), cluster, err)
 	}
 	line, err := bufio.NewReader(c).ReadBytes('\n')
 	if err != nil {

@@ -6,5 +6,8 @@
 // replaces EDB EFM's admin.port TCP listener and its authorization file,
 // and needs no port. Each connection carries one request and one response,
 // both JSON documents terminated by a newline, so the protocol can be
-// driven by hand with socat when debugging.
+// driven by hand with socat when debugging. Requests are typed
+// (protocol.go): the agent reads every one through DecodeRequest, which
+// checks the version, the verb, the fields and their values, whoever sent
+// it.
 package admin

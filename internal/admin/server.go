@@ -99,30 +99,36 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	c.SetDeadline(time.Now().Add(requestTimeout))
-	var req Request
 	resp := Response{V: ProtocolVersion}
-	line, err := bufio.NewReader(c).ReadBytes('\n')
-	switch {
-	case err != nil:
-		resp.Error = fmt.Sprintf("reading request: %v", err)
-	case json.Unmarshal(line, &req) != nil:
-		resp.Error = "malformed request"
-	case req.V != ProtocolVersion:
-		resp.Error = fmt.Sprintf("protocol version mismatch: agent speaks %d, command speaks %d; use the efm binary of the running agent", ProtocolVersion, req.V)
-	default:
-		s.log.Debug("admin request", "command", req.Command, "args", req.Args)
-		data, err := s.h.Handle(ctx, req)
-		if err != nil {
-			resp.Error = err.Error()
-			break
-		}
-		raw, err := json.Marshal(data)
-		if err != nil {
-			resp.Error = fmt.Sprintf("encoding response: %v", err)
-			break
-		}
-		resp.OK, resp.Data = true, raw
+	data, err := s.answer(ctx, bufio.NewReader(c))
+	if err != nil {
+		resp.Error = err.Error()
+	} else {
+		resp.OK, resp.Data = true, data
 	}
 	out, _ := json.Marshal(resp)
 	c.Write(append(out, '\n'))
+}
+
+// answer reads one request, decodes it (version, verb, typed fields,
+// Validate) and hands it to the handler.
+func (s *Server) answer(ctx context.Context, r *bufio.Reader) (json.RawMessage, error) {
+	line, err := r.ReadBytes('\n')
+	if err != nil {
+		return nil, fmt.Errorf("reading request: %w", err)
+	}
+	req, err := DecodeRequest(line)
+	if err != nil {
+		return nil, err
+	}
+	s.log.Debug("admin request", "command", req.Command(), "request", req)
+	data, err := s.h.Handle(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return nil, fmt.Errorf("encoding response: %w", err)
+	}
+	return raw, nil
 }

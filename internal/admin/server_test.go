@@ -25,14 +25,14 @@ func startServer(t *testing.T, h Handler) string {
 
 func TestRoundTrip(t *testing.T) {
 	path := startServer(t, HandlerFunc(func(ctx context.Context, req Request) (any, error) {
-		switch req.Command {
-		case "node-status":
+		switch req.(type) {
+		case NodeStatusRequest:
 			return NodeStatus{Type: "Standby", Address: "10.0.0.2", DB: "UP", VIPActive: "false"}, nil
 		default:
-			return nil, errors.New("unknown command " + req.Command)
+			return nil, errors.New("unknown command " + req.Command())
 		}
 	}))
-	resp, err := Call(context.Background(), "efm", path, Request{Command: "node-status"})
+	resp, err := Call(context.Background(), "efm", path, NodeStatusRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,11 +43,11 @@ func TestRoundTrip(t *testing.T) {
 	if ns.Type != "Standby" || ns.Address != "10.0.0.2" {
 		t.Fatalf("got %+v", ns)
 	}
-	resp, err = Call(context.Background(), "efm", path, Request{Command: "bogus"})
+	resp, err = Call(context.Background(), "efm", path, ResumeRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.OK || resp.Error != "unknown command bogus" {
+	if resp.OK || resp.Error != "unknown command resume" {
 		t.Fatalf("want error response, got %+v", resp)
 	}
 }
@@ -65,7 +65,7 @@ func TestSocketMode(t *testing.T) {
 
 func TestNoAgent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "missing.sock")
-	_, err := Call(context.Background(), "prod", path, Request{Command: "node-status"})
+	_, err := Call(context.Background(), "prod", path, NodeStatusRequest{})
 	if !errors.Is(err, ErrNoAgent) {
 		t.Fatalf("want ErrNoAgent, got %v", err)
 	}

@@ -3,6 +3,8 @@ package core
 import (
 	"log/slog"
 	"time"
+
+	"github.com/openefm/efm/internal/notify/subject"
 )
 
 // Action is an output of Node.Step for the shell to perform, in order.
@@ -120,12 +122,21 @@ type RunScript struct {
 	Timeout      time.Duration
 }
 
-// Notify sends an EFM notification: subject "[<Level>] EFM <Subject>".
+// Notify sends an EFM notification: subject "[<LEVEL>] EFM <subject>".
+// The subject comes from the catalogue (package subject), with its level;
+// Node and Cluster fill its {node} and {cluster}.
 type Notify struct {
-	Level   Level
-	Subject string
+	Subject subject.Subject
+	Node    NodeID
+	Cluster string
 	Text    string
 }
+
+// Level is the notification's level, the subject's.
+func (a Notify) Level() subject.Level { return a.Subject.Level }
+
+// Title is the subject text as sent, placeholders filled in.
+func (a Notify) Title() string { return a.Subject.Render(string(a.Node), a.Cluster) }
 
 // SetRole changes the role this agent reports (cluster-status, metrics).
 type SetRole struct{ Role Role }
@@ -140,7 +151,22 @@ type Log struct {
 	Level slog.Level
 	Msg   string
 	Attrs []slog.Attr
+	// Event names the few lines an observer counts (the simulator's thaw
+	// statistics), so that none has to match message texts.
+	Event LogEvent
 }
+
+// LogEvent names a Log line worth counting; most lines have none.
+type LogEvent uint8
+
+const (
+	LogPlain LogEvent = iota
+	// LogThawStarted: the lease holder's fencing deadline passed while its
+	// agent did not run, and it renews before it fences (thaw.go).
+	LogThawStarted
+	// LogThawKept: that renewal succeeded; the holder keeps its lease.
+	LogThawKept
+)
 
 // AdminReply answers an admin event with the same Seq. Err non-empty means
 // the command was refused; Text is printed by the CLI.

@@ -71,6 +71,10 @@ func (n *Node) onAdminResume(e AdminResume) {
 }
 
 func (n *Node) onAdminStopCluster(e AdminStopCluster) {
+	if why := n.p.StopClusterRefused(); why != "" {
+		n.emit(AdminReply{Seq: e.Seq, Err: why})
+		return
+	}
 	n.send("", Message{Type: MsgStopCluster})
 	n.emit(AdminReply{Seq: e.Seq, Text: "Stop cluster command successful."})
 	n.emit(Exit{Reason: "efm stop-cluster"})

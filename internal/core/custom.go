@@ -1,6 +1,10 @@
 package core
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/openefm/efm/internal/notify/subject"
+)
 
 // onCustomMonitor applies script.custom.monitor's verdict (efm-reference
 // §1.10, §5): a failure on the primary is a database failure, so the
@@ -11,24 +15,23 @@ func (n *Node) onCustomMonitor(e CustomMonitorResult) {
 	if n.p.Kind != KindDatabase || n.role == RoleIdle || n.role == RoleUnknown {
 		return
 	}
-	c := n.p.ClusterName
-	what := "Standby"
+	what, failure := "Standby", subject.StandbyCustomMonitorFailure
 	if n.role == RolePrimary || n.lease.holder {
-		what = "Primary"
+		what, failure = "Primary", subject.PrimaryCustomMonitorFailure
 	}
 	switch {
 	case e.TimedOut:
-		n.notify(LevelWarning, "Custom monitor timeout for cluster "+c,
+		n.notify(subject.CustomMonitorTimeout,
 			fmt.Sprintf("script.custom.monitor on %s did not finish within custom.monitor.timeout and was killed.\n%s", n.p.Self, e.Output))
 		return
 	case !e.Failed:
 		return
 	case e.SafeMode:
-		n.notify(LevelWarning, "Custom monitor 'safe mode' failure for cluster "+c,
+		n.notify(subject.CustomMonitorSafeModeFailure,
 			fmt.Sprintf("script.custom.monitor failed on %s; custom.monitor.safe.mode=true, so nothing else happens.\n%s", n.p.Self, e.Output))
 		return
 	}
-	n.notify(LevelSevere, fmt.Sprintf("%s custom monitor failure for cluster %s", what, c),
+	n.notify(failure,
 		fmt.Sprintf("script.custom.monitor failed on %s.\n%s", n.p.Self, e.Output))
 	n.dbFailed(what)
 }

@@ -3,6 +3,8 @@ package core
 import (
 	"fmt"
 	"sort"
+
+	"github.com/openefm/efm/internal/notify/subject"
 )
 
 // StandbyInfo is what the failover coordinator knows about one database
@@ -161,17 +163,17 @@ type Decision struct {
 // out.
 func Decide(s Situation, p Params) Decision {
 	var d Decision
-	note := func(l Level, subj, text string) {
-		d.Notify = append(d.Notify, Notify{Level: l, Subject: subj, Text: text})
+	note := func(subj subject.Subject, text string) {
+		d.Notify = append(d.Notify, Notify{Subject: subj, Cluster: s.Cluster, Text: text})
 	}
 	c := s.Cluster
 	if len(s.ReachedBy) > 0 && s.Trigger != TriggerSwitchover {
 		switch s.Trigger {
 		case TriggerPrimaryDBFailed:
-			note(LevelWarning, "Failover Manager tried to promote, but primary DB is still running",
+			note(subject.PrimaryDBStillRunning,
 				fmt.Sprintf("The primary database on %s was reported failed, but %v can still connect to it. Failover has not occurred.", s.Primary, s.ReachedBy))
 		default:
-			note(LevelWarning, "Standby agent tried to promote, but primary DB is still running",
+			note(subject.PrimaryDBStillRunning,
 				fmt.Sprintf("The primary agent on %s is gone, but its database is reachable from %v. Failover has not occurred.", s.Primary, s.ReachedBy))
 		}
 		return d
@@ -180,7 +182,7 @@ func Decide(s Situation, p Params) Decision {
 	// running or done since the primary we are replacing failed.
 	for _, sb := range s.Standbys {
 		if sb.Answered && (sb.Role == RolePromoting || sb.Role == RolePrimary) && s.Trigger != TriggerSwitchover {
-			note(LevelWarning, "Promotion has not occurred (another promotion in progress)",
+			note(subject.PromotionInProgress,
 				fmt.Sprintf("%s reports itself %s.", sb.ID, sb.Role))
 			return d
 		}
@@ -189,25 +191,25 @@ func Decide(s Situation, p Params) Decision {
 	// whoever we thought the primary was: no failover.
 	for _, sb := range s.Standbys {
 		if sb.Answered && sb.DBReachable && !sb.InRecovery && sb.Role != RoleIdle && s.Trigger != TriggerSwitchover {
-			note(LevelWarning, "Failover Manager tried to promote, but primary DB is still running",
+			note(subject.PrimaryDBStillRunning,
 				fmt.Sprintf("The database on %s accepts writes. Failover has not occurred.", sb.ID))
 			return d
 		}
 	}
 	if 2*s.Connected <= s.Voters {
-		note(LevelWarning, "Subset of cluster "+c+" disconnected from primary",
+		note(subject.SubsetDisconnectedFromPrimary,
 			fmt.Sprintf("Only %d of %d voting members are connected: no promotion without a majority.", s.Connected, s.Voters))
 		return d
 	}
 	if !p.AutoFailover && s.Trigger != TriggerManual && s.Trigger != TriggerSwitchover {
-		note(LevelWarning, "Potential manual failover required",
+		note(subject.ManualFailoverRequired,
 			fmt.Sprintf("The primary %s has failed (%s) and auto.failover=false: run efm promote %s to fail over.", s.Primary, s.Trigger, c))
 		return d
 	}
 	best, v, refusal := pickCandidate(s, p)
 	d.Verdicts = v
 	if refusal != "" {
-		note(LevelSevere, "Failover has not occurred", refusal)
+		note(subject.FailoverNotOccurred, refusal)
 		return d
 	}
 	d.Candidate = best

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/openefm/efm/internal/notify/subject"
 )
 
 func sb(id string, recv, replay LSN) StandbyInfo {
@@ -40,7 +41,7 @@ func TestDecide(t *testing.T) {
 			name: "primary DB down, standby can still reach it: no failover",
 			s: Situation{Cluster: "c", Trigger: TriggerPrimaryDBFailed, Primary: "10.0.0.1", ReachedBy: []NodeID{"10.0.0.2"},
 				Voters: 3, Connected: 3, Standbys: []StandbyInfo{sb("10.0.0.2", 100, 100)}},
-			want: Decision{Notify: []Notify{{Level: LevelWarning, Subject: "Failover Manager tried to promote, but primary DB is still running",
+			want: Decision{Notify: []Notify{{Subject: subject.PrimaryDBStillRunning, Cluster: "c",
 				Text: "The primary database on 10.0.0.1 was reported failed, but [10.0.0.2] can still connect to it. Failover has not occurred."}}},
 		},
 		{
@@ -56,7 +57,7 @@ func TestDecide(t *testing.T) {
 			name: "primary agent lost, its database still reachable: no failover",
 			s: Situation{Cluster: "c", Trigger: TriggerPrimaryLost, Primary: "10.0.0.1", ReachedBy: []NodeID{"10.0.0.2", "10.0.0.3"},
 				Voters: 3, Connected: 2, Standbys: []StandbyInfo{sb("10.0.0.2", 100, 100)}},
-			want: Decision{Notify: []Notify{{Level: LevelWarning, Subject: "Standby agent tried to promote, but primary DB is still running",
+			want: Decision{Notify: []Notify{{Subject: subject.PrimaryDBStillRunning, Cluster: "c",
 				Text: "The primary agent on 10.0.0.1 is gone, but its database is reachable from [10.0.0.2 10.0.0.3]. Failover has not occurred."}}},
 		},
 		{
@@ -75,14 +76,14 @@ func TestDecide(t *testing.T) {
 			name: "minority isolation: the minority side never promotes",
 			s: Situation{Cluster: "c", Trigger: TriggerPrimaryLost, Primary: "10.0.0.1", Voters: 5, Connected: 2,
 				Standbys: []StandbyInfo{sb("10.0.0.2", 100, 100)}},
-			want: Decision{Notify: []Notify{{Level: LevelWarning, Subject: "Subset of cluster c disconnected from primary",
+			want: Decision{Notify: []Notify{{Subject: subject.SubsetDisconnectedFromPrimary, Cluster: "c",
 				Text: "Only 2 of 5 voting members are connected: no promotion without a majority."}}},
 		},
 		{
 			name: "even split: the side without the primary cannot promote",
 			s: Situation{Cluster: "c", Trigger: TriggerPrimaryLost, Primary: "10.0.0.1", Voters: 4, Connected: 2,
 				Standbys: []StandbyInfo{sb("10.0.0.3", 100, 100)}},
-			want: Decision{Notify: []Notify{{Level: LevelWarning, Subject: "Subset of cluster c disconnected from primary",
+			want: Decision{Notify: []Notify{{Subject: subject.SubsetDisconnectedFromPrimary, Cluster: "c",
 				Text: "Only 2 of 4 voting members are connected: no promotion without a majority."}}},
 		},
 		{
@@ -90,7 +91,7 @@ func TestDecide(t *testing.T) {
 			s: Situation{Cluster: "c", Trigger: TriggerPrimaryLost, Primary: "10.0.0.1", Voters: 3, Connected: 2,
 				Standbys: []StandbyInfo{notPromotable}},
 			want: Decision{
-				Notify: []Notify{{Level: LevelSevere, Subject: "Failover has not occurred",
+				Notify: []Notify{{Subject: subject.FailoverNotOccurred, Cluster: "c",
 					Text: "No promotable standby for cluster c (priority list empty or no standby eligible)."}},
 				Verdicts: []Verdict{{ID: "10.0.0.2", Why: "not promotable (promotable=false or priority 0)"}},
 			},
@@ -101,7 +102,7 @@ func TestDecide(t *testing.T) {
 			s: Situation{Cluster: "c", Trigger: TriggerPrimaryLost, Primary: "10.0.0.1", Voters: 3, Connected: 2,
 				Standbys: []StandbyInfo{sb("10.0.0.2", 100, 100)}},
 			want: Decision{
-				Notify: []Notify{{Level: LevelSevere, Subject: "Failover has not occurred",
+				Notify: []Notify{{Subject: subject.FailoverNotOccurred, Cluster: "c",
 					Text: "No standbys available for promotion (at minimum.standbys): promoting 10.0.0.2 would leave 0 standbys, minimum.standbys=1."}},
 				Verdicts: []Verdict{{ID: "10.0.0.2", Eligible: true, Why: "chosen, eligible: timeline 1 received 0/64 replayed 0/64 priority 1"}},
 			},
@@ -111,7 +112,7 @@ func TestDecide(t *testing.T) {
 			p:    noAuto,
 			s: Situation{Cluster: "c", Trigger: TriggerPrimaryLost, Primary: "10.0.0.1", Voters: 3, Connected: 2,
 				Standbys: []StandbyInfo{sb("10.0.0.2", 100, 100)}},
-			want: Decision{Notify: []Notify{{Level: LevelWarning, Subject: "Potential manual failover required",
+			want: Decision{Notify: []Notify{{Subject: subject.ManualFailoverRequired, Cluster: "c",
 				Text: "The primary 10.0.0.1 has failed (primary agent lost) and auto.failover=false: run efm promote c to fail over."}}},
 		},
 		{
@@ -132,7 +133,7 @@ func TestDecide(t *testing.T) {
 			name: "a database that answers writable is a running primary: no failover",
 			s: Situation{Cluster: "c", Trigger: TriggerPrimaryLost, Primary: "10.0.0.1", Voters: 3, Connected: 3,
 				Standbys: []StandbyInfo{sb("10.0.0.2", 100, 100), writable}},
-			want: Decision{Notify: []Notify{{Level: LevelWarning, Subject: "Failover Manager tried to promote, but primary DB is still running",
+			want: Decision{Notify: []Notify{{Subject: subject.PrimaryDBStillRunning, Cluster: "c",
 				Text: "The database on 10.0.0.3 accepts writes. Failover has not occurred."}}},
 		},
 		{
@@ -198,7 +199,7 @@ func TestDecideAnotherPromotionInProgress(t *testing.T) {
 	promoting.Role = RolePromoting
 	got := Decide(Situation{Cluster: "c", Trigger: TriggerPrimaryLost, Primary: "10.0.0.1", Voters: 5, Connected: 4,
 		Standbys: []StandbyInfo{sb("10.0.0.2", 90, 90), promoting}}, testParams())
-	want := Decision{Notify: []Notify{{Level: LevelWarning, Subject: "Promotion has not occurred (another promotion in progress)",
+	want := Decision{Notify: []Notify{{Subject: subject.PromotionInProgress, Cluster: "c",
 		Text: "10.0.0.3 reports itself Promoting."}}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Decide() mismatch (-want +got):\n%s", diff)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/openefm/efm/internal/notify/subject"
 )
 
 type foPhase uint8
@@ -78,7 +80,7 @@ func (n *Node) watchPrimary() {
 		return
 	}
 	if m, ok := n.members[pr]; ok && m.m.State == MemberLeft && !n.p.PrimaryShutdownAsFailure {
-		n.notifyOnce(LevelWarning, "Primary agent missing for cluster "+n.p.ClusterName,
+		n.notifyOnce(subject.PrimaryAgentMissing,
 			fmt.Sprintf("The primary agent on %s is not running: no failover protection.", pr))
 		return
 	}
@@ -240,7 +242,7 @@ func (n *Node) decide() {
 	}
 	for _, no := range d.Notify {
 		if !fo.quiet {
-			n.notifyOnce(no.Level, no.Subject, no.Text)
+			n.notifyOnce(no.Subject, no.Text)
 		}
 	}
 	if d.Candidate == "" {
@@ -258,7 +260,7 @@ func (n *Node) decide() {
 	fo.votes = map[NodeID]bool{}
 	fo.deadline = n.now + n.tm.VoteHold + n.p.RemoteTimeout
 	if !fo.quiet {
-		n.notify(LevelWarning, "Promotion has started on cluster "+n.p.ClusterName,
+		n.notify(subject.PromotionStarted,
 			fmt.Sprintf("Promoting %s in place of %s (%s).", d.Candidate, fo.primary, fo.trigger))
 	}
 	cs := fo.reports[d.Candidate].status

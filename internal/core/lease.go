@@ -3,6 +3,8 @@ package core
 import (
 	"fmt"
 	"time"
+
+	"github.com/openefm/efm/internal/notify/subject"
 )
 
 // leaseState is the primary side of the lease (see Timing for the
@@ -106,7 +108,7 @@ func (n *Node) countAcks(r uint64) {
 			// lease is ours.
 			n.vipHeld = true
 			n.dbOp(OpAddVIP, opPlain, n.p.RemoteTimeout)
-			n.notify(LevelInfo, "Assigning VIP to node "+string(n.p.Self), "")
+			n.notify(subject.AssigningVIP, "")
 		}
 	}
 }
@@ -138,7 +140,7 @@ func (n *Node) leaseTimers() {
 	}
 	if n.cand != nil && !n.cand.issued {
 		// Not promoted yet: the database is still a standby.
-		n.candAbort(LevelWarning, "Could not promote standby", "The candidate lost its lease before promoting.")
+		n.candAbort(subject.CouldNotPromoteStandby, "The candidate lost its lease before promoting.")
 		return
 	}
 	n.cand = nil
@@ -165,20 +167,19 @@ func (n *Node) fenceSelf(cause fenceCause, why string) {
 	n.lease.holder = false
 	n.lease.valid = false
 	n.lease.thaw = false
-	c := n.p.ClusterName
 	switch cause {
 	case fenceIsolated:
-		n.notify(LevelSevere, "Primary database being fenced off for cluster "+c,
+		n.notify(subject.PrimaryFencedOff,
 			fmt.Sprintf("The primary %s is isolated from the majority of the cluster (%s); it releases the VIP and stops its database.", n.p.Self, why))
 	case fenceStaleEpoch:
-		n.notify(LevelSevere, "Primary database being fenced off for cluster "+c,
+		n.notify(subject.PrimaryFencedOff,
 			fmt.Sprintf("A standby has already been promoted (%s); the old primary %s stays fenced.", why, n.p.Self))
 	case fenceWrongState:
-		n.notify(LevelSevere, "Primary database being fenced off for cluster "+c, why)
+		n.notify(subject.PrimaryFencedOff, why)
 	}
 	if n.p.VIPConfigured && cause != fenceWrongState {
 		n.dbOp(OpReleaseVIP, opPlain, n.p.RemoteTimeout)
-		n.notify(LevelInfo, "Releasing VIP from node "+string(n.p.Self), "")
+		n.notify(subject.ReleasingVIP, "")
 	}
 	stop := n.p.StopIsolatedPrimary
 	if cause == fenceDBFailed {
@@ -220,7 +221,7 @@ func (n *Node) isWritableHere() bool {
 // afterFenceStop runs when the stop issued by fenceSelf completed.
 func (n *Node) afterFenceStop(ok bool) {
 	if !ok {
-		n.notify(LevelSevere, "An unexpected error has occurred", fmt.Sprintf("Stopping the fenced database on %s failed; the cluster waits for the lease to run out.", n.p.Self))
+		n.notify(subject.UnexpectedError, fmt.Sprintf("Stopping the fenced database on %s failed; the cluster waits for the lease to run out.", n.p.Self))
 		return
 	}
 	if n.p.Watchdog {

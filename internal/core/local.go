@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/openefm/efm/internal/notify/subject"
 )
 
 type lmPhase uint8
@@ -104,7 +106,7 @@ func (n *Node) onLocalProbe(e LocalDBProbe) {
 	if op.kind == opFinalProbe {
 		n.local.phase = lmNormal
 		if e.Reachable {
-			n.notify(LevelSevere, "Agent is timing out for cluster "+n.p.ClusterName,
+			n.notify(subject.AgentTimingOut,
 				fmt.Sprintf("The local database on %s answered only the last attempt after %v without a successful check.", n.p.Self, n.p.LocalTimeout))
 		} else {
 			n.startAsk()
@@ -121,7 +123,7 @@ func (n *Node) checkState(e LocalDBProbe) {
 	c := n.p.ClusterName
 	switch {
 	case (n.role == RolePrimary || n.lease.holder) && n.cand == nil && e.InRecovery:
-		n.notify(LevelSevere, "Database in wrong state on "+string(n.p.Self),
+		n.notify(subject.DatabaseInWrongState,
 			fmt.Sprintf("The primary database of cluster %s is in recovery.", c))
 		if n.lease.holder {
 			// In recovery it refuses writes: resigning is safe.
@@ -210,7 +212,11 @@ func (n *Node) finishAsk() {
 		// goes Idle and resumes by itself once it reaches its database. A
 		// primary keeps renewing its lease meanwhile: its database may
 		// well be writable.
-		n.notify(LevelWarning, fmt.Sprintf("%s cannot ping local database for cluster %s", what, n.p.ClusterName),
+		cannotPing := subject.StandbyCannotPingLocalDB
+		if what == "Primary" {
+			cannotPing = subject.PrimaryCannotPingLocalDB
+		}
+		n.notify(cannotPing,
 			fmt.Sprintf("The agent on %s cannot connect to its database but %v can. Failover has not occurred.", n.p.Self, l.askReached))
 		n.goIdle(idleNoDB)
 		return
@@ -220,8 +226,11 @@ func (n *Node) finishAsk() {
 
 // dbFailed: the local database failed and nobody could reach it.
 func (n *Node) dbFailed(what string) {
-	c := n.p.ClusterName
-	n.notify(LevelSevere, fmt.Sprintf("%s database failure for cluster %s", what, c),
+	failure := subject.StandbyDatabaseFailure
+	if what == "Primary" {
+		failure = subject.PrimaryDatabaseFailure
+	}
+	n.notify(failure,
 		fmt.Sprintf("The %s database on %s failed and no other agent could connect to it.", what, n.p.Self))
 	if what == "Primary" {
 		holder := n.lease.holder
@@ -243,7 +252,6 @@ func (n *Node) dbFailed(what string) {
 
 // detectRole sets the role from the first probe (efm-reference §4.2-3).
 func (n *Node) detectRole(e LocalDBProbe) {
-	c := n.p.ClusterName
 	if n.p.VIPConfigured && (!e.Reachable || e.InRecovery || n.st.Fenced) {
 		// EFM releases a VIP found on a non-primary. After a restart we do
 		// not know whether this host still holds it: releasing an absent
@@ -263,7 +271,7 @@ func (n *Node) detectRole(e LocalDBProbe) {
 			n.persist()
 		}
 		n.goIdle(idleNoDB)
-		n.notify(LevelInfo, fmt.Sprintf("Idle agent running on node %s for cluster %s", n.p.Self, c), "")
+		n.notify(subject.IdleAgentRunning, "")
 	case e.InRecovery:
 		n.local.idle = idleNone
 		if n.st.Fenced {
@@ -271,7 +279,7 @@ func (n *Node) detectRole(e LocalDBProbe) {
 			n.persist()
 		}
 		n.setRole(RoleStandby)
-		n.notify(LevelInfo, fmt.Sprintf("Standby agent running on %s for cluster %s", n.p.Self, c), "")
+		n.notify(subject.StandbyAgentRunning, "")
 	case n.st.Fenced:
 		n.fenceSelf(fenceWrongState, fmt.Sprintf("The database on %s is writable although this node was fenced as a failed primary; it is stopped again. Rebuild it as a standby.", n.p.Self))
 		n.goIdle(idleFenced)
@@ -282,7 +290,7 @@ func (n *Node) detectRole(e LocalDBProbe) {
 			n.persist()
 		}
 		n.setRole(RolePrimary)
-		n.notify(LevelInfo, fmt.Sprintf("Primary agent running on %s for cluster %s", n.p.Self, c), "")
+		n.notify(subject.PrimaryAgentRunning, "")
 		n.claimLease()
 	default:
 		n.fenceSelf(fenceWrongState, fmt.Sprintf("There is already a primary node in this cluster: %s. The writable database on %s is stopped and fenced.", n.st.Primary, n.p.Self))

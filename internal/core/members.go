@@ -6,6 +6,8 @@ import (
 	"maps"
 	"sort"
 	"time"
+
+	"github.com/openefm/efm/internal/notify/subject"
 )
 
 // peer is what this node knows about another member (or itself).
@@ -216,7 +218,7 @@ func (n *Node) memberLost(id NodeID, st MemberState) {
 	p := n.members[id]
 	if id == n.st.Primary && id != n.p.Self {
 		if st == MemberLeft && !n.p.PrimaryShutdownAsFailure {
-			n.notifyOnce(LevelWarning, fmt.Sprintf("Cluster %s notified that primary agent has left", n.p.ClusterName),
+			n.notifyOnce(subject.PrimaryAgentLeft,
 				fmt.Sprintf("The primary agent on %s stopped. There is no failover protection until it is started again; its database is untouched.", id))
 			return
 		}
@@ -230,12 +232,11 @@ func (n *Node) memberLost(id NodeID, st MemberState) {
 	if st != MemberDown || !n.isReporter() {
 		return
 	}
-	c := n.p.ClusterName
 	switch {
 	case p.m.Kind == KindWitness:
-		n.notifyOnce(LevelWarning, "Witness failure for cluster "+c, fmt.Sprintf("The witness agent on %s failed.", id))
+		n.notifyOnce(subject.WitnessFailure, fmt.Sprintf("The witness agent on %s failed.", id))
 	case p.status.Role == RoleIdle:
-		n.notifyOnce(LevelWarning, "Idle agent failure for cluster "+c, fmt.Sprintf("The idle agent on %s failed.", id))
+		n.notifyOnce(subject.IdleAgentFailure, fmt.Sprintf("The idle agent on %s failed.", id))
 	default:
 		// Standby lost: check its database to tell "agent failed" from
 		// "node failed" (efm-reference §5).
@@ -246,7 +247,7 @@ func (n *Node) memberLost(id NodeID, st MemberState) {
 	}
 	alive := 1 + len(n.aliveOthers())
 	if alive < 3 {
-		n.notifyOnce(LevelWarning, fmt.Sprintf("Cluster %s has dropped below three nodes", c),
+		n.notifyOnce(subject.ClusterBelowThreeNodes,
 			fmt.Sprintf("Only %d agents are running: a primary node loss can no longer be told from an isolation.", alive))
 	}
 }

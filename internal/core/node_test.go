@@ -67,7 +67,7 @@ func notes(acts []Action) []string {
 	var out []string
 	for _, a := range acts {
 		if n, ok := a.(Notify); ok {
-			out = append(out, n.Level.String()+" "+n.Subject)
+			out = append(out, n.Level().String()+" "+n.Title())
 		}
 	}
 	return out

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/openefm/efm/internal/notify/subject"
 )
 
 type opKind uint8
@@ -70,9 +72,9 @@ func (n *Node) onDBOp(e DBOpResult) {
 		if !e.OK {
 			switch op.op {
 			case OpAddVIP:
-				n.notify(LevelSevere, "Could not assign VIP to node "+string(n.p.Self), e.Err)
+				n.notify(subject.CouldNotAssignVIP, e.Err)
 			case OpFenceDB:
-				n.notify(LevelSevere, "Error creating recovery.conf file on "+string(n.p.Self), e.Err)
+				n.notify(subject.ErrorCreatingRecoveryFile, e.Err)
 			default:
 				n.log(slog.LevelError, "database operation failed", "op", op.op.String(), "err", e.Err)
 			}
@@ -81,14 +83,14 @@ func (n *Node) onDBOp(e DBOpResult) {
 }
 
 // scriptNotes maps a script to EFM's success and failure notifications.
-var scriptNotes = map[Script][2]string{
-	ScriptFence:             {"Executed fencing script", "Fencing script error"},
-	ScriptPostPromotion:     {"Executed post-promotion script", "Post-promotion script failed"},
-	ScriptRemotePrePromote:  {"Executed remote pre-promotion script", "Remote pre-promotion script failed"},
-	ScriptRemotePostPromote: {"Executed remote post-promotion script", "Remote post-promotion script failed"},
-	ScriptDBFailure:         {"Executed post-database failure script", "Post-database failure script error"},
-	ScriptPrimaryIsolated:   {"Executed primary isolation script", "Primary isolation script failed"},
-	ScriptResumed:           {"Executed agent resumed script", "Agent resumed script error"},
+var scriptNotes = map[Script][2]subject.Subject{
+	ScriptFence:             {subject.ExecutedFencingScript, subject.FencingScriptError},
+	ScriptPostPromotion:     {subject.ExecutedPostPromotionScript, subject.PostPromotionScriptFailed},
+	ScriptRemotePrePromote:  {subject.ExecutedRemotePrePromotionScript, subject.RemotePrePromotionScriptFailed},
+	ScriptRemotePostPromote: {subject.ExecutedRemotePostPromotionScript, subject.RemotePostPromotionScriptFailed},
+	ScriptDBFailure:         {subject.ExecutedPostDatabaseFailureScript, subject.PostDatabaseFailureScriptError},
+	ScriptPrimaryIsolated:   {subject.ExecutedPrimaryIsolationScript, subject.PrimaryIsolationScriptFailed},
+	ScriptResumed:           {subject.ExecutedAgentResumedScript, subject.AgentResumedScriptError},
 }
 
 func (n *Node) onScript(e ScriptResult) {
@@ -107,9 +109,9 @@ func (n *Node) onScript(e ScriptResult) {
 	}
 	text := fmt.Sprintf("Results:\n%s\nexit status: %d", e.Output, e.ExitCode)
 	if e.ExitCode == 0 {
-		n.notify(LevelInfo, notes[0], text)
+		n.notify(notes[0], text)
 	} else {
-		n.notify(LevelSevere, notes[1], text)
+		n.notify(notes[1], text)
 	}
 }
 
@@ -121,12 +123,11 @@ func (n *Node) onRemoteDB(e RemoteDBResult) {
 	delete(n.pending, e.Seq)
 	switch op.kind {
 	case opStandbyLostCheck:
-		c := n.p.ClusterName
 		if e.Reachable {
-			n.notify(LevelWarning, "Standby agent failed for cluster "+c,
+			n.notify(subject.StandbyAgentFailed,
 				fmt.Sprintf("The standby agent on %s failed; its database is still running. It is removed from the failover priority list.", op.node))
 		} else {
-			n.notify(LevelWarning, "Standby failed in cluster "+c,
+			n.notify(subject.StandbyFailed,
 				fmt.Sprintf("The standby on %s failed (agent and database unreachable). It is removed from the failover priority list.", op.node))
 			// Its own agent cannot detach it: this (reporting) agent does.
 			n.runScript(ScriptLoadBalancerDetach, Placeholders{Host: op.node, Type: "s"})

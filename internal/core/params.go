@@ -39,6 +39,7 @@ type Params struct {
 	PriorityStandbys         []NodeID // priority.standbys
 	AutoReconfigure          bool     // auto.reconfigure
 	CheckVIPBeforePromotion  bool     // check.vip.before.promotion
+	EnableStopCluster        bool     // enable.stop.cluster
 
 	VIPConfigured        bool // virtual.ip is set
 	PingServerConfigured bool // ping.server.ip is set
@@ -97,6 +98,7 @@ func DefaultParams(self NodeID) Params {
 		Promotable:              true,
 		AutoReconfigure:         true,
 		CheckVIPBeforePromotion: true,
+		EnableStopCluster:       true,
 		PingServerConfigured:    true,
 		Scripts:                 map[Script]bool{},
 	}
@@ -153,6 +155,17 @@ func (p Params) Validate() error {
 }
 
 func (p Params) hasScript(s Script) bool { return p.Scripts[s] }
+
+// StopClusterRefused says why efm stop-cluster is refused on this node, ""
+// when it may run. The core refuses AdminStopCluster by it; the shell asks
+// it too before it clears the cluster's shared state, the step that comes
+// before the core's stop, so that a refused stop-cluster changes nothing.
+func (p Params) StopClusterRefused() string {
+	if !p.EnableStopCluster {
+		return "stop-cluster is disabled on this cluster (enable.stop.cluster=false)"
+	}
+	return ""
+}
 
 // probeTimeout is how long one ping.server.command run may take.
 func (p Params) probeTimeout() time.Duration {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/openefm/efm/internal/notify/subject"
 )
 
 type candPhase uint8
@@ -38,15 +40,6 @@ type candidacy struct {
 	vipDoubt  string
 	vipWarned bool
 }
-
-// Subjects of the notifications about a VIP or ping.server.ip probe that
-// could not tell. EFM has none: its probe reads every failure as "no
-// answer". These follow its "Standby agent tried to promote, but ..." form.
-const (
-	subjVIPDoubt      = "Standby agent cannot verify that the VIP is released"
-	subjVIPDoubtAbort = "Standby agent tried to promote, but could not verify that the VIP is released"
-	subjPingDoubt     = "Standby agent tried to promote, but could not verify that it is not orphaned"
-)
 
 func (n *Node) onPromote(from NodeID, m Message) {
 	if m.Target != n.p.Self || n.cand != nil || n.lease.holder {
@@ -120,7 +113,7 @@ func (n *Node) onVIP(e VIPResult) {
 		n.log(slog.LevelWarn, "VIP probe in doubt; not promoting while the VIP may be held", "err", e.Err)
 		if !c.vipWarned {
 			c.vipWarned = true
-			n.notify(LevelWarning, subjVIPDoubt, fmt.Sprintf(
+			n.notify(subject.VIPInDoubt, fmt.Sprintf(
 				"The VIP probe could not tell whether the VIP still answers: %s. %s will not promote while the VIP may still be held; "+
 					"it probes again every recovery.check.period=%v until check.vip.timeout=%v has passed, then gives the promotion up.",
 				e.Err, n.p.Self, n.p.RecoveryCheckPeriod, n.p.CheckVIPTimeout))
@@ -130,12 +123,12 @@ func (n *Node) onVIP(e VIPResult) {
 	}
 	if n.now-c.vipStart >= n.p.CheckVIPTimeout {
 		if c.vipDoubt != "" {
-			n.candAbort(LevelWarning, subjVIPDoubtAbort, fmt.Sprintf(
+			n.candAbort(subject.VIPInDoubtNoPromotion, fmt.Sprintf(
 				"The VIP probe was still in doubt after check.vip.timeout=%v: %s. Failover has not occurred; it is tried again "+
 					"until the probe answers or an operator intervenes.", n.p.CheckVIPTimeout, c.vipDoubt))
 			return
 		}
-		n.candAbort(LevelWarning, "Standby agent tried to promote, but VIP appears to still be assigned",
+		n.candAbort(subject.VIPStillAssigned,
 			fmt.Sprintf("The VIP still answered after %v.", n.p.CheckVIPTimeout))
 		return
 	}
@@ -164,12 +157,12 @@ func (n *Node) onPing(e PingResult) {
 		return
 	}
 	if e.Err != "" {
-		n.candAbort(LevelWarning, subjPingDoubt, fmt.Sprintf(
+		n.candAbort(subject.PingInDoubt, fmt.Sprintf(
 			"The ping.server.ip probe could not tell whether it answers: %s. Failover has not occurred: this node may be the one cut off.", e.Err))
 		return
 	}
 	if !e.Reachable {
-		n.candAbort(LevelWarning, "Standby agent tried to promote, but appears to be orphaned",
+		n.candAbort(subject.StandbyOrphaned,
 			"The ping server does not answer: this node may be the one cut off.")
 		return
 	}
@@ -202,17 +195,17 @@ func (n *Node) candFence() {
 func (n *Node) candFenceScriptDone(e ScriptResult) {
 	text := fmt.Sprintf("Results:\n%s\nexit status: %d", e.Output, e.ExitCode)
 	if e.ExitCode != 0 {
-		n.candAbort(LevelSevere, "Fencing script error", "Failover has not occurred. "+text)
+		n.candAbort(subject.FencingScriptError, "Failover has not occurred. "+text)
 		return
 	}
-	n.notify(LevelInfo, "Executed fencing script", text)
+	n.notify(subject.ExecutedFencingScript, text)
 	n.candFence()
 }
 
 func (n *Node) candPromote() {
 	c := n.cand
 	if !n.leaseValid() {
-		n.candAbort(LevelWarning, "Could not promote standby", "The candidate lost its lease before promoting.")
+		n.candAbort(subject.CouldNotPromoteStandby, "The candidate lost its lease before promoting.")
 		return
 	}
 	c.phase = cPromote
@@ -229,7 +222,7 @@ func (n *Node) candPromoted(ok bool, errText string) {
 	}
 	n.cand = nil
 	if !ok {
-		n.notify(LevelSevere, "Could not promote standby", fmt.Sprintf("Promoting %s failed: %s", n.p.Self, errText))
+		n.notify(subject.CouldNotPromoteStandby, fmt.Sprintf("Promoting %s failed: %s", n.p.Self, errText))
 		// The promotion may have half happened: fence like a failed primary.
 		n.fenceSelf(fenceHandover, "promotion failed")
 		n.goIdle(idleFenced)
@@ -242,7 +235,7 @@ func (n *Node) candPromoted(ok bool, errText string) {
 	if n.p.VIPConfigured && !n.vipHeld {
 		n.vipHeld = true
 		n.dbOp(OpAddVIP, opPlain, n.p.RemoteTimeout)
-		n.notify(LevelInfo, "Assigning VIP to node "+string(n.p.Self), "")
+		n.notify(subject.AssigningVIP, "")
 	}
 	if !c.noScripts {
 		n.runScript(ScriptPostPromotion, Placeholders{NewPrimary: n.p.Self, FailedPrimary: c.failed})
@@ -250,26 +243,27 @@ func (n *Node) candPromoted(ok bool, errText string) {
 	// The load balancer sends writes to the new primary (%t p).
 	n.runScript(ScriptLoadBalancerAttach, Placeholders{Host: n.p.Self, Type: "p"})
 	n.priority = n.newPriority()
-	what := "Failover"
+	completed := subject.FailoverCompleted
 	if c.switchover {
-		what = "Switchover"
+		completed = subject.SwitchoverCompleted
 	}
-	n.notify(LevelWarning, fmt.Sprintf("%s has completed on cluster %s", what, n.p.ClusterName),
+	n.notify(completed,
 		fmt.Sprintf("%s is the new primary (epoch %d), replacing %q.", n.p.Self, c.epoch, c.failed))
 	n.send("", Message{Type: MsgPromoted, Epoch: c.epoch, Primary: n.p.Self, FailedPrimary: c.failed, Priority: n.priority})
 }
 
 // candAbort ends a candidacy before the database was promoted: give the
 // epoch up so the cluster can elect again.
-func (n *Node) candAbort(l Level, subject, text string) {
+func (n *Node) candAbort(s subject.Subject, text string) {
 	c := n.cand
 	if c == nil {
 		return
 	}
-	n.notify(l, subject, text)
+	n.notify(s, text)
+	why := s.Render(string(n.p.Self), n.p.ClusterName)
 	n.cand = nil
 	if c.issued {
-		n.fenceSelf(fenceHandover, subject)
+		n.fenceSelf(fenceHandover, why)
 		n.goIdle(idleFenced)
 		return
 	}
@@ -279,7 +273,7 @@ func (n *Node) candAbort(l Level, subject, text string) {
 		n.emit(Watchdog{})
 	}
 	n.setRole(RoleStandby)
-	n.send("", Message{Type: MsgResign, Epoch: c.epoch, Primary: n.p.Self, Reason: subject})
+	n.send("", Message{Type: MsgResign, Epoch: c.epoch, Primary: n.p.Self, Reason: why})
 }
 
 func (n *Node) candidateTimers() {
@@ -289,7 +283,7 @@ func (n *Node) candidateTimers() {
 	}
 	switch {
 	case c.phase == cLease && n.now >= c.deadline:
-		n.candAbort(LevelWarning, "Could not promote standby", "The candidate could not renew its lease with half of the voting members.")
+		n.candAbort(subject.CouldNotPromoteStandby, "The candidate could not renew its lease with half of the voting members.")
 	case c.phase == cVIP && c.vipRetryAt != 0 && n.now >= c.vipRetryAt:
 		n.candVIP()
 	}

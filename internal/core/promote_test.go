@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openefm/efm/internal/notify/subject"
 )
 
 // loneCandidate is a standby starting alone with nothing persisted (a
@@ -109,19 +111,19 @@ func (s *probeShell) run(h *harness, d time.Duration) {
 }
 
 // subjects counts the notifications by subject.
-func (s *probeShell) count(subject string) int {
+func (s *probeShell) count(subj subject.Subject) int {
 	n := 0
 	for _, x := range s.notes {
-		if x.Subject == subject {
+		if x.Subject == subj {
 			n++
 		}
 	}
 	return n
 }
 
-func (s *probeShell) first(subject string) (timedNote, bool) {
+func (s *probeShell) first(subj subject.Subject) (timedNote, bool) {
 	for _, x := range s.notes {
-		if x.Subject == subject {
+		if x.Subject == subj {
 			return x, true
 		}
 	}
@@ -181,23 +183,23 @@ func TestVIPProbeInDoubtNeverPromotes(t *testing.T) {
 			if tc.wantPromote {
 				return
 			}
-			warned, aborted := s.count(subjVIPDoubt), s.count(subjVIPDoubtAbort)
+			warned, aborted := s.count(subject.VIPInDoubt), s.count(subject.VIPInDoubtNoPromotion)
 			if warned == 0 || aborted == 0 {
-				t.Fatalf("warnings %q ×%d, aborts %q ×%d; want both; notifications %v", subjVIPDoubt, warned, subjVIPDoubtAbort, aborted, s.notes)
+				t.Fatalf("warnings %q ×%d, aborts %q ×%d; want both; notifications %v", subject.VIPInDoubt, warned, subject.VIPInDoubtNoPromotion, aborted, s.notes)
 			}
 			// One warning per candidacy, however many probes it retried.
 			if warned != aborted {
 				t.Errorf("%d doubt warnings for %d candidacies; want one each", warned, aborted)
 			}
-			w, _ := s.first(subjVIPDoubt)
-			ab, _ := s.first(subjVIPDoubtAbort)
-			if w.Level != LevelWarning || ab.Level != LevelWarning {
-				t.Errorf("levels %v, %v; want WARNING", w.Level, ab.Level)
+			w, _ := s.first(subject.VIPInDoubt)
+			ab, _ := s.first(subject.VIPInDoubtNoPromotion)
+			if w.Level() != subject.Warning || ab.Level() != subject.Warning {
+				t.Errorf("levels %v, %v; want WARNING", w.Level(), ab.Level())
 			}
 			if !strings.Contains(w.Text, "Network is unreachable") && !strings.Contains(w.Text, "did not finish in time") {
 				t.Errorf("warning text %q does not say why", w.Text)
 			}
-			if strings.Contains(ab.Subject, "still be assigned") || s.count("Standby agent tried to promote, but VIP appears to still be assigned") != 0 {
+			if strings.Contains(ab.Subject.Text, "still be assigned") || s.count(subject.VIPStillAssigned) != 0 {
 				t.Errorf("a VIP in doubt was reported as still assigned")
 			}
 			// Probes were retried within the first candidacy, and it was
@@ -238,10 +240,10 @@ func TestPingServerProbeInDoubtNeverPromotes(t *testing.T) {
 	if s.promoted {
 		t.Fatalf("promoted on a ping.server.ip probe in doubt; notifications %v", s.notes)
 	}
-	if s.count(subjPingDoubt) == 0 {
-		t.Errorf("no %q notification; got %v", subjPingDoubt, s.notes)
+	if s.count(subject.PingInDoubt) == 0 {
+		t.Errorf("no %q notification; got %v", subject.PingInDoubt, s.notes)
 	}
-	if n := s.count("Standby agent tried to promote, but appears to be orphaned"); n != 0 {
+	if n := s.count(subject.StandbyOrphaned); n != 0 {
 		t.Errorf("a probe in doubt was reported as orphaned %d times", n)
 	}
 }

@@ -3,6 +3,8 @@ package core
 import (
 	"fmt"
 	"log/slog"
+
+	"github.com/openefm/efm/internal/notify/subject"
 )
 
 // onPromoted: a candidate finished its promotion.
@@ -59,7 +61,7 @@ func (n *Node) standbyTimers() {
 	if standby && !n.p.AutoReconfigure {
 		if n.warnedNoRecfg != n.st.Epoch {
 			n.warnedNoRecfg = n.st.Epoch
-			n.notify(LevelWarning, "Standby will not be reconfigured after failover",
+			n.notify(subject.StandbyNotReconfigured,
 				fmt.Sprintf("auto.reconfigure=false: %s keeps following %q; the new primary is %s.", n.p.Self, n.following, pr))
 		}
 		return
@@ -107,7 +109,7 @@ func (n *Node) followDone(ok bool, errText string) {
 	target := n.followTarget
 	n.followSeq = 0
 	if !ok {
-		n.notify(LevelWarning, "Standby database restarted but EFM cannot connect",
+		n.notify(subject.StandbyRestartedCannotConnect,
 			fmt.Sprintf("Reconfiguring %s to follow %s failed: %s", n.p.Self, target, errText))
 		n.followAt = n.now + n.p.LocalPeriod
 		return

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/openefm/efm/internal/notify/subject"
 )
 
 func (n *Node) emit(a Action) { n.out = append(n.out, a) }
@@ -40,32 +42,36 @@ func (n *Node) setRole(r Role) {
 	n.emit(SetRole{Role: r})
 }
 
-func (n *Node) notify(l Level, subject, text string) {
+func (n *Node) notify(s subject.Subject, text string) {
 	if n.now < n.quietUntil {
 		return
 	}
-	n.emit(Notify{Level: l, Subject: subject, Text: text})
+	n.emit(Notify{Subject: s, Node: n.p.Self, Cluster: n.p.ClusterName, Text: text})
 }
 
 // notifyOnce suppresses repeats of one subject within ten node.timeouts:
 // conditions that persist (primary agent missing, no standby) would otherwise
 // mail the operator at every retry.
-func (n *Node) notifyOnce(l Level, subject, text string) {
-	if t, ok := n.lastNotified[subject]; ok && n.now-t < 10*n.p.NodeTimeout {
+func (n *Node) notifyOnce(s subject.Subject, text string) {
+	title := s.Render(string(n.p.Self), n.p.ClusterName)
+	if t, ok := n.lastNotified[title]; ok && n.now-t < 10*n.p.NodeTimeout {
 		return
 	}
-	n.lastNotified[subject] = n.now
-	n.notify(l, subject, text)
+	n.lastNotified[title] = n.now
+	n.notify(s, text)
 }
 
-func (n *Node) log(l slog.Level, msg string, kv ...any) {
+func (n *Node) log(l slog.Level, msg string, kv ...any) { n.logEvent(LogPlain, l, msg, kv...) }
+
+// logEvent is log for a line an observer counts (LogEvent).
+func (n *Node) logEvent(ev LogEvent, l slog.Level, msg string, kv ...any) {
 	attrs := make([]slog.Attr, 0, len(kv)/2+1)
 	for i := 0; i+1 < len(kv); i += 2 {
 		k, _ := kv[i].(string)
 		attrs = append(attrs, slog.Any(k, kv[i+1]))
 	}
 	attrs = append(attrs, slog.Uint64("epoch", n.st.Epoch))
-	n.emit(Log{Level: l, Msg: msg, Attrs: attrs})
+	n.emit(Log{Level: l, Msg: msg, Attrs: attrs, Event: ev})
 }
 
 func (n *Node) handle(ev Event) {
@@ -85,7 +91,7 @@ func (n *Node) handle(ev Event) {
 	case MessageReceived:
 		n.onMessage(e.From, e.Msg)
 	case UndecodableMessage:
-		n.notifyOnce(LevelWarning, "Agent message from another protocol version or cluster",
+		n.notifyOnce(subject.UndecodableMessage,
 			fmt.Sprintf("Could not read a message from %s: %v", e.From, e.Err))
 	case RemoteDBResult:
 		n.onRemoteDB(e)
@@ -124,7 +130,7 @@ func (n *Node) onStart() {
 	n.nextHeartbeat = n.now
 	if n.p.Kind == KindWitness {
 		n.emit(SetRole{Role: RoleWitness})
-		n.notify(LevelInfo, fmt.Sprintf("Witness agent running on %s for cluster %s", n.p.Self, n.p.ClusterName), "")
+		n.notify(subject.WitnessAgentRunning, "")
 		return
 	}
 	n.emit(SetRole{Role: RoleUnknown})
@@ -132,11 +138,15 @@ func (n *Node) onStart() {
 }
 
 func (n *Node) onStopping() {
-	what := map[Role]string{RolePrimary: "Primary", RoleStandby: "Standby", RoleWitness: "Witness", RoleIdle: "Idle", RolePromoting: "Promoting", RoleUnknown: "Starting"}[n.role]
+	exited, ok := map[Role]subject.Subject{RolePrimary: subject.PrimaryAgentExited, RoleStandby: subject.StandbyAgentExited,
+		RoleWitness: subject.WitnessAgentExited, RoleIdle: subject.IdleAgentExited, RolePromoting: subject.AgentExitedDuringPromotion}[n.role]
+	if !ok {
+		exited = subject.AgentExitedDuringStartup // no role yet
+	}
 	if n.cand != nil {
-		n.notify(LevelWarning, "Agent exited during promotion", fmt.Sprintf("The agent on %s stopped while promoting.", n.p.Self))
+		n.notify(subject.AgentExitedDuringPromotion, fmt.Sprintf("The agent on %s stopped while promoting.", n.p.Self))
 	} else {
-		n.notify(LevelWarning, fmt.Sprintf("%s agent exited on %s for cluster %s", what, n.p.Self, n.p.ClusterName), "")
+		n.notify(exited, "")
 	}
 	// The VIP and the database are left as they are (EFM: an agent stop is
 	// not a failover); the lease simply stops being renewed. The watchdog

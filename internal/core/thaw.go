@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/openefm/efm/internal/notify/subject"
 )
 
 // # A lease that ran out while the agent did not run (thaw)
@@ -110,7 +112,7 @@ func (n *Node) thawing() bool {
 	l.thawAt = n.now
 	l.thawUntil = n.now + n.thawGrace()
 	l.thawGap = gap
-	n.log(slog.LevelWarn, "lease deadline passed while the agent was not running; renewing before fencing",
+	n.logEvent(LogThawStarted, slog.LevelWarn, "lease deadline passed while the agent was not running; renewing before fencing",
 		"stalled", gap, "past_deadline", n.now-deadline, "grace", n.thawGrace())
 	n.nextHeartbeat = n.now + n.tm.RenewInterval
 	n.renew()
@@ -127,8 +129,8 @@ func (n *Node) thawEnded() {
 		return
 	}
 	l.thaw = false
-	n.log(slog.LevelInfo, "lease renewed after the agent was not running", "stalled", l.thawGap)
-	n.notify(LevelWarning, "Primary agent was not running past its lease on "+string(n.p.Self),
+	n.logEvent(LogThawKept, slog.LevelInfo, "lease renewed after the agent was not running", "stalled", l.thawGap)
+	n.notify(subject.PrimaryStalledPastLease,
 		fmt.Sprintf("The primary agent of cluster %s did not run for %v, past its lease; half of the voting members still follow it, so it stays primary.",
 			n.p.ClusterName, l.thawGap.Round(time.Millisecond)))
 }

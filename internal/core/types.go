@@ -76,27 +76,6 @@ const (
 	RoleUnknown Role = "Unknown"
 )
 
-// Level is a notification level, as in EFM's "[<LEVEL>] EFM <subject>".
-type Level uint8
-
-const (
-	LevelInfo Level = iota + 1
-	LevelWarning
-	LevelSevere
-)
-
-func (l Level) String() string {
-	switch l {
-	case LevelInfo:
-		return "INFO"
-	case LevelWarning:
-		return "WARNING"
-	case LevelSevere:
-		return "SEVERE"
-	}
-	return "LEVEL(" + strconv.Itoa(int(l)) + ")"
-}
-
 // LSN is a PostgreSQL WAL position, compared numerically: "0/A" is
 // smaller than "0/10" (EFM 4.5 fixed a bug comparing them as strings).
 type LSN = wal.LSN

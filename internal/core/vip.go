@@ -1,5 +1,7 @@
 package core
 
+import "github.com/openefm/efm/internal/notify/subject"
+
 // The VIP monitor (efm-reference §4, steady state): a virtual IP found on a
 // node that is not the primary is released, and a primary that holds its
 // lease but lost its VIP takes it back. The shell reports what it sees on
@@ -33,7 +35,7 @@ func (n *Node) reconcileVIP(e LocalDBProbe) {
 		}
 		m.strayHeld = 0
 		n.dbOp(OpReleaseVIP, opPlain, n.p.RemoteTimeout)
-		n.notifyOnce(LevelWarning, "Virtual IP address assigned to non-primary node",
+		n.notifyOnce(subject.VIPOnNonPrimary,
 			"The virtual IP was found on "+string(n.p.Self)+", which is not the primary ("+string(n.role)+"); it was released.")
 	case !e.VIPHeld && n.role == RolePrimary && n.vipHeld && n.leaseValid():
 		m.strayHeld = 0
@@ -42,7 +44,7 @@ func (n *Node) reconcileVIP(e LocalDBProbe) {
 		}
 		m.missing = 0
 		n.dbOp(OpAddVIP, opPlain, n.p.RemoteTimeout)
-		n.notifyOnce(LevelWarning, "Virtual IP address not assigned to primary node",
+		n.notifyOnce(subject.VIPNotOnPrimary,
 			"The virtual IP was missing on the primary "+string(n.p.Self)+"; it was assigned again.")
 	default:
 		m.strayHeld, m.missing = 0, 0

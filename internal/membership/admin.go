@@ -53,34 +53,27 @@ type response struct {
 	Err string `json:"e,omitempty"`
 }
 
+// The operations below take what the admin protocol decoded and
+// validated (an address is a netip.Addr, a priority is 0 or more: see
+// admin.SetPriorityRequest). What they check is the cluster's rules, which
+// need the shared state, and that happens once, on the coordinator.
+
 // AllowNode adds an address (a node's bind IP) to the allowed host list.
-func (m *Membership) AllowNode(ctx context.Context, addr string) error {
-	ip, err := netip.ParseAddr(addr)
-	if err != nil {
-		return fmt.Errorf("allow-node %q: not an IP address: %w", addr, err)
-	}
-	return m.ask(ctx, request{Op: opAllow, Arg: ip.Unmap().String()})
+func (m *Membership) AllowNode(ctx context.Context, addr netip.Addr) error {
+	return m.ask(ctx, request{Op: opAllow, Arg: addr.Unmap().String()})
 }
 
 // DisallowNode removes an address from the allowed host list: that node
 // can no longer (re)join.
-func (m *Membership) DisallowNode(ctx context.Context, addr string) error {
-	ip, err := netip.ParseAddr(addr)
-	if err != nil {
-		return fmt.Errorf("disallow-node %q: not an IP address: %w", addr, err)
-	}
-	return m.ask(ctx, request{Op: opDisallow, Arg: ip.Unmap().String()})
+func (m *Membership) DisallowNode(ctx context.Context, addr netip.Addr) error {
+	return m.ask(ctx, request{Op: opDisallow, Arg: addr.Unmap().String()})
 }
 
 // SetPriority records efm set-priority for a database node (its bind IP):
 // 1 = first to promote, 0 = never. The coordinator checks it against the
 // roster, so every agent accepts and refuses the same values.
-func (m *Membership) SetPriority(ctx context.Context, node string, priority int) error {
-	ip, err := netip.ParseAddr(node)
-	if err != nil {
-		return fmt.Errorf("set-priority %q: not an IP address: %w", node, err)
-	}
-	return m.ask(ctx, request{Op: opPriority, Arg: ip.Unmap().String(), N: priority})
+func (m *Membership) SetPriority(ctx context.Context, node netip.Addr, priority int) error {
+	return m.ask(ctx, request{Op: opPriority, Arg: node.Unmap().String(), N: priority})
 }
 
 // ResetMembers drops every DOWN member on every node, trims the allowed
@@ -184,7 +177,7 @@ func (m *Membership) apply(r request, from string) error {
 		}
 		next.Allowed = slices.DeleteFunc(next.Allowed, func(a string) bool { return a == r.Arg })
 	case opPriority:
-		if err := checkPriority(next, r.Arg, r.N, m.cfg.Cluster); err != nil {
+		if err := checkPriority(next, r.Arg, m.cfg.Cluster); err != nil {
 			m.mu.Unlock()
 			return err
 		}
@@ -232,12 +225,10 @@ func (m *Membership) apply(r request, from string) error {
 	return nil
 }
 
-// checkPriority is the one place set-priority values are validated: a
-// database agent of the roster (running or DOWN), a priority of 0 or more.
-func checkPriority(s *sharedState, node string, prio int, cluster string) error {
-	if prio < 0 {
-		return fmt.Errorf("set-priority %s %d: the priority must be 0 (never promote) or more (1 = first to promote)", node, prio)
-	}
+// checkPriority is set-priority's cluster rule: the node is a database
+// agent of the roster (running or DOWN). The value's own rules (an IP, 0 or
+// more) were checked where the admin request was decoded.
+func checkPriority(s *sharedState, node string, cluster string) error {
 	e, ok := s.Roster[node]
 	switch {
 	case !ok:

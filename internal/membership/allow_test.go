@@ -34,7 +34,7 @@ func TestAllowAndDisallowNode(t *testing.T) {
 
 	// allow-node through b (forwarded to the coordinator a): the running c
 	// gets in at its next push/pull, without a restart.
-	if err := b.AllowNode(ctxT(t), cIP.String()); err != nil {
+	if err := b.AllowNode(ctxT(t), cIP); err != nil {
 		t.Fatalf("allow-node c through b: %v", err)
 	}
 	waitMembers(t, settle, []*testNode{a, b, c}, a, b, c)
@@ -42,7 +42,7 @@ func TestAllowAndDisallowNode(t *testing.T) {
 
 	// disallow-node c through b, c stops cleanly, and a restarted c is
 	// refused and logs why.
-	if err := b.DisallowNode(ctxT(t), cIP.String()); err != nil {
+	if err := b.DisallowNode(ctxT(t), cIP); err != nil {
 		t.Fatalf("disallow-node c through b: %v", err)
 	}
 	for _, n := range []*testNode{a, b} {
@@ -84,7 +84,7 @@ func TestRefusedNodeCannotOverwriteSharedState(t *testing.T) {
 	y := startNode(t, "efm", yIP, withJoin(aIP)) // a is not up: y seeds {y, a}
 	waitFor(t, settle, "y seeds its own state", func() (bool, string) { return len(y.Allowed()) == 2, "" })
 	for i := range 5 {
-		if err := y.SetPriority(ctxT(t), yIP.String(), i+1); err != nil {
+		if err := y.SetPriority(ctxT(t), yIP, i+1); err != nil {
 			t.Fatalf("bumping y's version: %v", err)
 		}
 	}

@@ -20,14 +20,15 @@ func TestCoordinatorHandOverKeepsSharedState(t *testing.T) {
 	ns := startCluster(t, "efm", 3)
 	a, b, c := ns[0], ns[1], ns[2]
 	prio := map[string]int{c.Name(): 1, b.Name(): 0}
-	extra := takeIP(t).String()
+	extraIP := takeIP(t)
+	extra := extraIP.String()
 	// Every change goes through c, which forwards it to a.
 	for _, n := range []*testNode{c, b} {
-		if err := c.SetPriority(ctxT(t), n.Name(), prio[n.Name()]); err != nil {
+		if err := c.SetPriority(ctxT(t), n.ip, prio[n.Name()]); err != nil {
 			t.Fatalf("set-priority %s through c: %v", n.ip, err)
 		}
 	}
-	if err := c.AllowNode(ctxT(t), extra); err != nil {
+	if err := c.AllowNode(ctxT(t), extraIP); err != nil {
 		t.Fatalf("allow-node through c: %v", err)
 	}
 	for _, n := range ns {
@@ -50,11 +51,11 @@ func TestCoordinatorHandOverKeepsSharedState(t *testing.T) {
 		}
 	}
 	// The new coordinator serves changes and continues the version count.
-	if err := c.DisallowNode(ctxT(t), extra); err != nil {
+	if err := c.DisallowNode(ctxT(t), extraIP); err != nil {
 		t.Fatalf("disallow-node through c after the hand-over: %v", err)
 	}
 	prio[c.Name()] = 2
-	if err := c.SetPriority(ctxT(t), c.Name(), 2); err != nil {
+	if err := c.SetPriority(ctxT(t), c.ip, 2); err != nil {
 		t.Fatalf("set-priority through c after the hand-over: %v", err)
 	}
 	waitFor(t, settle, "c sees the changes made by b", func() (bool, string) {
@@ -142,7 +143,7 @@ func TestNodesFileRewrite(t *testing.T) {
 func TestStopCluster(t *testing.T) {
 	t.Parallel()
 	ns := startCluster(t, "efm", 3)
-	if err := ns[1].SetPriority(ctxT(t), ns[2].Name(), 1); err != nil {
+	if err := ns[1].SetPriority(ctxT(t), ns[2].ip, 1); err != nil {
 		t.Fatalf("set-priority: %v", err)
 	}
 	if err := ns[2].StopCluster(ctxT(t)); err != nil {

@@ -113,7 +113,7 @@ func TestLifecycleCallsAreIdempotent(t *testing.T) {
 	if err := n.Leave(time.Second); err != nil { // memberlist alone would panic here
 		t.Errorf("leave after shutdown: %v", err)
 	}
-	if err := n.AllowNode(ctxT(t), "not-an-ip"); err == nil {
-		t.Errorf("allow-node of a non-IP: no error")
-	}
+	// allow-node of a non-IP cannot reach the membership any more: the
+	// address is a netip.Addr, decoded by the admin protocol
+	// (admin.TestDecodeRefuses, "not an address").
 }

@@ -6,10 +6,11 @@
 // notification.level says and even in quiet mode; the level only filters
 // delivery, as in EFM.
 //
-// Callers name the event with a Subject from the catalogue (subjects.go),
-// which carries EFM's wording and level, e.g.
+// Callers name the event with a Subject from the catalogue (package
+// subject, which the failover core uses too), carrying EFM's wording and
+// level, e.g.
 //
-//	n.Send(ctx, notify.Message{Subject: notify.FailoverCompleted, Text: "..."})
+//	n.Send(ctx, notify.Message{Subject: subject.FailoverCompleted, Text: "..."})
 //
 // and script outcomes map to their subjects with ScriptMessage. The subject
 // line is "[LEVEL] EFM <subject>"; the body is

@@ -4,31 +4,20 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+
+	"github.com/openefm/efm/internal/notify/subject"
 )
 
-// Level is a notification severity: INFO < WARNING < SEVERE.
-type Level int
+// Level is a notification severity: INFO < WARNING < SEVERE. It is the
+// catalogue's (package subject), named here for notification.level.
+type Level = subject.Level
 
+// The levels, as notification.level names them.
 const (
-	// Info is informational.
-	Info Level = iota
-	// Warning asks the operator to check the system (a failover happened).
-	Warning
-	// Severe asks the operator to act now.
-	Severe
+	Info    = subject.Info
+	Warning = subject.Warning
+	Severe  = subject.Severe
 )
-
-func (l Level) String() string {
-	switch l {
-	case Info:
-		return "INFO"
-	case Warning:
-		return "WARNING"
-	case Severe:
-		return "SEVERE"
-	}
-	return fmt.Sprintf("Level(%d)", int(l))
-}
 
 // ParseLevel reads notification.level (case-insensitive).
 func ParseLevel(s string) (Level, error) {
@@ -44,7 +33,7 @@ func ParseLevel(s string) (Level, error) {
 }
 
 // slogLevel is the log level a notification is written at.
-func (l Level) slogLevel() slog.Level {
+func slogLevel(l Level) slog.Level {
 	switch l {
 	case Warning:
 		return slog.LevelWarn

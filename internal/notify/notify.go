@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/openefm/efm/internal/hooks"
+	"github.com/openefm/efm/internal/notify/subject"
 )
 
 // Defaults used when Config fields are zero.
@@ -56,7 +57,7 @@ type Config struct {
 
 // Message is one notification.
 type Message struct {
-	Subject Subject
+	Subject subject.Subject
 	// Node fills {node} in the subject; "" means this node.
 	Node string
 	// Text is the event text, after the header of the body.
@@ -188,7 +189,7 @@ func (n *Notifier) Send(ctx context.Context, m Message) (err error) {
 	case m.Subject.Level < level:
 		reason = "below notification.level " + level.String()
 	}
-	n.log.Log(ctx, m.Subject.Level.slogLevel(), "notification", "subject", subject,
+	n.log.Log(ctx, slogLevel(m.Subject.Level), "notification", "subject", subject,
 		"level", m.Subject.Level.String(), "body", body, "delivered", deliver, "suppressed_by", reason)
 	if !deliver {
 		return nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/openefm/efm/internal/hooks"
+	"github.com/openefm/efm/internal/notify/subject"
 )
 
 type recordHandler struct {
@@ -72,7 +73,7 @@ func TestRender(t *testing.T) {
 	}{
 		{
 			name:        "plain, VIP inactive",
-			msg:         Message{Subject: FailoverCompleted, Text: "Failover completed; new primary 10.0.0.2."},
+			msg:         Message{Subject: subject.FailoverCompleted, Text: "Failover completed; new primary 10.0.0.2."},
 			wantSubject: "[WARNING] EFM Failover has completed on cluster efm",
 			wantBody:    "EFM node: 10.0.0.1\nCluster name: efm\nDatabase name: appdb\nVIP: 10.0.0.100 (Inactive)\n\nFailover completed; new primary 10.0.0.2.\n",
 		},
@@ -82,20 +83,20 @@ func TestRender(t *testing.T) {
 				c.TextPrefix = "PROD cluster\ncall +1 555\n"
 				c.VIPActive = func() bool { return true }
 			},
-			msg:         Message{Subject: AssigningVIP, Text: "x"},
+			msg:         Message{Subject: subject.AssigningVIP, Text: "x"},
 			wantSubject: "[INFO] EFM Assigning VIP to node 10.0.0.1",
 			wantBody:    "PROD cluster\ncall +1 555\nEFM node: 10.0.0.1\nCluster name: efm\nDatabase name: appdb\nVIP: 10.0.0.100 (Active)\n\nx\n",
 		},
 		{
 			name:        "no VIP, other node",
 			cfg:         func(c *Config) { c.VIP = "" },
-			msg:         Message{Subject: UnableToConnectToDB, Node: "10.0.0.7", Text: "too many connections"},
+			msg:         Message{Subject: subject.UnableToConnectToDB, Node: "10.0.0.7", Text: "too many connections"},
 			wantSubject: "[SEVERE] EFM Unable to connect to DB on 10.0.0.7",
 			wantBody:    "EFM node: 10.0.0.1\nCluster name: efm\nDatabase name: appdb\nVIP support: DISABLED\n\ntoo many connections\n",
 		},
 		{
 			name:        "script results",
-			msg:         Message{Subject: FencingScriptError, Text: "Failover has not occurred.", Results: []hooks.Result{failed, timedOut, {Skipped: true}}},
+			msg:         Message{Subject: subject.FencingScriptError, Text: "Failover has not occurred.", Results: []hooks.Result{failed, timedOut, {Skipped: true}}},
 			wantSubject: "[SEVERE] EFM Fencing script error",
 			wantBody: "EFM node: 10.0.0.1\nCluster name: efm\nDatabase name: appdb\nVIP: 10.0.0.100 (Inactive)\n\nFailover has not occurred." +
 				"\n\nScript: /fence.sh 10.0.0.2 ''\nResults:\nexit status: 3\nipmi: no route" +
@@ -143,7 +144,7 @@ func TestSendMail(t *testing.T) {
 	h := &recordHandler{}
 	n := New(cfg, nil, slog.New(h))
 	long := strings.Repeat("x", 2000) // longer than an SMTP line may be
-	err := n.Send(context.Background(), Message{Subject: PrimaryDatabaseFailure, Text: "db down\n.\nünïcode " + long})
+	err := n.Send(context.Background(), Message{Subject: subject.PrimaryDatabaseFailure, Text: "db down\n.\nünïcode " + long})
 	if err != nil {
 		t.Fatalf("Send: %v", err)
 	}
@@ -182,7 +183,7 @@ func TestMailFromWithDisplayName(t *testing.T) {
 	cfg.SMTPAddr = srv.addr()
 	cfg.UserEmail = "dba@example.com"
 	cfg.FromEmail = "EFM on %h <efm@%h>"
-	if err := New(cfg, nil, nil).Send(context.Background(), Message{Subject: FailoverCompleted}); err != nil {
+	if err := New(cfg, nil, nil).Send(context.Background(), Message{Subject: subject.FailoverCompleted}); err != nil {
 		t.Fatal(err)
 	}
 	m := srv.mails()[0]
@@ -197,7 +198,7 @@ func TestMailHeaderInjection(t *testing.T) {
 	cfg.SMTPAddr = srv.addr()
 	cfg.UserEmail = "dba@example.com"
 	n := New(cfg, nil, nil)
-	evil := Subject{Level: Severe, Text: "x\r\nBcc: attacker@example.com"}
+	evil := subject.Subject{Level: Severe, Text: "x\r\nBcc: attacker@example.com"}
 	if err := n.Send(context.Background(), Message{Subject: evil, Text: "t"}); err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +237,7 @@ func TestScriptDelivery(t *testing.T) {
 	cfg.ScriptCommand = cmd
 	cfg.NodeType = func() string { return "standby" }
 	n := New(cfg, &hooks.Runner{SlowThreshold: -1}, nil)
-	if err := n.Send(context.Background(), Message{Subject: PromotionStarted, Text: "promoting 10.0.0.2"}); err != nil {
+	if err := n.Send(context.Background(), Message{Subject: subject.PromotionStarted, Text: "promoting 10.0.0.2"}); err != nil {
 		t.Fatal(err)
 	}
 	got := calls()
@@ -251,7 +252,7 @@ func TestScriptFailureReported(t *testing.T) {
 	cfg.ScriptCommand = "/bin/false"
 	h := &recordHandler{}
 	n := New(cfg, &hooks.Runner{SlowThreshold: -1}, slog.New(h))
-	err := n.Send(context.Background(), Message{Subject: FailoverCompleted})
+	err := n.Send(context.Background(), Message{Subject: subject.FailoverCompleted})
 	if err == nil || !strings.Contains(err.Error(), "script.notification") {
 		t.Fatalf("Send error %v, want one naming script.notification", err)
 	}
@@ -275,14 +276,14 @@ func TestLevelFilterAndQuiet(t *testing.T) {
 	steps := []struct {
 		name    string
 		quiet   bool
-		msg     Subject
+		msg     subject.Subject
 		deliver bool
 	}{
-		{"info below warning", false, AssigningVIP, false},
-		{"warning at level", false, FailoverCompleted, true},
-		{"severe above level", false, FencingScriptError, true},
-		{"quiet suppresses severe", true, FencingScriptError, false},
-		{"quiet off again", false, PromotionStarted, true},
+		{"info below warning", false, subject.AssigningVIP, false},
+		{"warning at level", false, subject.FailoverCompleted, true},
+		{"severe above level", false, subject.FencingScriptError, true},
+		{"quiet suppresses severe", true, subject.FencingScriptError, false},
+		{"quiet off again", false, subject.PromotionStarted, true},
 	}
 	delivered := 0
 	for i, st := range steps {
@@ -304,7 +305,7 @@ func TestLevelFilterAndQuiet(t *testing.T) {
 		}
 	}
 	n.SetLevel(Info)
-	if err := n.Send(ctx, Message{Subject: AssigningVIP}); err != nil {
+	if err := n.Send(ctx, Message{Subject: subject.AssigningVIP}); err != nil {
 		t.Fatal(err)
 	}
 	if got := len(srv.mails()); got != delivered+1 {
@@ -320,7 +321,7 @@ func TestDeliveryDeadline(t *testing.T) {
 	cfg.Timeout = 200 * time.Millisecond
 	n := New(cfg, nil, nil)
 	start := time.Now()
-	err := n.Send(context.Background(), Message{Subject: FailoverCompleted})
+	err := n.Send(context.Background(), Message{Subject: subject.FailoverCompleted})
 	t.Logf("Send against a silent SMTP server returned after %s (timeout %s): %v", time.Since(start), cfg.Timeout, err)
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() {
@@ -338,7 +339,7 @@ func TestMailServerDown(t *testing.T) {
 	cfg := baseConfig()
 	cfg.SMTPAddr = addr
 	cfg.UserEmail = "dba@example.com"
-	err = New(cfg, nil, nil).Send(context.Background(), Message{Subject: FailoverCompleted})
+	err = New(cfg, nil, nil).Send(context.Background(), Message{Subject: subject.FailoverCompleted})
 	if err == nil || !strings.Contains(err.Error(), addr) {
 		t.Errorf("Send error %v, want one naming %s", err, addr)
 	}
@@ -351,7 +352,7 @@ func TestPostKeepsOrderAndClose(t *testing.T) {
 	cfg.UserEmail = "dba@example.com"
 	h := &recordHandler{}
 	n := New(cfg, nil, slog.New(h))
-	subjects := []Subject{PromotionStarted, ExecutedFencingScript, AssigningVIP, FailoverCompleted}
+	subjects := []subject.Subject{subject.PromotionStarted, subject.ExecutedFencingScript, subject.AssigningVIP, subject.FailoverCompleted}
 	for _, s := range subjects {
 		n.Post(Message{Subject: s})
 	}
@@ -369,7 +370,7 @@ func TestPostKeepsOrderAndClose(t *testing.T) {
 			t.Errorf("mail %d subject %q, want %q", i, mails[i].subject, want)
 		}
 	}
-	n.Post(Message{Subject: FailoverCompleted}) // after Close: logged, not sent, no panic
+	n.Post(Message{Subject: subject.FailoverCompleted}) // after Close: logged, not sent, no panic
 	if len(h.find("notification dropped: notifier closed", "subject")) != 1 {
 		t.Error("Post after Close not logged as dropped")
 	}

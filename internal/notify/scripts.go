@@ -5,21 +5,22 @@ import (
 	"strings"
 
 	"github.com/openefm/efm/internal/hooks"
+	"github.com/openefm/efm/internal/notify/subject"
 )
 
 // scriptSubjects maps each reported hook to its subjects on success and
 // failure (efm-reference §8). Zero Text: EFM sends nothing in that case.
-var scriptSubjects = map[hooks.Kind][2]Subject{
-	hooks.Fence:               {ExecutedFencingScript, FencingScriptError},
-	hooks.PostPromotion:       {ExecutedPostPromotionScript, PostPromotionScriptFailed},
-	hooks.RemotePrePromotion:  {ExecutedRemotePrePromotionScript, RemotePrePromotionScriptFailed},
-	hooks.RemotePostPromotion: {ExecutedRemotePostPromotionScript, RemotePostPromotionScriptFailed},
-	hooks.DBFailure:           {ExecutedPostDatabaseFailureScript, PostDatabaseFailureScriptError},
-	hooks.PrimaryIsolated:     {ExecutedPrimaryIsolationScript, PrimaryIsolationScriptFailed},
-	hooks.Resumed:             {ExecutedAgentResumedScript, AgentResumedScriptError},
-	hooks.LoadBalancerAttach:  {{}, LoadBalancerAttachScriptError},
-	hooks.LoadBalancerDetach:  {{}, LoadBalancerDetachScriptError},
-	hooks.DBPassword:          {{}, DBPasswordScriptFailed},
+var scriptSubjects = map[hooks.Kind][2]subject.Subject{
+	hooks.Fence:               {subject.ExecutedFencingScript, subject.FencingScriptError},
+	hooks.PostPromotion:       {subject.ExecutedPostPromotionScript, subject.PostPromotionScriptFailed},
+	hooks.RemotePrePromotion:  {subject.ExecutedRemotePrePromotionScript, subject.RemotePrePromotionScriptFailed},
+	hooks.RemotePostPromotion: {subject.ExecutedRemotePostPromotionScript, subject.RemotePostPromotionScriptFailed},
+	hooks.DBFailure:           {subject.ExecutedPostDatabaseFailureScript, subject.PostDatabaseFailureScriptError},
+	hooks.PrimaryIsolated:     {subject.ExecutedPrimaryIsolationScript, subject.PrimaryIsolationScriptFailed},
+	hooks.Resumed:             {subject.ExecutedAgentResumedScript, subject.AgentResumedScriptError},
+	hooks.LoadBalancerAttach:  {{}, subject.LoadBalancerAttachScriptError},
+	hooks.LoadBalancerDetach:  {{}, subject.LoadBalancerDetachScriptError},
+	hooks.DBPassword:          {{}, subject.DBPasswordScriptFailed},
 }
 
 // ScriptMessage returns the notification EFM sends after running hook
@@ -57,16 +58,16 @@ func ScriptMessage(res hooks.Result) (Message, bool) {
 // MonitorMessage returns the notification for one custom monitor run, and
 // false for a run that succeeded. primary says which role this node had.
 func MonitorMessage(rep hooks.MonitorReport, primary bool) (Message, bool) {
-	var subj Subject
+	var subj subject.Subject
 	switch rep.Outcome {
 	case hooks.MonitorTimeout:
-		subj = CustomMonitorTimeout
+		subj = subject.CustomMonitorTimeout
 	case hooks.MonitorSafeModeFailure:
-		subj = CustomMonitorSafeModeFailure
+		subj = subject.CustomMonitorSafeModeFailure
 	case hooks.MonitorFailure:
-		subj = StandbyCustomMonitorFailure
+		subj = subject.StandbyCustomMonitorFailure
 		if primary {
-			subj = PrimaryCustomMonitorFailure
+			subj = subject.PrimaryCustomMonitorFailure
 		}
 	default:
 		return Message{}, false

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/openefm/efm/internal/core"
+	"github.com/openefm/efm/internal/notify/subject"
 )
 
 // scenario runs a scripted world: no random faults, the given ones at fixed
@@ -39,17 +40,22 @@ func scenario(t *testing.T, mutate func(*Config), faults func(w *World), until t
 func subjects(n *simNode) string {
 	var s []string
 	for _, no := range n.notes {
-		s = append(s, "["+no.Level.String()+"] "+no.Subject)
+		s = append(s, "["+no.Level().String()+"] "+no.Title())
 	}
 	return strings.Join(s, "\n")
 }
 
-func wantNote(t *testing.T, w *World, id string, subject string) {
+// wantNote: node id sent the notification subj (compared as a subject, not
+// by its text).
+func wantNote(t *testing.T, w *World, id string, subj subject.Subject) {
 	t.Helper()
 	n := w.byID[core.NodeID(id)]
-	if !strings.Contains(subjects(n), subject) {
-		t.Errorf("%s: no notification %q; got:\n%s\ntrace:\n%s", id, subject, subjects(n), w.Trace())
+	for _, no := range n.notes {
+		if no.Subject == subj {
+			return
+		}
 	}
+	t.Errorf("%s: no notification %s; got:\n%s\ntrace:\n%s", id, subj, subjects(n), w.Trace())
 }
 
 func TestScenarioPrimaryDatabaseDown(t *testing.T) {
@@ -59,8 +65,8 @@ func TestScenarioPrimaryDatabaseDown(t *testing.T) {
 	if w.primaryDB == "10.0.0.1" || !w.settled() {
 		t.Fatalf("no failover after the primary database died; primary %s\n%s", w.primaryDB, w.Trace())
 	}
-	wantNote(t, w, "10.0.0.1", "[SEVERE] Primary database failure for cluster sim")
-	wantNote(t, w, string(w.primaryDB), "[WARNING] Failover has completed on cluster sim")
+	wantNote(t, w, "10.0.0.1", subject.PrimaryDatabaseFailure)
+	wantNote(t, w, string(w.primaryDB), subject.FailoverCompleted)
 }
 
 func TestScenarioPrimaryAgentCrashedDatabaseAlive(t *testing.T) {
@@ -70,7 +76,7 @@ func TestScenarioPrimaryAgentCrashedDatabaseAlive(t *testing.T) {
 	if w.promotions != 0 {
 		t.Fatalf("failover although the primary database was reachable\n%s", w.Trace())
 	}
-	wantNote(t, w, "10.0.0.2", "[WARNING] Standby agent tried to promote, but primary DB is still running")
+	wantNote(t, w, "10.0.0.2", subject.PrimaryDBStillRunning)
 }
 
 func TestScenarioPrimaryIsolated(t *testing.T) {
@@ -82,7 +88,7 @@ func TestScenarioPrimaryIsolated(t *testing.T) {
 	if w.primaryDB == "10.0.0.1" {
 		t.Fatalf("majority did not promote\n%s", w.Trace())
 	}
-	wantNote(t, w, "10.0.0.1", "[SEVERE] Primary database being fenced off for cluster sim")
+	wantNote(t, w, "10.0.0.1", subject.PrimaryFencedOff)
 }
 
 func TestScenarioStandbyDatabaseDown(t *testing.T) {
@@ -92,7 +98,7 @@ func TestScenarioStandbyDatabaseDown(t *testing.T) {
 	if w.promotions != 0 {
 		t.Fatalf("failover after a standby database died\n%s", w.Trace())
 	}
-	wantNote(t, w, "10.0.0.3", "[SEVERE] Standby database failure for cluster sim")
+	wantNote(t, w, "10.0.0.3", subject.StandbyDatabaseFailure)
 	if r := w.nodes[2].role; r != core.RoleIdle {
 		t.Errorf("standby with a dead database is %s, want Idle", r)
 	}
@@ -105,7 +111,7 @@ func TestScenarioAutoFailoverOff(t *testing.T) {
 	if w.promotions != 0 {
 		t.Fatalf("auto.failover=false but a standby was promoted\n%s", w.Trace())
 	}
-	wantNote(t, w, "10.0.0.2", "[WARNING] Potential manual failover required")
+	wantNote(t, w, "10.0.0.2", subject.ManualFailoverRequired)
 }
 
 func TestScenarioSwitchover(t *testing.T) {
@@ -120,7 +126,7 @@ func TestScenarioSwitchover(t *testing.T) {
 		t.Errorf("old primary after switchover: role %s in recovery %v following %q, want a standby of %s",
 			old.role, old.db.inRecovery, old.db.following, w.primaryDB)
 	}
-	wantNote(t, w, string(w.primaryDB), "[WARNING] Switchover has completed on cluster sim")
+	wantNote(t, w, string(w.primaryDB), subject.SwitchoverCompleted)
 	// The old primary copies its replication settings from the new
 	// primary first (its leftover primary_conninfo), then the other
 	// standby; the standby re-pointed keeps its own settings.
@@ -197,7 +203,7 @@ func TestScenarioPrimaryAgentFrozenThawsAsPrimary(t *testing.T) {
 		t.Errorf("thawed primary: role %s lease %v db up %v in recovery %v, want a primary with its lease",
 			old.role, old.agent.Status().HasLease, old.db.up, old.db.inRecovery)
 	}
-	wantNote(t, w, "10.0.0.1", "[WARNING] Primary agent was not running past its lease on 10.0.0.1")
+	wantNote(t, w, "10.0.0.1", subject.PrimaryStalledPastLease)
 }
 
 // Frozen and cut off: the others cannot reach the primary database, fence
@@ -249,7 +255,7 @@ func TestScenarioStandbyRestartedAlone(t *testing.T) {
 	if w.promotions != 0 {
 		t.Fatalf("%d promotions beside a live primary\n%s", w.promotions, w.Trace())
 	}
-	wantNote(t, w, "10.0.0.2", "[WARNING] Subset of cluster sim disconnected from primary")
+	wantNote(t, w, "10.0.0.2", subject.SubsetDisconnectedFromPrimary)
 	if v := len(w.nodes[1].agent.Persisted().Voters); v != 3 {
 		t.Errorf("restarted standby persisted %d other voters, want 3", v)
 	}

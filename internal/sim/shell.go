@@ -1,10 +1,10 @@
 package sim
 
 import (
-	"strings"
 	"time"
 
 	"github.com/openefm/efm/internal/core"
+	"github.com/openefm/efm/internal/notify/subject"
 )
 
 // deliver hands ev to n's agent. gen >= 0 ties a result to the agent
@@ -95,21 +95,24 @@ func (w *World) exec(n *simNode, a core.Action) {
 	case core.RunScript:
 		w.runScript(n, a)
 	case core.Notify:
+		if !catalogued[a.Subject] {
+			w.fail("%s notified %s, which is not in the subject catalogue", n.id, a.Subject)
+		}
 		if w.cfg.Record {
 			n.notes = append(n.notes, a)
 		}
-		w.logf("%s notify [%s] %s", n.id, a.Level, a.Subject)
+		w.logf("%s notify [%s] %s", n.id, a.Level(), a.Title())
 	case core.SetRole:
 		n.role = a.Role
 		w.logf("%s role %s", n.id, a.Role)
 	case core.Watchdog:
 		w.watchdog(n, a.Timeout)
 	case core.Log:
-		switch {
-		case strings.HasPrefix(a.Msg, "lease deadline passed while the agent was not running"):
+		switch a.Event {
+		case core.LogThawStarted:
 			w.thaws++
 			w.logf("%s thawed: %s %v", n.id, a.Msg, a.Attrs)
-		case strings.HasPrefix(a.Msg, "lease renewed after the agent was not running"):
+		case core.LogThawKept:
 			w.thawsKept++
 			w.logf("%s kept its lease after the thaw", n.id)
 		}
@@ -367,3 +370,13 @@ func (w *World) nonStopped() int {
 	}
 	return c
 }
+
+// catalogued is the subject catalogue: the core names every notification
+// from it, never with a subject of its own making.
+var catalogued = func() map[subject.Subject]bool {
+	m := map[subject.Subject]bool{}
+	for _, s := range subject.All() {
+		m[s] = true
+	}
+	return m
+}()

@@ -1,36 +1,11 @@
-package notify
+package subject
 
-import "strings"
+// The catalogue. Every variable below is one notification, registered as
+// the package is initialised. The texts are EDB EFM 5.x's (checked by
+// TestCatalogueIsEFMs); the ones EFM does not have are made with ours* and
+// say why next to them.
 
-// Subject is one of EFM's notification subjects with its level. Text may hold
-// {node} (Message.Node, or this node) and {cluster}, filled in when sent.
-// Use the catalogue below rather than building Subjects, so operators' mail
-// filters written for EFM keep working.
-type Subject struct {
-	Level Level
-	Text  string
-}
-
-// Render returns the subject text with {node} and {cluster} filled in.
-func (s Subject) Render(node, cluster string) string {
-	return strings.NewReplacer("{node}", node, "{cluster}", cluster).Replace(s.Text)
-}
-
-// catalogue collects every Subject below as the package variables are
-// initialised (it has no initialiser, so it is ready before them).
-var catalogue []Subject
-
-func register(s Subject) Subject { catalogue = append(catalogue, s); return s }
-
-func info(t string) Subject    { return register(Subject{Info, t}) }
-func warning(t string) Subject { return register(Subject{Warning, t}) }
-func severe(t string) Subject  { return register(Subject{Severe, t}) }
-
-// Subjects returns the whole catalogue, for documentation and for checking
-// that callers use known subjects.
-func Subjects() []Subject { return append([]Subject(nil), catalogue...) }
-
-// INFO subjects (efm-reference §8).
+// INFO subjects.
 var (
 	ExecutedFencingScript             = info("Executed fencing script")
 	ExecutedPostPromotionScript       = info("Executed post-promotion script")
@@ -50,7 +25,7 @@ var (
 	ResetMembersCompleted             = info("Reset members completed for cluster {cluster}")
 )
 
-// WARNING subjects (efm-reference §8).
+// WARNING subjects.
 var (
 	FailedPrimaryRebuilt             = warning("Failed primary is being rebuilt with pg_basebackup on {node} for cluster {cluster}")
 	WitnessAgentExited               = warning("Witness agent exited on {node} for cluster {cluster}")
@@ -85,7 +60,7 @@ var (
 	RecoveryFileOnPrimary            = warning("A recovery file for cluster {cluster} has been found on primary node")
 	RecoveryTargetTimelineNotLatest  = warning("recovery_target_timeline is not set to latest in recovery settings")
 	PromotionInProgress              = warning("Promotion has not occurred for cluster {cluster}")
-	StandbyNotReconfigured           = warning("Standby {node} will not be reconfigured after failover in cluster {cluster}")
+	StandbyNotReconfigured           = warning("Standby will not be reconfigured after failover")
 	CouldNotResumeReplay             = warning("Could not resume replay for standby {node}")
 	DatabaseTimeoutMismatch          = warning("Possible problem with database timeout values")
 	NoStandbysAvailable              = warning("No standbys available for promotion in cluster {cluster}")
@@ -107,7 +82,7 @@ var (
 	ReplicationSlotAdvanceProblem    = warning("Problem advancing replication slots for cluster {cluster}")
 )
 
-// SEVERE subjects (efm-reference §8).
+// SEVERE subjects.
 var (
 	BaseBackupFailed                = severe("pg_basebackup call failed")
 	DuplicateReplicationSlot        = severe("A duplicate replication slot name is in use")
@@ -123,26 +98,46 @@ var (
 	CouldNotPromoteStandby          = severe("Could not promote standby")
 	ErrorCreatingRecoveryFile       = severe("Error creating recovery.conf file on {node} for cluster {cluster}")
 	UnexpectedError                 = severe("An unexpected error has occurred for cluster {cluster}")
-	PrimaryFencedOffIsolated        = severe("Primary database being fenced off for cluster {cluster}")
-	PrimaryFencedOffRejoined        = severe("Primary database being fenced off for cluster {cluster}: a standby was already promoted")
-	IsolatedPrimaryShutdown         = severe("Isolated primary database shutdown")
-	CouldNotAssignVIP               = severe("Could not assign VIP to node {node}")
-	PrimaryDatabaseFailure          = severe("Primary database failure for cluster {cluster}")
-	StandbyDatabaseFailure          = severe("Standby database failure for cluster {cluster}")
-	AgentTimingOut                  = severe("Agent is timing out for cluster {cluster}")
-	ResumeTimedOut                  = severe("Resume timed out for cluster {cluster}")
-	InternalStateMismatch           = severe("Internal state mismatch for cluster {cluster}")
-	FailoverNotOccurred             = severe("Failover has not occurred")
-	DatabaseInWrongState            = severe("Database in wrong state on {node}")
-	DatabaseConnectionFailure       = severe("Database connection failure for cluster {cluster}")
-	StandbyCustomMonitorFailure     = severe("Standby custom monitor failure for cluster {cluster}")
-	PrimaryCustomMonitorFailure     = severe("Primary custom monitor failure for cluster {cluster}")
-	LoopbackPingServerIP            = severe("Loopback address set for ping.server.ip")
-	LoadBalancerAttachScriptError   = severe("Load balancer attach script error")
-	LoadBalancerDetachScriptError   = severe("Load balancer detach script error")
-	PgpoolAttachNodeError           = severe("Pgpool attach node error")
-	PgpoolDetachNodeError           = severe("Pgpool detach node error")
-	NotEnoughSyncStandbys           = severe("Not enough synchronous standbys available in cluster {cluster}")
-	// Ours: EFM documents no subject for script.db.password failing.
-	DBPasswordScriptFailed = severe("Could not get the database password for cluster {cluster}")
+	// PrimaryFencedOff: EFM sends it isolated by the majority and when a
+	// standby was already promoted; the body tells which.
+	PrimaryFencedOff              = severe("Primary database being fenced off for cluster {cluster}")
+	IsolatedPrimaryShutdown       = severe("Isolated primary database shutdown")
+	CouldNotAssignVIP             = severe("Could not assign VIP to node {node}")
+	PrimaryDatabaseFailure        = severe("Primary database failure for cluster {cluster}")
+	StandbyDatabaseFailure        = severe("Standby database failure for cluster {cluster}")
+	AgentTimingOut                = severe("Agent is timing out for cluster {cluster}")
+	ResumeTimedOut                = severe("Resume timed out for cluster {cluster}")
+	InternalStateMismatch         = severe("Internal state mismatch for cluster {cluster}")
+	FailoverNotOccurred           = severe("Failover has not occurred")
+	DatabaseInWrongState          = severe("Database in wrong state on {node}")
+	DatabaseConnectionFailure     = severe("Database connection failure for cluster {cluster}")
+	StandbyCustomMonitorFailure   = severe("Standby custom monitor failure for cluster {cluster}")
+	PrimaryCustomMonitorFailure   = severe("Primary custom monitor failure for cluster {cluster}")
+	LoopbackPingServerIP          = severe("Loopback address set for ping.server.ip")
+	LoadBalancerAttachScriptError = severe("Load balancer attach script error")
+	LoadBalancerDetachScriptError = severe("Load balancer detach script error")
+	PgpoolAttachNodeError         = severe("Pgpool attach node error")
+	PgpoolDetachNodeError         = severe("Pgpool detach node error")
+	NotEnoughSyncStandbys         = severe("Not enough synchronous standbys available in cluster {cluster}")
+	// EFM documents no subject for script.db.password failing.
+	DBPasswordScriptFailed = oursSevere("Could not get the database password for cluster {cluster}")
+)
+
+// OpenEFM's own subjects, for events EFM does not report. They follow EFM's
+// wording ("Standby agent tried to promote, but ...") so mail filters
+// written for EFM's catch them.
+var (
+	// EFM reports no switchover of its own; OpenEFM tells it from a
+	// failover.
+	SwitchoverCompleted = oursWarning("Switchover has completed on cluster {cluster}")
+	// A VIP or ping.server.ip probe that could not tell (it errored or
+	// timed out): EFM reads every failure as "no answer".
+	VIPInDoubt            = oursWarning("Standby agent cannot verify that the VIP is released")
+	VIPInDoubtNoPromotion = oursWarning("Standby agent tried to promote, but could not verify that the VIP is released")
+	PingInDoubt           = oursWarning("Standby agent tried to promote, but could not verify that it is not orphaned")
+	// A message no agent of this cluster and protocol version would send.
+	UndecodableMessage = oursWarning("Agent message from another protocol version or cluster")
+	// The primary's agent did not run past its lease (a frozen VM) and kept
+	// it: EFM has no lease.
+	PrimaryStalledPastLease = oursWarning("Primary agent was not running past its lease on {node}")
 )
