@@ -148,6 +148,10 @@ func TestVoteDecision(t *testing.T) {
 			facts:  func(f *voterFacts) { f.role, f.wal.Reachable = RoleIdle, false },
 			rule:   ruleWALUnreadable,
 			answer: voteRefuse},
+		{name: "idle agent whose WAL position was read before the request arrived: refuse",
+			facts:  func(f *voterFacts) { f.role, f.walReadAt = RoleIdle, since-time.Millisecond },
+			rule:   ruleWALUnreadable,
+			answer: voteRefuse},
 		// ruleLessWAL
 		{name: "candidate received less WAL than me: refuse",
 			req:    func(m *Message) { m.Status.ReceivedLSN = 99 },
