@@ -196,7 +196,7 @@ func Decide(s Situation, p Params) Decision {
 			return d
 		}
 	}
-	if 2*s.Connected <= s.Voters {
+	if !strictMajority(s.Connected, s.Voters) {
 		note(subject.SubsetDisconnectedFromPrimary,
 			fmt.Sprintf("Only %d of %d voting members are connected: no promotion without a majority.", s.Connected, s.Voters))
 		return d

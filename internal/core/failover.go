@@ -291,7 +291,7 @@ func (n *Node) onVoteResp(from NodeID, m Message) {
 	}
 	fo.votes[from] = true
 	// A strict majority of the voting members, DOWN members counted.
-	if 2*len(fo.votes) <= fo.voters {
+	if !strictMajority(len(fo.votes), fo.voters) {
 		return
 	}
 	fo.phase = foPromote

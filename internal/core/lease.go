@@ -82,13 +82,10 @@ func (n *Node) onLeaseAck(from NodeID, m Message) {
 }
 
 // countAcks extends the lease when round r was acknowledged by at least half
-// of the voting members, the holder included, DOWN members counted. Half (not
-// a strict majority) is EFM's rule: on an even split the primary's side keeps
-// it, and the other side cannot promote because promotion needs a strict
-// majority; at least half plus a strict majority always intersect.
+// of the voting members, the holder included (atLeastHalf says why half).
 func (n *Node) countAcks(r uint64) {
 	l := &n.lease
-	if 2*len(l.acks[r]) < n.numVoters() {
+	if !atLeastHalf(len(l.acks[r]), n.numVoters()) {
 		return
 	}
 	if t := l.sent[r]; !l.valid || t > l.validFrom {

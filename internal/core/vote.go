@@ -57,69 +57,160 @@ func (n *Node) onRenewal(from NodeID, m Message) {
 	n.suspectTrig = 0
 }
 
-type voteVerdict uint8
+// voteAnswer is what onVoteReq does with a vote request.
+type voteAnswer string
 
 const (
-	voteGrant voteVerdict = iota + 1
-	voteRefuse
-	voteDefer
+	// voteGrant: record the vote (persisted before the answer), start the
+	// lease hold for the candidate, and grant.
+	voteGrant voteAnswer = "grant"
+	// voteGrantAgain: this vote was granted already (another coordinator,
+	// a lost answer); grant it again, recording nothing.
+	voteGrantAgain voteAnswer = "grant again"
+	voteRefuse     voteAnswer = "refuse"
+	// voteDefer: keep the request; voterTimers decides it again later,
+	// until the coordinator would have stopped waiting.
+	voteDefer voteAnswer = "defer"
+	// voteReadWALFirst: defer, and read this standby's WAL position with a
+	// local probe (unless one is in flight already).
+	voteReadWALFirst voteAnswer = "read my WAL position first"
 )
 
-// voteDecision applies the voting rules to a request for m.Target in
-// m.Epoch.
-// since is when the request arrived: the WAL position compared must be newer.
-func (n *Node) voteDecision(m Message, since time.Duration) (voteVerdict, string) {
-	e, c := m.Epoch, m.Target
-	if e == n.st.VotedEpoch && c == n.st.VotedFor && !n.lease.holder {
-		// Asked again (another coordinator, a lost answer): same answer.
-		return voteGrant, ""
-	}
-	if e <= n.st.Epoch || e <= n.st.VotedEpoch {
-		return voteRefuse, fmt.Sprintf("epoch %d not above %d (voted %d)", e, n.st.Epoch, n.st.VotedEpoch)
+// voteRule names the rule of voteDecision that decided, in the order they
+// are applied; the first that applies decides.
+type voteRule string
+
+const (
+	ruleAskedAgain    voteRule = "asked again"          // grant again
+	ruleEpochNotAbove voteRule = "epoch not above mine" // refuse
+	ruleMyCandidacy   voteRule = "promoting myself"     // refuse
+	ruleHoldingLease  voteRule = "holding the lease"    // defer
+	ruleLeaseHold     voteRule = "lease hold"           // defer
+	ruleOlderTimeline voteRule = "older timeline"       // refuse
+	ruleWALNotRead    voteRule = "WAL not read yet"     // read my WAL position first
+	ruleWALUnreadable voteRule = "WAL unreadable"       // refuse
+	ruleLessWAL       voteRule = "less WAL"             // refuse
+	ruleUpToDate      voteRule = "up to date"           // grant
+)
+
+// voteVerdict is voteDecision's answer and the rule that gave it; why is
+// the reason logged and sent with a refusal ("" on a grant).
+type voteVerdict struct {
+	answer voteAnswer
+	rule   voteRule
+	why    string
+}
+
+// voterFacts is what the voting rules read of this node (gathered by
+// Node.voterFacts), so that voteDecision is a function of its arguments.
+type voterFacts struct {
+	self NodeID
+	kind Kind
+	role Role
+	// promotable: this node's status says it may be promoted
+	// (Params.Promotable, or a set-priority above 0).
+	promotable bool
+	now        time.Duration
+	// The persisted epoch and vote.
+	epoch, votedEpoch uint64
+	votedFor          NodeID
+	// holdsLease: this node is the lease holder (lease.holder).
+	holdsLease bool
+	// promoting: this node runs a candidacy, in promotingEpoch.
+	promoting      bool
+	promotingEpoch uint64
+	// The voter's lease hold: no vote for another candidate than holdFor
+	// before holdUntil; ignoreHold is a test-only broken mode
+	// (Params.brokenNoLeaseWait).
+	holdUntil  time.Duration
+	holdFor    NodeID
+	ignoreHold bool
+	// wal is the last local probe, walReadAt when a probe last succeeded.
+	wal       LocalDBProbe
+	walReadAt time.Duration
+}
+
+func (n *Node) voterFacts() voterFacts {
+	f := voterFacts{
+		self:       n.p.Self,
+		kind:       n.p.Kind,
+		role:       n.role,
+		promotable: n.myStatus().Promotable,
+		now:        n.now,
+		epoch:      n.st.Epoch,
+		votedEpoch: n.st.VotedEpoch,
+		votedFor:   n.st.VotedFor,
+		holdsLease: n.lease.holder,
+		holdUntil:  n.voter.holdUntil,
+		holdFor:    n.voter.holdFor,
+		ignoreHold: n.brokenNoLeaseWait,
+		wal:        n.local.last,
+		walReadAt:  n.local.lastOK,
 	}
 	if n.cand != nil {
+		f.promoting, f.promotingEpoch = true, n.cand.epoch
+	}
+	return f
+}
+
+// voteDecision applies the voting rules to a request for m.Target in
+// m.Epoch. since is when the request arrived (or its lease hold ended): the
+// WAL position compared must have been read at or after it.
+func voteDecision(f voterFacts, m Message, since time.Duration) voteVerdict {
+	e, c := m.Epoch, m.Target
+	refuse := func(r voteRule, why string) voteVerdict { return voteVerdict{answer: voteRefuse, rule: r, why: why} }
+	deferBy := func(r voteRule, why string) voteVerdict { return voteVerdict{answer: voteDefer, rule: r, why: why} }
+	if e == f.votedEpoch && c == f.votedFor && !f.holdsLease {
+		// Asked again (another coordinator, a lost answer): same answer.
+		return voteVerdict{answer: voteGrantAgain, rule: ruleAskedAgain}
+	}
+	if e <= f.epoch || e <= f.votedEpoch {
+		return refuse(ruleEpochNotAbove, fmt.Sprintf("epoch %d not above %d (voted %d)", e, f.epoch, f.votedEpoch))
+	}
+	if f.promoting {
 		// Promoting under its own epoch: a vote in another would move the
 		// epoch it renews its lease under.
-		return voteRefuse, fmt.Sprintf("this node is promoting in epoch %d", n.cand.epoch)
+		return refuse(ruleMyCandidacy, fmt.Sprintf("this node is promoting in epoch %d", f.promotingEpoch))
 	}
-	if n.lease.holder && c != n.p.Self {
-		return voteDefer, "this node holds the primary lease"
+	if f.holdsLease && c != f.self {
+		return deferBy(ruleHoldingLease, "this node holds the primary lease")
 	}
-	// Raft's up-to-date rule: a standby does not vote for a candidate that
-	// received less WAL than itself. With synchronous replication this is
-	// what carries an acknowledged commit across the election.
-	if n.now < n.voter.holdUntil && n.voter.holdFor != c && !n.brokenNoLeaseWait {
-		return voteDefer, fmt.Sprintf("lease of %s may still be valid for %v", n.voter.holdFor, n.voter.holdUntil-n.now)
+	// The lease hold (Timing, point 3): a voter that acknowledged another
+	// node's renewal (or voted for another candidate, or restarted and
+	// forgot what it acknowledged) votes for nobody else until that lease
+	// has run out.
+	if f.now < f.holdUntil && f.holdFor != c && !f.ignoreHold {
+		return deferBy(ruleLeaseHold, fmt.Sprintf("lease of %s may still be valid for %v", f.holdFor, f.holdUntil-f.now))
 	}
 	// Every database voter, the old primary included, refuses a candidate
 	// on an older timeline than its own last one: that candidate missed a
 	// promotion and everything written after it.
-	if l := n.local.last; c != n.p.Self && n.p.Kind == KindDatabase && m.Status != nil && m.Status.Timeline < l.Timeline {
-		return voteRefuse, fmt.Sprintf("candidate is on timeline %d, this node was on %d", m.Status.Timeline, l.Timeline)
+	if l := f.wal; c != f.self && f.kind == KindDatabase && m.Status != nil && m.Status.Timeline < l.Timeline {
+		return refuse(ruleOlderTimeline, fmt.Sprintf("candidate is on timeline %d, this node was on %d", m.Status.Timeline, l.Timeline))
 	}
+	// Raft's up-to-date rule: a standby does not vote for a candidate that
+	// received less WAL than itself. With synchronous replication this is
+	// what carries an acknowledged commit across the election.
 	// Only promotable standbys apply it: synchronous_standby_names should
 	// name exactly those, and a standby that can never be promoted must not
 	// block a failover. The old primary (last seen out of recovery) cannot
 	// tell acknowledged WAL from its unacknowledged tail and does not apply
 	// it; witnesses have no WAL.
-	if l := n.local.last; c != n.p.Self && n.p.Kind == KindDatabase && n.myStatus().Promotable && (l.InRecovery || l == (LocalDBProbe{})) {
+	if l := f.wal; c != f.self && f.kind == KindDatabase && f.promotable && (l.InRecovery || l == (LocalDBProbe{})) {
 		// Compare with a position read after the request arrived (and after
 		// any lease hold): WAL received since the last routine probe may be
 		// exactly the acknowledged commit the candidate lacks.
-		if !l.Reachable || n.local.lastOK < since {
-			if n.role == RoleStandby || n.role == RoleUnknown {
-				if n.local.inflight == 0 {
-					n.probe(false)
-				}
-				return voteDefer, "reading this standby's WAL position first"
+		if !l.Reachable || f.walReadAt < since {
+			if f.role == RoleStandby || f.role == RoleUnknown {
+				return voteVerdict{answer: voteReadWALFirst, rule: ruleWALNotRead, why: "reading this standby's WAL position first"}
 			}
-			return voteRefuse, "this standby cannot read its own WAL position (database unreachable)"
+			return refuse(ruleWALUnreadable, "this standby cannot read its own WAL position (database unreachable)")
 		}
 		if m.Status != nil && (m.Status.Timeline < l.Timeline || m.Status.Timeline == l.Timeline && m.Status.ReceivedLSN < l.ReceivedLSN) {
-			return voteRefuse, fmt.Sprintf("candidate received %d/%s, this standby %d/%s", m.Status.Timeline, m.Status.ReceivedLSN, l.Timeline, l.ReceivedLSN)
+			return refuse(ruleLessWAL, fmt.Sprintf("candidate received %d/%s, this standby %d/%s", m.Status.Timeline, m.Status.ReceivedLSN, l.Timeline, l.ReceivedLSN))
 		}
 	}
-	return voteGrant, ""
+	return voteVerdict{answer: voteGrant, rule: ruleUpToDate}
 }
 
 func (n *Node) onVoteReq(from NodeID, m Message) {
@@ -127,25 +218,26 @@ func (n *Node) onVoteReq(from NodeID, m Message) {
 }
 
 func (n *Node) onVoteReqAt(from NodeID, m Message, since time.Duration) {
-	v, why := n.voteDecision(m, since)
-	switch v {
-	case voteDefer:
+	v := voteDecision(n.voterFacts(), m, since)
+	switch v.answer {
+	case voteDefer, voteReadWALFirst:
+		if v.answer == voteReadWALFirst && n.local.inflight == 0 {
+			n.probe(false)
+		}
 		if n.voter.pending == nil || n.voter.pending.Epoch <= m.Epoch {
 			mm := m
 			if n.voter.pending == nil || n.voter.pending.Epoch != m.Epoch {
 				n.voter.pendingAt = since
-				n.log(slog.LevelDebug, "vote deferred", "candidate", m.Target, "vote_epoch", m.Epoch, "why", why)
+				n.log(slog.LevelDebug, "vote deferred", "candidate", m.Target, "vote_epoch", m.Epoch, "why", v.why)
 			}
 			n.voter.pending, n.voter.pendingFrom = &mm, from
 		}
 	case voteRefuse:
-		n.log(slog.LevelInfo, "vote refused", "candidate", m.Target, "vote_epoch", m.Epoch, "why", why)
-		n.replyVote(from, Message{Type: MsgVoteResp, Epoch: max(n.st.Epoch, n.st.VotedEpoch), Target: m.Target, Round: m.Epoch, Reason: why, Voters: n.numVoters()})
+		n.log(slog.LevelInfo, "vote refused", "candidate", m.Target, "vote_epoch", m.Epoch, "why", v.why)
+		n.replyVote(from, Message{Type: MsgVoteResp, Epoch: max(n.st.Epoch, n.st.VotedEpoch), Target: m.Target, Round: m.Epoch, Reason: v.why, Voters: n.numVoters()})
+	case voteGrantAgain:
+		n.replyVote(from, Message{Type: MsgVoteResp, Epoch: m.Epoch, Target: m.Target, Round: m.Epoch, OK: true, Voters: n.numVoters()})
 	case voteGrant:
-		if m.Epoch == n.st.VotedEpoch && m.Target == n.st.VotedFor {
-			n.replyVote(from, Message{Type: MsgVoteResp, Epoch: m.Epoch, Target: m.Target, Round: m.Epoch, OK: true, Voters: n.numVoters()})
-			return
-		}
 		// Persist before answering: a vote is granted once per epoch even
 		// across a crash.
 		n.st.VotedEpoch = m.Epoch

@@ -1,0 +1,256 @@
+package core
+
+import (
+	"testing"
+	"time"
+)
+
+// TestVoteDecision: one row per rule of voteDecision, in the order the rules
+// are applied, then the cases where a rule does not apply. Each row starts
+// from a promotable standby (10.0.0.3) following the primary 10.0.0.1 in
+// epoch 1, with a WAL position read after the request arrived, asked to vote
+// for 10.0.0.2 in epoch 2; the candidate is exactly as far as this standby.
+func TestVoteDecision(t *testing.T) {
+	const (
+		self  = NodeID("10.0.0.3")
+		cand  = NodeID("10.0.0.2")
+		other = NodeID("10.0.0.4")
+		now   = time.Hour
+		since = now - time.Second
+	)
+	facts := func() voterFacts {
+		return voterFacts{
+			self: self, kind: KindDatabase, role: RoleStandby, promotable: true, now: now,
+			epoch: 1,
+			wal:   LocalDBProbe{Reachable: true, InRecovery: true, ReceivedLSN: 100, ReplayLSN: 100, Timeline: 2},
+			// Read after the request arrived.
+			walReadAt: now,
+		}
+	}
+	request := func() Message {
+		return Message{Type: MsgVoteReq, Epoch: 2, Target: cand, Status: &NodeStatus{Role: RoleStandby, Kind: KindDatabase, InRecovery: true, ReceivedLSN: 100, Timeline: 2}}
+	}
+	tests := []struct {
+		name string
+		// facts and req change the row's starting point.
+		facts func(*voterFacts)
+		req   func(*Message)
+		// rule decided, with answer.
+		rule   voteRule
+		answer voteAnswer
+	}{
+		// ruleAskedAgain
+		{name: "asked again for the candidate I voted for in that epoch: grant again, recording nothing",
+			facts:  func(f *voterFacts) { f.epoch, f.votedEpoch, f.votedFor = 2, 2, cand },
+			rule:   ruleAskedAgain,
+			answer: voteGrantAgain},
+		// ruleEpochNotAbove
+		{name: "epoch not above the one I follow: refuse",
+			facts:  func(f *voterFacts) { f.epoch = 2 },
+			rule:   ruleEpochNotAbove,
+			answer: voteRefuse},
+		{name: "epoch below the one I follow: refuse",
+			facts:  func(f *voterFacts) { f.epoch = 3 },
+			rule:   ruleEpochNotAbove,
+			answer: voteRefuse},
+		{name: "another candidate in the epoch I voted in: refuse (one vote per epoch)",
+			facts:  func(f *voterFacts) { f.epoch, f.votedEpoch, f.votedFor = 2, 2, other },
+			rule:   ruleEpochNotAbove,
+			answer: voteRefuse},
+		{name: "epoch not above my vote, though I follow an older one: refuse",
+			facts:  func(f *voterFacts) { f.votedEpoch, f.votedFor = 2, other },
+			rule:   ruleEpochNotAbove,
+			answer: voteRefuse},
+		{name: "asked again for my vote while I hold the lease: no second answer, refuse",
+			facts:  func(f *voterFacts) { f.epoch, f.votedEpoch, f.votedFor, f.holdsLease = 2, 2, cand, true },
+			rule:   ruleEpochNotAbove,
+			answer: voteRefuse},
+		// ruleMyCandidacy
+		{name: "I am promoting in my own epoch: refuse",
+			facts:  func(f *voterFacts) { f.epoch, f.promoting, f.promotingEpoch = 1, true, 1 },
+			rule:   ruleMyCandidacy,
+			answer: voteRefuse},
+		// ruleHoldingLease
+		{name: "I hold the primary lease, the candidate is another node: defer",
+			facts:  func(f *voterFacts) { f.holdsLease, f.wal.InRecovery, f.promotable = true, false, false },
+			rule:   ruleHoldingLease,
+			answer: voteDefer},
+		{name: "I hold the primary lease and the candidate is me: grant",
+			facts:  func(f *voterFacts) { f.holdsLease = true },
+			req:    func(m *Message) { m.Target = self },
+			rule:   ruleUpToDate,
+			answer: voteGrant},
+		// ruleLeaseHold
+		{name: "I acknowledged another primary's lease within the vote hold: defer",
+			facts:  func(f *voterFacts) { f.holdUntil, f.holdFor = now+time.Second, "10.0.0.1" },
+			rule:   ruleLeaseHold,
+			answer: voteDefer},
+		{name: "my vote hold is for this candidate: no wait, grant",
+			facts:  func(f *voterFacts) { f.holdUntil, f.holdFor = now+time.Second, cand },
+			rule:   ruleUpToDate,
+			answer: voteGrant},
+		{name: "my vote hold ended just now: grant",
+			facts:  func(f *voterFacts) { f.holdUntil, f.holdFor = now, "10.0.0.1" },
+			rule:   ruleUpToDate,
+			answer: voteGrant},
+		{name: "vote hold switched off (test-only broken mode): grant",
+			facts:  func(f *voterFacts) { f.holdUntil, f.holdFor, f.ignoreHold = now+time.Second, "10.0.0.1", true },
+			rule:   ruleUpToDate,
+			answer: voteGrant},
+		// ruleOlderTimeline
+		{name: "candidate on an older timeline than mine: refuse",
+			req:    func(m *Message) { m.Status.Timeline, m.Status.ReceivedLSN = 1, 500 },
+			rule:   ruleOlderTimeline,
+			answer: voteRefuse},
+		{name: "old primary, candidate on an older timeline than mine: refuse",
+			facts: func(f *voterFacts) {
+				f.role, f.promotable = RoleIdle, false
+				f.wal = LocalDBProbe{Reachable: true, CurrentLSN: 500, Timeline: 2}
+			},
+			req:    func(m *Message) { m.Status.Timeline = 1 },
+			rule:   ruleOlderTimeline,
+			answer: voteRefuse},
+		{name: "non-promotable standby, candidate on an older timeline than mine: refuse",
+			facts:  func(f *voterFacts) { f.promotable = false },
+			req:    func(m *Message) { m.Status.Timeline = 1 },
+			rule:   ruleOlderTimeline,
+			answer: voteRefuse},
+		{name: "witness, candidate on any timeline: grant (a witness has no WAL)",
+			facts: func(f *voterFacts) {
+				f.kind, f.role, f.promotable, f.wal, f.walReadAt = KindWitness, RoleWitness, false, LocalDBProbe{}, 0
+			},
+			req:    func(m *Message) { m.Status.Timeline = 1 },
+			rule:   ruleUpToDate,
+			answer: voteGrant},
+		{name: "candidate sent no status: no timeline or WAL to compare, grant",
+			req:    func(m *Message) { m.Status = nil },
+			rule:   ruleUpToDate,
+			answer: voteGrant},
+		// ruleWALNotRead
+		{name: "my WAL position was read before the request arrived: read it first",
+			facts:  func(f *voterFacts) { f.walReadAt = since - time.Millisecond },
+			rule:   ruleWALNotRead,
+			answer: voteReadWALFirst},
+		{name: "my WAL position read at the very moment the request arrived: compare it",
+			facts:  func(f *voterFacts) { f.walReadAt = since },
+			rule:   ruleUpToDate,
+			answer: voteGrant},
+		{name: "standby whose last probe failed: read my WAL position first",
+			facts:  func(f *voterFacts) { f.wal.Reachable = false },
+			rule:   ruleWALNotRead,
+			answer: voteReadWALFirst},
+		{name: "agent just started, no probe answered yet: read my WAL position first",
+			facts:  func(f *voterFacts) { f.role, f.wal, f.walReadAt = RoleUnknown, LocalDBProbe{}, 0 },
+			rule:   ruleWALNotRead,
+			answer: voteReadWALFirst},
+		// ruleWALUnreadable
+		{name: "idle standby agent whose database is unreachable: refuse",
+			facts:  func(f *voterFacts) { f.role, f.wal.Reachable = RoleIdle, false },
+			rule:   ruleWALUnreadable,
+			answer: voteRefuse},
+		{name: "idle agent whose WAL position was read before the request arrived: refuse",
+			facts:  func(f *voterFacts) { f.role, f.walReadAt = RoleIdle, since-time.Millisecond },
+			rule:   ruleWALUnreadable,
+			answer: voteRefuse},
+		// ruleLessWAL
+		{name: "candidate received less WAL than me: refuse",
+			req:    func(m *Message) { m.Status.ReceivedLSN = 99 },
+			rule:   ruleLessWAL,
+			answer: voteRefuse},
+		{name: "non-promotable standby, candidate received less WAL than me: grant",
+			facts:  func(f *voterFacts) { f.promotable = false },
+			req:    func(m *Message) { m.Status.ReceivedLSN = 99 },
+			rule:   ruleUpToDate,
+			answer: voteGrant},
+		{name: "old primary, candidate received less WAL than I wrote: grant (it cannot tell its unacknowledged tail)",
+			facts: func(f *voterFacts) {
+				f.role = RoleIdle
+				f.wal = LocalDBProbe{Reachable: true, CurrentLSN: 500, ReceivedLSN: 500, Timeline: 2}
+			},
+			req:    func(m *Message) { m.Status.ReceivedLSN = 99 },
+			rule:   ruleUpToDate,
+			answer: voteGrant},
+		{name: "candidate on a newer timeline with less WAL: grant",
+			req:    func(m *Message) { m.Status.Timeline, m.Status.ReceivedLSN = 3, 50 },
+			rule:   ruleUpToDate,
+			answer: voteGrant},
+		{name: "candidate received more WAL than me: grant",
+			req:    func(m *Message) { m.Status.ReceivedLSN = 101 },
+			rule:   ruleUpToDate,
+			answer: voteGrant},
+		// ruleUpToDate
+		{name: "candidate as far as me, nothing against it: grant",
+			rule:   ruleUpToDate,
+			answer: voteGrant},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, m := facts(), request()
+			if tt.facts != nil {
+				tt.facts(&f)
+			}
+			if tt.req != nil {
+				tt.req(&m)
+			}
+			v := voteDecision(f, m, since)
+			if v.rule != tt.rule || v.answer != tt.answer {
+				t.Fatalf("decided by %q: %s (%q), want %q: %s", v.rule, v.answer, v.why, tt.rule, tt.answer)
+			}
+			// A refusal is sent with its reason and a deferral logged with
+			// it; a grant has none.
+			granted := v.answer == voteGrant || v.answer == voteGrantAgain
+			if granted != (v.why == "") {
+				t.Errorf("answer %s with reason %q", v.answer, v.why)
+			}
+		})
+	}
+}
+
+// TestVoteReadsWALPositionFirst: the caller applies "read my WAL position
+// first": it reads the standby's WAL position (a local probe) and decides
+// the deferred request against that position, not the routine one.
+func TestVoteReadsWALPositionFirst(t *testing.T) {
+	tests := []struct {
+		name    string
+		candLSN LSN
+		granted bool
+	}{
+		{name: "candidate as far as my fresh position: grant", candLSN: 200, granted: true},
+		{name: "candidate past my routine position but behind my fresh one: refuse", candLSN: 150, granted: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, "10.0.0.3", KindDatabase, Persisted{Epoch: 1, Primary: "10.0.0.1"}, standbyProbe,
+				members(MemberAlive, MemberAlive, MemberAlive, MemberAlive)...)
+			// As if the restart hold had run out: the WAL rule decides.
+			h.n.voter.holdUntil = h.now
+			// WAL received since the last routine probe (which read 100),
+			// and the request arrives between two ticks.
+			h.probe.ReceivedLSN = 200
+			h.now += 10 * time.Millisecond
+			h.acts = nil
+			// The harness answers the probe at once: the vote must be
+			// decided on that answer, not at a later routine probe.
+			h.step(MessageReceived{From: "10.0.0.2", Msg: Message{Cluster: "c", Type: MsgVoteReq, Epoch: 2, Target: "10.0.0.2",
+				Status: &NodeStatus{Role: RoleStandby, Kind: KindDatabase, InRecovery: true, ReceivedLSN: tt.candLSN, Timeline: standbyProbe.Timeline}}})
+			probed := false
+			var resp []Send
+			for _, a := range h.acts {
+				switch a := a.(type) {
+				case ProbeLocalDB:
+					probed = probed || len(resp) == 0
+				case Send:
+					if a.Msg.Type == MsgVoteResp {
+						resp = append(resp, a)
+					}
+				}
+			}
+			if !probed {
+				t.Error("no WAL position read before the vote was answered")
+			}
+			if len(resp) != 1 || resp[0].Msg.OK != tt.granted {
+				t.Fatalf("answers %+v, want one with OK=%v", resp, tt.granted)
+			}
+		})
+	}
+}
