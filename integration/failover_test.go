@@ -42,13 +42,9 @@ func startCluster(t *testing.T, opts harness.ClusterOptions) (*harness.Cluster, 
 		t.Fatal(err)
 	}
 	start := time.Now()
-	var status string
-	err = harness.Eventually(ctx, 60*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
-		status, err = c.EFM(ctx, c.Witness, "cluster-status", c.Name)
-		return err == nil, err // exit 0: every agent up, primary and standbys in sync
-	})
+	status, err := c.WaitHealthy(ctx, 60*time.Second)
 	if err != nil {
-		t.Fatalf("the cluster never became healthy: %v\n%s", err, status)
+		t.Fatalf("the cluster never became healthy: %v", err)
 	}
 	t.Logf("agents formed a healthy cluster in %v:\n%s", time.Since(start).Round(time.Millisecond), status)
 	checkSameView(ctx, t, c)
@@ -458,11 +454,7 @@ func TestSwitchover(t *testing.T) {
 		t.Fatalf("the client cannot write after the switchover: %v", err)
 	}
 	checkFollows(ctx, t, c, np) // n1 included: it is a standby of the new primary now
-	err = harness.Eventually(ctx, 60*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
-		out, err := c.EFM(ctx, c.Witness, "cluster-status", c.Name)
-		return err == nil, fmt.Errorf("cluster-status after the switchover: %v\n%s", err, out)
-	})
-	if err != nil {
+	if _, err := c.WaitHealthy(ctx, 60*time.Second); err != nil {
 		t.Errorf("the cluster is not healthy after the switchover: %v", err)
 	}
 	wr, pr := w.Stop(), p.Stop()
@@ -589,11 +581,7 @@ func TestCustomMonitorFailureOnPrimary(t *testing.T) {
 	if err := c.StartAgents(ctx); err != nil {
 		t.Fatal(err)
 	}
-	err = harness.Eventually(ctx, 60*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
-		out, err := c.EFM(ctx, c.Witness, "cluster-status", c.Name)
-		return err == nil, fmt.Errorf("%v\n%s", err, out)
-	})
-	if err != nil {
+	if _, err := c.WaitHealthy(ctx, 60*time.Second); err != nil {
 		t.Fatalf("the cluster never became healthy: %v", err)
 	}
 	w := c.StartWriter(harness.WriterOptions{})
@@ -700,11 +688,7 @@ func TestSwitchoverAndBackWithPasswords(t *testing.T) {
 	if out, err := c.EFM(ctx, c.Witness, "set-priority", c.Name, n1Addr, "1"); err != nil {
 		t.Fatalf("set-priority %s 1: %v\n%s", n1Addr, err, out)
 	}
-	err = harness.Eventually(ctx, 60*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
-		out, err := c.EFM(ctx, c.Witness, "cluster-status", c.Name)
-		return err == nil, fmt.Errorf("cluster-status before the switch back: %v\n%s", err, out)
-	})
-	if err != nil {
+	if _, err := c.WaitHealthy(ctx, 60*time.Second); err != nil {
 		t.Fatalf("the cluster is not healthy after the first switchover: %v", err)
 	}
 	// Right after a switchover the agents' statuses of the new primary and

@@ -48,11 +48,7 @@ func checkPromoteRefused(t *testing.T, flags []string) {
 	if err := c.StartAgents(ctx); err != nil {
 		t.Fatal(err)
 	}
-	err = harness.Eventually(ctx, 60*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
-		out, err := c.EFM(ctx, c.Witness, "cluster-status", c.Name)
-		return err == nil, fmt.Errorf("%v\n%s", err, out)
-	})
-	if err != nil {
+	if _, err := c.WaitHealthy(ctx, 60*time.Second); err != nil {
 		t.Fatalf("the cluster never became healthy: %v", err)
 	}
 	pid, err := c.DB[0].PostmasterPID()

@@ -74,13 +74,8 @@ exec /bin/ping "$@"
 	if err := c.StartAgents(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var status string
-	err = harness.Eventually(ctx, 60*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
-		status, err = c.EFM(ctx, c.Witness, "cluster-status", c.Name)
-		return err == nil, err
-	})
-	if err != nil {
-		t.Fatalf("the cluster never became healthy: %v\n%s", err, status)
+	if _, err := c.WaitHealthy(ctx, 60*time.Second); err != nil {
+		t.Fatalf("the cluster never became healthy: %v", err)
 	}
 	p := c.StartProbe()
 	pid, err := c.DB[0].KillPostmaster()
