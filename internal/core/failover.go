@@ -3,6 +3,7 @@ package core
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/openefm/efm/internal/notify/subject"
@@ -305,7 +306,7 @@ func (n *Node) onVoteResp(from NodeID, m Message) {
 	}
 	msg := Message{Type: MsgPromote, Epoch: fo.epoch, Target: fo.cand, FailedPrimary: failed,
 		Fence: n.fenceTargets(failed), Switchover: fo.switchover, Quiet: fo.quiet, NoScripts: fo.noScripts}
-	for id := range fo.asked {
+	for _, id := range fo.askedInOrder() {
 		if id != fo.cand && id != n.p.Self {
 			n.send(id, Message{Type: MsgResumeReplay})
 		}
@@ -319,10 +320,22 @@ func (n *Node) onVoteResp(from NodeID, m Message) {
 	}
 }
 
+// askedInOrder is the members asked in the check round, in id order: the
+// core's actions must not depend on Go's map order, or a simulator seed
+// would not replay.
+func (fo *failover) askedInOrder() []NodeID {
+	out := make([]NodeID, 0, len(fo.asked))
+	for id := range fo.asked {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // abortFailover ends a failover attempt without promotion.
 func (n *Node) abortFailover(backoff time.Duration) {
 	if fo := n.fo; fo != nil {
-		for id := range fo.asked {
+		for _, id := range fo.askedInOrder() {
 			if id != n.p.Self {
 				n.send(id, Message{Type: MsgResumeReplay})
 			}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -166,5 +167,36 @@ func TestSimulationCatchesBrokenLeaseWait(t *testing.T) {
 	fixed := runSeed(first.seed, func(c *Config) { broken(c); c.BrokenNoLeaseWait = false })
 	if fixed.err != nil {
 		t.Errorf("seed %d fails even with the lease hold: %v\n%s", first.seed, fixed.err, fixed.trace)
+	}
+}
+
+// TestSimulationReplaysExactly runs schedules twice with full traces and
+// requires the same trace: a failing seed printed by TestSimulation must
+// replay with EFM_SIM_SEED, which holds only if nothing in the core or the
+// simulator depends on Go's random map order or on the wall clock.
+func TestSimulationReplaysExactly(t *testing.T) {
+	const seeds = 300
+	for seed := int64(1); seed <= seeds; seed++ {
+		var traces [2]string
+		for i := range traces {
+			w := New(RandomConfig(seed))
+			w.traceAll = true
+			w.Run()
+			traces[i] = w.Trace()
+		}
+		if traces[0] != traces[1] {
+			a, b := strings.Split(traces[0], "\n"), strings.Split(traces[1], "\n")
+			line := 0
+			for line < min(len(a), len(b)) && a[line] == b[line] {
+				line++
+			}
+			at := func(l []string) string {
+				if line < len(l) {
+					return l[line]
+				}
+				return "(end of trace)"
+			}
+			t.Fatalf("seed %d ran differently twice; first difference at trace line %d:\n  run 1: %s\n  run 2: %s", seed, line+1, at(a), at(b))
+		}
 	}
 }
