@@ -77,13 +77,13 @@ func TrackLag(prev Lag, primary, replay wal.LSN, known bool, now time.Time) Lag 
 // Answer decides the status code and a one-line body for a request to path
 // with query, on snapshot s, at now. Paths:
 //
-//	/                    EFM: 200 primary, 503 fenced or isolated primary, 404 otherwise
-//	/primary, /read-write 200 primary, else 503
-//	/replica             200 streaming standby (within ?lag=), else 503
-//	/read-only           200 primary or /replica's 200, else 503
-//	/health              200 while the local database answers, else 503
-//	/liveness            200 while the agent's loop runs, else 503
-//	/readiness           /read-only's answer
+//	/                      EFM: 200 primary, 503 fenced or isolated primary, 404 otherwise
+//	/primary, /read-write  200 primary, else 503
+//	/replica               200 streaming standby (within ?lag=), else 503
+//	/read-only             200 primary or /replica's 200, else 503
+//	/health                200 while the local database answers, else 503
+//	/liveness              200 while the agent's loop runs, else 503
+//	/readiness             /read-only's answer
 //
 // Any other path answers as / does, as EFM's endpoint answers any path:
 // that is the strictest answer, so a mistyped path never routes a write
