@@ -252,6 +252,7 @@ func TestFailoverPrimaryHostIsolated(t *testing.T) {
 	}
 	lb := startRouted(ctx, t, c)
 	n1 := c.Net.Host("n1")
+	hw := c.WatchHealth(n1, n1, "/primary")
 	if err := c.Net.CutLink(ctx, n1); err != nil {
 		t.Fatal(err)
 	}
@@ -264,6 +265,7 @@ func TestFailoverPrimaryHostIsolated(t *testing.T) {
 	}
 	fenced := time.Now()
 	t.Logf("measured: isolated n1 stopped accepting writes %v after the cut", fenced.Sub(fault).Round(time.Millisecond))
+	checkStopsVouchingFirst(t, hw.Stop(), p.Snapshot(), "n1", fault)
 
 	var np string
 	err := harness.Eventually(ctx, 90*time.Second, 50*time.Millisecond, func(ctx context.Context) (bool, error) {

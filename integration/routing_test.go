@@ -166,3 +166,45 @@ func (r *routed) finish(ctx context.Context, t *testing.T, c *harness.Cluster, p
 		t.Errorf("synchronous replication lost %d commits acknowledged through HAProxy: %v", len(lost), lost)
 	}
 }
+
+// checkStopsVouchingFirst: the safety rule, seen from inside the isolated
+// primary's own namespace. Its /primary must not answer 200 once its
+// database has stopped accepting writes (the first failed probe after its
+// last accepted write), and must answer 503, not merely go silent. How long
+// before the database stopped the 200s ended is measured, not asserted:
+// it is up to one agent tick plus the fencing stop.
+func checkStopsVouchingFirst(t *testing.T, answers []harness.Answer, pr harness.ProbeReport, host string, fault time.Time) {
+	t.Helper()
+	samples := pr.Samples[host]
+	last := -1
+	for i, s := range samples {
+		if s.Writable {
+			last = i
+		}
+	}
+	if last < 0 || last == len(samples)-1 {
+		t.Errorf("the probe never saw %s stop accepting writes", host)
+		return
+	}
+	stoppedBy := samples[last+1].End
+	var lastOK, first503 time.Time
+	for _, a := range answers {
+		switch {
+		case a.Code == 200:
+			lastOK = a.End
+			if a.Start.After(stoppedBy) {
+				t.Errorf("%s's /primary answered 200 to a request sent at %s, after its database stopped accepting writes (by %s)",
+					host, a.Start.Format("15:04:05.000"), stoppedBy.Format("15:04:05.000"))
+			}
+		case a.Code == 503 && a.Start.After(fault) && first503.IsZero():
+			first503 = a.Start
+		}
+	}
+	if lastOK.IsZero() || first503.IsZero() {
+		t.Errorf("%s's /primary: last 200 at %v, first 503 after the fault at %v; want both", host, lastOK, first503)
+		return
+	}
+	t.Logf("measured: %s's /primary last answered 200 %v after the fault and 503 from %v; its database last accepted a write %v after the fault (the 200s ended %v before)",
+		host, lastOK.Sub(fault).Round(time.Millisecond), first503.Sub(fault).Round(time.Millisecond),
+		samples[last].End.Sub(fault).Round(time.Millisecond), samples[last].End.Sub(lastOK).Round(time.Millisecond))
+}
