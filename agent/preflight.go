@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,6 +99,12 @@ func Preflight(ctx context.Context, cfg *config.Config) []error {
 		}
 	}
 
+	if cfg.PrimaryHealthCheckPort != 0 {
+		if err := checkHealthPort(cfg); err != nil {
+			add("primary.health.check.port", "%v", err)
+		}
+	}
+
 	for _, name := range []string{"sslrootcert", "sslcert", "sslkey"} {
 		if p := cfg.JDBCProperties[name]; p != "" {
 			if f, err := os.Open(p); err != nil {
@@ -163,4 +170,44 @@ func interfaceNames() string {
 		names[i] = ifi.Name
 	}
 	return strings.Join(names, ", ")
+}
+
+// checkHealthPort refuses a health port another listener of this agent
+// uses, or one already taken on this node: the agent would fail to start
+// on it after joining nothing, and check-conf should say so first.
+func checkHealthPort(cfg *config.Config) error {
+	port, addr := cfg.PrimaryHealthCheckPort, healthAddress(cfg)
+	if port == cfg.BindAddress.Port {
+		return fmt.Errorf("port %d is also bind.address's (%s), where the agents talk; accepted: another free port", port, cfg.BindAddress)
+	}
+	if m := cfg.MetricsAddress; !m.IsZero() && m.Port == port && sameListenHost(m.Host, cfg.BindAddress.Host) {
+		return fmt.Errorf("port %d is also metrics.address's (%s) on the same address; accepted: another free port, or no metrics.address and /metrics is served on this port", port, m)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %v (if this cluster's agent runs here, it holds the port: check-conf checks a stopped agent's configuration); accepted: a free port", addr, unwrapSyscall(err))
+	}
+	ln.Close()
+	return nil
+}
+
+// sameListenHost: two listeners on these hosts with one port would clash;
+// a wildcard address clashes with every address.
+func sameListenHost(a, b string) bool {
+	if a == b {
+		return true
+	}
+	pa, errA := netip.ParseAddr(a)
+	pb, errB := netip.ParseAddr(b)
+	return errA == nil && pa.IsUnspecified() || errB == nil && pb.IsUnspecified() ||
+		errA == nil && errB == nil && pa.Unmap() == pb.Unmap()
+}
+
+// unwrapSyscall drops the *net.OpError's repetition of the address.
+func unwrapSyscall(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return oe.Err
+	}
+	return err
 }

@@ -112,6 +112,7 @@ func (p *process) stages() []stage {
 		{"set up notify", p.setupNotify},
 		{"join membership", p.joinMembership},
 		{"serve metrics", p.serveMetrics},
+		{"serve health", p.serveHealth},
 		{"serve admin", p.serveAdmin},
 	}
 }
@@ -354,13 +355,17 @@ func (p *process) joinMembership(ctx context.Context) error {
 }
 
 // serveMetrics listens on metrics.address, if set; the listener closes
-// when the agent's context ends, in joinMembership's undo.
+// when the agent's context ends, in joinMembership's undo. Without
+// metrics.address, primary.health.check.port serves /metrics.
 func (p *process) serveMetrics(ctx context.Context) error {
 	cfg, s := p.cfg, p.s
-	if cfg.MetricsAddress.IsZero() {
+	if cfg.MetricsAddress.IsZero() && cfg.PrimaryHealthCheckPort == 0 {
 		return nil
 	}
 	s.metrics = metrics.New(cfg.Cluster, cfg.BindAddress.Host, s.vipHeld)
+	if cfg.MetricsAddress.IsZero() {
+		return nil
+	}
 	return s.metrics.Serve(ctx, cfg.MetricsAddress.String(), p.log)
 }
 

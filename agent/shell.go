@@ -34,7 +34,8 @@ type shell struct {
 	runner  *hooks.Runner // for the custom monitor
 	notify  notifier
 	state   stateFile
-	metrics *metrics.Agent // nil without metrics.address
+	metrics *metrics.Agent // nil without metrics.address and primary.health.check.port
+	health  *healthState   // nil without primary.health.check.port
 	roster  roster
 
 	events chan core.Event
@@ -117,6 +118,9 @@ func (s *shell) step(ctx context.Context, ev core.Event) {
 	acts := s.node.Step(s.now(), ev)
 	s.execute(ctx, acts)
 	st := s.node.Status()
+	if s.health != nil {
+		s.publishHealth(ev, st)
+	}
 	s.mu.Lock()
 	s.view = st
 	s.role = s.node.Role()

@@ -210,11 +210,12 @@ func checkLost(ctx context.Context, t *testing.T, wr harness.WriterReport, prima
 // advanced standby; the VIP moves, the client writes again, the other
 // standby follows the new primary and the old primary stays fenced.
 func TestFailoverPrimaryPostmasterKilled(t *testing.T) {
-	c, ctx := startCluster(t, harness.ClusterOptions{Sync: true})
+	c, ctx := startCluster(t, harness.ClusterOptions{Sync: true, HAProxy: true})
 	w, p := c.StartWriter(harness.WriterOptions{}), c.StartProbe()
 	if err := w.WaitAcks(ctx, 30*time.Second, time.Now(), 20); err != nil {
 		t.Fatal(err)
 	}
+	lb := startRouted(ctx, t, c)
 	pid, err := c.DB[0].KillPostmaster()
 	if err != nil {
 		t.Fatal(err)
@@ -233,6 +234,9 @@ func TestFailoverPrimaryPostmasterKilled(t *testing.T) {
 	t.Logf("measured: the client could not write for %v (largest gap between acknowledged commits)", gap.Duration().Round(time.Millisecond))
 	checkNoSplitBrain(t, pr, np, "n1", fault)
 	checkLost(ctx, t, wr, c.PG(np), true)
+	lb.finish(ctx, t, c, pr, wr, np, "n1", fault)
+	checkEndpoints(ctx, t, c, c.Net.Host(np), "new primary", primaryEndpoints)
+	checkEndpoints(ctx, t, c, c.DB[0].Host, "fenced old primary", fencedEndpoints)
 	checkFenced(ctx, t, c.DB[0])
 }
 
@@ -241,12 +245,14 @@ func TestFailoverPrimaryPostmasterKilled(t *testing.T) {
 // may promote; a probe inside n1's namespace must never find it writable
 // after the new primary accepted a write.
 func TestFailoverPrimaryHostIsolated(t *testing.T) {
-	c, ctx := startCluster(t, harness.ClusterOptions{Sync: true})
+	c, ctx := startCluster(t, harness.ClusterOptions{Sync: true, HAProxy: true})
 	w, p := c.StartWriter(harness.WriterOptions{}), c.StartProbe()
 	if err := w.WaitAcks(ctx, 30*time.Second, time.Now(), 20); err != nil {
 		t.Fatal(err)
 	}
+	lb := startRouted(ctx, t, c)
 	n1 := c.Net.Host("n1")
+	hw := c.WatchHealth(n1, n1, "/primary")
 	if err := c.Net.CutLink(ctx, n1); err != nil {
 		t.Fatal(err)
 	}
@@ -259,6 +265,7 @@ func TestFailoverPrimaryHostIsolated(t *testing.T) {
 	}
 	fenced := time.Now()
 	t.Logf("measured: isolated n1 stopped accepting writes %v after the cut", fenced.Sub(fault).Round(time.Millisecond))
+	checkStopsVouchingFirst(t, hw.Stop(), p.Snapshot(), "n1", fault)
 
 	var np string
 	err := harness.Eventually(ctx, 90*time.Second, 50*time.Millisecond, func(ctx context.Context) (bool, error) {
@@ -299,6 +306,8 @@ func TestFailoverPrimaryHostIsolated(t *testing.T) {
 	t.Logf("measured: the client could not write for %v", gap.Duration().Round(time.Millisecond))
 	checkNoSplitBrain(t, pr, np, "n1", fault)
 	checkLost(ctx, t, wr, c.PG(np), true)
+	lb.finish(ctx, t, c, pr, wr, np, "n1", fault)
+	checkEndpoints(ctx, t, c, c.Net.Host(np), "new primary", primaryEndpoints)
 }
 
 // n1's agent fails or stops while its database is healthy: killed

@@ -2,8 +2,9 @@
 # Installs, from Debian's packages, what OpenEFM's integration tests and the
 # local demo need, and only what is missing: PostgreSQL 15 server binaries,
 # iproute2 (ip, tc), ping and arping (EFM's ping.server.command and VIP
-# checks), iptables, procps. Runs `apt-get update` only when something must
-# be installed. Idempotent; meant for root on Debian bookworm (CI, a fresh
+# checks), iptables, procps, HAProxy (the load balancer in front of the
+# health endpoints). Runs `apt-get update` only when something must be
+# installed. Idempotent; meant for root on Debian bookworm (CI, a fresh
 # machine). Prints what it installed. Touches no other network.
 set -eu
 
@@ -21,6 +22,7 @@ iputils-arping:/usr/bin/arping
 iptables:/usr/sbin/iptables
 procps:/usr/bin/pgrep
 util-linux:/usr/sbin/runuser
+haproxy:/usr/sbin/haproxy
 "
 
 missing=""

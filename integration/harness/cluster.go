@@ -26,6 +26,9 @@ type ClusterOptions struct {
 	// AssignVIP puts the VIP on the primary's interface before any agent
 	// runs (EFM's primary agent would add it at start otherwise).
 	AssignVIP bool
+	// HAProxy adds a host "lb" for StartHAProxy and gives every agent
+	// primary.health.check.port = HealthPort.
+	HAProxy bool
 }
 
 // Cluster is a ready-made failover test bed: database hosts n1..nN (n1
@@ -39,6 +42,7 @@ type Cluster struct {
 	DB      []*PG // DB[0] is the initial primary
 	Witness *Host // nil with NoWitness
 	Client  *Host
+	LB      *Host                // the load balancer's host; nil without ClusterOptions.HAProxy
 	Configs map[string]EFMConfig // by host name
 	Bin     string               // the efm binary, once StartAgents has built it
 
@@ -65,12 +69,15 @@ func NewCluster(ctx context.Context, tb TB, opts ClusterOptions) (*Cluster, erro
 		names = append(names, "witness")
 	}
 	names = append(names, "client")
+	if opts.HAProxy {
+		names = append(names, "lb")
+	}
 	nw, err := NewNetwork(ctx, tb, names...)
 	if err != nil {
 		return nil, err
 	}
 	c := &Cluster{Net: nw, Name: opts.Name, VIP: nw.Spare(0), Client: nw.Host("client"), Witness: nw.Host("witness"),
-		Configs: map[string]EFMConfig{}, tb: tb, agents: map[string]*Proc{}}
+		LB: nw.Host("lb"), Configs: map[string]EFMConfig{}, tb: tb, agents: map[string]*Proc{}}
 	primary, err := InitPrimary(ctx, tb, nw.Host("n1"), opts.PG)
 	if err != nil {
 		return nil, err
@@ -107,6 +114,9 @@ func NewCluster(ctx context.Context, tb TB, opts ClusterOptions) (*Cluster, erro
 		cfg, err := NewEFMConfig(c.Name, h, c.PG(h.Name), c.VIP, agentHosts)
 		if err != nil {
 			return nil, err
+		}
+		if opts.HAProxy {
+			cfg.Props["primary.health.check.port"] = fmt.Sprint(HealthPort)
 		}
 		for k, v := range opts.Props {
 			if v == "" {

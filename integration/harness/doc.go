@@ -28,6 +28,11 @@
 //	overlaps := pr.OverlapsAfter(first)                           // must be empty: never two writable primaries
 //	last, _ := pr.LastWritable("n1")                              // the old primary's last accepted write
 //
+// With ClusterOptions.HAProxy the cluster has an "lb" host and every agent a
+// health port; c.StartHAProxy runs Debian's haproxy there with
+// examples/haproxy/haproxy.cfg, c.StartWriterVia(lb.Write, ...) commits
+// through its write port, and c.WatchHealth polls one agent's endpoint.
+//
 // Everything here needs root (network namespaces, setns, running PostgreSQL
 // as another user). SkipReason says why a machine cannot run the tests;
 // integration/setup-host.sh installs the Debian packages they use.

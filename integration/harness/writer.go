@@ -51,6 +51,7 @@ type Writer struct {
 	acks      []Ack
 	uncertain []int64
 	errs      int
+	readOnly  []Refusal
 	lastErr   error
 	started   time.Time
 	stopped   time.Time
@@ -112,6 +113,9 @@ func (w *Writer) loop(ctx context.Context) {
 			w.uncertain = append(w.uncertain, id)
 			w.mu.Unlock()
 			w.fail(err)
+			if isReadOnly(err) {
+				w.refused(ctx, conn, id)
+			}
 			conn.Close(context.Background())
 			conn = nil
 			continue
@@ -141,6 +145,20 @@ func (w *Writer) fail(err error) {
 	defer w.mu.Unlock()
 	w.errs++
 	w.lastErr = err
+}
+
+// refused records a commit refused as read-only, naming the server through
+// the same connection.
+func (w *Writer) refused(ctx context.Context, conn *pgx.Conn, id int64) {
+	cctx, cancel := context.WithTimeout(ctx, w.opts.CommitTimeout)
+	defer cancel()
+	var dataDir string
+	if err := conn.QueryRow(cctx, "SELECT current_setting('data_directory')").Scan(&dataDir); err != nil {
+		dataDir = "unknown: " + err.Error()
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.readOnly = append(w.readOnly, Refusal{ID: id, At: time.Now(), DataDir: dataDir})
 }
 
 // Acked returns how many commits have been acknowledged so far.
@@ -186,11 +204,19 @@ func (w *Writer) Stop() WriterReport {
 	if w.stopped.IsZero() {
 		w.stopped = time.Now()
 	}
-	r := WriterReport{Acks: append([]Ack(nil), w.acks...), Uncertain: append([]int64(nil), w.uncertain...), Errors: w.errs, Started: w.started, Stopped: w.stopped}
+	r := WriterReport{Acks: append([]Ack(nil), w.acks...), Uncertain: append([]int64(nil), w.uncertain...), Errors: w.errs,
+		ReadOnly: append([]Refusal(nil), w.readOnly...), Started: w.started, Stopped: w.stopped}
 	if w.lastErr != nil {
 		r.LastError = w.lastErr.Error()
 	}
 	return r
+}
+
+// Refusal is a commit a server refused as read-only.
+type Refusal struct {
+	ID      int64
+	At      time.Time
+	DataDir string // data_directory of the server that refused it
 }
 
 // WriterReport is what a Writer saw.
@@ -198,6 +224,9 @@ type WriterReport struct {
 	Acks      []Ack
 	Uncertain []int64 // attempts that failed: committed or not, nobody knows
 	Errors    int     // failed connects and commits
+	// ReadOnly are the commits a server refused as read-only: the
+	// writer's address led it to a server that was not the primary.
+	ReadOnly  []Refusal
 	LastError string
 	Started   time.Time
 	Stopped   time.Time

@@ -16,8 +16,6 @@ var notBuilt = map[string]bool{
 	// Syslog sink.
 	"syslog.enabled": true, "syslog.host": true, "syslog.port": true,
 	"syslog.protocol": true, "syslog.facility": true,
-	// HTTP "am I primary" endpoint.
-	"primary.health.check.port": true,
 	// detach.on.agent.failure: detaching a primary whose agent died while its
 	// database runs.
 	"detach.on.agent.failure": true,

@@ -74,7 +74,7 @@ var specs = []spec{
 	{Key{Name: "admin.port", Section: secNet, Kind: KindPort, Default: "7809", Status: NoEffect,
 		Meaning: "EFM's local TCP control port; OpenEFM's CLI uses a Unix socket in pid.dir"}, func(c *Config) any { return &c.AdminPort }},
 	{Key{Name: "primary.health.check.port", Section: secNet, Kind: KindPort,
-		Meaning: "HTTP port answering 200 while this agent is primary, else 404; unset = off"}, func(c *Config) any { return &c.PrimaryHealthCheckPort }},
+		Meaning: "HTTP port of the load-balancer health endpoints (docs/routing.md): / answers 200 on the lease-holding primary, else 404; unset = off"}, func(c *Config) any { return &c.PrimaryHealthCheckPort }},
 	{Key{Name: "is.witness", Section: secNet, Kind: KindBool, Default: "false",
 		Meaning: "true on a dedicated witness: no database, never promoted"}, func(c *Config) any { return &c.IsWitness }},
 	{Key{Name: "encrypt.agent.messages", Section: secNet, Kind: KindBool, Default: "false",

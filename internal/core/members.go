@@ -319,6 +319,9 @@ func (n *Node) Status() ClusterView {
 		HasLease:  n.leaseValid(),
 		Promoting: n.cand != nil,
 	}
+	if v.HasLease {
+		v.LeaseUntil = n.lease.validFrom + n.tm.Lease
+	}
 	for _, id := range n.order {
 		p := n.members[id]
 		ms := MemberStatus{Member: p.m, Status: p.status}

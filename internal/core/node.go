@@ -47,6 +47,12 @@ type ClusterView struct {
 	Members   []MemberStatus
 	HasLease  bool
 	Promoting bool
+	// LeaseUntil is when the lease ends, in this node's core time (the now
+	// given to Step): the send time of the latest acknowledged round plus
+	// Timing.Lease; zero while HasLease is false. The database must refuse
+	// writes by then, so a reader that vouches for this primary on its own
+	// clock (the health endpoints) stops FencingAllowance before it.
+	LeaseUntil time.Duration
 }
 
 // Node is one agent's failover state machine. Create it with New and drive
