@@ -89,6 +89,16 @@ func lookupCredential(name string) (*syscall.Credential, *user.User, error) {
 func (d *DB) runOwner(ctx context.Context, stdin []byte, argv ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.CtlTimeout)
 	defer cancel()
+	return d.runOwnerCtx(ctx, stdin, argv...)
+}
+
+// runOwnerLong is runOwner bounded by ctx alone, for pg_rewind and
+// pg_basebackup, whose time grows with the database, not with pg_ctl's.
+func (d *DB) runOwnerLong(ctx context.Context, argv ...string) (string, error) {
+	return d.runOwnerCtx(ctx, nil, argv...)
+}
+
+func (d *DB) runOwnerCtx(ctx context.Context, stdin []byte, argv ...string) (string, error) {
 	cmd, err := d.ownerCommand(ctx, argv...)
 	if err != nil {
 		return "", err
@@ -102,7 +112,7 @@ func (d *DB) runOwner(ctx context.Context, stdin []byte, argv ...string) (string
 	s := strings.TrimSpace(out.String())
 	if err != nil {
 		if ctx.Err() != nil {
-			err = fmt.Errorf("%w (after %s)", ctx.Err(), d.cfg.CtlTimeout)
+			err = fmt.Errorf("%w (deadline reached)", ctx.Err())
 		}
 		if s == "" {
 			return s, fmt.Errorf("%s: %w", strings.Join(cmd.Args, " "), err)

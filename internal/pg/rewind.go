@@ -36,34 +36,62 @@ func (d *DB) rewind(ctx context.Context, source string) error {
 	if err := d.Stop(ctx, StopFast); err != nil {
 		return err
 	}
+	_, err := d.rewindFrom(ctx, source)
+	return err
+}
+
+// rewindFrom runs pg_rewind on the stopped, cleanly shut down data
+// directory: a --dry-run first, so a hopeless rewind changes nothing, then
+// the real run (extra arguments go to both), this node's own
+// configuration files put back whatever happened, and standby.signal. It
+// returns pg_rewind's output ("no rewind required" when the directory
+// was already on the source's history).
+func (d *DB) rewindFrom(ctx context.Context, source string, extra ...string) (string, error) {
+	saved, err := d.saveOwnFiles(ctx)
+	if err != nil {
+		return "", err
+	}
+	argv := append([]string{d.pgBin("pg_rewind"), "--target-pgdata=" + d.cfg.DataDir, "--source-server=" + source}, extra...)
+	out, err := d.runOwnerLong(ctx, append(argv, "--dry-run")...)
+	if err != nil {
+		return out, fmt.Errorf("dry run (nothing changed): %w", err)
+	}
+	d.log.Info("pg_rewind dry run passed", "output", tail(out, 300))
+	out, rewindErr := d.runOwnerLong(ctx, argv...)
+	// Put the node's own configuration back whatever happened: a failed
+	// rewind may already have copied the source's files.
+	if err := d.restoreOwnFiles(ctx, saved); err != nil {
+		return out, fmt.Errorf("restore own configuration after pg_rewind (rewind error: %v): %w", rewindErr, err)
+	}
+	if rewindErr != nil {
+		return out, rewindErr
+	}
+	d.log.Info("pg_rewind finished", "output", tail(out, 300))
+	return out, d.WriteStandbySignal(ctx)
+}
+
+// saveOwnFiles reads this node's own configuration files (perNodeFiles)
+// from the data directory.
+func (d *DB) saveOwnFiles(ctx context.Context) (map[string][]byte, error) {
 	saved := map[string][]byte{}
 	for _, f := range perNodeFiles {
 		b, err := d.readOwnerFile(ctx, d.dataPath(f))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if b != nil {
 			saved[f] = b
 		}
 	}
-	var rewindErr error
-	argv := []string{d.pgBin("pg_rewind"), "--target-pgdata=" + d.cfg.DataDir, "--source-server=" + source}
-	out, err := d.runOwner(ctx, nil, append(argv, "--dry-run")...)
-	if err != nil {
-		return fmt.Errorf("dry run (nothing changed): %w", err)
-	}
-	d.log.Info("pg_rewind dry run passed", "output", tail(out, 300))
-	out, rewindErr = d.runOwner(ctx, nil, argv...)
-	// Put the node's own configuration back whatever happened: a failed
-	// rewind may already have copied the source's files.
+	return saved, nil
+}
+
+// restoreOwnFiles writes back what saveOwnFiles read.
+func (d *DB) restoreOwnFiles(ctx context.Context, saved map[string][]byte) error {
 	for f, b := range saved {
 		if err := d.writeOwnerFile(ctx, d.dataPath(f), b); err != nil {
-			return fmt.Errorf("restore own %s after pg_rewind (rewind error: %v): %w", f, rewindErr, err)
+			return fmt.Errorf("restore own %s: %w", f, err)
 		}
 	}
-	if rewindErr != nil {
-		return rewindErr
-	}
-	d.log.Info("pg_rewind finished", "output", tail(out, 300))
-	return d.WriteStandbySignal(ctx)
+	return nil
 }
