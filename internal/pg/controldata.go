@@ -121,3 +121,33 @@ func parseControlData(out string) (ControlData, error) {
 	}
 	return cd, nil
 }
+
+// CheckRewindable tells whether pg_rewind can work on this node's data
+// directory (auto.rewind): it needs wal_log_hints=on or data checksums,
+// else pg_rewind refuses and a rejoin can only rebuild from a base backup.
+// It reads both without a running server: wal_log_hints as the server
+// will start with it (postgres -C, as the service owner), checksums from
+// pg_controldata. A node without a database yet (no PG_VERSION) passes:
+// there is nothing to rewind until efm create-standby builds one.
+func (d *DB) CheckRewindable(ctx context.Context) error {
+	ok, err := d.ownerFileExists(ctx, d.dataPath("PG_VERSION"))
+	if err != nil || !ok {
+		return err
+	}
+	cd, err := d.ControlData(ctx)
+	if err != nil {
+		return err
+	}
+	if cd.DataChecksums {
+		return nil
+	}
+	hints, err := d.currentSetting(ctx, false, "wal_log_hints")
+	if err != nil {
+		return err
+	}
+	if hints != "on" {
+		return fmt.Errorf("pg_rewind needs wal_log_hints=on or data checksums, and %s has wal_log_hints=%s and no checksums: set wal_log_hints = on in %s/postgresql.conf and restart it (or set auto.rewind=false)",
+			d.cfg.DataDir, hints, d.cfg.ConfigDir)
+	}
+	return nil
+}

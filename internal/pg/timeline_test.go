@@ -1,6 +1,7 @@
 package pg
 
 import (
+	"context"
 	"strings"
 	"testing"
 )
@@ -91,5 +92,28 @@ func TestJudgeRejoin(t *testing.T) {
 				t.Errorf("judgeRejoin = %s (%s), want %s (%q)", got, why, tc.want, tc.why)
 			}
 		})
+	}
+}
+
+// auto.rewind's check reads wal_log_hints as the next start will (a
+// running server's file, not its memory) and passes a node without a
+// database yet.
+func TestCheckRewindable(t *testing.T) {
+	requirePG(t)
+	t.Parallel()
+	base := baseDir(t)
+	a := startPrimary(t, base, "a")
+	ctx := context.Background()
+	if err := a.db.CheckRewindable(ctx); err != nil {
+		t.Errorf("wal_log_hints=on: %v", err)
+	}
+	a.appendConf("wal_log_hints = off\n")
+	err := a.db.CheckRewindable(ctx)
+	if err == nil || !strings.Contains(err.Error(), "wal_log_hints=off") || !strings.Contains(err.Error(), a.dir) {
+		t.Errorf("wal_log_hints=off: err = %v, want it to name wal_log_hints and the data directory", err)
+	}
+	empty := newInstance(t, base, "empty").db
+	if err := empty.CheckRewindable(ctx); err != nil {
+		t.Errorf("no database yet: %v", err)
 	}
 }
