@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // SyncMethod is how synchronous_standby_names picks its synchronous
@@ -274,7 +277,7 @@ func (d *DB) SyncStandbyNames(ctx context.Context) (SyncStandbyNames, error) {
 
 // SetSyncStandbyNames writes synchronous_standby_names with ALTER SYSTEM
 // (postgresql.auto.conf, so it survives a restart) and reloads. The zero
-// value writes '' (asynchronous): ALTER SYSTEM RESET would let a value in
+// value writes ” (asynchronous): ALTER SYSTEM RESET would let a value in
 // postgresql.conf come back. Commits waiting for a standby the new value
 // no longer requires are released once the server has reloaded.
 func (d *DB) SetSyncStandbyNames(ctx context.Context, s SyncStandbyNames) error {
@@ -282,7 +285,45 @@ func (d *DB) SetSyncStandbyNames(ctx context.Context, s SyncStandbyNames) error 
 		return fmt.Errorf("set synchronous_standby_names on %s to %q: %w", d.cfg.Node, s.String(), err)
 	}
 	d.log.Info("synchronous_standby_names changed", "value", s.String())
+	d.releaseSyncWaiters(ctx)
 	return nil
+}
+
+// releaseSyncWaiters gets commits that the new setting no longer holds
+// released now. A wal sender releases waiters only when a standby replies,
+// and an idle standby replies every wal_receiver_status_interval (10 s by
+// default: measured, a commit blocked on a missing standby completed 10 s
+// after num_sync was lowered). A transaction that writes a commit record
+// without waiting itself (synchronous_commit = local) makes the standbys
+// reply at once. It is repeated for a short while, since the wal senders
+// take the reload asynchronously, and stops as soon as nothing waits.
+// Best effort: a failure here only delays the release.
+func (d *DB) releaseSyncWaiters(ctx context.Context) {
+	const nudges, every = 20, 100 * time.Millisecond
+	err := pollUntil(ctx, nudges*every, every, func(ctx context.Context) (bool, error) {
+		var waiting int
+		err := d.withConn(ctx, false, func(ctx context.Context, c *pgx.Conn) error {
+			tx, err := c.Begin(ctx)
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback(context.WithoutCancel(ctx))
+			if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = local"); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, "SELECT pg_current_xact_id()"); err != nil {
+				return err
+			}
+			if err := tx.Commit(ctx); err != nil {
+				return err
+			}
+			return c.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'").Scan(&waiting)
+		})
+		return err == nil && waiting == 0, err
+	})
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		d.log.Debug("nudging standbys to release waiting commits", "err", err)
+	}
 }
 
 // SetNumSync changes num_sync in the primary's synchronous_standby_names

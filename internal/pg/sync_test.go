@@ -101,6 +101,10 @@ func TestLoweringNumSyncReleasesBlockedCommit(t *testing.T) {
 	ctx := context.Background()
 	a.mustSQL("CREATE TABLE t (v int)")
 	waitReplayed(t, a, b)
+	// b replies only when WAL arrives (or every 300 s): the release must
+	// not wait for an idle standby's periodic reply.
+	b.mustSQL("ALTER SYSTEM SET wal_receiver_status_interval = '300s'")
+	b.mustSQL("SELECT pg_reload_conf()")
 	// pg_basebackup -R leaves application_name unset: b's wal receiver
 	// reports "walreceiver". "Missing C" never connects.
 	cases := []struct {
@@ -152,6 +156,11 @@ func TestLoweringNumSyncReleasesBlockedCommit(t *testing.T) {
 		start := time.Now()
 		if err := tc.heal(); err != nil {
 			t.Fatal(err)
+		}
+		// Released by the time the change returns, not at the standby's
+		// next periodic reply.
+		if n := a.mustSQL("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"); n != "0" {
+			t.Errorf("%s: %s commits still wait for a standby when the change returns", tc.name, n)
 		}
 		select {
 		case err := <-done:
