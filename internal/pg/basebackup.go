@@ -110,8 +110,8 @@ func (d *DB) checkRoom(ctx context.Context, primary *DB, parent string) (string,
 // ErrDataDirInUse is CreateStandby's refusal to touch an existing database.
 var ErrDataDirInUse = errors.New("a database is already there")
 
-// dataDirEmpty tells whether the data directory is absent or empty.
-func (d *DB) dataDirEmpty(ctx context.Context) (bool, error) {
+// DataDirEmpty tells whether the data directory is absent or empty.
+func (d *DB) DataDirEmpty(ctx context.Context) (bool, error) {
 	ents, err := os.ReadDir(d.cfg.DataDir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -147,7 +147,7 @@ func (d *DB) CreateStandby(ctx context.Context, src ReplicationSettings, host st
 }
 
 func (d *DB) createStandby(ctx context.Context, src ReplicationSettings, host string, port int) error {
-	empty, err := d.dataDirEmpty(ctx)
+	empty, err := d.DataDirEmpty(ctx)
 	if err != nil {
 		return err
 	}

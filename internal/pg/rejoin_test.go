@@ -222,3 +222,37 @@ func TestRejoinGuard(t *testing.T) {
 		t.Errorf("rejoin to a standby: %v, want a wrong-state error", err)
 	}
 }
+
+// efm create-standby's hands: an absent data directory becomes a standby
+// streaming from the primary, on its own port (db.port), with the copied
+// replication settings; a directory with anything in it is refused and
+// left alone.
+func TestCreateStandby(t *testing.T) {
+	requirePG(t)
+	t.Parallel()
+	base := baseDir(t)
+	a := startPrimary(t, base, "a")
+	b := startStandby(t, base, "b", a)
+	ctx := context.Background()
+	a.mustSQL("CREATE TABLE t (v text)")
+	a.mustSQL("INSERT INTO t VALUES ('from b')") // the row assertStandbyOf expects
+	src, err := b.db.ReplicationSettings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := newInstance(t, base, "n")
+	start := time.Now()
+	if err := n.db.CreateStandby(ctx, src, "127.0.0.1", a.port); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("MEASURED create standby (base backup, start, streaming): %s", time.Since(start))
+	assertStandbyOf(t, n, a)
+
+	err = n.db.CreateStandby(ctx, src, "127.0.0.1", a.port)
+	if !errors.Is(err, ErrDataDirInUse) || !strings.Contains(err.Error(), n.dir) {
+		t.Errorf("create standby over a database: %v, want ErrDataDirInUse naming %s", err, n.dir)
+	}
+	if r := n.mustSQL("SELECT pg_is_in_recovery()"); r != "true" {
+		t.Error("the refused standby was touched")
+	}
+}
