@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -114,12 +115,23 @@ func (d *DB) runOwnerCtx(ctx context.Context, stdin []byte, argv ...string) (str
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (deadline reached)", ctx.Err())
 		}
+		args := redactPasswords(strings.Join(cmd.Args, " "))
 		if s == "" {
-			return s, fmt.Errorf("%s: %w", strings.Join(cmd.Args, " "), err)
+			return s, fmt.Errorf("%s: %w", args, err)
 		}
-		return s, fmt.Errorf("%s: %w: %s", strings.Join(cmd.Args, " "), err, tail(s, 500))
+		return s, fmt.Errorf("%s: %w: %s", args, err, tail(s, 500))
 	}
 	return s, nil
+}
+
+// passwordInConninfo is a password=... pair of a libpq connection string
+// (pg_rewind --source-server, pg_basebackup -d), quoted or bare.
+var passwordInConninfo = regexp.MustCompile(`password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)`)
+
+// redactPasswords hides passwords of connection strings in a command line
+// that goes into an error: errors reach logs and notifications.
+func redactPasswords(s string) string {
+	return passwordInConninfo.ReplaceAllString(s, "password=*****")
 }
 
 func tail(s string, n int) string {

@@ -256,3 +256,44 @@ func TestCreateStandby(t *testing.T) {
 		t.Error("the refused standby was touched")
 	}
 }
+
+// The old primary's WAL segment holding the last common checkpoint is gone
+// (recycled, as without wal_keep_size); the new primary, which streamed
+// it, still has it. The rejoin copies it from there, since it lies wholly
+// before the fork point, and the rewind succeeds.
+func TestRejoinFetchesRecycledWALFromPrimary(t *testing.T) {
+	requirePG(t)
+	t.Parallel()
+	base := baseDir(t)
+	a := startPrimary(t, base, "a")
+	b := startStandby(t, base, "b", a)
+	ctx := context.Background()
+	a.mustSQL("CREATE TABLE t (v text)")
+	a.mustSQL("CHECKPOINT")
+	common := a.mustSQL("SELECT pg_walfile_name(redo_lsn) FROM pg_control_checkpoint()")
+	a.mustSQL("SELECT pg_switch_wal()")
+	a.mustSQL("INSERT INTO t VALUES ('from b')") // a record past the switch, so the fork lies after it
+	waitReplayed(t, a, b)
+	src, err := b.db.ReplicationSettings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.mustSQL("SELECT pg_promote(true)")
+	a.mustSQL("DELETE FROM t")
+	a.mustSQL("INSERT INTO t VALUES ('diverged on a')")
+	if err := a.db.Stop(ctx, StopFast); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(a.dir, "pg_wal", common)); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := a.db.Rejoin(ctx, a.planFrom(b, src, true, false))
+	t.Logf("MEASURED rejoin with WAL fetched from the new primary: %s", rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Method != RejoinRewound || !hasStep(rep, "fetch WAL from new primary") {
+		t.Fatalf("method %q, want %q after fetching %s", rep.Method, RejoinRewound, common)
+	}
+	assertStandbyOf(t, a, b)
+}

@@ -117,3 +117,43 @@ func TestCheckRewindable(t *testing.T) {
 		t.Errorf("no database yet: %v", err)
 	}
 }
+
+func TestSegmentStart(t *testing.T) {
+	for _, tc := range []struct {
+		seg  string
+		size int64
+		tli  uint32
+		lsn  string
+	}{
+		{"000000010000000000000003", 16 << 20, 1, "0/3000000"},
+		{"0000000200000001000000FF", 16 << 20, 2, "1/FF000000"},
+		{"000000010000000000000003", 1 << 20, 1, "0/300000"},
+		{"000000010000000100000003", 1 << 20, 1, "1/300000"},
+	} {
+		tli, lsn, err := segmentStart(tc.seg, tc.size)
+		if err != nil || tli != tc.tli || lsn != mustLSN(t, tc.lsn) {
+			t.Errorf("segmentStart(%s, %d) = %d, %s, %v; want %d, %s", tc.seg, tc.size, tli, lsn, err, tc.tli, tc.lsn)
+		}
+	}
+	if _, _, err := segmentStart("00000001000000000000000G", 1<<20); err == nil {
+		t.Error("a bad segment name parsed")
+	}
+	out := `pg_rewind: servers diverged at WAL location 0/3000000 on timeline 1
+pg_rewind: error: could not open file "/data/a/pg_wal/000000010000000000000002": No such file or directory
+pg_rewind: error: could not find previous WAL record at 0/2000060`
+	if got := missingSegment(out); got != "000000010000000000000002" {
+		t.Errorf("missingSegment = %q", got)
+	}
+}
+
+func TestRedactPasswords(t *testing.T) {
+	for in, want := range map[string]string{
+		"pg_rewind --source-server=host=a password=s3cret user=x": "pg_rewind --source-server=host=a password=***** user=x",
+		`pg_basebackup -d host=a password = 'it\'s me' port=5`:    "pg_basebackup -d host=a password=***** port=5",
+		"pg_rewind --source-server=host=a passfile=/p user=x":     "pg_rewind --source-server=host=a passfile=/p user=x",
+	} {
+		if got := redactPasswords(in); got != want {
+			t.Errorf("redactPasswords(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
