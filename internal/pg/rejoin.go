@@ -31,6 +31,11 @@ type RejoinPlan struct {
 	// a role that may read the source's files: superuser, or the grants in
 	// pg_rewind's documentation).
 	SourceConninfo string
+	// SlotName, when set, is the physical slot this node streams through
+	// (see SlotName): created on the new primary unless it exists, so it
+	// reserves WAL before this node starts, and written as
+	// primary_slot_name.
+	SlotName string
 	// Rewind allows pg_rewind (auto.rewind); BaseBackup allows a fresh
 	// pg_basebackup, alone or when the rewind cannot work
 	// (auto.basebackup).
@@ -187,6 +192,12 @@ func (r *rejoin) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("no primary_conninfo to follow %s with: %w", plan.Host, err)
 	}
+	if plan.SlotName != "" {
+		if err := checkSlotName(plan.SlotName); err != nil {
+			return err
+		}
+		settings["primary_slot_name"] = plan.SlotName
+	}
 
 	var primary primaryPoint
 	if err := r.step(ctx, "inspect new primary", func(ctx context.Context) (string, error) {
@@ -232,6 +243,11 @@ func (r *rejoin) run(ctx context.Context) error {
 		}
 	}
 	return r.step(ctx, "follow", func(ctx context.Context) (string, error) {
+		if plan.SlotName != "" {
+			if err := plan.Primary.EnsurePhysicalSlot(ctx, plan.SlotName); err != nil {
+				return "", err
+			}
+		}
 		if err := d.editAutoConf(ctx, settings); err != nil {
 			return "", err
 		}
@@ -246,6 +262,9 @@ func (r *rejoin) run(ctx context.Context) error {
 			// that cannot stream passing for one.
 			_ = d.Stop(context.WithoutCancel(ctx), StopFast)
 			return "", err
+		}
+		if plan.SlotName != "" {
+			return "standby.signal, primary_conninfo and primary_slot_name " + plan.SlotName + " written; streaming from " + plan.Host, nil
 		}
 		return "standby.signal and primary_conninfo written; streaming from " + plan.Host, nil
 	})

@@ -74,7 +74,9 @@ func TestRejoinRewindsFencedOldPrimary(t *testing.T) {
 	requirePG(t)
 	t.Parallel()
 	a, b, src := divergedPair(t, nil)
-	rep, err := a.db.Rejoin(context.Background(), a.planFrom(b, src, true, false))
+	plan := a.planFrom(b, src, true, false)
+	plan.SlotName = SlotName("a")
+	rep, err := a.db.Rejoin(context.Background(), plan)
 	t.Logf("MEASURED rejoin by rewind: %s", rep)
 	if err != nil {
 		t.Fatal(err)
@@ -88,6 +90,10 @@ func TestRejoinRewindsFencedOldPrimary(t *testing.T) {
 		}
 	}
 	assertStandbyOf(t, a, b)
+	// It streams through its slot on the new primary.
+	if s := b.mustSQL("SELECT active FROM pg_replication_slots WHERE slot_name = $1", plan.SlotName); s != "true" {
+		t.Errorf("slot %s on b active = %q, want true", plan.SlotName, s)
+	}
 }
 
 func hasStep(rep RejoinReport, name string) bool {
