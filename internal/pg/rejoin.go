@@ -225,7 +225,12 @@ func (r *rejoin) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// What the first look saw still counts: a primary whose crash
+	// recovery ran in standby mode stays a node that wrote its own WAL,
+	// and a timeline it wrote a history file for stays its newest.
 	local := controlPoint(cd, 0)
+	local.TLI = max(local.TLI, r.local.TLI)
+	local.WasPrimary = local.WasPrimary || r.local.WasPrimary
 	r.local, r.primary = local, primary
 	verdict, why := judgeRejoin(local, primary, plan.Host)
 	r.report.Reason = why
@@ -311,6 +316,7 @@ func (r *rejoin) inspectLocal(ctx context.Context, primary primaryPoint) (rejoin
 			}
 			local = controlPoint(cd, newest)
 		}
+		r.local = local
 		var why string
 		verdict, why = judgeRejoin(local, primary, plan.Host)
 		r.report.Reason = why
