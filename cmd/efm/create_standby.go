@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 func init() {
 	register(&command{
 		name:    "create-standby",
+		args:    "[-waldir <dir>]",
 		summary: "build this node's database as a standby of the current primary with pg_basebackup",
 		detail: `Asks the local agent (which must run) for the current primary and for a
 standby's replication settings to copy (as a switchover does), then takes a
@@ -20,7 +22,11 @@ pg_basebackup of the primary into db.data.dir, writes primary_conninfo (the
 copied one pointed at the primary), port (db.port) and standby.signal, starts
 the database, waits until it streams from the primary, and asks the agent to
 resume. Refuses (exit 1) when db.data.dir is not empty or no primary is known:
-it never overwrites a database.`,
+it never overwrites a database. -waldir puts pg_wal in another directory (an
+absolute path, absent or empty), as pg_basebackup --waldir does.`,
+		flags: func(fs *flag.FlagSet, inv *invocation) {
+			stringFlag(fs, inv, "waldir", "directory for the new standby's pg_wal (absolute; absent or empty)")
+		},
 		run: runCreateStandby,
 	})
 }
@@ -59,7 +65,7 @@ func runCreateStandby(inv *invocation) int {
 	ctx, cancel := context.WithTimeout(context.Background(), createStandbyTimeout)
 	defer cancel()
 	start := time.Now()
-	err = db.CreateStandby(ctx, pg.ReplicationSettings{PrimaryConninfo: src.PrimaryConninfo, RestoreCommand: src.RestoreCommand}, src.Primary, src.Port)
+	err = db.CreateStandby(ctx, pg.ReplicationSettings{PrimaryConninfo: src.PrimaryConninfo, RestoreCommand: src.RestoreCommand}, src.Primary, src.Port, inv.option("waldir"))
 	if err != nil {
 		return inv.errorf("efm create-standby: %v", err)
 	}

@@ -45,7 +45,7 @@ func (r *rejoin) baseBackup(ctx context.Context) error {
 	}
 	r.report.MovedAside = aside
 	err = r.step(ctx, "pg_basebackup", func(ctx context.Context) (string, error) {
-		return d.pgBaseBackup(ctx, src)
+		return d.pgBaseBackup(ctx, src, "")
 	})
 	if err != nil {
 		// pg_basebackup removes what it created when it fails; put the
@@ -65,8 +65,17 @@ func (r *rejoin) baseBackup(ctx context.Context) error {
 // pgBaseBackup runs pg_basebackup into the (absent or empty) data
 // directory as the service owner: WAL streamed alongside so the copy is
 // consistent by itself, an immediate checkpoint on the source.
-func (d *DB) pgBaseBackup(ctx context.Context, source string) (string, error) {
-	out, err := d.runOwnerLong(ctx, d.pgBin("pg_basebackup"), "-D", d.cfg.DataDir, "-d", source, "-X", "stream", "-c", "fast")
+// walDir, when set, is pg_basebackup's --waldir: pg_wal becomes a symbolic
+// link to it (an absolute path, created empty or absent).
+func (d *DB) pgBaseBackup(ctx context.Context, source, walDir string) (string, error) {
+	argv := []string{d.pgBin("pg_basebackup"), "-D", d.cfg.DataDir, "-d", source, "-X", "stream", "-c", "fast"}
+	if walDir != "" {
+		if !filepath.IsAbs(walDir) {
+			return "", fmt.Errorf("-waldir %q: want an absolute path", walDir)
+		}
+		argv = append(argv, "--waldir="+walDir)
+	}
+	out, err := d.runOwnerLong(ctx, argv...)
 	if err != nil {
 		return "", fmt.Errorf("pg_basebackup into %s: %w", d.cfg.DataDir, err)
 	}
@@ -136,17 +145,18 @@ func (d *DB) DataDirEmpty(ctx context.Context) (bool, error) {
 // directory holds anything: it never overwrites a database. The copy
 // takes postgresql.conf, pg_hba.conf and postgresql.auto.conf from the
 // primary (there are no own ones to keep); a db.config.dir outside the
-// data directory is not touched. ctx bounds the backup.
-func (d *DB) CreateStandby(ctx context.Context, src ReplicationSettings, host string, port int) error {
+// data directory is not touched. walDir, when set, puts pg_wal there
+// (EFM 5.1's -waldir). ctx bounds the backup.
+func (d *DB) CreateStandby(ctx context.Context, src ReplicationSettings, host string, port int, walDir string) error {
 	start := time.Now()
-	if err := d.createStandby(ctx, src, host, port); err != nil {
+	if err := d.createStandby(ctx, src, host, port, walDir); err != nil {
 		return fmt.Errorf("create standby %s (%s) of %s: %w", d.cfg.Node, d.cfg.DataDir, host, err)
 	}
 	d.log.Info("standby created", "primary", host, "took", time.Since(start))
 	return nil
 }
 
-func (d *DB) createStandby(ctx context.Context, src ReplicationSettings, host string, port int) error {
+func (d *DB) createStandby(ctx context.Context, src ReplicationSettings, host string, port int, walDir string) error {
 	empty, err := d.DataDirEmpty(ctx)
 	if err != nil {
 		return err
@@ -163,7 +173,7 @@ func (d *DB) createStandby(ctx context.Context, src ReplicationSettings, host st
 	if err != nil {
 		return err
 	}
-	if _, err := d.pgBaseBackup(ctx, source); err != nil {
+	if _, err := d.pgBaseBackup(ctx, source, walDir); err != nil {
 		return err
 	}
 	// The copy carries the primary's port; this node's is db.port.

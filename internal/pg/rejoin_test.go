@@ -247,14 +247,18 @@ func TestCreateStandby(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := newInstance(t, base, "n")
+	walDir := filepath.Join(base, "n-wal")
 	start := time.Now()
-	if err := n.db.CreateStandby(ctx, src, "127.0.0.1", a.port); err != nil {
+	if err := n.db.CreateStandby(ctx, src, "127.0.0.1", a.port, walDir); err != nil {
 		t.Fatal(err)
+	}
+	if target, err := os.Readlink(filepath.Join(n.dir, "pg_wal")); err != nil || target != walDir {
+		t.Errorf("pg_wal links to %q (%v), want -waldir %s", target, err, walDir)
 	}
 	t.Logf("MEASURED create standby (base backup, start, streaming): %s", time.Since(start))
 	assertStandbyOf(t, n, a)
 
-	err = n.db.CreateStandby(ctx, src, "127.0.0.1", a.port)
+	err = n.db.CreateStandby(ctx, src, "127.0.0.1", a.port, "")
 	if !errors.Is(err, ErrDataDirInUse) || !strings.Contains(err.Error(), n.dir) {
 		t.Errorf("create standby over a database: %v, want ErrDataDirInUse naming %s", err, n.dir)
 	}
