@@ -350,3 +350,45 @@ func (d *DB) SetNumSync(ctx context.Context, n int) (before, after SyncStandbyNa
 func (d *DB) ClearSyncStandbyNames(ctx context.Context) error {
 	return d.SetSyncStandbyNames(ctx, SyncStandbyNames{})
 }
+
+// Replica is one standby as the primary's pg_stat_replication shows it
+// (its details need pg_read_all_stats or superuser).
+type Replica struct {
+	ApplicationName string
+	ClientAddr      string
+	State           string // "streaming", "catchup", ...
+	// SyncState is "sync" or "quorum" for a standby that counts toward
+	// num_sync now, "potential" for one that would take over, "async".
+	SyncState string
+}
+
+// Counts tells whether the standby confirms commits now.
+func (r Replica) Counts() bool {
+	return r.State == "streaming" && (r.SyncState == "sync" || r.SyncState == "quorum")
+}
+
+// Replicas lists the primary's wal senders to standbys: what
+// check.num.sync.period compares with num_sync.
+func (d *DB) Replicas(ctx context.Context) ([]Replica, error) {
+	var out []Replica
+	err := d.withConn(ctx, false, func(ctx context.Context, c *pgx.Conn) error {
+		rows, err := c.Query(ctx, `SELECT coalesce(application_name, ''), coalesce(host(client_addr), ''),
+			coalesce(state, ''), coalesce(sync_state, '') FROM pg_stat_replication ORDER BY application_name`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r Replica
+			if err := rows.Scan(&r.ApplicationName, &r.ClientAddr, &r.State, &r.SyncState); err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read pg_stat_replication on %s: %w", d.cfg.Node, err)
+	}
+	return out, nil
+}

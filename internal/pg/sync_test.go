@@ -149,6 +149,11 @@ func TestLoweringNumSyncReleasesBlockedCommit(t *testing.T) {
 			_, err = c.Exec(cctx, "INSERT INTO t VALUES ($1)", i)
 			done <- err
 		}()
+		// The server takes the reload asynchronously.
+		waitFor(t, 10*time.Second, tc.name+": walreceiver counting toward num_sync only when named", func() (bool, error) {
+			reps, err := a.db.Replicas(ctx)
+			return err == nil && len(reps) == 1 && reps[0].ApplicationName == "walreceiver" && reps[0].Counts() == (i == 0), err
+		})
 		waitFor(t, 10*time.Second, tc.name+": a commit waiting for a synchronous standby", func() (bool, error) {
 			n, err := a.sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'")
 			return n == "1", err
