@@ -105,6 +105,12 @@ func Preflight(ctx context.Context, cfg *config.Config) []error {
 		}
 	}
 
+	if cfg.AutoRewind && !cfg.IsWitness {
+		if err := checkRewindable(ctx, cfg); err != nil {
+			add("auto.rewind", "%v", err)
+		}
+	}
+
 	for _, name := range []string{"sslrootcert", "sslcert", "sslkey"} {
 		if p := cfg.JDBCProperties[name]; p != "" {
 			if f, err := os.Open(p); err != nil {
@@ -210,4 +216,14 @@ func unwrapSyscall(err error) error {
 		return oe.Err
 	}
 	return err
+}
+
+// checkRewindable asks the local data directory whether pg_rewind could
+// work on it (wal_log_hints or checksums).
+func checkRewindable(ctx context.Context, cfg *config.Config) error {
+	db, err := pg.New(pgConfig(cfg, nil), nil)
+	if err != nil {
+		return err
+	}
+	return db.CheckRewindable(ctx)
 }

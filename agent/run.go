@@ -374,7 +374,7 @@ func (p *process) serveMetrics(ctx context.Context) error {
 // arrives while the pieces behind it close.
 func (p *process) serveAdmin(ctx context.Context) error {
 	cfg, s := p.cfg, p.s
-	h := &handler{s: s, roster: s.roster, vipAddr: cfg.VirtualIP, minStandbys: cfg.MinimumStandbys}
+	h := &handler{s: s, roster: s.roster, vipAddr: cfg.VirtualIP, minStandbys: cfg.MinimumStandbys, dbPort: cfg.DBPort}
 	srv, err := admin.Listen(cfg.SocketPath(), h, p.log)
 	if err != nil {
 		return err

@@ -24,6 +24,7 @@ type handler struct {
 	roster      roster
 	vipAddr     string
 	minStandbys int
+	dbPort      int // db.port, the same on every node
 }
 
 func (h *handler) Handle(ctx context.Context, req admin.Request) (any, error) {
@@ -67,6 +68,8 @@ func (h *handler) Handle(ctx context.Context, req admin.Request) (any, error) {
 		return h.core(ctx, func(seq uint64) core.Event { return core.AdminResume{Seq: seq} })
 	case admin.StopClusterRequest:
 		return h.stopCluster(ctx)
+	case admin.StandbySourceRequest:
+		return h.standbySource(ctx)
 	}
 	return nil, fmt.Errorf("unknown command %q", req.Command())
 }

@@ -15,7 +15,6 @@ func init() {
 			func(fs *flag.FlagSet, inv *invocation) {
 				stringFlag(fs, inv, "source", "directory of the older properties and nodes files")
 			}},
-		{"create-standby", "", "build a standby from the current primary (not implemented yet)", nil},
 	} {
 		register(&command{
 			name: c.name, args: c.args, summary: c.summary, nargs: 0, flags: c.flags,

@@ -106,7 +106,7 @@ func TestRefusalsExitOne(t *testing.T) {
 		want string
 	}{
 		{[]string{"upgrade-conf", "c", "-source", dir}, "efm upgrade-conf: not implemented yet"},
-		{[]string{"create-standby", "c"}, "efm create-standby: not implemented yet"},
+		{[]string{"create-standby", "c"}, "c.properties"},
 		{[]string{"encrypt", "c", "--from-env"}, "efm encrypt: --from-env given but EFMPASS is not set"},
 		{[]string{"check-conf", "c"}, "c.properties"},
 		{[]string{"cluster-status", "c"}, "c.properties"},

@@ -73,6 +73,13 @@ type StopClusterRequest struct{}
 // ResetMembersRequest is efm reset-members.
 type ResetMembersRequest struct{}
 
+// StandbySourceRequest is efm create-standby's question to the local
+// agent: which node is the primary, and which replication settings a new
+// standby of it can copy. The agent answers with a StandbySource; the
+// command builds the standby itself (a base backup outlasts any admin
+// request).
+type StandbySourceRequest struct{}
+
 func (NodeStatusRequest) Command() string    { return "node-status" }
 func (ClusterStatusRequest) Command() string { return "cluster-status" }
 func (AllowNodeRequest) Command() string     { return "allow-node" }
@@ -82,12 +89,14 @@ func (PromoteRequest) Command() string       { return "promote" }
 func (ResumeRequest) Command() string        { return "resume" }
 func (StopClusterRequest) Command() string   { return "stop-cluster" }
 func (ResetMembersRequest) Command() string  { return "reset-members" }
+func (StandbySourceRequest) Command() string { return "create-standby" }
 
 func (NodeStatusRequest) Validate() error    { return nil }
 func (ClusterStatusRequest) Validate() error { return nil }
 func (ResumeRequest) Validate() error        { return nil }
 func (StopClusterRequest) Validate() error   { return nil }
 func (ResetMembersRequest) Validate() error  { return nil }
+func (StandbySourceRequest) Validate() error { return nil }
 
 func (r AllowNodeRequest) Validate() error    { return checkNode(r.Node) }
 func (r DisallowNodeRequest) Validate() error { return checkNode(r.Node) }
@@ -127,6 +136,7 @@ func init() {
 	known[ResumeRequest]()
 	known[StopClusterRequest]()
 	known[ResetMembersRequest]()
+	known[StandbySourceRequest]()
 }
 
 func known[T Request]() {

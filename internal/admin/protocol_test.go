@@ -19,7 +19,7 @@ func TestRequestsRoundTrip(t *testing.T) {
 		SetPriorityRequest{Node: n, Priority: 0}, SetPriorityRequest{Node: n, Priority: 3},
 		PromoteRequest{}, PromoteRequest{NoScripts: true},
 		PromoteRequest{Switchover: true, Quiet: true, NoScripts: true, SourceNode: netip.MustParseAddr("fe80::1")},
-		ResumeRequest{}, StopClusterRequest{}, ResetMembersRequest{},
+		ResumeRequest{}, StopClusterRequest{}, ResetMembersRequest{}, StandbySourceRequest{},
 	} {
 		b, err := EncodeRequest(req)
 		if err != nil {
@@ -30,8 +30,8 @@ func TestRequestsRoundTrip(t *testing.T) {
 			t.Errorf("%s: sent %#v, decoded %#v (err %v)", b, req, got, err)
 		}
 	}
-	if len(requests) != 9 {
-		t.Errorf("%d request types known to Decode, want the 9 above", len(requests))
+	if len(requests) != 10 {
+		t.Errorf("%d request types known to Decode, want the 10 above", len(requests))
 	}
 }
 

@@ -31,3 +31,15 @@ type ClusterStatus struct {
 	MissingNodes          []string               `json:"missingnodes"`
 	Messages              []string               `json:"messages"`
 }
+
+// StandbySource is the answer to create-standby: the primary to copy and
+// stream from, and a working standby's replication settings to copy, as
+// the switchover copies them to an old primary.
+type StandbySource struct {
+	Primary         string `json:"primary"`
+	Port            int    `json:"port"`
+	PrimaryConninfo string `json:"primary_conninfo"`
+	RestoreCommand  string `json:"restore_command,omitempty"`
+	// CopiedFrom is the node whose settings these are.
+	CopiedFrom string `json:"copied_from"`
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,6 +23,12 @@ var accessors = map[string][]string{
 	"state.dir": {"StatePath"},
 	"log.dir":   {"LogPath"},
 }
+
+// preflightOnly are not-built keys the start checks (agent/preflight.go)
+// already read, to refuse a setting the key will need once it is built
+// (auto.rewind needs wal_log_hints or checksums). Such a read does not
+// make the key do anything, so the startup warning still holds.
+var preflightOnly = map[string]string{"auto.rewind": filepath.Join("agent", "preflight.go")}
 
 // TestEveryKeyHasAConsumerOrIsNamed keeps the promise of the startup
 // warning: a key that is accepted but whose value nothing reads must be in
@@ -41,6 +48,7 @@ func TestEveryKeyHasAConsumerOrIsNamed(t *testing.T) {
 		sort.Strings(where)
 		switch k.Status {
 		case NoEffect, NotBuilt:
+			where = slices.DeleteFunc(where, func(f string) bool { return f == preflightOnly[k.Name] })
 			if len(where) > 0 {
 				t.Errorf("%s (Config.%s) is marked %s but is read in %s: it is built, take it out of notBuilt (lists.go) or its Status", k.Name, field, k.Status, strings.Join(where, ", "))
 			}

@@ -4,7 +4,11 @@
 // replay, promote (then CHECKPOINT), stop (fast, immediate, kill) / start /
 // restart as the service owner, fence an old primary with standby.signal,
 // point a standby at a new primary, turn an old primary into a standby,
-// and rebuild a diverged one with pg_rewind.
+// rebuild a diverged one (Rejoin: a timeline guard, pg_rewind, a
+// pg_basebackup fallback that keeps the old directory), build a new
+// standby (CreateStandby), keep physical slots for peers, and change
+// synchronous_standby_names. When to heal is the failover core's decision;
+// see docs/healing.md.
 //
 // Everything that blocks takes a context and additionally bounds itself with
 // the timeouts in Config, so a hung server or a hung pg_ctl can never hang

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -89,6 +90,16 @@ func lookupCredential(name string) (*syscall.Credential, *user.User, error) {
 func (d *DB) runOwner(ctx context.Context, stdin []byte, argv ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.CtlTimeout)
 	defer cancel()
+	return d.runOwnerCtx(ctx, stdin, argv...)
+}
+
+// runOwnerLong is runOwner bounded by ctx alone, for pg_rewind and
+// pg_basebackup, whose time grows with the database, not with pg_ctl's.
+func (d *DB) runOwnerLong(ctx context.Context, argv ...string) (string, error) {
+	return d.runOwnerCtx(ctx, nil, argv...)
+}
+
+func (d *DB) runOwnerCtx(ctx context.Context, stdin []byte, argv ...string) (string, error) {
 	cmd, err := d.ownerCommand(ctx, argv...)
 	if err != nil {
 		return "", err
@@ -102,14 +113,25 @@ func (d *DB) runOwner(ctx context.Context, stdin []byte, argv ...string) (string
 	s := strings.TrimSpace(out.String())
 	if err != nil {
 		if ctx.Err() != nil {
-			err = fmt.Errorf("%w (after %s)", ctx.Err(), d.cfg.CtlTimeout)
+			err = fmt.Errorf("%w (deadline reached)", ctx.Err())
 		}
+		args := redactPasswords(strings.Join(cmd.Args, " "))
 		if s == "" {
-			return s, fmt.Errorf("%s: %w", strings.Join(cmd.Args, " "), err)
+			return s, fmt.Errorf("%s: %w", args, err)
 		}
-		return s, fmt.Errorf("%s: %w: %s", strings.Join(cmd.Args, " "), err, tail(s, 500))
+		return s, fmt.Errorf("%s: %w: %s", args, err, tail(s, 500))
 	}
 	return s, nil
+}
+
+// passwordInConninfo is a password=... pair of a libpq connection string
+// (pg_rewind --source-server, pg_basebackup -d), quoted or bare.
+var passwordInConninfo = regexp.MustCompile(`password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)`)
+
+// redactPasswords hides passwords of connection strings in a command line
+// that goes into an error: errors reach logs and notifications.
+func redactPasswords(s string) string {
+	return passwordInConninfo.ReplaceAllString(s, "password=*****")
 }
 
 func tail(s string, n int) string {

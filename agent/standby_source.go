@@ -1,0 +1,69 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/openefm/efm/internal/admin"
+	"github.com/openefm/efm/internal/core"
+)
+
+// standbySource answers efm create-standby: the current primary, as this
+// agent's view names it and as its database confirms (not in recovery),
+// and replication settings a new standby can copy. They are copied from a
+// standby, as the switchover copies them to an old primary, or from the
+// primary itself when it has a primary_conninfo (a promoted standby keeps
+// its own); the error names every source tried.
+func (h *handler) standbySource(ctx context.Context) (admin.StandbySource, error) {
+	s := h.s
+	if s.db == nil {
+		return admin.StandbySource{}, errors.New("this node is a witness: it has no database to create")
+	}
+	s.mu.Lock()
+	view := s.view
+	s.mu.Unlock()
+	var primary core.NodeID
+	var standbys []core.NodeID
+	for _, m := range view.Members {
+		if m.ID == s.self || m.State != core.MemberAlive || m.Kind == core.KindWitness {
+			continue
+		}
+		switch m.Status.Role {
+		case core.RolePrimary:
+			primary = m.ID
+		case core.RoleStandby:
+			standbys = append(standbys, m.ID)
+		}
+	}
+	if primary == "" {
+		return admin.StandbySource{}, errors.New("no primary is known to this agent: start the primary's agent, or wait until this agent has joined the cluster")
+	}
+	pctx, cancel := context.WithTimeout(ctx, statusProbeTimeout)
+	st, err := s.remote.Probe(pctx, string(primary))
+	cancel()
+	switch {
+	case err != nil:
+		return admin.StandbySource{}, fmt.Errorf("the primary %s's database does not answer: %w", primary, err)
+	case st.InRecovery:
+		return admin.StandbySource{}, fmt.Errorf("the agents name %s as primary, but its database is in recovery", primary)
+	}
+	sort.Slice(standbys, func(i, j int) bool { return standbys[i] < standbys[j] })
+	var tried []string
+	for _, src := range append(standbys, primary) {
+		rs, err := s.remote.ReplicationSettings(ctx, string(src))
+		if err == nil && rs.PrimaryConninfo == "" {
+			err = errors.New("its primary_conninfo is empty")
+		}
+		if err != nil {
+			tried = append(tried, fmt.Sprintf("%s: %v", src, err))
+			continue
+		}
+		return admin.StandbySource{Primary: string(primary), Port: h.dbPort, PrimaryConninfo: rs.PrimaryConninfo,
+			RestoreCommand: rs.RestoreCommand, CopiedFrom: string(src)}, nil
+	}
+	return admin.StandbySource{}, fmt.Errorf("no replication settings to copy for a new standby of %s (reading primary_conninfo needs db.user to be a superuser or have pg_read_all_settings): %s",
+		primary, strings.Join(tried, "; "))
+}
