@@ -265,6 +265,13 @@ func TestFailoverPrimaryHostIsolated(t *testing.T) {
 	}
 	fenced := time.Now()
 	t.Logf("measured: isolated n1 stopped accepting writes %v after the cut", fenced.Sub(fault).Round(time.Millisecond))
+	// The probe can see the database refuse writes within milliseconds of
+	// the agent's switch to 503 (both happen as fencing starts): keep
+	// watching until the 503 has been seen, or the check below says it
+	// never came.
+	if err := hw.WaitCode(ctx, 503, fault, 10*time.Second); err != nil {
+		t.Logf("n1's /primary: %v", err)
+	}
 	checkStopsVouchingFirst(t, hw.Stop(), p.Snapshot(), "n1", fault)
 
 	var np string

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -66,6 +67,21 @@ func (c *Cluster) WatchHealth(from, target *Host, path string) *HealthWatch {
 	}()
 	c.tb.Cleanup(func() { hw.Stop() })
 	return hw
+}
+
+// WaitCode waits until an answer with code came to a request sent after
+// since, or timeout passes; the watch goes on either way.
+func (hw *HealthWatch) WaitCode(ctx context.Context, code int, since time.Time, timeout time.Duration) error {
+	return Eventually(ctx, timeout, 20*time.Millisecond, func(context.Context) (bool, error) {
+		hw.mu.Lock()
+		defer hw.mu.Unlock()
+		for i := len(hw.answers) - 1; i >= 0 && hw.answers[i].Start.After(since); i-- {
+			if hw.answers[i].Code == code {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("no %d answer to a request sent after %s", code, since.Format("15:04:05.000"))
+	})
 }
 
 // Stop stops asking and returns every answer; safe to call again.
