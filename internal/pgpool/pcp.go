@@ -154,9 +154,9 @@ func (c *Client) Detach(ctx context.Context, host string, port int) (Node, error
 
 // Promote makes the backend of the node at host:port Pgpool's primary
 // (pcp_promote_node, without "switchover": Pgpool only records the new
-// role; the database must already have been promoted). Pgpool 4.3 marks
-// every other backend down as it does so; attach standbys again once they
-// follow the new primary.
+// role; the database must already have been promoted). Pgpool's
+// documentation says it marks every other backend down as it does so:
+// attach the standbys again once they follow the new primary.
 func (c *Client) Promote(ctx context.Context, host string, port int) (Node, error) {
 	return c.act(ctx, "pcp_promote_node", "promoting", host, port)
 }
