@@ -20,10 +20,40 @@ import (
 
 // TestPgpoolFailoverPostmasterKilled: n1's postmaster is killed; OpenEFM
 // promotes a standby and moves the VIP; then detach n1 and promote the new
-// primary in Pgpool. Every write acknowledged through Pgpool came from the
-// primary of the moment, no write through Pgpool reached a standby, and the
-// write gap through Pgpool is logged beside the VIP's.
+// primary in Pgpool.
 func TestPgpoolFailoverPostmasterKilled(t *testing.T) {
+	pgpoolFailover(t, "kill n1's postmaster", func(ctx context.Context, c *harness.Cluster) error {
+		_, err := c.DB[0].KillPostmaster()
+		return err
+	}, nil)
+}
+
+// TestPgpoolFailoverPrimaryLinkCut: n1's link is cut with every process
+// alive; n1 fences itself, the majority promotes, and Pgpool, which cannot
+// reach n1 any more, is told through PCP. The link is healed at the end
+// and n1 must stay fenced.
+func TestPgpoolFailoverPrimaryLinkCut(t *testing.T) {
+	pgpoolFailover(t, "cut n1's link", func(ctx context.Context, c *harness.Cluster) error {
+		return c.Net.CutLink(ctx, c.DB[0].Host)
+	}, func(ctx context.Context, t *testing.T, c *harness.Cluster) {
+		if err := c.Net.RestoreLink(ctx, c.DB[0].Host); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := c.DB[0].Writable(ctx); ok {
+			t.Errorf("the old primary n1 is writable again after the link healed")
+		}
+	})
+}
+
+// pgpoolFailover runs a client through Pgpool and one through the VIP,
+// makes the fault on n1, waits for OpenEFM's failover (a standby holds the
+// VIP) and then plays the agent's part from the new primary's host: detach
+// n1, promote the new primary's backend, attach the other standby once it
+// follows. Every commit acknowledged through Pgpool must come from the
+// primary of the moment, no write through Pgpool may reach a standby, and
+// the write gaps through Pgpool and the VIP are logged side by side.
+// healed, if set, runs after the writers stopped.
+func pgpoolFailover(t *testing.T, what string, fault func(context.Context, *harness.Cluster) error, healed func(context.Context, *testing.T, *harness.Cluster)) {
 	c, ctx := startCluster(t, harness.ClusterOptions{Sync: true, Pgpool: true})
 	pp, err := c.StartPgpool(ctx)
 	if err != nil {
@@ -43,14 +73,25 @@ func TestPgpoolFailoverPostmasterKilled(t *testing.T) {
 		t.Fatalf("no writes through Pgpool at %s: %v", pp.Addr, err)
 	}
 
-	pid, err := c.DB[0].KillPostmaster()
-	if err != nil {
+	if err := fault(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	fault := time.Now()
-	t.Logf("killed n1's postmaster (pid %d)", pid)
-	np := newPrimary(ctx, t, c, "n1", 90*time.Second)
-	t.Logf("measured: the VIP reached %s %v after the kill", np, time.Since(fault).Round(time.Millisecond))
+	start := time.Now()
+	t.Logf("%s", what)
+	var np string
+	err = harness.Eventually(ctx, 90*time.Second, 50*time.Millisecond, func(ctx context.Context) (bool, error) {
+		for _, s := range c.DB[1:] {
+			if ok, _ := s.Host.HasAddr(ctx, c.VIP); ok {
+				np = s.Host.Name
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("no standby holds the VIP yet")
+	})
+	if err != nil {
+		t.Fatalf("no standby was promoted: %v", err)
+	}
+	t.Logf("measured: the VIP reached %s %v after the fault", np, time.Since(start).Round(time.Millisecond))
 
 	// The agent's part, from the new primary's host.
 	pcp, err := pp.Client(c.Net.Host(np))
@@ -62,19 +103,19 @@ func TestPgpoolFailoverPostmasterKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("measured: detached n1 (Pgpool backend %d) %v after the kill", n.ID, time.Since(fault).Round(time.Millisecond))
+	t.Logf("measured: detached n1 (Pgpool backend %d) %v after the fault", n.ID, time.Since(start).Round(time.Millisecond))
 	n, err = pcp.Promote(ctx, neu, harness.PGPort)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("measured: promoted %s (Pgpool backend %d) in Pgpool %v after the kill", np, n.ID, time.Since(fault).Round(time.Millisecond))
+	t.Logf("measured: promoted %s (Pgpool backend %d) in Pgpool %v after the fault", np, n.ID, time.Since(start).Round(time.Millisecond))
 	if nodes, err := pcp.Nodes(ctx); err == nil {
 		t.Logf("Pgpool's backends after pcp_promote_node: %v", nodes)
 	}
-	if err := pw.WaitAcks(ctx, 60*time.Second, fault, 20); err != nil {
+	if err := pw.WaitAcks(ctx, 60*time.Second, start, 20); err != nil {
 		t.Fatalf("the client cannot write through Pgpool after the failover: %v", err)
 	}
-	if err := w.WaitAcks(ctx, 60*time.Second, fault, 20); err != nil {
+	if err := w.WaitAcks(ctx, 60*time.Second, start, 20); err != nil {
 		t.Fatalf("the client cannot write through the VIP after the failover: %v", err)
 	}
 
@@ -93,10 +134,13 @@ func TestPgpoolFailoverPostmasterKilled(t *testing.T) {
 	checkPgpoolBackends(ctx, t, pcp, c, np, "n1")
 
 	wr, pwr, pr := w.Stop(), pw.Stop(), p.Stop()
-	checkNoSplitBrain(t, pr, np, "n1", fault)
+	if healed != nil {
+		healed(ctx, t, c)
+	}
+	checkNoSplitBrain(t, pr, np, "n1", start)
 	checkLost(ctx, t, wr, c.PG(np), true)
-	checkPrimaryOnly(t, c, pwr, pr, "Pgpool", np, "n1", fault)
-	vg, pg := wr.MaxGapAfter(fault.Add(-time.Second)), pwr.MaxGapAfter(fault.Add(-time.Second))
+	checkPrimaryOnly(t, c, pwr, pr, "Pgpool", np, "n1", start)
+	vg, pg := wr.MaxGapAfter(start.Add(-time.Second)), pwr.MaxGapAfter(start.Add(-time.Second))
 	t.Logf("measured: write gap   VIP %-8v Pgpool %-8v", vg.Duration().Round(time.Millisecond), pg.Duration().Round(time.Millisecond))
 	t.Logf("measured: through Pgpool %d commits acknowledged %v, %d errors, %d refused as read-only", len(pwr.Acks), hostsOf(c, pwr), pwr.Errors, len(pwr.ReadOnly))
 	lost, err := pwr.Lost(ctx, c.PG(np))
@@ -105,7 +149,9 @@ func TestPgpoolFailoverPostmasterKilled(t *testing.T) {
 	} else if len(lost) > 0 {
 		t.Errorf("synchronous replication lost %d commits acknowledged through Pgpool: %v", len(lost), lost)
 	}
-	checkFenced(ctx, t, c.DB[0])
+	if healed == nil {
+		checkFenced(ctx, t, c.DB[0])
+	}
 }
 
 // checkPgpoolBackends waits until Pgpool shows the new primary as its
