@@ -22,10 +22,22 @@ import (
 // promotes a standby and moves the VIP; then detach n1 and promote the new
 // primary in Pgpool.
 func TestPgpoolFailoverPostmasterKilled(t *testing.T) {
-	pgpoolFailover(t, "kill n1's postmaster", func(ctx context.Context, c *harness.Cluster) error {
-		_, err := c.DB[0].KillPostmaster()
-		return err
-	}, nil)
+	pgpoolFailover(t, "kill n1's postmaster", killPostmaster, nil, false)
+}
+
+// TestPgpoolDetachAtFailure is EFM's order: the old primary's agent
+// detaches its node as soon as its database fails (EFM's failover step 1),
+// before any standby is promoted; the new primary's backend is promoted in
+// Pgpool after OpenEFM's promotion. Meanwhile Pgpool has no primary (it
+// looks for one every second for search_primary_node_timeout) and must
+// send no write anywhere.
+func TestPgpoolDetachAtFailure(t *testing.T) {
+	pgpoolFailover(t, "kill n1's postmaster, then detach n1 in Pgpool at once", killPostmaster, nil, true)
+}
+
+func killPostmaster(ctx context.Context, c *harness.Cluster) error {
+	_, err := c.DB[0].KillPostmaster()
+	return err
 }
 
 // TestPgpoolFailoverPrimaryLinkCut: n1's link is cut with every process
@@ -42,7 +54,7 @@ func TestPgpoolFailoverPrimaryLinkCut(t *testing.T) {
 		if ok, _ := c.DB[0].Writable(ctx); ok {
 			t.Errorf("the old primary n1 is writable again after the link healed")
 		}
-	})
+	}, false)
 }
 
 // pgpoolFailover runs a client through Pgpool and one through the VIP,
@@ -52,8 +64,10 @@ func TestPgpoolFailoverPrimaryLinkCut(t *testing.T) {
 // follows. Every commit acknowledged through Pgpool must come from the
 // primary of the moment, no write through Pgpool may reach a standby, and
 // the write gaps through Pgpool and the VIP are logged side by side.
-// healed, if set, runs after the writers stopped.
-func pgpoolFailover(t *testing.T, what string, fault func(context.Context, *harness.Cluster) error, healed func(context.Context, *testing.T, *harness.Cluster)) {
+// healed, if set, runs after the writers stopped. detachFirst detaches n1
+// from n1's host right after the fault instead of after the promotion.
+func pgpoolFailover(t *testing.T, what string, fault func(context.Context, *harness.Cluster) error,
+	healed func(context.Context, *testing.T, *harness.Cluster), detachFirst bool) {
 	c, ctx := startCluster(t, harness.ClusterOptions{Sync: true, Pgpool: true})
 	pp, err := c.StartPgpool(ctx)
 	if err != nil {
@@ -78,6 +92,22 @@ func pgpoolFailover(t *testing.T, what string, fault func(context.Context, *harn
 	}
 	start := time.Now()
 	t.Logf("%s", what)
+	old := c.DB[0].Host.Addr.String()
+	detach := func(from *harness.Host) {
+		t.Helper()
+		pcp, err := pp.Client(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := pcp.Detach(ctx, old, harness.PGPort)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("measured: detached n1 (Pgpool backend %d) from %s %v after the fault", n.ID, from.Name, time.Since(start).Round(time.Millisecond))
+	}
+	if detachFirst {
+		detach(c.DB[0].Host)
+	}
 	var np string
 	err = harness.Eventually(ctx, 90*time.Second, 50*time.Millisecond, func(ctx context.Context) (bool, error) {
 		for _, s := range c.DB[1:] {
@@ -98,13 +128,10 @@ func pgpoolFailover(t *testing.T, what string, fault func(context.Context, *harn
 	if err != nil {
 		t.Fatal(err)
 	}
-	old, neu := c.DB[0].Host.Addr.String(), c.Net.Host(np).Addr.String()
-	n, err := pcp.Detach(ctx, old, harness.PGPort)
-	if err != nil {
-		t.Fatal(err)
+	if !detachFirst {
+		detach(c.Net.Host(np))
 	}
-	t.Logf("measured: detached n1 (Pgpool backend %d) %v after the fault", n.ID, time.Since(start).Round(time.Millisecond))
-	n, err = pcp.Promote(ctx, neu, harness.PGPort)
+	n, err := pcp.Promote(ctx, c.Net.Host(np).Addr.String(), harness.PGPort)
 	if err != nil {
 		t.Fatal(err)
 	}

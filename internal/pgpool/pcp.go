@@ -147,7 +147,9 @@ func (c *Client) Attach(ctx context.Context, host string, port int) (Node, error
 }
 
 // Detach detaches the backend of the node at host:port (pcp_detach_node):
-// Pgpool stops using it and drops the sessions that did.
+// Pgpool stops using it and drops the sessions that did. Like Promote and
+// Attach it returns once Pgpool has queued the request; Pgpool carries it
+// out just after (watch Nodes to see it done).
 func (c *Client) Detach(ctx context.Context, host string, port int) (Node, error) {
 	return c.act(ctx, "pcp_detach_node", "detaching", host, port)
 }
