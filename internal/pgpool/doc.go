@@ -1,6 +1,6 @@
 // Package pgpool is the agent's hands on Pgpool-II: it runs Pgpool's PCP
-// client programs (pcp_node_info, pcp_attach_node, pcp_detach_node,
-// pcp_promote_node) from pgpool.bin against pcp.host:pcp.port as pcp.user,
+// client programs (pcp_node_count, pcp_node_info, pcp_attach_node,
+// pcp_detach_node, pcp_promote_node) from pgpool.bin against pcp.host:pcp.port as pcp.user,
 // with the password taken from pcp.pass.file (PCPPASSFILE; -w, so a
 // missing or unusable password fails instead of prompting), exactly as EDB
 // EFM's efm_pgpool_functions does.

@@ -60,9 +60,9 @@ func (n Node) String() string {
 	return fmt.Sprintf("backend %d %s %s %s", n.ID, n.Addr(), n.Status, n.Role)
 }
 
-// parseNodeInfo reads the output of pcp_node_info --all --verbose: one
-// block of "Name : value" lines per backend, in backend order, separated by
-// blank lines. The labelled form is parsed rather than the terse one
+// parseNodeInfo reads the output of pcp_node_info --verbose: one block of
+// "Name : value" lines per backend (several with --all, in backend order,
+// separated by blank lines). The labelled form is parsed rather than the terse one
 // because the terse columns changed between Pgpool versions (4.3 added
 // two) and some columns may be empty.
 func parseNodeInfo(out string) ([]Node, error) {

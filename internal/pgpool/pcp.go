@@ -22,7 +22,7 @@ import (
 const DefaultTimeout = 10 * time.Second
 
 // Programs are the PCP client programs the agent runs, all from Config.Bin.
-var Programs = []string{"pcp_node_info", "pcp_attach_node", "pcp_detach_node", "pcp_promote_node"}
+var Programs = []string{"pcp_node_count", "pcp_node_info", "pcp_attach_node", "pcp_detach_node", "pcp_promote_node"}
 
 // Config says how to reach Pgpool's PCP port (EFM's pcp.* and pgpool.bin).
 type Config struct {
@@ -115,16 +115,36 @@ func (c *Client) run(ctx context.Context, name string, args ...string) (string, 
 	return stdout.String(), nil
 }
 
-// Nodes returns every backend Pgpool knows (pcp_node_info --all
-// --verbose, Pgpool-II 4.2 and later).
+// Nodes returns every backend Pgpool knows: pcp_node_count, then
+// pcp_node_info --verbose for each index (pcp_node_info --all exists only
+// from Pgpool-II 4.3).
 func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
-	out, err := c.run(ctx, "pcp_node_info", "--all", "--verbose")
+	out, err := c.run(ctx, "pcp_node_count")
 	if err != nil {
 		return nil, fmt.Errorf("listing Pgpool's backends: %w", err)
 	}
-	nodes, err := parseNodeInfo(out)
-	if err != nil {
-		return nil, fmt.Errorf("listing Pgpool's backends: pcp_node_info against %s: %w", c.Endpoint(), err)
+	count, err := strconv.Atoi(strings.TrimSpace(out))
+	if err != nil || count < 0 {
+		return nil, fmt.Errorf("listing Pgpool's backends: pcp_node_count against %s answered %q, not a count", c.Endpoint(), strings.TrimSpace(out))
+	}
+	var nodes []Node
+	for id := range count {
+		out, err := c.run(ctx, "pcp_node_info", "--verbose", "-n", strconv.Itoa(id))
+		if err != nil {
+			return nil, fmt.Errorf("listing Pgpool's backends: %w", err)
+		}
+		ns, err := parseNodeInfo(out)
+		if err == nil && len(ns) != 1 {
+			err = fmt.Errorf("%d backends in the answer for one", len(ns))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("listing Pgpool's backends: pcp_node_info -n %d against %s: %w", id, c.Endpoint(), err)
+		}
+		ns[0].ID = id
+		nodes = append(nodes, ns[0])
+	}
+	if len(nodes) == 0 {
+		return nil, fmt.Errorf("listing Pgpool's backends: Pgpool at %s has none", c.Endpoint())
 	}
 	return nodes, nil
 }

@@ -2,6 +2,7 @@ package pgpool
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,21 +10,28 @@ import (
 	"time"
 )
 
-// fakePCP writes PCP programs into a new directory: pcp_node_info prints
-// nodeInfo, every program appends its name, arguments and PCPPASSFILE to a
+// fakePCP writes PCP programs into a new directory: pcp_node_count and
+// pcp_node_info -n N answer from nodeInfo (blocks separated by blank
+// lines, as pcp_node_info --all --verbose prints them), every program appends its name, arguments and PCPPASSFILE to a
 // log, and the programs named in scripts run that shell body instead.
 func fakePCP(t *testing.T, nodeInfo string, scripts map[string]string) (bin, log string) {
 	t.Helper()
 	bin = t.TempDir()
 	log = filepath.Join(bin, "calls.log")
-	info := filepath.Join(bin, "node_info.out")
-	if err := os.WriteFile(info, []byte(nodeInfo), 0o644); err != nil {
-		t.Fatal(err)
+	blocks := strings.Split(strings.TrimSpace(nodeInfo), "\n\n")
+	for i, b := range blocks {
+		if err := os.WriteFile(filepath.Join(bin, fmt.Sprintf("info.%d", i)), []byte(b+"\n\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, name := range Programs {
 		body := scripts[name]
-		if body == "" && name == "pcp_node_info" {
-			body = "cat " + info
+		switch {
+		case body != "":
+		case name == "pcp_node_count":
+			body = fmt.Sprintf("echo %d", len(blocks))
+		case name == "pcp_node_info":
+			body = "while [ $# -gt 0 ]; do [ \"$1\" = -n ] && id=$2; shift; done; cat " + bin + "/info.$id"
 		}
 		if body == "" {
 			body = "echo " + name + " -- Command Successful"
@@ -77,7 +85,9 @@ func TestActionsUseTheBackendIndexPgpoolReports(t *testing.T) {
 			}
 			common := "-h 10.0.0.100 -p 9898 -U efmpcp -w"
 			want := []string{
-				"pcp_node_info " + common + " --all --verbose PCPPASSFILE=/etc/efm/pcppass",
+				"pcp_node_count " + common + " PCPPASSFILE=/etc/efm/pcppass",
+				"pcp_node_info " + common + " --verbose -n 0 PCPPASSFILE=/etc/efm/pcppass",
+				"pcp_node_info " + common + " --verbose -n 1 PCPPASSFILE=/etc/efm/pcppass",
 				tt.prog + " " + common + " -n 1 PCPPASSFILE=/etc/efm/pcppass",
 			}
 			if got := calls(t, log); strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -99,13 +109,16 @@ func TestErrorsNameNodeCommandAndPgpool(t *testing.T) {
 			scripts: map[string]string{"pcp_detach_node": "echo 'ERROR:  invalid degenerate backend request, node id : 0 status: [3] is not valid for failover' >&2; exit 1"},
 			want:    []string{"detaching node 10.231.1.11:5432 (Pgpool backend 0)", "pcp_detach_node against Pgpool at 10.0.0.100:9898", "exit status 1", "node id : 0 status: [3] is not valid"}},
 		{name: "authentication fails", host: "10.231.1.11",
-			scripts: map[string]string{"pcp_node_info": "echo 'FATAL:  authentication failed for user \"efmpcp\"' >&2; exit 1"},
-			want:    []string{"detaching node 10.231.1.11:5432", "pcp_node_info against Pgpool at 10.0.0.100:9898", `authentication failed for user "efmpcp"`}},
+			scripts: map[string]string{"pcp_node_count": "echo 'FATAL:  authentication failed for user \"efmpcp\"' >&2; exit 1"},
+			want:    []string{"detaching node 10.231.1.11:5432", "pcp_node_count against Pgpool at 10.0.0.100:9898", `authentication failed for user "efmpcp"`}},
 		{name: "node unknown to Pgpool", host: "10.231.1.13",
 			want: []string{"detaching node 10.231.1.13:5432", "no Pgpool backend is node 10.231.1.13:5432", "0=10.231.1.11:5432, 1=10.231.1.12:5432"}},
 		{name: "Pgpool hangs", host: "10.231.1.11", timeout: 200 * time.Millisecond,
 			scripts: map[string]string{"pcp_node_info": "exec sleep 30"},
 			want:    []string{"detaching node 10.231.1.11:5432", "pcp_node_info against Pgpool at 10.0.0.100:9898: no answer within 200ms"}},
+		{name: "node count not a number", host: "10.231.1.11",
+			scripts: map[string]string{"pcp_node_count": "echo two"},
+			want:    []string{"detaching node 10.231.1.11:5432", `pcp_node_count against 10.0.0.100:9898 answered "two", not a count`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
