@@ -19,6 +19,7 @@ import (
 	"github.com/openefm/efm/internal/hooks"
 	"github.com/openefm/efm/internal/membership"
 	"github.com/openefm/efm/internal/pg"
+	"github.com/openefm/efm/internal/pgpool"
 )
 
 // selfTestTimeout bounds the ping command's self-test.
@@ -105,6 +106,22 @@ func Preflight(ctx context.Context, cfg *config.Config) []error {
 		}
 	}
 
+	if cfg.PgpoolEnable {
+		for _, k := range pcpKeys {
+			if v, _ := cfg.Value(k.key); v == "" {
+				add(k.key, "not set, and pgpool.enable=true runs Pgpool's PCP commands with it; accepted: %s", k.accepted)
+			}
+		}
+		if cfg.PCPPassFile != "" {
+			if err := pgpool.CheckPassFile(cfg.PCPPassFile); err != nil {
+				add("pcp.pass.file", "%v", err)
+			}
+		}
+		if err := pgpool.CheckPrograms(cfg.PgpoolBin); err != nil {
+			add("pgpool.bin", "%v", err)
+		}
+	}
+
 	if cfg.AutoRewind && !cfg.IsWitness {
 		if err := checkRewindable(ctx, cfg); err != nil {
 			add("auto.rewind", "%v", err)
@@ -121,6 +138,14 @@ func Preflight(ctx context.Context, cfg *config.Config) []error {
 		}
 	}
 	return errs
+}
+
+// pcpKeys are what pgpool.enable=true needs, with what each accepts.
+var pcpKeys = []struct{ key, accepted string }{
+	{"pcp.user", "a user of Pgpool's pcp.conf"},
+	{"pcp.host", "the address of Pgpool (or of its watchdog VIP)"},
+	{"pcp.port", "Pgpool's pcp_port (9898 by default)"},
+	{"pcp.pass.file", "a file of host:port:user:password lines, mode 0600"},
 }
 
 // agentKey reads the cluster key for encrypt.agent.messages.

@@ -23,6 +23,9 @@ iptables:/usr/sbin/iptables
 procps:/usr/bin/pgrep
 util-linux:/usr/sbin/runuser
 haproxy:/usr/sbin/haproxy
+pgpool2:/usr/sbin/pgpool
+pgpool2:/usr/sbin/pcp_node_info
+pgpool2:/usr/sbin/pcp_promote_node
 "
 
 missing=""

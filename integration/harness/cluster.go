@@ -29,6 +29,8 @@ type ClusterOptions struct {
 	// HAProxy adds a host "lb" for StartHAProxy and gives every agent
 	// primary.health.check.port = HealthPort.
 	HAProxy bool
+	// Pgpool adds a host "pgpool" for StartPgpool.
+	Pgpool bool
 }
 
 // Cluster is a ready-made failover test bed: database hosts n1..nN (n1
@@ -45,6 +47,9 @@ type Cluster struct {
 	LB      *Host                // the load balancer's host; nil without ClusterOptions.HAProxy
 	Configs map[string]EFMConfig // by host name
 	Bin     string               // the efm binary, once StartAgents has built it
+
+	// PoolHost is Pgpool-II's host; nil without ClusterOptions.Pgpool.
+	PoolHost *Host
 
 	tb     TB
 	mu     sync.Mutex
@@ -72,12 +77,15 @@ func NewCluster(ctx context.Context, tb TB, opts ClusterOptions) (*Cluster, erro
 	if opts.HAProxy {
 		names = append(names, "lb")
 	}
+	if opts.Pgpool {
+		names = append(names, "pgpool")
+	}
 	nw, err := NewNetwork(ctx, tb, names...)
 	if err != nil {
 		return nil, err
 	}
 	c := &Cluster{Net: nw, Name: opts.Name, VIP: nw.Spare(0), Client: nw.Host("client"), Witness: nw.Host("witness"),
-		LB: nw.Host("lb"), Configs: map[string]EFMConfig{}, tb: tb, agents: map[string]*Proc{}}
+		LB: nw.Host("lb"), PoolHost: nw.Host("pgpool"), Configs: map[string]EFMConfig{}, tb: tb, agents: map[string]*Proc{}}
 	primary, err := InitPrimary(ctx, tb, nw.Host("n1"), opts.PG)
 	if err != nil {
 		return nil, err

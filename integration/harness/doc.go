@@ -32,6 +32,10 @@
 // health port; c.StartHAProxy runs Debian's haproxy there with
 // examples/haproxy/haproxy.cfg, c.StartWriterVia(lb.Write, ...) commits
 // through its write port, and c.WatchHealth polls one agent's endpoint.
+// With ClusterOptions.Pgpool the cluster has a "pgpool" host;
+// c.StartPgpool runs Debian's pgpool2 there with examples/pgpool/pgpool.conf
+// and the cluster's databases as backends, and pp.Client(h) is OpenEFM's
+// PCP client (internal/pgpool) running its commands in h's namespace.
 //
 // Everything here needs root (network namespaces, setns, running PostgreSQL
 // as another user). SkipReason says why a machine cannot run the tests;

@@ -4,7 +4,8 @@ package config
 // are accepted, so an EFM 5.x file loads unchanged, and named in one startup
 // warning. Delete a name here when its feature lands.
 var notBuilt = map[string]bool{
-	// Pgpool-II integration.
+	// Pgpool-II integration: the PCP client (internal/pgpool) exists and
+	// check-conf checks these keys, but the agent does not call it yet.
 	"pgpool.enable": true, "pgpool.bin": true,
 	"pcp.user": true, "pcp.host": true, "pcp.port": true, "pcp.pass.file": true,
 	// Synchronous-replication reconfiguration and slot synchronisation.
