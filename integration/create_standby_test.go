@@ -74,6 +74,20 @@ func TestCreateStandby(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitType(n3, "Idle")
+	// The restarted agent refuses while it has not yet heard who the
+	// primary is ("wait until this agent has joined"), as it should: wait
+	// for its own view to name the primary, as an operator would.
+	err = harness.Eventually(ctx, 60*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+		out, err := c.EFM(ctx, n3, "cluster-status-json", c.Name)
+		var cs admin.ClusterStatus
+		if jerr := json.Unmarshal([]byte(out), &cs); jerr != nil {
+			return false, fmt.Errorf("%v (%v): %s", jerr, err, out)
+		}
+		return cs.Nodes[c.Net.Host("n1").Addr.String()].Type == "Primary", fmt.Errorf("n3's view: %s", out)
+	})
+	if err != nil {
+		t.Fatalf("n3's restarted agent never saw the primary: %v", err)
+	}
 
 	start := time.Now()
 	out, err := c.EFM(ctx, n3, "create-standby", c.Name)
