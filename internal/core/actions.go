@@ -50,7 +50,7 @@ type CheckPingServer struct {
 	Timeout time.Duration
 }
 
-// DBOp is an operation on the local database or VIP; the shell reports
+// DBOp is an operation on the local database; the shell reports
 // DBOpResult with the same Seq.
 type DBOp uint8
 
@@ -68,19 +68,15 @@ const (
 	OpFenceDB
 	// OpUnfenceDB removes the fence written by OpFenceDB.
 	OpUnfenceDB
-	// OpPauseReplay runs pg_wal_replay_pause(); the shell answers with a
-	// LocalDBProbe (same Seq) taken after the pause, not a DBOpResult.
+	// OpPauseReplay runs pg_wal_replay_pause(). The core reads the
+	// positions it paused at with a ProbeLocalDB once the result is in.
 	OpPauseReplay
 	// OpResumeReplay runs pg_wal_replay_resume().
 	OpResumeReplay
-	// OpAddVIP adds the virtual IP and sends gratuitous ARP/NA.
-	OpAddVIP
-	// OpReleaseVIP removes the virtual IP.
-	OpReleaseVIP
 )
 
 var dbOpNames = [...]string{"", "start-db", "stop-db", "promote-db", "fence-db", "unfence-db",
-	"pause-replay", "resume-replay", "add-vip", "release-vip"}
+	"pause-replay", "resume-replay"}
 
 func (o DBOp) String() string {
 	if int(o) < len(dbOpNames) {
@@ -93,6 +89,34 @@ func (o DBOp) String() string {
 type DoDB struct {
 	Seq     uint64
 	Op      DBOp
+	Timeout time.Duration
+}
+
+// VIPOp is an operation on the virtual IP; the shell reports DBOpResult
+// with the same Seq. VIP and database operations run one at a time, in
+// the order asked, as they share the node's network and its server.
+type VIPOp uint8
+
+const (
+	// OpAddVIP adds the virtual IP and sends gratuitous ARP/NA.
+	OpAddVIP VIPOp = iota + 1
+	// OpReleaseVIP removes the virtual IP.
+	OpReleaseVIP
+)
+
+var vipOpNames = [...]string{"", "add-vip", "release-vip"}
+
+func (o VIPOp) String() string {
+	if int(o) < len(vipOpNames) {
+		return vipOpNames[o]
+	}
+	return "vipop?"
+}
+
+// DoVIP asks the shell to perform Op on the virtual IP within Timeout.
+type DoVIP struct {
+	Seq     uint64
+	Op      VIPOp
 	Timeout time.Duration
 }
 
@@ -187,6 +211,7 @@ func (CheckRemoteDB) isAction()   {}
 func (CheckVIP) isAction()        {}
 func (CheckPingServer) isAction() {}
 func (DoDB) isAction()            {}
+func (DoVIP) isAction()           {}
 func (FollowPrimary) isAction()   {}
 func (RunScript) isAction()       {}
 func (Notify) isAction()          {}

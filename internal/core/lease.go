@@ -100,12 +100,10 @@ func (n *Node) countAcks(r uint64) {
 		}
 		if n.cand != nil {
 			n.candidateLeaseGranted()
-		} else if n.role == RolePrimary && n.p.VIPConfigured && !n.vipHeld {
+		} else if n.role == RolePrimary {
 			// EFM acquires a missing VIP at primary start; we do once the
 			// lease is ours.
-			n.vipHeld = true
-			n.dbOp(OpAddVIP, opPlain, n.p.RemoteTimeout)
-			n.notify(subject.AssigningVIP, "")
+			n.assignVIPIfMissing()
 		}
 	}
 }
@@ -175,7 +173,7 @@ func (n *Node) fenceSelf(cause fenceCause, why string) {
 		n.notify(subject.PrimaryFencedOff, why)
 	}
 	if n.p.VIPConfigured && cause != fenceWrongState {
-		n.dbOp(OpReleaseVIP, opPlain, n.p.RemoteTimeout)
+		n.doVIP(OpReleaseVIP)
 		n.notify(subject.ReleasingVIP, "")
 	}
 	stop := n.p.StopIsolatedPrimary
@@ -186,9 +184,9 @@ func (n *Node) fenceSelf(cause fenceCause, why string) {
 		stop = true
 	}
 	if stop {
-		n.dbOp(OpStopDB, opFenceStop, n.tm.FencingAllowance)
+		n.doDBAwaiting(pendingOp{awaits: awaitFenceStop}, OpStopDB, n.tm.FencingAllowance)
 	}
-	n.dbOp(OpFenceDB, opPlain, n.tm.FencingAllowance)
+	n.doDB(OpFenceDB, n.tm.FencingAllowance)
 	if !n.st.Fenced {
 		n.st.Fenced = true
 		n.persist()

@@ -50,39 +50,35 @@ type localMon struct {
 }
 
 func (n *Node) probe(final bool) {
-	seq := n.nextSeq()
 	t := n.p.LocalPeriod
-	kind := opProbe
+	op := pendingOp{awaits: awaitProbe}
 	if final {
 		t = n.p.LocalTimeoutFinal
-		kind = opFinalProbe
+		op.awaits = awaitFinalProbe
 	}
-	n.pending[seq] = pendingOp{kind: kind}
+	seq := n.await(op)
 	n.local.inflight = seq
 	n.local.nextProbe = n.now + n.p.LocalPeriod
 	n.emit(ProbeLocalDB{Seq: seq, Timeout: t})
 }
 
 func (n *Node) onLocalProbe(e LocalDBProbe) {
-	op, ok := n.pending[e.Seq]
+	op, ok := n.takePending(e.Seq)
 	if e.Seq != 0 && !ok {
 		return // a late answer to a probe we gave up on
 	}
-	delete(n.pending, e.Seq)
 	n.reconcileVIP(e)
 	if e.Reachable {
 		n.local.last = e
 		n.local.lastOK = n.now
-		if e.InRecovery && e.Upstream != "" && n.followSeq == 0 {
+		if e.InRecovery && e.Upstream != "" && !n.followIssued {
 			n.following = e.Upstream
 		}
 	} else {
 		n.local.last.Reachable = false
 	}
-	if op.kind == opPauseProbe {
-		n.replayPaused = e.ReplayPaused || e.Reachable
-		n.pausedUntil = n.now + n.foWindow()
-		n.pauseProbeDone(op, e)
+	if op.awaits == awaitPausedProbe {
+		n.pausedProbeDone(op.job, e)
 		return
 	}
 	if e.Seq == n.local.inflight {
@@ -103,7 +99,7 @@ func (n *Node) onLocalProbe(e LocalDBProbe) {
 		}
 		return
 	}
-	if op.kind == opFinalProbe {
+	if op.awaits == awaitFinalProbe {
 		n.local.phase = lmNormal
 		if e.Reachable {
 			n.notify(subject.AgentTimingOut,
@@ -257,7 +253,7 @@ func (n *Node) detectRole(e LocalDBProbe) {
 		// not know whether this host still holds it: releasing an absent
 		// address is harmless, keeping a stale one blocks every promotion
 		// (check.vip.before.promotion).
-		n.dbOp(OpReleaseVIP, opPlain, n.p.RemoteTimeout)
+		n.doVIP(OpReleaseVIP)
 	}
 	switch {
 	case !e.Reachable:
@@ -266,7 +262,7 @@ func (n *Node) detectRole(e LocalDBProbe) {
 			// comes back in recovery (standby.signal), whatever restarts
 			// it. Meanwhile the cluster may well fail over (EFM: an Idle
 			// agent ensures the recovery file exists).
-			n.dbOp(OpFenceDB, opPlain, n.p.RemoteTimeout)
+			n.doDB(OpFenceDB, n.p.RemoteTimeout)
 			n.st.Fenced = true
 			n.persist()
 		}

@@ -240,8 +240,7 @@ func (n *Node) memberLost(id NodeID, st MemberState) {
 	default:
 		// Standby lost: check its database to tell "agent failed" from
 		// "node failed" (efm-reference §5).
-		seq := n.nextSeq()
-		n.pending[seq] = pendingOp{kind: opStandbyLostCheck, node: id}
+		seq := n.await(pendingOp{awaits: awaitLostStandby, node: id})
 		n.emit(CheckRemoteDB{Seq: seq, Node: id, Timeout: n.p.RemoteTimeout})
 		n.dropFromPriority(id)
 	}

@@ -8,76 +8,112 @@ import (
 	"github.com/openefm/efm/internal/notify/subject"
 )
 
-type opKind uint8
+// Every action with a Seq is answered by exactly one result event with the
+// same Seq. The core remembers, per Seq, the step its result returns to (a
+// pendingOp), and every result handler starts the same way: takePending.
+// A result whose step has moved on (a candidacy that ended, a probe given
+// up on) finds no pending entry, or one it ignores.
+
+// awaiting names the step a pending result returns to.
+type awaiting uint8
 
 const (
-	opProbe opKind = iota + 1
-	opFinalProbe
-	opPauseProbe
-	opStandbyLostCheck
-	opJobDB
-	opPlain
-	opFenceStop
-	opCandVIP
-	opCandPing
-	opCandPromote
-	opScript
-	opFollow
+	awaitProbe        awaiting = iota + 1 // routine local probe (local.period)
+	awaitFinalProbe                       // the last attempt (local.timeout.final)
+	awaitReplayPaused                     // OpPauseReplay for a check job
+	awaitPausedProbe                      // the probe after that pause: this standby's positions
+	awaitCheckDB                          // CheckRemoteDB for a check job
+	awaitLostStandby                      // CheckRemoteDB of a standby whose agent went DOWN
+	awaitOutcome                          // a database or VIP operation: only a failure is reported
+	awaitFenceStop                        // the stop of fenceSelf
+	awaitCandidacy                        // a step of this node's promotion (phase)
+	awaitScript                           // a script whose exit is notified
+	awaitFollow                           // FollowPrimary
 )
 
 // pendingOp remembers why an action with a Seq was issued, to route its
 // result.
 type pendingOp struct {
-	kind   opKind
-	node   NodeID
-	job    uint64
+	awaits awaiting
+	// cand and phase: the candidacy and its phase an awaitCandidacy result
+	// returns to (candidacyAt).
+	cand  *candidacy
+	phase candPhase
+	node  NodeID // awaitLostStandby: the standby
+	job   uint64 // awaitReplayPaused, awaitPausedProbe, awaitCheckDB: the check job
+	// script, db, vip: what ran, for the notification of its outcome.
 	script Script
-	op     DBOp
+	db     DBOp
+	vip    VIPOp
 }
 
-func (n *Node) dbOp(op DBOp, kind opKind, timeout time.Duration) uint64 {
+// await registers op and returns the Seq of the action that waits for it.
+func (n *Node) await(op pendingOp) uint64 {
 	seq := n.nextSeq()
-	n.pending[seq] = pendingOp{kind: kind, op: op}
-	n.emit(DoDB{Seq: seq, Op: op, Timeout: timeout})
-	if op == OpReleaseVIP {
-		n.vipHeld = false
-	}
+	n.pending[seq] = op
 	return seq
 }
 
-func (n *Node) runScript(s Script, ph Placeholders) uint64 {
+// takePending returns (and forgets) what the result with seq returns to;
+// false for a result nobody waits for (late, duplicated, or Seq 0).
+func (n *Node) takePending(seq uint64) (pendingOp, bool) {
+	op, ok := n.pending[seq]
+	if ok {
+		delete(n.pending, seq)
+	}
+	return op, ok
+}
+
+func (n *Node) doDB(op DBOp, timeout time.Duration) {
+	n.doDBAwaiting(pendingOp{awaits: awaitOutcome}, op, timeout)
+}
+
+func (n *Node) doDBAwaiting(p pendingOp, op DBOp, timeout time.Duration) {
+	p.db = op
+	n.emit(DoDB{Seq: n.await(p), Op: op, Timeout: timeout})
+}
+
+func (n *Node) runScript(s Script, ph Placeholders) {
+	n.runScriptAwaiting(pendingOp{awaits: awaitScript}, s, ph)
+}
+
+func (n *Node) runScriptAwaiting(p pendingOp, s Script, ph Placeholders) {
 	if !n.p.hasScript(s) {
-		return 0
+		return
 	}
-	seq := n.nextSeq()
-	n.pending[seq] = pendingOp{kind: opScript, script: s}
-	n.emit(RunScript{Seq: seq, Script: s, Placeholders: ph, Timeout: 3 * n.p.RemoteTimeout})
-	return seq
+	p.script = s
+	n.emit(RunScript{Seq: n.await(p), Script: s, Placeholders: ph, Timeout: 3 * n.p.RemoteTimeout})
 }
 
 func (n *Node) onDBOp(e DBOpResult) {
-	op, ok := n.pending[e.Seq]
+	op, ok := n.takePending(e.Seq)
 	if !ok {
 		return
 	}
-	delete(n.pending, e.Seq)
-	switch op.kind {
-	case opFenceStop:
+	switch op.awaits {
+	case awaitFenceStop:
 		n.afterFenceStop(e.OK)
-	case opCandPromote:
-		n.candPromoted(e.OK, e.Err)
-	case opFollow:
+	case awaitCandidacy:
+		if n.candidacyAt(op) != nil {
+			n.candPromoted(e.OK, e.Err)
+		}
+	case awaitFollow:
 		n.followDone(e.OK, e.Err)
-	case opPlain:
-		if !e.OK {
-			switch op.op {
-			case OpAddVIP:
-				n.notify(subject.CouldNotAssignVIP, e.Err)
-			case OpFenceDB:
-				n.notify(subject.ErrorCreatingRecoveryFile, e.Err)
-			default:
-				n.log(slog.LevelError, "database operation failed", "op", op.op.String(), "err", e.Err)
-			}
+	case awaitReplayPaused:
+		n.replayPausedFor(op.job, e)
+	case awaitOutcome:
+		if e.OK {
+			return
+		}
+		switch {
+		case op.vip == OpAddVIP:
+			n.notify(subject.CouldNotAssignVIP, e.Err)
+		case op.db == OpFenceDB:
+			n.notify(subject.ErrorCreatingRecoveryFile, e.Err)
+		case op.vip != 0:
+			n.log(slog.LevelError, "database operation failed", "op", op.vip.String(), "err", e.Err)
+		default:
+			n.log(slog.LevelError, "database operation failed", "op", op.db.String(), "err", e.Err)
 		}
 	}
 }
@@ -94,12 +130,11 @@ var scriptNotes = map[Script][2]subject.Subject{
 }
 
 func (n *Node) onScript(e ScriptResult) {
-	op, ok := n.pending[e.Seq]
+	op, ok := n.takePending(e.Seq)
 	if !ok {
 		return
 	}
-	delete(n.pending, e.Seq)
-	if n.cand != nil && n.cand.scriptSeq == e.Seq {
+	if n.candidacyAt(op) != nil {
 		n.candFenceScriptDone(e)
 		return
 	}
@@ -116,13 +151,12 @@ func (n *Node) onScript(e ScriptResult) {
 }
 
 func (n *Node) onRemoteDB(e RemoteDBResult) {
-	op, ok := n.pending[e.Seq]
+	op, ok := n.takePending(e.Seq)
 	if !ok {
 		return
 	}
-	delete(n.pending, e.Seq)
-	switch op.kind {
-	case opStandbyLostCheck:
+	switch op.awaits {
+	case awaitLostStandby:
 		if e.Reachable {
 			n.notify(subject.StandbyAgentFailed,
 				fmt.Sprintf("The standby agent on %s failed; its database is still running. It is removed from the failover priority list.", op.node))
@@ -132,13 +166,27 @@ func (n *Node) onRemoteDB(e RemoteDBResult) {
 			// Its own agent cannot detach it: this (reporting) agent does.
 			n.runScript(ScriptLoadBalancerDetach, Placeholders{Host: op.node, Type: "s"})
 		}
-	case opJobDB:
-		if j, ok := n.checks[op.job]; ok {
-			// A database in recovery is no primary: reaching it is no
-			// reason to hold a failover back.
-			j.reached = e.Reachable && !(j.primaryCheck && e.InRecovery)
-			j.dbDone = true
-			n.maybeFinishJob(op.job)
-		}
+	case awaitCheckDB:
+		n.checkDBDone(op.job, e)
+	}
+}
+
+func (n *Node) onVIP(e VIPResult) {
+	op, ok := n.takePending(e.Seq)
+	if !ok {
+		return
+	}
+	if n.candidacyAt(op) != nil {
+		n.candVIPChecked(e)
+	}
+}
+
+func (n *Node) onPing(e PingResult) {
+	op, ok := n.takePending(e.Seq)
+	if !ok {
+		return
+	}
+	if n.candidacyAt(op) != nil {
+		n.candPinged(e)
 	}
 }

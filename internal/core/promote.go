@@ -27,8 +27,6 @@ type candidacy struct {
 	deadline   time.Duration
 	vipStart   time.Duration
 	vipRetryAt time.Duration
-	seq        uint64
-	scriptSeq  uint64
 	issued     bool     // OpPromoteDB emitted: the database may be writable
 	fence      []NodeID // script.fence targets still to run
 	switchover bool
@@ -67,6 +65,21 @@ func (n *Node) onPromote(from NodeID, m Message) {
 	n.claimLease()
 }
 
+// awaitingStep is the pending operation of the candidacy's current phase:
+// its result returns to that phase only (candidacyAt).
+func (c *candidacy) awaitingStep() pendingOp {
+	return pendingOp{awaits: awaitCandidacy, cand: c, phase: c.phase}
+}
+
+// candidacyAt is the candidacy a result returns to, nil when that
+// candidacy ended or moved to another phase since the action was issued.
+func (n *Node) candidacyAt(op pendingOp) *candidacy {
+	if op.awaits != awaitCandidacy || op.cand != n.cand || n.cand == nil || n.cand.phase != op.phase {
+		return nil
+	}
+	return n.cand
+}
+
 func (n *Node) candidateLeaseGranted() {
 	c := n.cand
 	if c.phase != cLease {
@@ -89,21 +102,13 @@ func (n *Node) candVIP() {
 		c.phase = cVIP
 		c.vipStart = n.now
 	}
-	c.seq = n.nextSeq()
 	c.vipRetryAt = 0
-	n.pending[c.seq] = pendingOp{kind: opCandVIP}
-	n.emit(CheckVIP{Seq: c.seq, Timeout: n.p.probeTimeout()})
+	n.emit(CheckVIP{Seq: n.await(c.awaitingStep()), Timeout: n.p.probeTimeout()})
 }
 
-func (n *Node) onVIP(e VIPResult) {
-	if _, ok := n.pending[e.Seq]; !ok {
-		return
-	}
-	delete(n.pending, e.Seq)
+// candVIPChecked: the VIP probe answered.
+func (n *Node) candVIPChecked(e VIPResult) {
 	c := n.cand
-	if c == nil || c.phase != cVIP || c.seq != e.Seq {
-		return
-	}
 	switch {
 	case e.Err == "" && !e.Reachable:
 		n.candPing()
@@ -142,20 +147,11 @@ func (n *Node) candPing() {
 		return
 	}
 	c.phase = cPing
-	c.seq = n.nextSeq()
-	n.pending[c.seq] = pendingOp{kind: opCandPing}
-	n.emit(CheckPingServer{Seq: c.seq, Timeout: n.p.probeTimeout()})
+	n.emit(CheckPingServer{Seq: n.await(c.awaitingStep()), Timeout: n.p.probeTimeout()})
 }
 
-func (n *Node) onPing(e PingResult) {
-	if _, ok := n.pending[e.Seq]; !ok {
-		return
-	}
-	delete(n.pending, e.Seq)
-	c := n.cand
-	if c == nil || c.phase != cPing || c.seq != e.Seq {
-		return
-	}
+// candPinged: the ping.server.ip probe answered.
+func (n *Node) candPinged(e PingResult) {
 	if e.Err != "" {
 		n.candAbort(subject.PingInDoubt, fmt.Sprintf(
 			"The ping.server.ip probe could not tell whether it answers: %s. Failover has not occurred: this node may be the one cut off.", e.Err))
@@ -189,7 +185,7 @@ func (n *Node) candFence() {
 	}
 	target := c.fence[0]
 	c.fence = c.fence[1:]
-	c.scriptSeq = n.runScript(ScriptFence, Placeholders{NewPrimary: n.p.Self, FailedPrimary: target})
+	n.runScriptAwaiting(c.awaitingStep(), ScriptFence, Placeholders{NewPrimary: n.p.Self, FailedPrimary: target})
 }
 
 func (n *Node) candFenceScriptDone(e ScriptResult) {
@@ -210,9 +206,7 @@ func (n *Node) candPromote() {
 	}
 	c.phase = cPromote
 	c.issued = true
-	c.seq = n.nextSeq()
-	n.pending[c.seq] = pendingOp{kind: opCandPromote}
-	n.emit(DoDB{Seq: c.seq, Op: OpPromoteDB, Timeout: 2 * n.p.RemoteTimeout})
+	n.doDBAwaiting(c.awaitingStep(), OpPromoteDB, 2*n.p.RemoteTimeout)
 }
 
 func (n *Node) candPromoted(ok bool, errText string) {
@@ -232,11 +226,7 @@ func (n *Node) candPromoted(ok bool, errText string) {
 	n.local.idle = idleNone
 	n.following = ""
 	n.setRole(RolePrimary)
-	if n.p.VIPConfigured && !n.vipHeld {
-		n.vipHeld = true
-		n.dbOp(OpAddVIP, opPlain, n.p.RemoteTimeout)
-		n.notify(subject.AssigningVIP, "")
-	}
+	n.assignVIPIfMissing()
 	if !c.noScripts {
 		n.runScript(ScriptPostPromotion, Placeholders{NewPrimary: n.p.Self, FailedPrimary: c.failed})
 	}

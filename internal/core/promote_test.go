@@ -97,12 +97,6 @@ func (s *probeShell) run(h *harness, d time.Duration) {
 			case Notify:
 				s.notes = append(s.notes, timedNote{h.now, a})
 			case DoDB:
-				if a.Op == OpPauseReplay {
-					r := h.probe
-					r.Seq, r.ReplayPaused = a.Seq, true
-					h.step(r)
-					continue
-				}
 				s.promoted = s.promoted || a.Op == OpPromoteDB
 				h.step(DBOpResult{Seq: a.Seq, OK: true})
 			}

@@ -36,7 +36,7 @@ func (n *Node) resumeReplay() {
 		return
 	}
 	n.replayPaused = false
-	n.dbOp(OpResumeReplay, opPlain, n.p.RemoteTimeout)
+	n.doDB(OpResumeReplay, n.p.RemoteTimeout)
 }
 
 // standbyTimers: replay pauses end, and standbys follow a new primary
@@ -72,13 +72,12 @@ func (n *Node) standbyTimers() {
 		if standby {
 			n.followAt += n.p.StandbyRestartDelay
 		}
-		n.followSeq = 0
+		n.followIssued = false
 	}
-	if n.followSeq == 0 && n.now >= n.followAt {
-		n.followSeq = n.nextSeq()
-		n.pending[n.followSeq] = pendingOp{kind: opFollow, node: pr}
+	if !n.followIssued && n.now >= n.followAt {
+		n.followIssued = true
 		n.log(slog.LevelInfo, "reconfiguring to follow the new primary", "primary", pr)
-		fp := FollowPrimary{Seq: n.followSeq, Primary: pr, Timeout: 6 * n.p.RemoteTimeout}
+		fp := FollowPrimary{Seq: n.await(pendingOp{awaits: awaitFollow}), Primary: pr, Timeout: 6 * n.p.RemoteTimeout}
 		if oldPrimary {
 			fp.Sources = n.settingsSources(pr)
 		}
@@ -107,7 +106,7 @@ func (n *Node) settingsSources(pr NodeID) []NodeID {
 
 func (n *Node) followDone(ok bool, errText string) {
 	target := n.followTarget
-	n.followSeq = 0
+	n.followIssued = false
 	if !ok {
 		n.notify(subject.StandbyRestartedCannotConnect,
 			fmt.Sprintf("Reconfiguring %s to follow %s failed: %s", n.p.Self, target, errText))

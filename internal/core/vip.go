@@ -21,6 +21,22 @@ type vipMonitor struct {
 // monitor acts.
 const vipConfirmations = 2
 
+// assignVIPIfMissing takes the VIP when this node, primary, does not hold
+// it yet (at promotion, and once a primary's lease is granted).
+func (n *Node) assignVIPIfMissing() {
+	if n.p.VIPConfigured && !n.vipHeld {
+		n.doVIP(OpAddVIP)
+		n.notify(subject.AssigningVIP, "")
+	}
+}
+
+// doVIP asks the shell to add or release the VIP; the core's belief
+// (vipHeld) follows the request at once.
+func (n *Node) doVIP(op VIPOp) {
+	n.vipHeld = op == OpAddVIP
+	n.emit(DoVIP{Seq: n.await(pendingOp{awaits: awaitOutcome, vip: op}), Op: op, Timeout: n.p.RemoteTimeout})
+}
+
 func (n *Node) reconcileVIP(e LocalDBProbe) {
 	if !e.VIPChecked || !n.p.VIPConfigured || n.p.Kind == KindWitness {
 		return
@@ -34,7 +50,7 @@ func (n *Node) reconcileVIP(e LocalDBProbe) {
 			return
 		}
 		m.strayHeld = 0
-		n.dbOp(OpReleaseVIP, opPlain, n.p.RemoteTimeout)
+		n.doVIP(OpReleaseVIP)
 		n.notifyOnce(subject.VIPOnNonPrimary,
 			"The virtual IP was found on "+string(n.p.Self)+", which is not the primary ("+string(n.role)+"); it was released.")
 	case !e.VIPHeld && n.role == RolePrimary && n.vipHeld && n.leaseValid():
@@ -43,7 +59,7 @@ func (n *Node) reconcileVIP(e LocalDBProbe) {
 			return
 		}
 		m.missing = 0
-		n.dbOp(OpAddVIP, opPlain, n.p.RemoteTimeout)
+		n.doVIP(OpAddVIP)
 		n.notifyOnce(subject.VIPNotOnPrimary,
 			"The virtual IP was missing on the primary "+string(n.p.Self)+"; it was assigned again.")
 	default:
