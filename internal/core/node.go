@@ -89,7 +89,7 @@ type Node struct {
 	following     NodeID
 	followAt      time.Duration // scheduled FollowPrimary (standby.restart.delay)
 	followTarget  NodeID
-	followIssued  bool // FollowPrimary for followTarget is under way
+	followIssued  bool   // FollowPrimary for followTarget is under way
 	afterSwitch   bool   // old primary of a switchover: follow the new primary
 	switchSource  NodeID // -sourcenode of that switchover ("" = default order)
 	warnedNoRecfg uint64
