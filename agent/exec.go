@@ -88,33 +88,19 @@ func (s *shell) do(ctx context.Context, a core.Action) error {
 	return nil
 }
 
+// send delivers one message to its one recipient: the core chose the
+// recipients of a broadcast from its own member list.
 func (s *shell) send(ctx context.Context, a core.Send) {
 	b := core.Encode(a.Msg)
-	var to []string
-	if a.To != "" {
-		to = []string{string(a.To)}
-	} else {
-		// Every other member of the view, DOWN ones included: DOWN is
-		// this node's opinion, and a node thawed after a freeze sees
-		// everyone DOWN until its renewal round is answered.
-		for _, m := range s.net.View().Members {
-			if m.ID != s.self && m.State != core.MemberLeft {
-				to = append(to, string(m.ID))
-			}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		sctx, cancel := context.WithTimeout(ctx, sendTimeout)
+		defer cancel()
+		if err := s.net.Send(sctx, string(a.To), b); err != nil {
+			s.log.Debug("message not delivered", "to", a.To, "type", a.Msg.Type, "err", err)
 		}
-	}
-	for _, dst := range to {
-		dst := dst
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			sctx, cancel := context.WithTimeout(ctx, sendTimeout)
-			defer cancel()
-			if err := s.net.Send(sctx, dst, b); err != nil {
-				s.log.Debug("message not delivered", "to", dst, "type", a.Msg.Type, "err", err)
-			}
-		}()
-	}
+	}()
 }
 
 // follow re-points the local database at a new primary. A standby keeps

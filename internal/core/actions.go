@@ -10,8 +10,9 @@ import (
 // Action is an output of Node.Step for the shell to perform, in order.
 type Action interface{ isAction() }
 
-// Send delivers Msg to To, or to every other member of the view when To is
-// empty. Delivery is best effort: the core tolerates loss, duplicates and
+// Send delivers Msg to To. The core decides who receives a message sent
+// to several members and emits one Send for each (Node.broadcast).
+// Delivery is best effort: the core tolerates loss, duplicates and
 // reordering.
 type Send struct {
 	To  NodeID

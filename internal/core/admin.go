@@ -75,7 +75,7 @@ func (n *Node) onAdminStopCluster(e AdminStopCluster) {
 		n.emit(AdminReply{Seq: e.Seq, Err: why})
 		return
 	}
-	n.send("", Message{Type: MsgStopCluster})
+	n.broadcast(Message{Type: MsgStopCluster})
 	n.emit(AdminReply{Seq: e.Seq, Text: "Stop cluster command successful."})
 	n.emit(Exit{Reason: "efm stop-cluster"})
 	n.stopped = true

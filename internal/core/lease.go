@@ -224,7 +224,7 @@ func (n *Node) afterFenceStop(ok bool) {
 	}
 	// The database is stopped and fenced: voters may stop waiting for our
 	// lease (resign), which shortens a database-failure failover.
-	n.send("", Message{Type: MsgResign, Epoch: n.st.Epoch, Primary: n.p.Self, Switchover: n.resignSwitch})
+	n.broadcast(Message{Type: MsgResign, Epoch: n.st.Epoch, Primary: n.p.Self, Switchover: n.resignSwitch})
 	n.resignSwitch = false
 	if n.fo != nil && n.fo.waitResign && n.fo.primary == n.p.Self {
 		// efm promote ran on the primary's own agent: it coordinates.

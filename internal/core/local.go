@@ -124,7 +124,7 @@ func (n *Node) checkState(e LocalDBProbe) {
 		if n.lease.holder {
 			// In recovery it refuses writes: resigning is safe.
 			n.lease.holder = false
-			n.send("", Message{Type: MsgResign, Epoch: n.st.Epoch, Primary: n.p.Self, Reason: "primary database in recovery"})
+			n.broadcast(Message{Type: MsgResign, Epoch: n.st.Epoch, Primary: n.p.Self, Reason: "primary database in recovery"})
 		}
 		n.goIdle(idleWrongState)
 	case n.role == RoleStandby && n.cand == nil && !e.InRecovery:
@@ -237,7 +237,7 @@ func (n *Node) dbFailed(what string) {
 		if holder && !n.p.StopFailedPrimary {
 			// Not stopped: tell the others, but do not resign, so the
 			// voters still wait for the lease to run out.
-			n.send("", Message{Type: MsgDBFailed, Epoch: n.st.Epoch, Primary: n.p.Self, Reason: "primary database failed"})
+			n.broadcast(Message{Type: MsgDBFailed, Epoch: n.st.Epoch, Primary: n.p.Self, Reason: "primary database failed"})
 		}
 		return
 	}

@@ -295,7 +295,7 @@ func (n *Node) myStatus() NodeStatus {
 // a lease renewal request (round > 0).
 func (n *Node) sendHeartbeat(round uint64) {
 	st := n.myStatus()
-	n.send("", Message{Type: MsgHeartbeat, Round: round, Status: &st})
+	n.broadcast(Message{Type: MsgHeartbeat, Round: round, Status: &st})
 }
 
 func (n *Node) onHeartbeat(from NodeID, m Message) {

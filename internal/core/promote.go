@@ -177,7 +177,7 @@ func (n *Node) candFence() {
 		}
 		// efm-reference §6 step 4: script.remote.pre.promotion on the other
 		// agents, script.fence here.
-		n.send("", Message{Type: MsgFailoverStart, Epoch: c.epoch, Target: n.p.Self, NoScripts: c.noScripts})
+		n.broadcast(Message{Type: MsgFailoverStart, Epoch: c.epoch, Target: n.p.Self, NoScripts: c.noScripts})
 	}
 	if c.noScripts || !n.p.hasScript(ScriptFence) || len(c.fence) == 0 {
 		n.candPromote()
@@ -239,7 +239,7 @@ func (n *Node) candPromoted(ok bool, errText string) {
 	}
 	n.notify(completed,
 		fmt.Sprintf("%s is the new primary (epoch %d), replacing %q.", n.p.Self, c.epoch, c.failed))
-	n.send("", Message{Type: MsgPromoted, Epoch: c.epoch, Primary: n.p.Self, FailedPrimary: c.failed, Priority: n.priority})
+	n.broadcast(Message{Type: MsgPromoted, Epoch: c.epoch, Primary: n.p.Self, FailedPrimary: c.failed, Priority: n.priority})
 }
 
 // candAbort ends a candidacy before the database was promoted: give the
@@ -263,7 +263,8 @@ func (n *Node) candAbort(s subject.Subject, text string) {
 		n.emit(Watchdog{})
 	}
 	n.setRole(RoleStandby)
-	n.send("", Message{Type: MsgResign, Epoch: c.epoch, Primary: n.p.Self, Reason: why})
+	n.log(slog.LevelWarn, "lease resigned", "lease_epoch", c.epoch, "why", why)
+	n.broadcast(Message{Type: MsgResign, Epoch: c.epoch, Primary: n.p.Self, Reason: why})
 }
 
 func (n *Node) candidateTimers() {

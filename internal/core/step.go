@@ -15,7 +15,7 @@ func (n *Node) nextSeq() uint64 {
 	return n.seq
 }
 
-// send stamps the envelope and queues it. To "" = every other member.
+// send stamps the envelope and queues it for one member.
 func (n *Node) send(to NodeID, m Message) {
 	m.V = ProtocolVersion
 	m.Cluster = n.p.ClusterName
@@ -27,6 +27,18 @@ func (n *Node) send(to NodeID, m Message) {
 		m.Primary = n.st.Primary
 	}
 	n.emit(Send{To: to, Msg: m})
+}
+
+// broadcast sends m to every other member of this node's view, DOWN ones
+// included: DOWN is this node's opinion, and a node thawed after a freeze
+// sees everyone DOWN until its renewal round is answered. A member that
+// left cleanly runs no agent to receive it.
+func (n *Node) broadcast(m Message) {
+	for _, id := range n.order {
+		if id != n.p.Self && n.members[id].m.State != MemberLeft {
+			n.send(id, m)
+		}
+	}
 }
 
 // persist queues the current persisted state; it must be queued before any
