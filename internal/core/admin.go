@@ -5,6 +5,14 @@ import (
 	"log/slog"
 )
 
+// handover is the old primary's side of efm promote: it resigns once its
+// database is stopped and, after -switchover, follows the new primary.
+type handover struct {
+	follow     bool   // -switchover: follow the new primary once there is one
+	source     NodeID // -sourcenode ("" = the default order, settingsSources)
+	switchover bool   // the resignation is a switchover's
+}
+
 // onAdminPromote: efm promote [-switchover] (efm-reference §6). The node the
 // command reaches coordinates; auto.failover does not apply.
 func (n *Node) onAdminPromote(e AdminPromote) {
@@ -39,7 +47,7 @@ func (n *Node) primaryAlive() bool {
 		return n.lease.holder
 	}
 	p, ok := n.members[pr]
-	return ok && p.m.State == MemberAlive && n.now-n.lastPrimaryT <= n.tm.PrimarySilence
+	return ok && p.m.State == MemberAlive && n.now-n.watch.heardAt <= n.tm.PrimarySilence
 }
 
 // onSwitchover: the primary hands over. It releases the VIP, stops and
@@ -49,16 +57,16 @@ func (n *Node) onSwitchover(from NodeID, m Message) {
 	if !n.lease.holder || n.cand != nil {
 		return
 	}
-	n.afterSwitch = m.Switchover
-	n.switchSource = m.Source
-	n.resignSwitch = m.Switchover
+	n.handover.follow = m.Switchover
+	n.handover.source = m.Source
+	n.handover.switchover = m.Switchover
 	if m.Quiet {
-		n.quietUntil = n.now + n.foWindow()
+		n.notes.quietUntil = n.now + n.foWindow()
 	}
 	// The coordinator that asked runs the promotion: do not start one.
-	n.foreignFOUntil = max(n.foreignFOUntil, n.now+n.foWindow())
+	n.coord.othersUntil = max(n.coord.othersUntil, n.now+n.foWindow())
 	n.fenceSelf(fenceHandover, "handing over to a standby")
-	n.goIdle(idleFenced)
+	n.becomeIdle(idleFenced)
 }
 
 func (n *Node) onAdminResume(e AdminResume) {

@@ -17,7 +17,7 @@ type checkJob struct {
 func (n *Node) onCheckReq(from NodeID, m Message) {
 	if m.Pause {
 		// Somebody coordinates a failover: one promotion at a time.
-		n.foreignFOUntil = max(n.foreignFOUntil, n.now+n.foWindow())
+		n.coord.othersUntil = max(n.coord.othersUntil, n.now+n.foWindow())
 	}
 	n.startCheckJob(from, m.Target, m.Round, m.Pause)
 }
@@ -76,8 +76,8 @@ func (n *Node) replayPausedFor(job uint64, e DBOpResult) {
 // pausedProbeDone: this standby's positions after the pause are known (or
 // in doubt); the check job may answer.
 func (n *Node) pausedProbeDone(job uint64, e LocalDBProbe) {
-	n.replayPaused = e.ReplayPaused || e.Reachable
-	n.pausedUntil = n.now + n.foWindow()
+	n.standby.replayPaused = e.ReplayPaused || e.Reachable
+	n.standby.pausedUntil = n.now + n.foWindow()
 	if j, ok := n.checks[job]; ok {
 		j.pauseDone = true
 		n.maybeFinishJob(job)

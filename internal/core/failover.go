@@ -47,15 +47,31 @@ type failover struct {
 	node       *Node
 }
 
+// primaryWatch is how a standby or witness watches the primary of its
+// epoch.
+type primaryWatch struct {
+	heardAt time.Duration // last renewal heard from st.Primary
+	suspect Trigger       // why the primary is suspected; 0 = not
+	why     string
+}
+
+// coordination is what any node keeps between the failovers it may
+// coordinate (one promotion at a time, epochs above every one seen).
+type coordination struct {
+	nextAttempt  time.Duration // earliest next failover attempt
+	othersUntil  time.Duration // someone else coordinates until then
+	maxEpochSeen uint64
+}
+
 // suspect records that the primary may be gone; the coordinator acts on it
 // from failoverTimers.
 func (n *Node) suspect(t Trigger, why string) {
-	if n.lease.holder || n.cand != nil {
+	if n.primaryOrPromoting() {
 		return
 	}
-	if n.suspectTrig == 0 || t == TriggerPrimaryDBFailed {
-		n.suspectTrig = t
-		n.suspectWhy = why
+	if n.watch.suspect == 0 || t == TriggerPrimaryDBFailed {
+		n.watch.suspect = t
+		n.watch.why = why
 		n.log(slog.LevelWarn, "primary suspected", "primary", n.st.Primary, "why", why)
 	}
 }
@@ -65,7 +81,7 @@ func (n *Node) suspect(t Trigger, why string) {
 // "alive" there).
 func (n *Node) watchPrimary() {
 	pr := n.st.Primary
-	if pr == "" || n.lease.holder || n.cand != nil || n.suspectTrig != 0 {
+	if pr == "" || n.primaryOrPromoting() || n.watch.suspect != 0 {
 		return
 	}
 	if pr == n.p.Self {
@@ -76,7 +92,7 @@ func (n *Node) watchPrimary() {
 		}
 		return
 	}
-	if n.now-n.lastPrimaryT <= n.tm.PrimarySilence {
+	if n.now-n.watch.heardAt <= n.tm.PrimarySilence {
 		return
 	}
 	if m, ok := n.members[pr]; ok && m.m.State == MemberLeft && !n.p.PrimaryShutdownAsFailure {
@@ -84,7 +100,7 @@ func (n *Node) watchPrimary() {
 			fmt.Sprintf("The primary agent on %s is not running: no failover protection.", pr))
 		return
 	}
-	n.suspect(TriggerPrimaryLost, fmt.Sprintf("no renewal from primary %s for %v", pr, n.now-n.lastPrimaryT))
+	n.suspect(TriggerPrimaryLost, fmt.Sprintf("no renewal from primary %s for %v", pr, n.now-n.watch.heardAt))
 }
 
 // isCoordinator: the smallest id among the members the membership layer
@@ -107,9 +123,9 @@ func (n *Node) promoteBudget() time.Duration {
 
 func (n *Node) failoverTimers() {
 	if n.fo == nil {
-		if n.suspectTrig != 0 && !n.lease.holder && n.cand == nil && n.now >= n.nextAttempt &&
-			n.now >= n.foreignFOUntil && n.isCoordinator() {
-			n.startFailover(&failover{trigger: n.suspectTrig, primary: n.st.Primary})
+		if n.watch.suspect != 0 && !n.primaryOrPromoting() && n.now >= n.coord.nextAttempt &&
+			n.now >= n.coord.othersUntil && n.isCoordinator() {
+			n.startFailover(&failover{trigger: n.watch.suspect, primary: n.st.Primary})
 		}
 		return
 	}
@@ -129,7 +145,7 @@ func (n *Node) failoverTimers() {
 	case foPromote:
 		n.log(slog.LevelWarn, "candidate did not report its promotion in time", "candidate", n.fo.cand)
 		n.fo = nil
-		n.nextAttempt = n.now + n.p.RemoteTimeout
+		n.coord.nextAttempt = n.now + n.p.RemoteTimeout
 	}
 }
 
@@ -137,7 +153,7 @@ func (n *Node) startFailover(fo *failover) {
 	fo.node = n
 	n.fo = fo
 	if fo.quiet {
-		n.quietUntil = n.now + n.foWindow()
+		n.notes.quietUntil = n.now + n.foWindow()
 	}
 	if fo.waitResign {
 		fo.phase = foWaitResign
@@ -256,7 +272,7 @@ func (n *Node) decide() {
 	}
 	fo.phase = foVote
 	fo.cand = d.Candidate
-	fo.epoch = max(n.maxEpochSeen, n.st.Epoch, n.st.VotedEpoch) + 1
+	fo.epoch = max(n.coord.maxEpochSeen, n.st.Epoch, n.st.VotedEpoch) + 1
 	fo.votes = map[NodeID]bool{}
 	fo.deadline = n.now + n.tm.VoteHold + n.p.RemoteTimeout
 	if !fo.quiet {
@@ -283,7 +299,7 @@ func (n *Node) onVoteResp(from NodeID, m Message) {
 	// a majority of the largest voter count anyone reports.
 	fo.voters = max(fo.voters, n.numVoters(), m.Voters)
 	if !m.OK {
-		n.maxEpochSeen = max(n.maxEpochSeen, m.Epoch)
+		n.coord.maxEpochSeen = max(n.coord.maxEpochSeen, m.Epoch)
 		return
 	}
 	if !n.isVoter(from) {
@@ -330,7 +346,7 @@ func (n *Node) abortFailover(backoff time.Duration) {
 	}
 	n.resumeReplay()
 	n.fo = nil
-	n.nextAttempt = n.now + backoff
+	n.coord.nextAttempt = n.now + backoff
 }
 
 // fenceTargets: every database node whose database may still accept writes

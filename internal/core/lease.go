@@ -140,6 +140,10 @@ func (n *Node) leaseTimers() {
 	}
 	n.cand = nil
 	n.fenceSelf(fenceIsolated, fmt.Sprintf("no renewal acknowledged by half of the %d voting members within %v%s", n.numVoters(), n.tm.Lease-n.tm.FencingAllowance, n.thawWhy()))
+	// The idle reason stays: an agent that was waiting for its database
+	// (idleNoDB) still resumes by itself when it reaches it, and is fenced
+	// again then (detectRole).
+	n.becomeIdle(n.local.idle)
 }
 
 type fenceCause uint8
@@ -159,9 +163,7 @@ const (
 // protects the cluster.
 func (n *Node) fenceSelf(cause fenceCause, why string) {
 	wasHolder := n.lease.holder
-	n.lease.holder = false
-	n.lease.valid = false
-	n.lease.thaw = false
+	n.dropLease()
 	switch cause {
 	case fenceIsolated:
 		n.notify(subject.PrimaryFencedOff,
@@ -194,9 +196,9 @@ func (n *Node) fenceSelf(cause fenceCause, why string) {
 	if cause == fenceIsolated || cause == fenceStaleEpoch {
 		n.runScript(ScriptPrimaryIsolated, Placeholders{FailedPrimary: n.p.Self})
 	}
-	n.setRole(RoleIdle)
-	if !stop && wasHolder && n.p.Watchdog {
-		n.emit(Watchdog{})
+	if !stop && wasHolder {
+		// Nothing to wait for: the database is left running, fenced.
+		n.disarmWatchdog()
 	}
 }
 
@@ -205,6 +207,7 @@ func (n *Node) fenceSelf(cause fenceCause, why string) {
 func (n *Node) fenceStale(from NodeID, epoch uint64) {
 	if n.lease.holder || n.isWritableHere() {
 		n.fenceSelf(fenceStaleEpoch, fmt.Sprintf("%s reports epoch %d, this node held epoch %d", from, epoch, n.st.Epoch))
+		n.becomeIdle(n.local.idle) // as after a lease that ran out (leaseTimers)
 	}
 }
 
@@ -219,13 +222,11 @@ func (n *Node) afterFenceStop(ok bool) {
 		n.notify(subject.UnexpectedError, fmt.Sprintf("Stopping the fenced database on %s failed; the cluster waits for the lease to run out.", n.p.Self))
 		return
 	}
-	if n.p.Watchdog {
-		n.emit(Watchdog{})
-	}
+	n.disarmWatchdog()
 	// The database is stopped and fenced: voters may stop waiting for our
 	// lease (resign), which shortens a database-failure failover.
-	n.broadcast(Message{Type: MsgResign, Epoch: n.st.Epoch, Primary: n.p.Self, Switchover: n.resignSwitch})
-	n.resignSwitch = false
+	n.resignLease(n.st.Epoch, "database stopped and fenced", n.handover.switchover)
+	n.handover.switchover = false
 	if n.fo != nil && n.fo.waitResign && n.fo.primary == n.p.Self {
 		// efm promote ran on the primary's own agent: it coordinates.
 		n.fo.resigned()

@@ -71,8 +71,8 @@ func (n *Node) onLocalProbe(e LocalDBProbe) {
 	if e.Reachable {
 		n.local.last = e
 		n.local.lastOK = n.now
-		if e.InRecovery && e.Upstream != "" && !n.followIssued {
-			n.following = e.Upstream
+		if e.InRecovery && e.Upstream != "" && !n.standby.followIssued {
+			n.standby.following = e.Upstream
 		}
 	} else {
 		n.local.last.Reachable = false
@@ -90,8 +90,7 @@ func (n *Node) onLocalProbe(e LocalDBProbe) {
 		return
 	case n.role == RoleIdle && n.lease.holder:
 		if n.local.idle == idleNoDB && e.Reachable {
-			n.local.idle = idleNone
-			n.setRole(RolePrimary)
+			n.becomePrimary()
 		}
 	case n.role == RoleIdle:
 		if n.local.idle == idleNoDB && e.Reachable {
@@ -118,26 +117,20 @@ func (n *Node) onLocalProbe(e LocalDBProbe) {
 func (n *Node) checkState(e LocalDBProbe) {
 	c := n.p.ClusterName
 	switch {
-	case (n.role == RolePrimary || n.lease.holder) && n.cand == nil && e.InRecovery:
+	case n.isPrimary() && n.cand == nil && e.InRecovery:
 		n.notify(subject.DatabaseInWrongState,
 			fmt.Sprintf("The primary database of cluster %s is in recovery.", c))
 		if n.lease.holder {
 			// In recovery it refuses writes: resigning is safe.
-			n.lease.holder = false
-			n.broadcast(Message{Type: MsgResign, Epoch: n.st.Epoch, Primary: n.p.Self, Reason: "primary database in recovery"})
+			n.resignLease(n.st.Epoch, "primary database in recovery", false)
 		}
-		n.goIdle(idleWrongState)
+		n.becomeIdle(idleWrongState)
 	case n.role == RoleStandby && n.cand == nil && !e.InRecovery:
 		// A writable database this cluster did not elect: fence it rather
 		// than risk a second primary (EFM only goes Idle here).
 		n.fenceSelf(fenceWrongState, fmt.Sprintf("The standby database on %s of cluster %s is not in recovery; it is stopped and fenced.", n.p.Self, c))
-		n.goIdle(idleWrongState)
+		n.becomeIdle(idleWrongState)
 	}
-}
-
-func (n *Node) goIdle(r idleReason) {
-	n.local.idle = r
-	n.setRole(RoleIdle)
 }
 
 func (n *Node) localTimers() {
@@ -148,7 +141,7 @@ func (n *Node) localTimers() {
 	if l.inflight == 0 && l.phase == lmNormal && n.now >= l.nextProbe {
 		n.probe(false)
 	}
-	monitored := n.role == RolePrimary || n.role == RoleStandby || n.role == RolePromoting || n.lease.holder
+	monitored := n.isPrimary() || n.role == RoleStandby || n.role == RolePromoting
 	if monitored && l.phase == lmNormal && l.inflight == 0 && n.now-l.lastOK >= n.p.LocalTimeout {
 		l.phase = lmFinal
 		n.probe(true)
@@ -200,7 +193,7 @@ func (n *Node) finishAsk() {
 	l.phase = lmNormal
 	l.lastOK = n.now
 	what := "Standby"
-	if n.role == RolePrimary || n.lease.holder {
+	if n.isPrimary() {
 		what = "Primary"
 	}
 	if len(l.askReached) > 0 {
@@ -214,7 +207,7 @@ func (n *Node) finishAsk() {
 		}
 		n.notify(cannotPing,
 			fmt.Sprintf("The agent on %s cannot connect to its database but %v can. Failover has not occurred.", n.p.Self, l.askReached))
-		n.goIdle(idleNoDB)
+		n.becomeIdle(idleNoDB)
 		return
 	}
 	n.dbFailed(what)
@@ -233,7 +226,7 @@ func (n *Node) dbFailed(what string) {
 		n.fenceSelf(fenceDBFailed, "database failed")
 		n.runScript(ScriptDBFailure, Placeholders{FailedPrimary: n.p.Self})
 		n.runScript(ScriptLoadBalancerDetach, Placeholders{Host: n.p.Self, Type: "p"})
-		n.goIdle(idleFailed)
+		n.becomeIdle(idleFailed)
 		if holder && !n.p.StopFailedPrimary {
 			// Not stopped: tell the others, but do not resign, so the
 			// voters still wait for the lease to run out.
@@ -243,7 +236,7 @@ func (n *Node) dbFailed(what string) {
 	}
 	n.runScript(ScriptDBFailure, Placeholders{FailedPrimary: n.p.Self})
 	n.runScript(ScriptLoadBalancerDetach, Placeholders{Host: n.p.Self, Type: "s"})
-	n.goIdle(idleFailed)
+	n.becomeIdle(idleFailed)
 }
 
 // detectRole sets the role from the first probe (efm-reference §4.2-3).
@@ -266,31 +259,29 @@ func (n *Node) detectRole(e LocalDBProbe) {
 			n.st.Fenced = true
 			n.persist()
 		}
-		n.goIdle(idleNoDB)
+		n.becomeIdle(idleNoDB)
 		n.notify(subject.IdleAgentRunning, "")
 	case e.InRecovery:
-		n.local.idle = idleNone
 		if n.st.Fenced {
 			n.st.Fenced = false // rebuilt as a standby
 			n.persist()
 		}
-		n.setRole(RoleStandby)
+		n.becomeStandby()
 		n.notify(subject.StandbyAgentRunning, "")
 	case n.st.Fenced:
 		n.fenceSelf(fenceWrongState, fmt.Sprintf("The database on %s is writable although this node was fenced as a failed primary; it is stopped again. Rebuild it as a standby.", n.p.Self))
-		n.goIdle(idleFenced)
+		n.becomeIdle(idleFenced)
 	case n.st.Primary == "" || n.st.Primary == n.p.Self:
-		n.local.idle = idleNone
 		if n.st.Primary == "" {
 			n.st.Primary = n.p.Self
 			n.persist()
 		}
-		n.setRole(RolePrimary)
+		n.becomePrimary()
 		n.notify(subject.PrimaryAgentRunning, "")
 		n.claimLease()
 	default:
 		n.fenceSelf(fenceWrongState, fmt.Sprintf("There is already a primary node in this cluster: %s. The writable database on %s is stopped and fenced.", n.st.Primary, n.p.Self))
-		n.goIdle(idleFenced)
+		n.becomeIdle(idleFenced)
 	}
 }
 
@@ -302,10 +293,10 @@ func (n *Node) resume(why string) {
 	n.local.lastOK = n.now
 	n.runScript(ScriptResumed, Placeholders{})
 	if n.lease.holder {
-		n.setRole(RolePrimary)
+		n.becomePrimary()
 		return
 	}
-	n.setRole(RoleUnknown)
+	n.becomeUnknown()
 	if n.local.inflight == 0 {
 		n.probe(false)
 	}

@@ -279,9 +279,9 @@ func (n *Node) myStatus() NodeStatus {
 		s.ReceivedLSN = pr.ReceivedLSN
 		s.ReplayLSN = pr.ReplayLSN
 		s.CurrentLSN = pr.CurrentLSN
-		s.ReplayPaused = n.replayPaused
+		s.ReplayPaused = n.standby.replayPaused
 		s.Timeline = pr.Timeline
-		s.Following = n.following
+		s.Following = n.standby.following
 		s.WALReceiver = pr.WALReceiver
 		s.Promotable = n.p.Promotable
 		if pr, ok := n.setPriority[n.p.Self]; ok {

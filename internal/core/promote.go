@@ -40,7 +40,7 @@ type candidacy struct {
 }
 
 func (n *Node) onPromote(from NodeID, m Message) {
-	if m.Target != n.p.Self || n.cand != nil || n.lease.holder {
+	if m.Target != n.p.Self || n.primaryOrPromoting() {
 		return
 	}
 	if m.Epoch < n.st.Epoch || (m.Epoch == n.st.Epoch && n.st.Primary != n.p.Self) {
@@ -51,18 +51,8 @@ func (n *Node) onPromote(from NodeID, m Message) {
 		n.log(slog.LevelWarn, "promote order refused: not a healthy standby", "role", n.role, "coordinator", from)
 		return
 	}
-	n.st.Epoch = m.Epoch
-	n.st.Primary = n.p.Self
-	n.persist()
-	n.cand = &candidacy{epoch: m.Epoch, failed: m.FailedPrimary, fence: m.Fence, phase: cLease, deadline: n.now + n.p.RemoteTimeout,
-		switchover: m.Switchover, quiet: m.Quiet, noScripts: m.NoScripts}
-	if m.Quiet {
-		n.quietUntil = n.now + n.promoteBudget()
-	}
-	n.setRole(RolePromoting)
-	// The candidate takes its own lease before its database can accept a
-	// write: the voters that elected it acknowledge the round.
-	n.claimLease()
+	n.becomeCandidate(&candidacy{epoch: m.Epoch, failed: m.FailedPrimary, fence: m.Fence, phase: cLease, deadline: n.now + n.p.RemoteTimeout,
+		switchover: m.Switchover, quiet: m.Quiet, noScripts: m.NoScripts})
 }
 
 // awaitingStep is the pending operation of the candidacy's current phase:
@@ -219,13 +209,12 @@ func (n *Node) candPromoted(ok bool, errText string) {
 		n.notify(subject.CouldNotPromoteStandby, fmt.Sprintf("Promoting %s failed: %s", n.p.Self, errText))
 		// The promotion may have half happened: fence like a failed primary.
 		n.fenceSelf(fenceHandover, "promotion failed")
-		n.goIdle(idleFenced)
+		n.becomeIdle(idleFenced)
 		return
 	}
 	n.local.last.InRecovery = false
-	n.local.idle = idleNone
-	n.following = ""
-	n.setRole(RolePrimary)
+	n.standby.following = ""
+	n.becomePrimary()
 	n.assignVIPIfMissing()
 	if !c.noScripts {
 		n.runScript(ScriptPostPromotion, Placeholders{NewPrimary: n.p.Self, FailedPrimary: c.failed})
@@ -254,17 +243,13 @@ func (n *Node) candAbort(s subject.Subject, text string) {
 	n.cand = nil
 	if c.issued {
 		n.fenceSelf(fenceHandover, why)
-		n.goIdle(idleFenced)
+		n.becomeIdle(idleFenced)
 		return
 	}
-	n.lease.holder = false
-	n.lease.valid = false
-	if n.p.Watchdog {
-		n.emit(Watchdog{})
-	}
-	n.setRole(RoleStandby)
-	n.log(slog.LevelWarn, "lease resigned", "lease_epoch", c.epoch, "why", why)
-	n.broadcast(Message{Type: MsgResign, Epoch: c.epoch, Primary: n.p.Self, Reason: why})
+	n.dropLease()
+	n.disarmWatchdog()
+	n.becomeStandby()
+	n.resignLease(c.epoch, why, false)
 }
 
 func (n *Node) candidateTimers() {

@@ -46,16 +46,15 @@ func (n *Node) broadcast(m Message) {
 // The voter set is copied: the core edits it in place later.
 func (n *Node) persist() { n.emit(Persist{State: n.Persisted()}) }
 
-func (n *Node) setRole(r Role) {
-	if n.role == r {
-		return
-	}
-	n.role = r
-	n.emit(SetRole{Role: r})
+// notifications: what was notified when (notifyOnce), and the silence of
+// efm promote -quiet.
+type notifications struct {
+	last       map[string]time.Duration
+	quietUntil time.Duration
 }
 
 func (n *Node) notify(s subject.Subject, text string) {
-	if n.now < n.quietUntil {
+	if n.now < n.notes.quietUntil {
 		return
 	}
 	n.emit(Notify{Subject: s, Node: n.p.Self, Cluster: n.p.ClusterName, Text: text})
@@ -66,10 +65,10 @@ func (n *Node) notify(s subject.Subject, text string) {
 // mail the operator at every retry.
 func (n *Node) notifyOnce(s subject.Subject, text string) {
 	title := s.Render(string(n.p.Self), n.p.ClusterName)
-	if t, ok := n.lastNotified[title]; ok && n.now-t < 10*n.p.NodeTimeout {
+	if t, ok := n.notes.last[title]; ok && n.now-t < 10*n.p.NodeTimeout {
 		return
 	}
-	n.lastNotified[title] = n.now
+	n.notes.last[title] = n.now
 	n.notify(s, text)
 }
 
@@ -136,16 +135,15 @@ func (n *Node) onStart() {
 	n.voter.holdUntil = n.now + n.tm.VoteHold
 	n.voter.holdFor = ""
 	n.restartLeftHolds()
-	n.lastPrimaryT = n.now
-	n.following = n.st.Primary
-	n.maxEpochSeen = max(n.st.Epoch, n.st.VotedEpoch)
+	n.watch.heardAt = n.now
+	n.standby.following = n.st.Primary
+	n.coord.maxEpochSeen = max(n.st.Epoch, n.st.VotedEpoch)
 	n.nextHeartbeat = n.now
+	n.emit(SetRole{Role: n.role}) // Witness or Unknown, as New set it
 	if n.p.Kind == KindWitness {
-		n.emit(SetRole{Role: RoleWitness})
 		n.notify(subject.WitnessAgentRunning, "")
 		return
 	}
-	n.emit(SetRole{Role: RoleUnknown})
 	n.probe(false)
 }
 
@@ -165,8 +163,8 @@ func (n *Node) onStopping() {
 	// stays armed while we hold a lease: a writable database without a
 	// running agent is exactly what it guards against (the node resets when
 	// the lease would have run out, unless the agent is back to feed it).
-	if n.p.Watchdog && !n.lease.holder {
-		n.emit(Watchdog{})
+	if !n.lease.holder {
+		n.disarmWatchdog()
 	}
 	n.stopped = true
 }
@@ -187,8 +185,8 @@ func (n *Node) onMessage(from NodeID, m Message) {
 		}
 		p.epoch = m.Epoch
 	}
-	if m.Epoch > n.maxEpochSeen {
-		n.maxEpochSeen = m.Epoch
+	if m.Epoch > n.coord.maxEpochSeen {
+		n.coord.maxEpochSeen = m.Epoch
 	}
 	switch m.Type {
 	case MsgHeartbeat:
@@ -217,7 +215,7 @@ func (n *Node) onMessage(from NodeID, m Message) {
 		n.emit(Exit{Reason: "efm stop-cluster from " + string(from)})
 		n.stopped = true
 	case MsgFailoverStart:
-		n.foreignFOUntil = max(n.foreignFOUntil, n.now+n.foWindow())
+		n.coord.othersUntil = max(n.coord.othersUntil, n.now+n.foWindow())
 		if !m.NoScripts {
 			n.runScript(ScriptRemotePrePromote, Placeholders{NewPrimary: m.Target})
 		}
