@@ -17,7 +17,7 @@ type checkJob struct {
 func (n *Node) onCheckReq(from NodeID, m Message) {
 	if m.Pause {
 		// Somebody coordinates a failover: one promotion at a time.
-		n.coord.othersUntil = max(n.coord.othersUntil, n.now+n.foWindow())
+		n.coord.othersUntil = max(n.coord.othersUntil, n.now+n.failoverWindow())
 	}
 	n.startCheckJob(from, m.Target, m.Round, m.Pause)
 }
@@ -77,7 +77,7 @@ func (n *Node) replayPausedFor(job uint64, e DBOpResult) {
 // in doubt); the check job may answer.
 func (n *Node) pausedProbeDone(job uint64, e LocalDBProbe) {
 	n.standby.replayPaused = e.ReplayPaused || e.Reachable
-	n.standby.pausedUntil = n.now + n.foWindow()
+	n.standby.pausedUntil = n.now + n.failoverWindow()
 	if j, ok := n.checks[job]; ok {
 		j.pauseDone = true
 		n.maybeFinishJob(job)
@@ -101,11 +101,11 @@ func (n *Node) maybeFinishJob(id uint64) {
 }
 
 func (n *Node) onCheckResp(from NodeID, m Message) {
-	if m.Target == n.p.Self && n.local.phase == lmAsking && m.Round == n.local.askRound {
+	if m.Target == n.p.Self && n.local.phase == askingOthers && m.Round == n.local.askRound {
 		n.onAskResp(from, m)
 		return
 	}
-	if n.fo != nil {
-		n.onFoResp(from, m)
+	if n.failover != nil {
+		n.onCheckRoundAnswer(from, m)
 	}
 }

@@ -98,7 +98,7 @@ func (n *Node) countAcks(r uint64) {
 			d := l.validFrom + n.tm.Lease - n.tm.FencingAllowance/2 - n.now
 			n.emit(Watchdog{Timeout: max(d, time.Millisecond)})
 		}
-		if n.cand != nil {
+		if n.candidacy != nil {
 			n.candidateLeaseGranted()
 		} else if n.role == RolePrimary {
 			// EFM acquires a missing VIP at primary start; we do once the
@@ -133,12 +133,12 @@ func (n *Node) leaseTimers() {
 	if n.thawing() {
 		return
 	}
-	if n.cand != nil && !n.cand.issued {
+	if n.candidacy != nil && !n.candidacy.issued {
 		// Not promoted yet: the database is still a standby.
-		n.candAbort(subject.CouldNotPromoteStandby, "The candidate lost its lease before promoting.")
+		n.abandonCandidacy(subject.CouldNotPromoteStandby, "The candidate lost its lease before promoting.")
 		return
 	}
-	n.cand = nil
+	n.candidacy = nil
 	n.fenceSelf(fenceIsolated, fmt.Sprintf("no renewal acknowledged by half of the %d voting members within %v%s", n.numVoters(), n.tm.Lease-n.tm.FencingAllowance, n.thawWhy()))
 	// The idle reason stays: an agent that was waiting for its database
 	// (idleNoDB) still resumes by itself when it reaches it, and is fenced
@@ -227,8 +227,8 @@ func (n *Node) afterFenceStop(ok bool) {
 	// lease (resign), which shortens a database-failure failover.
 	n.resignLease(n.st.Epoch, "database stopped and fenced", n.handover.switchover)
 	n.handover.switchover = false
-	if n.fo != nil && n.fo.waitResign && n.fo.primary == n.p.Self {
+	if n.failover != nil && n.failover.waitResign && n.failover.primary == n.p.Self {
 		// efm promote ran on the primary's own agent: it coordinates.
-		n.fo.resigned()
+		n.failover.resigned()
 	}
 }

@@ -8,12 +8,12 @@ import (
 	"github.com/openefm/efm/internal/notify/subject"
 )
 
-type lmPhase uint8
+type monitorPhase uint8
 
 const (
-	lmNormal lmPhase = iota
-	lmFinal          // the one last attempt (local.timeout.final)
-	lmAsking         // asked the other agents to reach our database
+	monitoring   monitorPhase = iota
+	lastAttempt               // the one last attempt (local.timeout.final)
+	askingOthers              // asked the other agents to reach our database
 )
 
 type idleReason uint8
@@ -40,7 +40,7 @@ type localMon struct {
 	lastOK    time.Duration
 	nextProbe time.Duration
 	inflight  uint64
-	phase     lmPhase
+	phase     monitorPhase
 	idle      idleReason
 
 	askRound    uint64
@@ -99,7 +99,7 @@ func (n *Node) onLocalProbe(e LocalDBProbe) {
 		return
 	}
 	if op.awaits == awaitFinalProbe {
-		n.local.phase = lmNormal
+		n.local.phase = monitoring
 		if e.Reachable {
 			n.notify(subject.AgentTimingOut,
 				fmt.Sprintf("The local database on %s answered only the last attempt after %v without a successful check.", n.p.Self, n.p.LocalTimeout))
@@ -117,7 +117,7 @@ func (n *Node) onLocalProbe(e LocalDBProbe) {
 func (n *Node) checkState(e LocalDBProbe) {
 	c := n.p.ClusterName
 	switch {
-	case n.isPrimary() && n.cand == nil && e.InRecovery:
+	case n.isPrimary() && n.candidacy == nil && e.InRecovery:
 		n.notify(subject.DatabaseInWrongState,
 			fmt.Sprintf("The primary database of cluster %s is in recovery.", c))
 		if n.lease.holder {
@@ -125,7 +125,7 @@ func (n *Node) checkState(e LocalDBProbe) {
 			n.resignLease(n.st.Epoch, "primary database in recovery", false)
 		}
 		n.becomeIdle(idleWrongState)
-	case n.role == RoleStandby && n.cand == nil && !e.InRecovery:
+	case n.role == RoleStandby && n.candidacy == nil && !e.InRecovery:
 		// A writable database this cluster did not elect: fence it rather
 		// than risk a second primary (EFM only goes Idle here).
 		n.fenceSelf(fenceWrongState, fmt.Sprintf("The standby database on %s of cluster %s is not in recovery; it is stopped and fenced.", n.p.Self, c))
@@ -138,15 +138,15 @@ func (n *Node) localTimers() {
 		return
 	}
 	l := &n.local
-	if l.inflight == 0 && l.phase == lmNormal && n.now >= l.nextProbe {
+	if l.inflight == 0 && l.phase == monitoring && n.now >= l.nextProbe {
 		n.probe(false)
 	}
 	monitored := n.isPrimary() || n.role == RoleStandby || n.role == RolePromoting
-	if monitored && l.phase == lmNormal && l.inflight == 0 && n.now-l.lastOK >= n.p.LocalTimeout {
-		l.phase = lmFinal
+	if monitored && l.phase == monitoring && l.inflight == 0 && n.now-l.lastOK >= n.p.LocalTimeout {
+		l.phase = lastAttempt
 		n.probe(true)
 	}
-	if l.phase == lmAsking && n.now >= l.askDeadline {
+	if l.phase == askingOthers && n.now >= l.askDeadline {
 		n.finishAsk()
 	}
 }
@@ -154,7 +154,7 @@ func (n *Node) localTimers() {
 // startAsk asks every other agent to connect to this node's database.
 func (n *Node) startAsk() {
 	l := &n.local
-	l.phase = lmAsking
+	l.phase = askingOthers
 	l.askRound = n.nextSeq()
 	l.askDeadline = n.now + n.p.RemoteTimeout
 	l.askAsked = map[NodeID]bool{}
@@ -170,7 +170,7 @@ func (n *Node) startAsk() {
 
 func (n *Node) onAskResp(from NodeID, m Message) {
 	l := &n.local
-	if l.phase != lmAsking || m.Round != l.askRound {
+	if l.phase != askingOthers || m.Round != l.askRound {
 		return
 	}
 	if _, ok := l.askAsked[from]; !ok {
@@ -190,7 +190,7 @@ func (n *Node) onAskResp(from NodeID, m Message) {
 
 func (n *Node) finishAsk() {
 	l := &n.local
-	l.phase = lmNormal
+	l.phase = monitoring
 	l.lastOK = n.now
 	what := "Standby"
 	if n.isPrimary() {
@@ -289,7 +289,7 @@ func (n *Node) detectRole(e LocalDBProbe) {
 func (n *Node) resume(why string) {
 	n.log(slog.LevelInfo, "resuming monitoring", "why", why)
 	n.local.idle = idleNone
-	n.local.phase = lmNormal
+	n.local.phase = monitoring
 	n.local.lastOK = n.now
 	n.runScript(ScriptResumed, Placeholders{})
 	if n.lease.holder {

@@ -65,18 +65,18 @@ type Node struct {
 	members map[NodeID]*peer
 	order   []NodeID // member ids, sorted, self included
 
-	lease    leaseState
-	voter    voterState
-	watch    primaryWatch
-	coord    coordination
-	fo       *failover  // failover this node coordinates, if any
-	cand     *candidacy // promotion of this node, if any
-	standby  standbyState
-	handover handover
-	vip      vipMonitor
-	notes    notifications
-	checks   map[uint64]*checkJob
-	pending  map[uint64]pendingOp
+	lease     leaseState
+	voter     voterState
+	watch     primaryWatch
+	coord     coordination
+	failover  *failover  // the failover this node coordinates, if any
+	candidacy *candidacy // this node's own promotion, if any
+	standby   standbyState
+	handover  handover
+	vip       vipMonitor
+	notes     notifications
+	checks    map[uint64]*checkJob
+	pending   map[uint64]pendingOp
 
 	priority    []NodeID
 	setPriority map[NodeID]int

@@ -35,12 +35,12 @@ const (
 // result.
 type pendingOp struct {
 	awaits awaiting
-	// cand and phase: the candidacy and its phase an awaitCandidacy result
-	// returns to (candidacyAt).
-	cand  *candidacy
-	phase candPhase
-	node  NodeID // awaitLostStandby: the standby
-	job   uint64 // awaitReplayPaused, awaitPausedProbe, awaitCheckDB: the check job
+	// candidacy and phase: the candidacy and its phase an awaitCandidacy
+	// result returns to (candidacyAt).
+	candidacy *candidacy
+	phase     candidacyPhase
+	node      NodeID // awaitLostStandby: the standby
+	job       uint64 // awaitReplayPaused, awaitPausedProbe, awaitCheckDB: the check job
 	// script, db, vip: what ran, for the notification of its outcome.
 	script Script
 	db     DBOp
@@ -95,7 +95,7 @@ func (n *Node) onDBOp(e DBOpResult) {
 		n.afterFenceStop(e.OK)
 	case awaitCandidacy:
 		if n.candidacyAt(op) != nil {
-			n.candPromoted(e.OK, e.Err)
+			n.promotionDone(e.OK, e.Err)
 		}
 	case awaitFollow:
 		n.followDone(e.OK, e.Err)
@@ -135,7 +135,7 @@ func (n *Node) onScript(e ScriptResult) {
 		return
 	}
 	if n.candidacyAt(op) != nil {
-		n.candFenceScriptDone(e)
+		n.fenceScriptDone(e)
 		return
 	}
 	notes, ok := scriptNotes[op.script]
@@ -177,7 +177,7 @@ func (n *Node) onVIP(e VIPResult) {
 		return
 	}
 	if n.candidacyAt(op) != nil {
-		n.candVIPChecked(e)
+		n.vipProbed(e)
 	}
 }
 
@@ -187,6 +187,6 @@ func (n *Node) onPing(e PingResult) {
 		return
 	}
 	if n.candidacyAt(op) != nil {
-		n.candPinged(e)
+		n.pingServerAnswered(e)
 	}
 }

@@ -8,8 +8,8 @@ import "log/slog"
 //
 //	Unknown   -> Primary, Standby or Idle   the first probe (detectRole)
 //	Standby   -> Promoting                  a promote order (becomeCandidate)
-//	Promoting -> Primary                    the database promoted (candPromoted)
-//	Promoting -> Standby                    gave up before promoting (candAbort)
+//	Promoting -> Primary                    the database promoted (promotionDone)
+//	Promoting -> Standby                    gave up before promoting (abandonCandidacy)
 //	any       -> Idle                       fenced, failed, wrong state, database gone
 //	Idle      -> Unknown, or Primary        efm resume, the database back (resume)
 //
@@ -18,7 +18,7 @@ import "log/slog"
 // Three facts say how primary this node is, and they differ on purpose:
 // the role; the lease (lease.holder: it renews a lease, which a candidate
 // takes before it promotes, and which an Idle primary waiting for its
-// database keeps); and a candidacy (cand != nil). isPrimary and
+// database keeps); and a candidacy (candidacy != nil). isPrimary and
 // primaryOrPromoting are the two questions the rest of the core asks.
 
 // setRole is for the transitions below only.
@@ -45,7 +45,7 @@ func (n *Node) becomeCandidate(c *candidacy) {
 	n.st.Epoch = c.epoch
 	n.st.Primary = n.p.Self
 	n.persist()
-	n.cand = c
+	n.candidacy = c
 	if c.quiet {
 		n.notes.quietUntil = n.now + n.promoteBudget()
 	}
@@ -81,7 +81,7 @@ func (n *Node) isPrimary() bool {
 // primaryOrPromoting: this node holds the lease or runs a candidacy. Such a
 // node watches no primary, coordinates no failover and follows nobody.
 func (n *Node) primaryOrPromoting() bool {
-	return n.lease.holder || n.cand != nil
+	return n.lease.holder || n.candidacy != nil
 }
 
 // dropLease stops holding the lease: no more renewals, and no more reason

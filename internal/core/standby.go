@@ -36,8 +36,8 @@ func (n *Node) onPromoted(from NodeID, m Message) {
 	n.priority = append([]NodeID(nil), m.Priority...)
 	n.watch.heardAt = n.now
 	n.watch.suspect = 0
-	if n.fo != nil && n.fo.cand == from {
-		n.fo = nil
+	if n.failover != nil && n.failover.candidate == from {
+		n.failover = nil
 	}
 	if n.p.Kind == KindDatabase {
 		n.runScript(ScriptRemotePostPromote, Placeholders{NewPrimary: from, FailedPrimary: m.FailedPrimary})
@@ -55,7 +55,7 @@ func (n *Node) resumeReplay() {
 // standbyTimers: replay pauses end, and standbys follow a new primary
 // (auto.reconfigure, standby.restart.delay).
 func (n *Node) standbyTimers() {
-	if n.standby.replayPaused && n.now >= n.standby.pausedUntil && n.fo == nil && n.cand == nil {
+	if n.standby.replayPaused && n.now >= n.standby.pausedUntil && n.failover == nil && n.candidacy == nil {
 		n.resumeReplay()
 	}
 	pr := n.st.Primary
@@ -110,7 +110,7 @@ func (n *Node) settingsSources(pr NodeID) []NodeID {
 	}
 	out := []NodeID{pr}
 	for _, id := range n.order {
-		if p := n.members[id]; id != pr && id != n.p.Self && p != nil && p.m.Kind == KindDatabase && p.m.State == MemberAlive {
+		if p := n.members[id]; id != pr && id != n.p.Self && p != nil && p.member.Kind == KindDatabase && p.member.State == MemberAlive {
 			out = append(out, id)
 		}
 	}

@@ -35,7 +35,7 @@ func (n *Node) send(to NodeID, m Message) {
 // left cleanly runs no agent to receive it.
 func (n *Node) broadcast(m Message) {
 	for _, id := range n.order {
-		if id != n.p.Self && n.members[id].m.State != MemberLeft {
+		if id != n.p.Self && n.members[id].member.State != MemberLeft {
 			n.send(id, m)
 		}
 	}
@@ -153,7 +153,7 @@ func (n *Node) onStopping() {
 	if !ok {
 		exited = subject.AgentExitedDuringStartup // no role yet
 	}
-	if n.cand != nil {
+	if n.candidacy != nil {
 		n.notify(subject.AgentExitedDuringPromotion, fmt.Sprintf("The agent on %s stopped while promoting.", n.p.Self))
 	} else {
 		n.notify(exited, "")
@@ -179,7 +179,7 @@ func (n *Node) onMessage(from NodeID, m Message) {
 		// Counting more voters is always safe; a member that talks is not
 		// gone, whatever a lagging view says (a delayed message sent before
 		// it left only keeps it counted until the next view of it).
-		p.heardLeft = p.heardLeft || p.m.State == MemberLeft
+		p.heardLeft = p.heardLeft || p.member.State == MemberLeft
 		if m.Status != nil {
 			p.status = *m.Status
 		}
@@ -215,16 +215,16 @@ func (n *Node) onMessage(from NodeID, m Message) {
 		n.emit(Exit{Reason: "efm stop-cluster from " + string(from)})
 		n.stopped = true
 	case MsgFailoverStart:
-		n.coord.othersUntil = max(n.coord.othersUntil, n.now+n.foWindow())
+		n.coord.othersUntil = max(n.coord.othersUntil, n.now+n.failoverWindow())
 		if !m.NoScripts {
 			n.runScript(ScriptRemotePrePromote, Placeholders{NewPrimary: m.Target})
 		}
 	}
 }
 
-// foWindow is how long a failover announced by another coordinator keeps
+// failoverWindow is how long a failover announced by another coordinator keeps
 // this node from coordinating one itself (one promotion at a time).
-func (n *Node) foWindow() time.Duration {
+func (n *Node) failoverWindow() time.Duration {
 	return 3*n.p.RemoteTimeout + n.tm.VoteHold + n.promoteBudget()
 }
 

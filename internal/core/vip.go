@@ -43,7 +43,7 @@ func (n *Node) reconcileVIP(e LocalDBProbe) {
 		return
 	}
 	m := &n.vip
-	primary := n.role == RolePrimary || n.role == RolePromoting || n.cand != nil
+	primary := n.role == RolePrimary || n.role == RolePromoting || n.candidacy != nil
 	switch {
 	case e.VIPHeld && !primary:
 		m.missing = 0

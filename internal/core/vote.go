@@ -147,8 +147,8 @@ func (n *Node) voterFacts() voterFacts {
 		wal:        n.local.last,
 		walReadAt:  n.local.lastOK,
 	}
-	if n.cand != nil {
-		f.promoting, f.promotingEpoch = true, n.cand.epoch
+	if n.candidacy != nil {
+		f.promoting, f.promotingEpoch = true, n.candidacy.epoch
 	}
 	return f
 }
@@ -297,15 +297,15 @@ func (n *Node) onResign(from NodeID, m Message) {
 		n.voter.holdUntil = n.now
 	}
 	trig := TriggerPrimaryDBFailed
-	if n.fo != nil && n.fo.waitResign {
-		n.fo.resigned()
+	if n.failover != nil && n.failover.waitResign {
+		n.failover.resigned()
 		return
 	}
-	if n.fo != nil && n.fo.phase == foPromote && n.fo.cand == from {
+	if n.failover != nil && n.failover.phase == awaitingPromotion && n.failover.candidate == from {
 		// Our candidate gave up (VIP, ping server, fence script): retry
 		// soon rather than wait out the promotion budget.
 		n.log(slog.LevelWarn, "candidate gave up", "candidate", from, "why", m.Reason)
-		n.fo = nil
+		n.failover = nil
 		n.coord.nextAttempt = n.now + n.p.RemoteTimeout
 	}
 	if m.Switchover {
