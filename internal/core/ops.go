@@ -10,9 +10,11 @@ import (
 
 // Every action with a Seq is answered by exactly one result event with the
 // same Seq. The core remembers, per Seq, the step its result returns to (a
-// pendingOp), and every result handler starts the same way: takePending.
-// A result whose step has moved on (a candidacy that ended, a probe given
-// up on) finds no pending entry, or one it ignores.
+// pendingOp, registered by await), and every result comes back one way:
+// takePending, then the step named in the pendingOp (onResult; local
+// probes through onLocalProbe). A result whose step has moved on (a
+// candidacy that ended or changed phase, a probe given up on) finds no
+// pending entry, or one that its step ignores.
 
 // awaiting names the step a pending result returns to.
 type awaiting uint8
@@ -85,11 +87,46 @@ func (n *Node) runScriptAwaiting(p pendingOp, s Script, ph Placeholders) {
 	n.emit(RunScript{Seq: n.await(p), Script: s, Placeholders: ph, Timeout: 3 * n.p.RemoteTimeout})
 }
 
-func (n *Node) onDBOp(e DBOpResult) {
-	op, ok := n.takePending(e.Seq)
+// result is an event that answers an action with a Seq. LocalDBProbe is
+// one too, but the shell also probes unasked (Seq 0): onLocalProbe.
+type result interface {
+	Event
+	resultSeq() uint64
+}
+
+func (e RemoteDBResult) resultSeq() uint64 { return e.Seq }
+func (e VIPResult) resultSeq() uint64      { return e.Seq }
+func (e PingResult) resultSeq() uint64     { return e.Seq }
+func (e DBOpResult) resultSeq() uint64     { return e.Seq }
+func (e ScriptResult) resultSeq() uint64   { return e.Seq }
+
+// onResult routes a result to the step that waits for it; one nobody waits
+// for (late, duplicated, never asked for) is dropped.
+func (n *Node) onResult(r result) {
+	op, ok := n.takePending(r.resultSeq())
 	if !ok {
 		return
 	}
+	switch r := r.(type) {
+	case DBOpResult:
+		n.opDone(op, r)
+	case ScriptResult:
+		n.scriptDone(op, r)
+	case RemoteDBResult:
+		n.remoteDBChecked(op, r)
+	case VIPResult:
+		if n.candidacyAt(op) != nil {
+			n.vipProbed(r)
+		}
+	case PingResult:
+		if n.candidacyAt(op) != nil {
+			n.pingServerAnswered(r)
+		}
+	}
+}
+
+// opDone: a DoDB, DoVIP or FollowPrimary finished.
+func (n *Node) opDone(op pendingOp, e DBOpResult) {
 	switch op.awaits {
 	case awaitFenceStop:
 		n.afterFenceStop(e.OK)
@@ -129,11 +166,9 @@ var scriptNotes = map[Script][2]subject.Subject{
 	ScriptResumed:           {subject.ExecutedAgentResumedScript, subject.AgentResumedScriptError},
 }
 
-func (n *Node) onScript(e ScriptResult) {
-	op, ok := n.takePending(e.Seq)
-	if !ok {
-		return
-	}
+// scriptDone: a RunScript finished; its exit is notified, or decides the
+// candidacy that ran it.
+func (n *Node) scriptDone(op pendingOp, e ScriptResult) {
 	if n.candidacyAt(op) != nil {
 		n.fenceScriptDone(e)
 		return
@@ -150,11 +185,8 @@ func (n *Node) onScript(e ScriptResult) {
 	}
 }
 
-func (n *Node) onRemoteDB(e RemoteDBResult) {
-	op, ok := n.takePending(e.Seq)
-	if !ok {
-		return
-	}
+// remoteDBChecked: a CheckRemoteDB answered.
+func (n *Node) remoteDBChecked(op pendingOp, e RemoteDBResult) {
 	switch op.awaits {
 	case awaitLostStandby:
 		if e.Reachable {
@@ -168,25 +200,5 @@ func (n *Node) onRemoteDB(e RemoteDBResult) {
 		}
 	case awaitCheckDB:
 		n.checkDBDone(op.job, e)
-	}
-}
-
-func (n *Node) onVIP(e VIPResult) {
-	op, ok := n.takePending(e.Seq)
-	if !ok {
-		return
-	}
-	if n.candidacyAt(op) != nil {
-		n.vipProbed(e)
-	}
-}
-
-func (n *Node) onPing(e PingResult) {
-	op, ok := n.takePending(e.Seq)
-	if !ok {
-		return
-	}
-	if n.candidacyAt(op) != nil {
-		n.pingServerAnswered(e)
 	}
 }

@@ -104,16 +104,8 @@ func (n *Node) handle(ev Event) {
 	case UndecodableMessage:
 		n.notifyOnce(subject.UndecodableMessage,
 			fmt.Sprintf("Could not read a message from %s: %v", e.From, e.Err))
-	case RemoteDBResult:
-		n.onRemoteDB(e)
-	case VIPResult:
-		n.onVIP(e)
-	case PingResult:
-		n.onPing(e)
-	case DBOpResult:
-		n.onDBOp(e)
-	case ScriptResult:
-		n.onScript(e)
+	case result:
+		n.onResult(e)
 	case AdminPromote:
 		n.onAdminPromote(e)
 	case AdminResume:
