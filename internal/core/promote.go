@@ -78,10 +78,10 @@ func (n *Node) candidateLeaseGranted() {
 	n.probeVIPBeforePromoting()
 }
 
-// probeVIPBeforePromoting: the VIP must stop answering before we promote (EFM's
-// check.vip.before.promotion), retried up to check.vip.timeout. A probe
-// that could not tell is in doubt: the VIP may still be held, so it is
-// retried like a VIP that answers, never read as free.
+// probeVIPBeforePromoting: the VIP must stop answering before we promote
+// (EFM's check.vip.before.promotion), retried up to check.vip.timeout. A
+// probe that could not tell is in doubt: the VIP may still be held, so it
+// is retried like a VIP that answers, never read as free.
 func (n *Node) probeVIPBeforePromoting() {
 	c := n.candidacy
 	if !n.p.CheckVIPBeforePromotion || !n.p.VIPConfigured {
