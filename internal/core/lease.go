@@ -203,9 +203,19 @@ func (n *Node) fenceSelf(cause fenceCause, why string) {
 }
 
 // fenceStale: a voter reports an epoch above ours, so a newer primary has
-// been elected; a returning old primary stays fenced.
+// been elected; a returning old primary stays fenced. A candidate whose
+// database was not promoted yet is a standby, not a stale primary: it gives
+// its epoch up as when its lease runs out (leaseTimers), so that it may be
+// ordered to promote in the newer epoch (two coordinators whose views
+// disagree can elect the same standby in two epochs).
 func (n *Node) fenceStale(from NodeID, epoch uint64) {
+	if c := n.candidacy; c != nil && !c.issued {
+		n.abandonCandidacy(subject.CouldNotPromoteStandby,
+			fmt.Sprintf("%s reports epoch %d, above this candidacy's epoch %d.", from, epoch, c.epoch))
+		return
+	}
 	if n.lease.holder || n.isWritableHere() {
+		n.candidacy = nil
 		n.fenceSelf(fenceStaleEpoch, fmt.Sprintf("%s reports epoch %d, this node held epoch %d", from, epoch, n.st.Epoch))
 		n.becomeIdle(n.local.idle) // as after a lease that ran out (leaseTimers)
 	}
