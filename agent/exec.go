@@ -40,6 +40,8 @@ func (s *shell) do(ctx context.Context, a core.Action) error {
 		s.async(ctx, a.Timeout, func(ctx context.Context) core.Event { return s.checkPingServer(ctx, a.Seq) })
 	case core.DoDB:
 		s.queueDB(ctx, a.Timeout, func(ctx context.Context) core.Event { return s.dbOp(ctx, a) })
+	case core.DoVIP:
+		s.queueDB(ctx, a.Timeout, func(ctx context.Context) core.Event { return s.vipOp(ctx, a) })
 	case core.FollowPrimary:
 		s.queueDB(ctx, a.Timeout, func(ctx context.Context) core.Event {
 			err := s.follow(ctx, a)
@@ -86,33 +88,19 @@ func (s *shell) do(ctx context.Context, a core.Action) error {
 	return nil
 }
 
+// send delivers one message to its one recipient: the core chose the
+// recipients of a broadcast from its own member list.
 func (s *shell) send(ctx context.Context, a core.Send) {
 	b := core.Encode(a.Msg)
-	var to []string
-	if a.To != "" {
-		to = []string{string(a.To)}
-	} else {
-		// Every other member of the view, DOWN ones included: DOWN is
-		// this node's opinion, and a node thawed after a freeze sees
-		// everyone DOWN until its renewal round is answered.
-		for _, m := range s.net.View().Members {
-			if m.ID != s.self && m.State != core.MemberLeft {
-				to = append(to, string(m.ID))
-			}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		sctx, cancel := context.WithTimeout(ctx, sendTimeout)
+		defer cancel()
+		if err := s.net.Send(sctx, string(a.To), b); err != nil {
+			s.log.Debug("message not delivered", "to", a.To, "type", a.Msg.Type, "err", err)
 		}
-	}
-	for _, dst := range to {
-		dst := dst
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			sctx, cancel := context.WithTimeout(ctx, sendTimeout)
-			defer cancel()
-			if err := s.net.Send(sctx, dst, b); err != nil {
-				s.log.Debug("message not delivered", "to", dst, "type", a.Msg.Type, "err", err)
-			}
-		}()
-	}
+	}()
 }
 
 // follow re-points the local database at a new primary. A standby keeps
@@ -239,30 +227,39 @@ func (s *shell) dbOp(ctx context.Context, a core.DoDB) core.Event {
 	case core.OpUnfenceDB:
 		err = db.Unfence(ctx)
 	case core.OpPauseReplay:
-		// The core wants the positions as they stand once replay stopped.
-		if err = db.PauseReplay(ctx); err != nil {
-			return core.LocalDBProbe{Seq: a.Seq, Err: err.Error()}
-		}
-		return s.probeLocal(ctx, a.Seq)
+		err = db.PauseReplay(ctx)
 	case core.OpResumeReplay:
 		err = db.ResumeReplay(ctx)
-	case core.OpAddVIP:
-		if s.vip != nil {
-			err = s.vip.Acquire(ctx)
-		}
-	case core.OpReleaseVIP:
-		if s.vip != nil {
-			err = s.vip.Release(ctx)
-		}
 	default:
 		err = fmt.Errorf("unknown database operation %v", a.Op)
 	}
+	return s.opResult(ctx, a.Seq, a.Op, start, err)
+}
+
+// vipOp adds or releases the virtual IP (nothing to do without one).
+func (s *shell) vipOp(ctx context.Context, a core.DoVIP) core.Event {
+	var err error
+	start := time.Now()
+	switch {
+	case s.vip == nil:
+	case a.Op == core.OpAddVIP:
+		err = s.vip.Acquire(ctx)
+	case a.Op == core.OpReleaseVIP:
+		err = s.vip.Release(ctx)
+	default:
+		err = fmt.Errorf("unknown VIP operation %v", a.Op)
+	}
+	return s.opResult(ctx, a.Seq, a.Op, start, err)
+}
+
+// opResult logs a database or VIP operation and answers it.
+func (s *shell) opResult(ctx context.Context, seq uint64, op fmt.Stringer, start time.Time, err error) core.Event {
 	lvl := slog.LevelInfo
 	if err != nil {
 		lvl = slog.LevelError
 	}
-	s.log.Log(ctx, lvl, "database operation", "op", a.Op, "took", time.Since(start).Round(time.Millisecond), "err", err)
-	return core.DBOpResult{Seq: a.Seq, OK: err == nil, Err: errText(err)}
+	s.log.Log(ctx, lvl, "database operation", "op", op, "took", time.Since(start).Round(time.Millisecond), "err", err)
+	return core.DBOpResult{Seq: seq, OK: err == nil, Err: errText(err)}
 }
 
 // noDB answers every operation on a witness with an error.

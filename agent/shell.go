@@ -148,6 +148,8 @@ func actionName(a core.Action) string {
 	switch a := a.(type) {
 	case core.DoDB:
 		return a.Op.String()
+	case core.DoVIP:
+		return a.Op.String()
 	case core.Send:
 		return "send-" + string(a.Msg.Type)
 	case core.RunScript:

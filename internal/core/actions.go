@@ -10,8 +10,9 @@ import (
 // Action is an output of Node.Step for the shell to perform, in order.
 type Action interface{ isAction() }
 
-// Send delivers Msg to To, or to every other member of the view when To is
-// empty. Delivery is best effort: the core tolerates loss, duplicates and
+// Send delivers Msg to To. The core decides who receives a message sent
+// to several members and emits one Send for each (Node.broadcast).
+// Delivery is best effort: the core tolerates loss, duplicates and
 // reordering.
 type Send struct {
 	To  NodeID
@@ -50,7 +51,7 @@ type CheckPingServer struct {
 	Timeout time.Duration
 }
 
-// DBOp is an operation on the local database or VIP; the shell reports
+// DBOp is an operation on the local database; the shell reports
 // DBOpResult with the same Seq.
 type DBOp uint8
 
@@ -68,19 +69,15 @@ const (
 	OpFenceDB
 	// OpUnfenceDB removes the fence written by OpFenceDB.
 	OpUnfenceDB
-	// OpPauseReplay runs pg_wal_replay_pause(); the shell answers with a
-	// LocalDBProbe (same Seq) taken after the pause, not a DBOpResult.
+	// OpPauseReplay runs pg_wal_replay_pause(). The core reads the
+	// positions it paused at with a ProbeLocalDB once the result is in.
 	OpPauseReplay
 	// OpResumeReplay runs pg_wal_replay_resume().
 	OpResumeReplay
-	// OpAddVIP adds the virtual IP and sends gratuitous ARP/NA.
-	OpAddVIP
-	// OpReleaseVIP removes the virtual IP.
-	OpReleaseVIP
 )
 
 var dbOpNames = [...]string{"", "start-db", "stop-db", "promote-db", "fence-db", "unfence-db",
-	"pause-replay", "resume-replay", "add-vip", "release-vip"}
+	"pause-replay", "resume-replay"}
 
 func (o DBOp) String() string {
 	if int(o) < len(dbOpNames) {
@@ -93,6 +90,34 @@ func (o DBOp) String() string {
 type DoDB struct {
 	Seq     uint64
 	Op      DBOp
+	Timeout time.Duration
+}
+
+// VIPOp is an operation on the virtual IP; the shell reports DBOpResult
+// with the same Seq. VIP and database operations run one at a time, in
+// the order asked, as they share the node's network and its server.
+type VIPOp uint8
+
+const (
+	// OpAddVIP adds the virtual IP and sends gratuitous ARP/NA.
+	OpAddVIP VIPOp = iota + 1
+	// OpReleaseVIP removes the virtual IP.
+	OpReleaseVIP
+)
+
+var vipOpNames = [...]string{"", "add-vip", "release-vip"}
+
+func (o VIPOp) String() string {
+	if int(o) < len(vipOpNames) {
+		return vipOpNames[o]
+	}
+	return "vipop?"
+}
+
+// DoVIP asks the shell to perform Op on the virtual IP within Timeout.
+type DoVIP struct {
+	Seq     uint64
+	Op      VIPOp
 	Timeout time.Duration
 }
 
@@ -187,6 +212,7 @@ func (CheckRemoteDB) isAction()   {}
 func (CheckVIP) isAction()        {}
 func (CheckPingServer) isAction() {}
 func (DoDB) isAction()            {}
+func (DoVIP) isAction()           {}
 func (FollowPrimary) isAction()   {}
 func (RunScript) isAction()       {}
 func (Notify) isAction()          {}

@@ -5,10 +5,18 @@ import (
 	"log/slog"
 )
 
+// handover is the old primary's side of efm promote: it resigns once its
+// database is stopped and, after -switchover, follows the new primary.
+type handover struct {
+	follow     bool   // -switchover: follow the new primary once there is one
+	source     NodeID // -sourcenode ("" = the default order, settingsSources)
+	switchover bool   // the resignation is a switchover's
+}
+
 // onAdminPromote: efm promote [-switchover] (efm-reference §6). The node the
 // command reaches coordinates; auto.failover does not apply.
 func (n *Node) onAdminPromote(e AdminPromote) {
-	if n.fo != nil || n.cand != nil {
+	if n.failover != nil || n.candidacy != nil {
 		n.emit(AdminReply{Seq: e.Seq, Err: "Promotion has not occurred: a promotion is already in progress."})
 		return
 	}
@@ -25,11 +33,11 @@ func (n *Node) onAdminPromote(e AdminPromote) {
 	if e.Switchover {
 		trig = TriggerSwitchover
 	}
-	fo := &failover{trigger: trig, primary: n.st.Primary, switchover: e.Switchover, quiet: e.Quiet, noScripts: e.NoScripts,
+	f := &failover{trigger: trig, primary: n.st.Primary, switchover: e.Switchover, quiet: e.Quiet, noScripts: e.NoScripts,
 		source: e.SourceNode}
-	fo.waitResign = n.st.Primary != "" && n.primaryAlive()
+	f.waitResign = n.st.Primary != "" && n.primaryAlive()
 	n.emit(AdminReply{Seq: e.Seq, Text: "Promote command accepted by local agent. Proceeding with promotion; run the cluster-status command for information about the new cluster state."})
-	n.startFailover(fo)
+	n.startFailover(f)
 }
 
 // primaryAlive: the primary's agent is in the view and renewed recently.
@@ -39,26 +47,26 @@ func (n *Node) primaryAlive() bool {
 		return n.lease.holder
 	}
 	p, ok := n.members[pr]
-	return ok && p.m.State == MemberAlive && n.now-n.lastPrimaryT <= n.tm.PrimarySilence
+	return ok && p.member.State == MemberAlive && n.now-n.watch.heardAt <= n.tm.PrimarySilence
 }
 
 // onSwitchover: the primary hands over. It releases the VIP, stops and
 // fences its database, then resigns its epoch; with Switchover it follows
 // the new primary once there is one.
 func (n *Node) onSwitchover(from NodeID, m Message) {
-	if !n.lease.holder || n.cand != nil {
+	if !n.lease.holder || n.candidacy != nil {
 		return
 	}
-	n.afterSwitch = m.Switchover
-	n.switchSource = m.Source
-	n.resignSwitch = m.Switchover
+	n.handover.follow = m.Switchover
+	n.handover.source = m.Source
+	n.handover.switchover = m.Switchover
 	if m.Quiet {
-		n.quietUntil = n.now + n.foWindow()
+		n.notes.quietUntil = n.now + n.failoverWindow()
 	}
 	// The coordinator that asked runs the promotion: do not start one.
-	n.foreignFOUntil = max(n.foreignFOUntil, n.now+n.foWindow())
+	n.coord.othersUntil = max(n.coord.othersUntil, n.now+n.failoverWindow())
 	n.fenceSelf(fenceHandover, "handing over to a standby")
-	n.goIdle(idleFenced)
+	n.becomeIdle(idleFenced)
 }
 
 func (n *Node) onAdminResume(e AdminResume) {
@@ -75,7 +83,7 @@ func (n *Node) onAdminStopCluster(e AdminStopCluster) {
 		n.emit(AdminReply{Seq: e.Seq, Err: why})
 		return
 	}
-	n.send("", Message{Type: MsgStopCluster})
+	n.broadcast(Message{Type: MsgStopCluster})
 	n.emit(AdminReply{Seq: e.Seq, Text: "Stop cluster command successful."})
 	n.emit(Exit{Reason: "efm stop-cluster"})
 	n.stopped = true

@@ -17,7 +17,7 @@ type checkJob struct {
 func (n *Node) onCheckReq(from NodeID, m Message) {
 	if m.Pause {
 		// Somebody coordinates a failover: one promotion at a time.
-		n.foreignFOUntil = max(n.foreignFOUntil, n.now+n.foWindow())
+		n.coord.othersUntil = max(n.coord.othersUntil, n.now+n.failoverWindow())
 	}
 	n.startCheckJob(from, m.Target, m.Round, m.Pause)
 }
@@ -36,24 +36,51 @@ func (n *Node) startCheckJob(from, target NodeID, round uint64, pause bool) {
 			!(pause && (n.local.last.InRecovery || n.st.Fenced))
 		j.dbDone = true
 	default:
-		seq := n.nextSeq()
-		n.pending[seq] = pendingOp{kind: opJobDB, job: id, node: target}
+		seq := n.await(pendingOp{awaits: awaitCheckDB, job: id})
 		n.emit(CheckRemoteDB{Seq: seq, Node: target, Timeout: n.p.RemoteTimeout / 2})
 	}
 	if pause && n.role == RoleStandby && n.local.last.Reachable {
-		seq := n.nextSeq()
-		n.pending[seq] = pendingOp{kind: opPauseProbe, job: id}
-		n.emit(DoDB{Seq: seq, Op: OpPauseReplay, Timeout: n.p.RemoteTimeout / 2})
+		// Pause, then read the positions replay stopped at: half of
+		// remote.timeout in all, as for the database check.
+		n.doDBAwaiting(pendingOp{awaits: awaitReplayPaused, job: id}, OpPauseReplay, n.p.RemoteTimeout/4)
 	} else {
 		j.pauseDone = true
 	}
 	n.maybeFinishJob(id)
 }
 
-func (n *Node) pauseProbeDone(op pendingOp, e LocalDBProbe) {
-	if j, ok := n.checks[op.job]; ok {
+// checkDBDone: the check job's database check answered.
+func (n *Node) checkDBDone(id uint64, e RemoteDBResult) {
+	if j, ok := n.checks[id]; ok {
+		// A database in recovery is no primary: reaching it is no
+		// reason to hold a failover back.
+		j.reached = e.Reachable && !(j.primaryCheck && e.InRecovery)
+		j.dbDone = true
+		n.maybeFinishJob(id)
+	}
+}
+
+// replayPausedFor: the pause of job's check answered; the positions are
+// read next. A pause that failed leaves them unknown, as a probe that
+// failed would.
+func (n *Node) replayPausedFor(job uint64, e DBOpResult) {
+	if !e.OK {
+		n.local.last.Reachable = false
+		n.pausedProbeDone(job, LocalDBProbe{Err: e.Err})
+		return
+	}
+	seq := n.await(pendingOp{awaits: awaitPausedProbe, job: job})
+	n.emit(ProbeLocalDB{Seq: seq, Timeout: n.p.RemoteTimeout / 4})
+}
+
+// pausedProbeDone: this standby's positions after the pause are known (or
+// in doubt); the check job may answer.
+func (n *Node) pausedProbeDone(job uint64, e LocalDBProbe) {
+	n.standby.replayPaused = e.ReplayPaused || e.Reachable
+	n.standby.pausedUntil = n.now + n.failoverWindow()
+	if j, ok := n.checks[job]; ok {
 		j.pauseDone = true
-		n.maybeFinishJob(op.job)
+		n.maybeFinishJob(job)
 	}
 }
 
@@ -74,11 +101,11 @@ func (n *Node) maybeFinishJob(id uint64) {
 }
 
 func (n *Node) onCheckResp(from NodeID, m Message) {
-	if m.Target == n.p.Self && n.local.phase == lmAsking && m.Round == n.local.askRound {
+	if m.Target == n.p.Self && n.local.phase == askingOthers && m.Round == n.local.askRound {
 		n.onAskResp(from, m)
 		return
 	}
-	if n.fo != nil {
-		n.onFoResp(from, m)
+	if n.failover != nil {
+		n.onCheckRoundAnswer(from, m)
 	}
 }

@@ -16,7 +16,7 @@ func (n *Node) onCustomMonitor(e CustomMonitorResult) {
 		return
 	}
 	what, failure := "Standby", subject.StandbyCustomMonitorFailure
-	if n.role == RolePrimary || n.lease.holder {
+	if n.isPrimary() {
 		what, failure = "Primary", subject.PrimaryCustomMonitorFailure
 	}
 	switch {

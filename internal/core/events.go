@@ -15,8 +15,8 @@ type Tick struct{}
 // answers with its last messages; the shell then leaves the membership.
 type Stopping struct{}
 
-// LocalDBProbe is the result of a ProbeLocalDB or PauseReplay action (same
-// Seq), or an unsolicited probe the shell made (Seq 0).
+// LocalDBProbe is the result of a ProbeLocalDB action (same Seq), or an
+// unsolicited probe the shell made (Seq 0).
 type LocalDBProbe struct {
 	Seq        uint64
 	Reachable  bool
@@ -105,8 +105,7 @@ type PingResult struct {
 	Err string
 }
 
-// DBOpResult answers StartDB, StopDB, PromoteDB, FenceDB, UnfenceDB,
-// ResumeReplay, FollowPrimary, AddVIP and ReleaseVIP.
+// DBOpResult answers DoDB (every DBOp), DoVIP and FollowPrimary.
 type DBOpResult struct {
 	Seq uint64
 	OK  bool

@@ -9,13 +9,13 @@ import (
 	"github.com/openefm/efm/internal/notify/subject"
 )
 
-type foPhase uint8
+type failoverPhase uint8
 
 const (
-	foWaitResign foPhase = iota + 1 // switchover: the primary stops first
-	foCheck                         // everyone checks the primary database, standbys pause replay
-	foVote                          // votes for the candidate in a new epoch
-	foPromote                       // the candidate promotes
+	waitingForHandover failoverPhase = iota + 1 // switchover: the primary stops first
+	checkingPrimary                             // everyone checks the primary database, standbys pause replay
+	electing                                    // votes for the candidate in a new epoch
+	awaitingPromotion                           // the candidate promotes
 )
 
 type checkReport struct {
@@ -28,17 +28,17 @@ type checkReport struct {
 // excluded; one promotion runs at a time (MsgCheckReq with Pause tells the
 // others to hold off).
 type failover struct {
-	trigger  Trigger
-	primary  NodeID
-	phase    foPhase
-	round    uint64
-	deadline time.Duration
-	asked    map[NodeID]bool
-	reports  map[NodeID]checkReport
-	epoch    uint64
-	cand     NodeID
-	votes    map[NodeID]bool
-	voters   int // largest voter count heard during the vote
+	trigger   Trigger
+	primary   NodeID
+	phase     failoverPhase
+	round     uint64
+	deadline  time.Duration
+	asked     map[NodeID]bool
+	reports   map[NodeID]checkReport
+	epoch     uint64
+	candidate NodeID
+	votes     map[NodeID]bool
+	voters    int // largest voter count heard during the vote
 
 	waitResign bool
 	switchover bool
@@ -48,15 +48,31 @@ type failover struct {
 	node       *Node
 }
 
+// primaryWatch is how a standby or witness watches the primary of its
+// epoch.
+type primaryWatch struct {
+	heardAt time.Duration // last renewal heard from st.Primary
+	suspect Trigger       // why the primary is suspected; 0 = not
+	why     string
+}
+
+// coordination is what any node keeps between the failovers it may
+// coordinate (one promotion at a time, epochs above every one seen).
+type coordination struct {
+	nextAttempt  time.Duration // earliest next failover attempt
+	othersUntil  time.Duration // someone else coordinates until then
+	maxEpochSeen uint64
+}
+
 // suspect records that the primary may be gone; the coordinator acts on it
 // from failoverTimers.
 func (n *Node) suspect(t Trigger, why string) {
-	if n.lease.holder || n.cand != nil {
+	if n.primaryOrPromoting() {
 		return
 	}
-	if n.suspectTrig == 0 || t == TriggerPrimaryDBFailed {
-		n.suspectTrig = t
-		n.suspectWhy = why
+	if n.watch.suspect == 0 || t == TriggerPrimaryDBFailed {
+		n.watch.suspect = t
+		n.watch.why = why
 		n.log(slog.LevelWarn, "primary suspected", "primary", n.st.Primary, "why", why)
 	}
 }
@@ -66,7 +82,7 @@ func (n *Node) suspect(t Trigger, why string) {
 // "alive" there).
 func (n *Node) watchPrimary() {
 	pr := n.st.Primary
-	if pr == "" || n.lease.holder || n.cand != nil || n.suspectTrig != 0 {
+	if pr == "" || n.primaryOrPromoting() || n.watch.suspect != 0 {
 		return
 	}
 	if pr == n.p.Self {
@@ -77,15 +93,15 @@ func (n *Node) watchPrimary() {
 		}
 		return
 	}
-	if n.now-n.lastPrimaryT <= n.tm.PrimarySilence {
+	if n.now-n.watch.heardAt <= n.tm.PrimarySilence {
 		return
 	}
-	if m, ok := n.members[pr]; ok && m.m.State == MemberLeft && !n.p.PrimaryShutdownAsFailure {
+	if m, ok := n.members[pr]; ok && m.member.State == MemberLeft && !n.p.PrimaryShutdownAsFailure {
 		n.notifyOnce(subject.PrimaryAgentMissing,
 			fmt.Sprintf("The primary agent on %s is not running: no failover protection.", pr))
 		return
 	}
-	n.suspect(TriggerPrimaryLost, fmt.Sprintf("no renewal from primary %s for %v", pr, n.now-n.lastPrimaryT))
+	n.suspect(TriggerPrimaryLost, fmt.Sprintf("no renewal from primary %s for %v", pr, n.now-n.watch.heardAt))
 }
 
 // isCoordinator: the smallest id among the members the membership layer
@@ -107,47 +123,47 @@ func (n *Node) promoteBudget() time.Duration {
 }
 
 func (n *Node) failoverTimers() {
-	if n.fo == nil {
-		if n.suspectTrig != 0 && !n.lease.holder && n.cand == nil && n.now >= n.nextAttempt &&
-			n.now >= n.foreignFOUntil && n.isCoordinator() {
-			n.startFailover(&failover{trigger: n.suspectTrig, primary: n.st.Primary})
+	if n.failover == nil {
+		if n.watch.suspect != 0 && !n.primaryOrPromoting() && n.now >= n.coord.nextAttempt &&
+			n.now >= n.coord.othersUntil && n.isCoordinator() {
+			n.startFailover(&failover{trigger: n.watch.suspect, primary: n.st.Primary})
 		}
 		return
 	}
-	if n.now < n.fo.deadline {
+	if n.now < n.failover.deadline {
 		return
 	}
-	switch n.fo.phase {
-	case foWaitResign:
-		n.log(slog.LevelWarn, "primary did not hand over in time; checking it", "primary", n.fo.primary)
-		n.fo.waitResign = false
+	switch n.failover.phase {
+	case waitingForHandover:
+		n.log(slog.LevelWarn, "primary did not hand over in time; checking it", "primary", n.failover.primary)
+		n.failover.waitResign = false
 		n.startCheck()
-	case foCheck:
+	case checkingPrimary:
 		n.decide()
-	case foVote:
-		n.log(slog.LevelWarn, "no majority of votes in time", "vote_epoch", n.fo.epoch, "votes", len(n.fo.votes), "voters", n.numVoters())
+	case electing:
+		n.log(slog.LevelWarn, "no majority of votes in time", "vote_epoch", n.failover.epoch, "votes", len(n.failover.votes), "voters", n.numVoters())
 		n.abortFailover(2 * n.p.RemoteTimeout)
-	case foPromote:
-		n.log(slog.LevelWarn, "candidate did not report its promotion in time", "candidate", n.fo.cand)
-		n.fo = nil
-		n.nextAttempt = n.now + n.p.RemoteTimeout
+	case awaitingPromotion:
+		n.log(slog.LevelWarn, "candidate did not report its promotion in time", "candidate", n.failover.candidate)
+		n.failover = nil
+		n.coord.nextAttempt = n.now + n.p.RemoteTimeout
 	}
 }
 
-func (n *Node) startFailover(fo *failover) {
-	fo.node = n
-	n.fo = fo
-	if fo.quiet {
-		n.quietUntil = n.now + n.foWindow()
+func (n *Node) startFailover(f *failover) {
+	f.node = n
+	n.failover = f
+	if f.quiet {
+		n.notes.quietUntil = n.now + n.failoverWindow()
 	}
-	if fo.waitResign {
-		fo.phase = foWaitResign
-		fo.deadline = n.now + 2*n.p.RemoteTimeout + n.tm.FencingAllowance
-		msg := Message{Type: MsgSwitchover, Target: fo.primary, Switchover: fo.switchover, Quiet: fo.quiet, Source: fo.source}
-		if fo.primary == n.p.Self {
+	if f.waitResign {
+		f.phase = waitingForHandover
+		f.deadline = n.now + 2*n.p.RemoteTimeout + n.tm.FencingAllowance
+		msg := Message{Type: MsgSwitchover, Target: f.primary, Switchover: f.switchover, Quiet: f.quiet, Source: f.source}
+		if f.primary == n.p.Self {
 			n.onSwitchover(n.p.Self, msg)
 		} else {
-			n.send(fo.primary, msg)
+			n.send(f.primary, msg)
 		}
 		return
 	}
@@ -155,10 +171,10 @@ func (n *Node) startFailover(fo *failover) {
 }
 
 // resigned: the primary handed over (switchover, manual promote).
-func (fo *failover) resigned() {
-	n := fo.node
-	fo.waitResign = false
-	if fo.phase == foWaitResign {
+func (f *failover) resigned() {
+	n := f.node
+	f.waitResign = false
+	if f.phase == waitingForHandover {
 		n.startCheck()
 	}
 }
@@ -166,27 +182,27 @@ func (fo *failover) resigned() {
 // startCheck asks every alive agent to connect to the primary database
 // directly and, standbys, to pause replay and report their LSNs.
 func (n *Node) startCheck() {
-	fo := n.fo
-	fo.phase = foCheck
-	fo.round = n.nextSeq()
-	fo.deadline = n.now + n.p.RemoteTimeout
-	fo.asked = map[NodeID]bool{n.p.Self: true}
-	fo.reports = map[NodeID]checkReport{}
-	n.log(slog.LevelWarn, "failover check started", "trigger", fo.trigger.String(), "primary", fo.primary)
+	f := n.failover
+	f.phase = checkingPrimary
+	f.round = n.nextSeq()
+	f.deadline = n.now + n.p.RemoteTimeout
+	f.asked = map[NodeID]bool{n.p.Self: true}
+	f.reports = map[NodeID]checkReport{}
+	n.log(slog.LevelWarn, "failover check started", "trigger", f.trigger.String(), "primary", f.primary)
 	for _, id := range n.aliveOthers() {
-		fo.asked[id] = true
-		n.send(id, Message{Type: MsgCheckReq, Target: fo.primary, Round: fo.round, Pause: true})
+		f.asked[id] = true
+		n.send(id, Message{Type: MsgCheckReq, Target: f.primary, Round: f.round, Pause: true})
 	}
-	n.startCheckJob(n.p.Self, fo.primary, fo.round, true)
+	n.startCheckJob(n.p.Self, f.primary, f.round, true)
 }
 
-func (n *Node) onFoResp(from NodeID, m Message) {
-	fo := n.fo
-	if fo.phase != foCheck || m.Round != fo.round || !fo.asked[from] || m.Status == nil {
+func (n *Node) onCheckRoundAnswer(from NodeID, m Message) {
+	f := n.failover
+	if f.phase != checkingPrimary || m.Round != f.round || !f.asked[from] || m.Status == nil {
 		return
 	}
-	fo.reports[from] = checkReport{reached: m.OK, status: *m.Status}
-	if len(fo.reports) == len(fo.asked) {
+	f.reports[from] = checkReport{reached: m.OK, status: *m.Status}
+	if len(f.reports) == len(f.asked) {
 		n.decide()
 	}
 }
@@ -213,10 +229,10 @@ func (n *Node) standbyInfo(id NodeID, st NodeStatus, answered bool) StandbyInfo 
 
 // situation gathers what the check round learnt, for Decide.
 func (n *Node) situation() Situation {
-	fo := n.fo
-	s := Situation{Cluster: n.p.ClusterName, Trigger: fo.trigger, Primary: fo.primary, Voters: n.numVoters(), Priority: n.priority}
+	f := n.failover
+	s := Situation{Cluster: n.p.ClusterName, Trigger: f.trigger, Primary: f.primary, Voters: n.numVoters(), Priority: n.priority}
 	for _, id := range n.order {
-		r, ok := fo.reports[id]
+		r, ok := f.reports[id]
 		if ok && n.isVoter(id) {
 			s.Connected++
 		}
@@ -226,7 +242,7 @@ func (n *Node) situation() Situation {
 		p := n.members[id]
 		// The failed primary stays in the list: if its agent reports it
 		// as a standby in recovery (rebuilt), it is one like any other.
-		if p.m.Kind != KindDatabase {
+		if p.member.Kind != KindDatabase {
 			continue
 		}
 		s.Standbys = append(s.Standbys, n.standbyInfo(id, r.status, ok))
@@ -235,14 +251,14 @@ func (n *Node) situation() Situation {
 }
 
 func (n *Node) decide() {
-	fo := n.fo
+	f := n.failover
 	s := n.situation()
 	d := Decide(s, n.p)
 	for _, v := range d.Verdicts {
 		n.log(slog.LevelInfo, "standby eligibility", "standby", v.ID, "eligible", v.Eligible, "why", v.Why)
 	}
 	for _, no := range d.Notify {
-		if !fo.quiet {
+		if !f.quiet {
 			n.notifyOnce(no.Subject, no.Text)
 		}
 	}
@@ -255,17 +271,17 @@ func (n *Node) decide() {
 		n.abortFailover(backoff)
 		return
 	}
-	fo.phase = foVote
-	fo.cand = d.Candidate
-	fo.epoch = max(n.maxEpochSeen, n.st.Epoch, n.st.VotedEpoch) + 1
-	fo.votes = map[NodeID]bool{}
-	fo.deadline = n.now + n.tm.VoteHold + n.p.RemoteTimeout
-	if !fo.quiet {
+	f.phase = electing
+	f.candidate = d.Candidate
+	f.epoch = max(n.coord.maxEpochSeen, n.st.Epoch, n.st.VotedEpoch) + 1
+	f.votes = map[NodeID]bool{}
+	f.deadline = n.now + n.tm.VoteHold + n.p.RemoteTimeout
+	if !f.quiet {
 		n.notify(subject.PromotionStarted,
-			fmt.Sprintf("Promoting %s in place of %s (%s).", d.Candidate, fo.primary, fo.trigger))
+			fmt.Sprintf("Promoting %s in place of %s (%s).", d.Candidate, f.primary, f.trigger))
 	}
-	cs := fo.reports[d.Candidate].status
-	req := Message{Type: MsgVoteReq, Epoch: fo.epoch, Target: d.Candidate, Status: &cs, FailedPrimary: fo.primary}
+	cs := f.reports[d.Candidate].status
+	req := Message{Type: MsgVoteReq, Epoch: f.epoch, Target: d.Candidate, Status: &cs, FailedPrimary: f.primary}
 	for _, id := range n.voterIDs() {
 		if id != n.p.Self {
 			n.send(id, req)
@@ -276,44 +292,44 @@ func (n *Node) decide() {
 }
 
 func (n *Node) onVoteResp(from NodeID, m Message) {
-	fo := n.fo
-	if fo == nil || fo.phase != foVote || m.Round != fo.epoch || m.Target != fo.cand {
+	f := n.failover
+	if f == nil || f.phase != electing || m.Round != f.epoch || m.Target != f.candidate {
 		return
 	}
 	// Views of the membership may lag (a member that left and came back):
 	// a majority of the largest voter count anyone reports.
-	fo.voters = max(fo.voters, n.numVoters(), m.Voters)
+	f.voters = max(f.voters, n.numVoters(), m.Voters)
 	if !m.OK {
-		n.maxEpochSeen = max(n.maxEpochSeen, m.Epoch)
+		n.coord.maxEpochSeen = max(n.coord.maxEpochSeen, m.Epoch)
 		return
 	}
 	if !n.isVoter(from) {
 		return
 	}
-	fo.votes[from] = true
+	f.votes[from] = true
 	// A strict majority of the voting members, DOWN members counted.
-	if !strictMajority(len(fo.votes), fo.voters) {
+	if !strictMajority(len(f.votes), f.voters) {
 		return
 	}
-	fo.phase = foPromote
-	fo.deadline = n.now + n.promoteBudget()
-	n.log(slog.LevelWarn, "candidate elected", "candidate", fo.cand, "vote_epoch", fo.epoch, "votes", len(fo.votes), "voters", fo.voters)
-	failed := fo.primary
-	if r, ok := fo.reports[failed]; failed == fo.cand || ok && r.status.DBReachable && r.status.InRecovery {
+	f.phase = awaitingPromotion
+	f.deadline = n.now + n.promoteBudget()
+	n.log(slog.LevelWarn, "candidate elected", "candidate", f.candidate, "vote_epoch", f.epoch, "votes", len(f.votes), "voters", f.voters)
+	failed := f.primary
+	if r, ok := f.reports[failed]; failed == f.candidate || ok && r.status.DBReachable && r.status.InRecovery {
 		// The "primary" we replace is a standby now (rebuilt, or elected
 		// and never promoted).
 		failed = ""
 	}
-	msg := Message{Type: MsgPromote, Epoch: fo.epoch, Target: fo.cand, FailedPrimary: failed,
-		Fence: n.fenceTargets(failed), Switchover: fo.switchover, Quiet: fo.quiet, NoScripts: fo.noScripts}
-	for _, id := range fo.askedInOrder() {
-		if id != fo.cand && id != n.p.Self {
+	msg := Message{Type: MsgPromote, Epoch: f.epoch, Target: f.candidate, FailedPrimary: failed,
+		Fence: n.fenceTargets(failed), Switchover: f.switchover, Quiet: f.quiet, NoScripts: f.noScripts}
+	for _, id := range f.askedInOrder() {
+		if id != f.candidate && id != n.p.Self {
 			n.send(id, Message{Type: MsgResumeReplay})
 		}
 	}
-	if fo.cand != n.p.Self {
+	if f.candidate != n.p.Self {
 		n.resumeReplay()
-		n.send(fo.cand, msg)
+		n.send(f.candidate, msg)
 	} else {
 		msg.From = n.p.Self
 		n.onPromote(n.p.Self, msg)
@@ -323,9 +339,9 @@ func (n *Node) onVoteResp(from NodeID, m Message) {
 // askedInOrder is the members asked in the check round, in id order: the
 // core's actions must not depend on Go's map order, or a simulator seed
 // would not replay.
-func (fo *failover) askedInOrder() []NodeID {
-	out := make([]NodeID, 0, len(fo.asked))
-	for id := range fo.asked {
+func (f *failover) askedInOrder() []NodeID {
+	out := make([]NodeID, 0, len(f.asked))
+	for id := range f.asked {
 		out = append(out, id)
 	}
 	slices.Sort(out)
@@ -334,16 +350,16 @@ func (fo *failover) askedInOrder() []NodeID {
 
 // abortFailover ends a failover attempt without promotion.
 func (n *Node) abortFailover(backoff time.Duration) {
-	if fo := n.fo; fo != nil {
-		for _, id := range fo.askedInOrder() {
+	if f := n.failover; f != nil {
+		for _, id := range f.askedInOrder() {
 			if id != n.p.Self {
 				n.send(id, Message{Type: MsgResumeReplay})
 			}
 		}
 	}
 	n.resumeReplay()
-	n.fo = nil
-	n.nextAttempt = n.now + backoff
+	n.failover = nil
+	n.coord.nextAttempt = n.now + backoff
 }
 
 // fenceTargets: every database node whose database may still accept writes
@@ -355,17 +371,17 @@ func (n *Node) abortFailover(backoff time.Duration) {
 // answers, after a lease hold). A frozen primary agent is the
 // case this protects against (DESIGN.md, leases).
 func (n *Node) fenceTargets(failed NodeID) []NodeID {
-	fo := n.fo
+	f := n.failover
 	var out []NodeID
 	if failed != "" {
 		out = append(out, failed)
 	}
 	for _, id := range n.order {
 		p := n.members[id]
-		if id == fo.cand || id == failed || p.m.Kind != KindDatabase {
+		if id == f.candidate || id == failed || p.member.Kind != KindDatabase {
 			continue
 		}
-		r, ok := fo.reports[id]
+		r, ok := f.reports[id]
 		if !ok || mayWrite(r.status) {
 			out = append(out, id)
 			continue

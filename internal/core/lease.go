@@ -98,14 +98,12 @@ func (n *Node) countAcks(r uint64) {
 			d := l.validFrom + n.tm.Lease - n.tm.FencingAllowance/2 - n.now
 			n.emit(Watchdog{Timeout: max(d, time.Millisecond)})
 		}
-		if n.cand != nil {
+		if n.candidacy != nil {
 			n.candidateLeaseGranted()
-		} else if n.role == RolePrimary && n.p.VIPConfigured && !n.vipHeld {
+		} else if n.role == RolePrimary {
 			// EFM acquires a missing VIP at primary start; we do once the
 			// lease is ours.
-			n.vipHeld = true
-			n.dbOp(OpAddVIP, opPlain, n.p.RemoteTimeout)
-			n.notify(subject.AssigningVIP, "")
+			n.assignVIPIfMissing()
 		}
 	}
 }
@@ -135,13 +133,17 @@ func (n *Node) leaseTimers() {
 	if n.thawing() {
 		return
 	}
-	if n.cand != nil && !n.cand.issued {
+	if n.candidacy != nil && !n.candidacy.issued {
 		// Not promoted yet: the database is still a standby.
-		n.candAbort(subject.CouldNotPromoteStandby, "The candidate lost its lease before promoting.")
+		n.abandonCandidacy(subject.CouldNotPromoteStandby, "The candidate lost its lease before promoting.")
 		return
 	}
-	n.cand = nil
+	n.candidacy = nil
 	n.fenceSelf(fenceIsolated, fmt.Sprintf("no renewal acknowledged by half of the %d voting members within %v%s", n.numVoters(), n.tm.Lease-n.tm.FencingAllowance, n.thawWhy()))
+	// The idle reason stays: an agent that was waiting for its database
+	// (idleNoDB) still resumes by itself when it reaches it, and is fenced
+	// again then (detectRole).
+	n.becomeIdle(n.local.idle)
 }
 
 type fenceCause uint8
@@ -161,9 +163,7 @@ const (
 // protects the cluster.
 func (n *Node) fenceSelf(cause fenceCause, why string) {
 	wasHolder := n.lease.holder
-	n.lease.holder = false
-	n.lease.valid = false
-	n.lease.thaw = false
+	n.dropLease()
 	switch cause {
 	case fenceIsolated:
 		n.notify(subject.PrimaryFencedOff,
@@ -175,7 +175,7 @@ func (n *Node) fenceSelf(cause fenceCause, why string) {
 		n.notify(subject.PrimaryFencedOff, why)
 	}
 	if n.p.VIPConfigured && cause != fenceWrongState {
-		n.dbOp(OpReleaseVIP, opPlain, n.p.RemoteTimeout)
+		n.doVIP(OpReleaseVIP)
 		n.notify(subject.ReleasingVIP, "")
 	}
 	stop := n.p.StopIsolatedPrimary
@@ -186,9 +186,9 @@ func (n *Node) fenceSelf(cause fenceCause, why string) {
 		stop = true
 	}
 	if stop {
-		n.dbOp(OpStopDB, opFenceStop, n.tm.FencingAllowance)
+		n.doDBAwaiting(pendingOp{awaits: awaitFenceStop}, OpStopDB, n.tm.FencingAllowance)
 	}
-	n.dbOp(OpFenceDB, opPlain, n.tm.FencingAllowance)
+	n.doDB(OpFenceDB, n.tm.FencingAllowance)
 	if !n.st.Fenced {
 		n.st.Fenced = true
 		n.persist()
@@ -196,17 +196,28 @@ func (n *Node) fenceSelf(cause fenceCause, why string) {
 	if cause == fenceIsolated || cause == fenceStaleEpoch {
 		n.runScript(ScriptPrimaryIsolated, Placeholders{FailedPrimary: n.p.Self})
 	}
-	n.setRole(RoleIdle)
-	if !stop && wasHolder && n.p.Watchdog {
-		n.emit(Watchdog{})
+	if !stop && wasHolder {
+		// Nothing to wait for: the database is left running, fenced.
+		n.disarmWatchdog()
 	}
 }
 
 // fenceStale: a voter reports an epoch above ours, so a newer primary has
-// been elected; a returning old primary stays fenced.
+// been elected; a returning old primary stays fenced. A candidate whose
+// database was not promoted yet is a standby, not a stale primary: it gives
+// its epoch up as when its lease runs out (leaseTimers), so that it may be
+// ordered to promote in the newer epoch (two coordinators whose views
+// disagree can elect the same standby in two epochs).
 func (n *Node) fenceStale(from NodeID, epoch uint64) {
+	if c := n.candidacy; c != nil && !c.issued {
+		n.abandonCandidacy(subject.CouldNotPromoteStandby,
+			fmt.Sprintf("%s reports epoch %d, above this candidacy's epoch %d.", from, epoch, c.epoch))
+		return
+	}
 	if n.lease.holder || n.isWritableHere() {
+		n.candidacy = nil
 		n.fenceSelf(fenceStaleEpoch, fmt.Sprintf("%s reports epoch %d, this node held epoch %d", from, epoch, n.st.Epoch))
+		n.becomeIdle(n.local.idle) // as after a lease that ran out (leaseTimers)
 	}
 }
 
@@ -221,15 +232,13 @@ func (n *Node) afterFenceStop(ok bool) {
 		n.notify(subject.UnexpectedError, fmt.Sprintf("Stopping the fenced database on %s failed; the cluster waits for the lease to run out.", n.p.Self))
 		return
 	}
-	if n.p.Watchdog {
-		n.emit(Watchdog{})
-	}
+	n.disarmWatchdog()
 	// The database is stopped and fenced: voters may stop waiting for our
 	// lease (resign), which shortens a database-failure failover.
-	n.send("", Message{Type: MsgResign, Epoch: n.st.Epoch, Primary: n.p.Self, Switchover: n.resignSwitch})
-	n.resignSwitch = false
-	if n.fo != nil && n.fo.waitResign && n.fo.primary == n.p.Self {
+	n.resignLease(n.st.Epoch, "database stopped and fenced", n.handover.switchover)
+	n.handover.switchover = false
+	if n.failover != nil && n.failover.waitResign && n.failover.primary == n.p.Self {
 		// efm promote ran on the primary's own agent: it coordinates.
-		n.fo.resigned()
+		n.failover.resigned()
 	}
 }

@@ -8,12 +8,12 @@ import (
 	"github.com/openefm/efm/internal/notify/subject"
 )
 
-type lmPhase uint8
+type monitorPhase uint8
 
 const (
-	lmNormal lmPhase = iota
-	lmFinal          // the one last attempt (local.timeout.final)
-	lmAsking         // asked the other agents to reach our database
+	monitoring   monitorPhase = iota
+	lastAttempt               // the one last attempt (local.timeout.final)
+	askingOthers              // asked the other agents to reach our database
 )
 
 type idleReason uint8
@@ -40,7 +40,7 @@ type localMon struct {
 	lastOK    time.Duration
 	nextProbe time.Duration
 	inflight  uint64
-	phase     lmPhase
+	phase     monitorPhase
 	idle      idleReason
 
 	askRound    uint64
@@ -50,39 +50,35 @@ type localMon struct {
 }
 
 func (n *Node) probe(final bool) {
-	seq := n.nextSeq()
 	t := n.p.LocalPeriod
-	kind := opProbe
+	op := pendingOp{awaits: awaitProbe}
 	if final {
 		t = n.p.LocalTimeoutFinal
-		kind = opFinalProbe
+		op.awaits = awaitFinalProbe
 	}
-	n.pending[seq] = pendingOp{kind: kind}
+	seq := n.await(op)
 	n.local.inflight = seq
 	n.local.nextProbe = n.now + n.p.LocalPeriod
 	n.emit(ProbeLocalDB{Seq: seq, Timeout: t})
 }
 
 func (n *Node) onLocalProbe(e LocalDBProbe) {
-	op, ok := n.pending[e.Seq]
+	op, ok := n.takePending(e.Seq)
 	if e.Seq != 0 && !ok {
 		return // a late answer to a probe we gave up on
 	}
-	delete(n.pending, e.Seq)
 	n.reconcileVIP(e)
 	if e.Reachable {
 		n.local.last = e
 		n.local.lastOK = n.now
-		if e.InRecovery && e.Upstream != "" && n.followSeq == 0 {
-			n.following = e.Upstream
+		if e.InRecovery && e.Upstream != "" && !n.standby.followIssued {
+			n.standby.following = e.Upstream
 		}
 	} else {
 		n.local.last.Reachable = false
 	}
-	if op.kind == opPauseProbe {
-		n.replayPaused = e.ReplayPaused || e.Reachable
-		n.pausedUntil = n.now + n.foWindow()
-		n.pauseProbeDone(op, e)
+	if op.awaits == awaitPausedProbe {
+		n.pausedProbeDone(op.job, e)
 		return
 	}
 	if e.Seq == n.local.inflight {
@@ -94,8 +90,7 @@ func (n *Node) onLocalProbe(e LocalDBProbe) {
 		return
 	case n.role == RoleIdle && n.lease.holder:
 		if n.local.idle == idleNoDB && e.Reachable {
-			n.local.idle = idleNone
-			n.setRole(RolePrimary)
+			n.becomePrimary()
 		}
 	case n.role == RoleIdle:
 		if n.local.idle == idleNoDB && e.Reachable {
@@ -103,8 +98,8 @@ func (n *Node) onLocalProbe(e LocalDBProbe) {
 		}
 		return
 	}
-	if op.kind == opFinalProbe {
-		n.local.phase = lmNormal
+	if op.awaits == awaitFinalProbe {
+		n.local.phase = monitoring
 		if e.Reachable {
 			n.notify(subject.AgentTimingOut,
 				fmt.Sprintf("The local database on %s answered only the last attempt after %v without a successful check.", n.p.Self, n.p.LocalTimeout))
@@ -122,26 +117,20 @@ func (n *Node) onLocalProbe(e LocalDBProbe) {
 func (n *Node) checkState(e LocalDBProbe) {
 	c := n.p.ClusterName
 	switch {
-	case (n.role == RolePrimary || n.lease.holder) && n.cand == nil && e.InRecovery:
+	case n.isPrimary() && n.candidacy == nil && e.InRecovery:
 		n.notify(subject.DatabaseInWrongState,
 			fmt.Sprintf("The primary database of cluster %s is in recovery.", c))
 		if n.lease.holder {
 			// In recovery it refuses writes: resigning is safe.
-			n.lease.holder = false
-			n.send("", Message{Type: MsgResign, Epoch: n.st.Epoch, Primary: n.p.Self, Reason: "primary database in recovery"})
+			n.resignLease(n.st.Epoch, "primary database in recovery", false)
 		}
-		n.goIdle(idleWrongState)
-	case n.role == RoleStandby && n.cand == nil && !e.InRecovery:
+		n.becomeIdle(idleWrongState)
+	case n.role == RoleStandby && n.candidacy == nil && !e.InRecovery:
 		// A writable database this cluster did not elect: fence it rather
 		// than risk a second primary (EFM only goes Idle here).
 		n.fenceSelf(fenceWrongState, fmt.Sprintf("The standby database on %s of cluster %s is not in recovery; it is stopped and fenced.", n.p.Self, c))
-		n.goIdle(idleWrongState)
+		n.becomeIdle(idleWrongState)
 	}
-}
-
-func (n *Node) goIdle(r idleReason) {
-	n.local.idle = r
-	n.setRole(RoleIdle)
 }
 
 func (n *Node) localTimers() {
@@ -149,15 +138,15 @@ func (n *Node) localTimers() {
 		return
 	}
 	l := &n.local
-	if l.inflight == 0 && l.phase == lmNormal && n.now >= l.nextProbe {
+	if l.inflight == 0 && l.phase == monitoring && n.now >= l.nextProbe {
 		n.probe(false)
 	}
-	monitored := n.role == RolePrimary || n.role == RoleStandby || n.role == RolePromoting || n.lease.holder
-	if monitored && l.phase == lmNormal && l.inflight == 0 && n.now-l.lastOK >= n.p.LocalTimeout {
-		l.phase = lmFinal
+	monitored := n.isPrimary() || n.role == RoleStandby || n.role == RolePromoting
+	if monitored && l.phase == monitoring && l.inflight == 0 && n.now-l.lastOK >= n.p.LocalTimeout {
+		l.phase = lastAttempt
 		n.probe(true)
 	}
-	if l.phase == lmAsking && n.now >= l.askDeadline {
+	if l.phase == askingOthers && n.now >= l.askDeadline {
 		n.finishAsk()
 	}
 }
@@ -165,7 +154,7 @@ func (n *Node) localTimers() {
 // startAsk asks every other agent to connect to this node's database.
 func (n *Node) startAsk() {
 	l := &n.local
-	l.phase = lmAsking
+	l.phase = askingOthers
 	l.askRound = n.nextSeq()
 	l.askDeadline = n.now + n.p.RemoteTimeout
 	l.askAsked = map[NodeID]bool{}
@@ -181,7 +170,7 @@ func (n *Node) startAsk() {
 
 func (n *Node) onAskResp(from NodeID, m Message) {
 	l := &n.local
-	if l.phase != lmAsking || m.Round != l.askRound {
+	if l.phase != askingOthers || m.Round != l.askRound {
 		return
 	}
 	if _, ok := l.askAsked[from]; !ok {
@@ -201,10 +190,10 @@ func (n *Node) onAskResp(from NodeID, m Message) {
 
 func (n *Node) finishAsk() {
 	l := &n.local
-	l.phase = lmNormal
+	l.phase = monitoring
 	l.lastOK = n.now
 	what := "Standby"
-	if n.role == RolePrimary || n.lease.holder {
+	if n.isPrimary() {
 		what = "Primary"
 	}
 	if len(l.askReached) > 0 {
@@ -218,7 +207,7 @@ func (n *Node) finishAsk() {
 		}
 		n.notify(cannotPing,
 			fmt.Sprintf("The agent on %s cannot connect to its database but %v can. Failover has not occurred.", n.p.Self, l.askReached))
-		n.goIdle(idleNoDB)
+		n.becomeIdle(idleNoDB)
 		return
 	}
 	n.dbFailed(what)
@@ -237,17 +226,17 @@ func (n *Node) dbFailed(what string) {
 		n.fenceSelf(fenceDBFailed, "database failed")
 		n.runScript(ScriptDBFailure, Placeholders{FailedPrimary: n.p.Self})
 		n.runScript(ScriptLoadBalancerDetach, Placeholders{Host: n.p.Self, Type: "p"})
-		n.goIdle(idleFailed)
+		n.becomeIdle(idleFailed)
 		if holder && !n.p.StopFailedPrimary {
 			// Not stopped: tell the others, but do not resign, so the
 			// voters still wait for the lease to run out.
-			n.send("", Message{Type: MsgDBFailed, Epoch: n.st.Epoch, Primary: n.p.Self, Reason: "primary database failed"})
+			n.broadcast(Message{Type: MsgDBFailed, Epoch: n.st.Epoch, Primary: n.p.Self, Reason: "primary database failed"})
 		}
 		return
 	}
 	n.runScript(ScriptDBFailure, Placeholders{FailedPrimary: n.p.Self})
 	n.runScript(ScriptLoadBalancerDetach, Placeholders{Host: n.p.Self, Type: "s"})
-	n.goIdle(idleFailed)
+	n.becomeIdle(idleFailed)
 }
 
 // detectRole sets the role from the first probe (efm-reference §4.2-3).
@@ -257,7 +246,7 @@ func (n *Node) detectRole(e LocalDBProbe) {
 		// not know whether this host still holds it: releasing an absent
 		// address is harmless, keeping a stale one blocks every promotion
 		// (check.vip.before.promotion).
-		n.dbOp(OpReleaseVIP, opPlain, n.p.RemoteTimeout)
+		n.doVIP(OpReleaseVIP)
 	}
 	switch {
 	case !e.Reachable:
@@ -266,35 +255,33 @@ func (n *Node) detectRole(e LocalDBProbe) {
 			// comes back in recovery (standby.signal), whatever restarts
 			// it. Meanwhile the cluster may well fail over (EFM: an Idle
 			// agent ensures the recovery file exists).
-			n.dbOp(OpFenceDB, opPlain, n.p.RemoteTimeout)
+			n.doDB(OpFenceDB, n.p.RemoteTimeout)
 			n.st.Fenced = true
 			n.persist()
 		}
-		n.goIdle(idleNoDB)
+		n.becomeIdle(idleNoDB)
 		n.notify(subject.IdleAgentRunning, "")
 	case e.InRecovery:
-		n.local.idle = idleNone
 		if n.st.Fenced {
 			n.st.Fenced = false // rebuilt as a standby
 			n.persist()
 		}
-		n.setRole(RoleStandby)
+		n.becomeStandby()
 		n.notify(subject.StandbyAgentRunning, "")
 	case n.st.Fenced:
 		n.fenceSelf(fenceWrongState, fmt.Sprintf("The database on %s is writable although this node was fenced as a failed primary; it is stopped again. Rebuild it as a standby.", n.p.Self))
-		n.goIdle(idleFenced)
+		n.becomeIdle(idleFenced)
 	case n.st.Primary == "" || n.st.Primary == n.p.Self:
-		n.local.idle = idleNone
 		if n.st.Primary == "" {
 			n.st.Primary = n.p.Self
 			n.persist()
 		}
-		n.setRole(RolePrimary)
+		n.becomePrimary()
 		n.notify(subject.PrimaryAgentRunning, "")
 		n.claimLease()
 	default:
 		n.fenceSelf(fenceWrongState, fmt.Sprintf("There is already a primary node in this cluster: %s. The writable database on %s is stopped and fenced.", n.st.Primary, n.p.Self))
-		n.goIdle(idleFenced)
+		n.becomeIdle(idleFenced)
 	}
 }
 
@@ -302,14 +289,14 @@ func (n *Node) detectRole(e LocalDBProbe) {
 func (n *Node) resume(why string) {
 	n.log(slog.LevelInfo, "resuming monitoring", "why", why)
 	n.local.idle = idleNone
-	n.local.phase = lmNormal
+	n.local.phase = monitoring
 	n.local.lastOK = n.now
 	n.runScript(ScriptResumed, Placeholders{})
 	if n.lease.holder {
-		n.setRole(RolePrimary)
+		n.becomePrimary()
 		return
 	}
-	n.setRole(RoleUnknown)
+	n.becomeUnknown()
 	if n.local.inflight == 0 {
 		n.probe(false)
 	}

@@ -12,7 +12,7 @@ import (
 
 // peer is what this node knows about another member (or itself).
 type peer struct {
-	m        Member
+	member   Member
 	leftAt   time.Duration // when this node saw it leave cleanly
 	status   NodeStatus
 	epoch    uint64
@@ -26,10 +26,10 @@ type peer struct {
 
 func (n *Node) addMember(m Member) {
 	if p, ok := n.members[m.ID]; ok {
-		p.m = m
+		p.member = m
 		return
 	}
-	n.members[m.ID] = &peer{m: m}
+	n.members[m.ID] = &peer{member: m}
 	n.order = append(n.order, m.ID)
 	sort.Slice(n.order, func(i, j int) bool { return n.order[i] < n.order[j] })
 }
@@ -54,7 +54,7 @@ func (n *Node) numVoters() int {
 }
 
 func (n *Node) counts(p *peer) bool {
-	return p.m.State != MemberLeft || p.heardLeft || n.now-p.leftAt < n.tm.VoteHold
+	return p.member.State != MemberLeft || p.heardLeft || n.now-p.leftAt < n.tm.VoteHold
 }
 
 func (n *Node) isVoter(id NodeID) bool {
@@ -67,7 +67,7 @@ func (n *Node) isVoter(id NodeID) bool {
 func (n *Node) aliveOthers() []NodeID {
 	var ids []NodeID
 	for _, id := range n.order {
-		if id != n.p.Self && n.members[id].m.State == MemberAlive {
+		if id != n.p.Self && n.members[id].member.State == MemberAlive {
 			ids = append(ids, id)
 		}
 	}
@@ -114,8 +114,8 @@ func (n *Node) onMembership(ev MembershipChanged) {
 		case left:
 			// Left cleanly: known as left (the primary agent left: no
 			// failover), counting until its vote hold ends.
-			if p.m.State != MemberLeft {
-				n.viewMember(Member{ID: id, Kind: p.m.Kind, State: MemberLeft}, false)
+			if p.member.State != MemberLeft {
+				n.viewMember(Member{ID: id, Kind: p.member.Kind, State: MemberLeft}, false)
 			}
 		case known:
 			// Not in the view but never seen leaving: a restarted agent
@@ -124,8 +124,8 @@ func (n *Node) onMembership(ev MembershipChanged) {
 			// layer drops a member that stopped cleanly, and an agent stop
 			// is not a failure; a dead primary is still caught by its
 			// silence, watchPrimary).
-			n.viewMember(Member{ID: id, Kind: p.m.Kind, State: MemberDown}, false)
-		case p.m.State == MemberLeft && n.counts(p):
+			n.viewMember(Member{ID: id, Kind: p.member.Kind, State: MemberDown}, false)
+		case p.member.State == MemberLeft && n.counts(p):
 			// Left cleanly: its vote hold still runs (counts).
 		default:
 			delete(n.members, id)
@@ -193,9 +193,9 @@ func (n *Node) viewMember(m Member, react bool) {
 	old, known := n.members[m.ID]
 	prev := MemberState(0)
 	if known {
-		prev = old.m.State
+		prev = old.member.State
 		if m.Kind == 0 {
-			m.Kind = old.m.Kind
+			m.Kind = old.member.Kind
 		}
 	}
 	n.addMember(m)
@@ -233,15 +233,14 @@ func (n *Node) memberLost(id NodeID, st MemberState) {
 		return
 	}
 	switch {
-	case p.m.Kind == KindWitness:
+	case p.member.Kind == KindWitness:
 		n.notifyOnce(subject.WitnessFailure, fmt.Sprintf("The witness agent on %s failed.", id))
 	case p.status.Role == RoleIdle:
 		n.notifyOnce(subject.IdleAgentFailure, fmt.Sprintf("The idle agent on %s failed.", id))
 	default:
 		// Standby lost: check its database to tell "agent failed" from
 		// "node failed" (efm-reference §5).
-		seq := n.nextSeq()
-		n.pending[seq] = pendingOp{kind: opStandbyLostCheck, node: id}
+		seq := n.await(pendingOp{awaits: awaitLostStandby, node: id})
 		n.emit(CheckRemoteDB{Seq: seq, Node: id, Timeout: n.p.RemoteTimeout})
 		n.dropFromPriority(id)
 	}
@@ -280,9 +279,9 @@ func (n *Node) myStatus() NodeStatus {
 		s.ReceivedLSN = pr.ReceivedLSN
 		s.ReplayLSN = pr.ReplayLSN
 		s.CurrentLSN = pr.CurrentLSN
-		s.ReplayPaused = n.replayPaused
+		s.ReplayPaused = n.standby.replayPaused
 		s.Timeline = pr.Timeline
-		s.Following = n.following
+		s.Following = n.standby.following
 		s.WALReceiver = pr.WALReceiver
 		s.Promotable = n.p.Promotable
 		if pr, ok := n.setPriority[n.p.Self]; ok {
@@ -296,7 +295,7 @@ func (n *Node) myStatus() NodeStatus {
 // a lease renewal request (round > 0).
 func (n *Node) sendHeartbeat(round uint64) {
 	st := n.myStatus()
-	n.send("", Message{Type: MsgHeartbeat, Round: round, Status: &st})
+	n.broadcast(Message{Type: MsgHeartbeat, Round: round, Status: &st})
 }
 
 func (n *Node) onHeartbeat(from NodeID, m Message) {
@@ -317,14 +316,14 @@ func (n *Node) Status() ClusterView {
 		Primary:   n.st.Primary,
 		Priority:  append([]NodeID(nil), n.priority...),
 		HasLease:  n.leaseValid(),
-		Promoting: n.cand != nil,
+		Promoting: n.candidacy != nil,
 	}
 	if v.HasLease {
 		v.LeaseUntil = n.lease.validFrom + n.tm.Lease
 	}
 	for _, id := range n.order {
 		p := n.members[id]
-		ms := MemberStatus{Member: p.m, Status: p.status}
+		ms := MemberStatus{Member: p.member, Status: p.status}
 		if p.heard {
 			ms.LastSeen = p.lastSeen
 		}

@@ -71,41 +71,23 @@ type Node struct {
 	members map[NodeID]*peer
 	order   []NodeID // member ids, sorted, self included
 
-	lease   leaseState
-	voter   voterState
-	fo      *failover  // failover this node coordinates, if any
-	cand    *candidacy // promotion of this node, if any
-	checks  map[uint64]*checkJob
-	pending map[uint64]pendingOp
+	lease     leaseState
+	voter     voterState
+	watch     primaryWatch
+	coord     coordination
+	failover  *failover  // the failover this node coordinates, if any
+	candidacy *candidacy // this node's own promotion, if any
+	standby   standbyState
+	handover  handover
+	vip       vipMonitor
+	notes     notifications
+	checks    map[uint64]*checkJob
+	pending   map[uint64]pendingOp
 
 	priority    []NodeID
 	setPriority map[NodeID]int
 
-	// Primary watch (standbys and witnesses).
-	lastPrimaryT   time.Duration // last renewal heard from st.Primary
-	suspectTrig    Trigger       // why the primary is suspected; 0 = not
-	suspectWhy     string
-	nextAttempt    time.Duration // earliest next failover attempt
-	foreignFOUntil time.Duration // someone else coordinates until then
-	maxEpochSeen   uint64
-
-	// Standby side.
-	replayPaused  bool
-	pausedUntil   time.Duration
-	following     NodeID
-	followAt      time.Duration // scheduled FollowPrimary (standby.restart.delay)
-	followTarget  NodeID
-	followSeq     uint64
-	afterSwitch   bool   // old primary of a switchover: follow the new primary
-	switchSource  NodeID // -sourcenode of that switchover ("" = default order)
-	warnedNoRecfg uint64
-
-	vipHeld       bool
-	vip           vipMonitor
-	resignSwitch  bool
 	nextHeartbeat time.Duration
-	lastNotified  map[string]time.Duration
-	quietUntil    time.Duration
 	started       bool
 	stopped       bool
 	// brokenNoLeaseWait mirrors Params.brokenNoLeaseWait.
@@ -119,15 +101,15 @@ func New(p Params, st Persisted) (*Node, error) {
 		return nil, fmt.Errorf("core params for node %s: %w", p.Self, err)
 	}
 	n := &Node{
-		p:            p,
-		tm:           p.Timing(),
-		st:           st,
-		role:         RoleUnknown,
-		members:      map[NodeID]*peer{},
-		pending:      map[uint64]pendingOp{},
-		checks:       map[uint64]*checkJob{},
-		setPriority:  map[NodeID]int{},
-		lastNotified: map[string]time.Duration{},
+		p:           p,
+		tm:          p.Timing(),
+		st:          st,
+		role:        RoleUnknown,
+		members:     map[NodeID]*peer{},
+		pending:     map[uint64]pendingOp{},
+		checks:      map[uint64]*checkJob{},
+		setPriority: map[NodeID]int{},
+		notes:       notifications{last: map[string]time.Duration{}},
 
 		brokenNoLeaseWait: p.brokenNoLeaseWait,
 	}

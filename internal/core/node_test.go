@@ -83,6 +83,28 @@ func sent(acts []Action, typ MsgType) []Send {
 	return out
 }
 
+// broadcasts is the messages of type typ in acts, a message sent to several
+// members counted once: the core emits one Send per recipient.
+func broadcasts(acts []Action, typ MsgType) []Message {
+	var out []Message
+	for _, s := range sent(acts, typ) {
+		if len(out) == 0 || !cmp.Equal(out[len(out)-1], s.Msg) {
+			out = append(out, s.Msg)
+		}
+	}
+	return out
+}
+
+// logged reports whether acts hold a Log line with message msg.
+func logged(acts []Action, msg string) bool {
+	for _, a := range acts {
+		if l, ok := a.(Log); ok && l.Msg == msg {
+			return true
+		}
+	}
+	return false
+}
+
 func members(states ...MemberState) []Member {
 	var ms []Member
 	for i, s := range states {
@@ -193,7 +215,7 @@ func TestScenarioPrimaryDBDownNobodyReachesIt(t *testing.T) {
 	}
 	h.acts = nil
 	h.step(DBOpResult{Seq: stop.Seq, OK: true})
-	if len(sent(h.acts, MsgResign)) != 1 {
+	if len(broadcasts(h.acts, MsgResign)) != 1 {
 		t.Errorf("no resignation after the stop completed: %+v", h.acts)
 	}
 	if h.n.Role() != RoleIdle || !h.n.Persisted().Fenced {

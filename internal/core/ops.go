@@ -8,76 +8,149 @@ import (
 	"github.com/openefm/efm/internal/notify/subject"
 )
 
-type opKind uint8
+// Every action with a Seq is answered by exactly one result event with the
+// same Seq. The core remembers, per Seq, the step its result returns to (a
+// pendingOp, registered by await), and every result comes back one way:
+// takePending, then the step named in the pendingOp (onResult; local
+// probes through onLocalProbe). A result whose step has moved on (a
+// candidacy that ended or changed phase, a probe given up on) finds no
+// pending entry, or one that its step ignores.
+
+// awaiting names the step a pending result returns to.
+type awaiting uint8
 
 const (
-	opProbe opKind = iota + 1
-	opFinalProbe
-	opPauseProbe
-	opStandbyLostCheck
-	opJobDB
-	opPlain
-	opFenceStop
-	opCandVIP
-	opCandPing
-	opCandPromote
-	opScript
-	opFollow
+	awaitProbe        awaiting = iota + 1 // routine local probe (local.period)
+	awaitFinalProbe                       // the last attempt (local.timeout.final)
+	awaitReplayPaused                     // OpPauseReplay for a check job
+	awaitPausedProbe                      // the probe after that pause: this standby's positions
+	awaitCheckDB                          // CheckRemoteDB for a check job
+	awaitLostStandby                      // CheckRemoteDB of a standby whose agent went DOWN
+	awaitOutcome                          // a database or VIP operation: only a failure is reported
+	awaitFenceStop                        // the stop of fenceSelf
+	awaitCandidacy                        // a step of this node's promotion (phase)
+	awaitScript                           // a script whose exit is notified
+	awaitFollow                           // FollowPrimary
 )
 
 // pendingOp remembers why an action with a Seq was issued, to route its
 // result.
 type pendingOp struct {
-	kind   opKind
-	node   NodeID
-	job    uint64
+	awaits awaiting
+	// candidacy and phase: the candidacy and its phase an awaitCandidacy
+	// result returns to (candidacyAt).
+	candidacy *candidacy
+	phase     candidacyPhase
+	node      NodeID // awaitLostStandby: the standby
+	job       uint64 // awaitReplayPaused, awaitPausedProbe, awaitCheckDB: the check job
+	// script, db, vip: what ran, for the notification of its outcome.
 	script Script
-	op     DBOp
+	db     DBOp
+	vip    VIPOp
 }
 
-func (n *Node) dbOp(op DBOp, kind opKind, timeout time.Duration) uint64 {
+// await registers op and returns the Seq of the action that waits for it.
+func (n *Node) await(op pendingOp) uint64 {
 	seq := n.nextSeq()
-	n.pending[seq] = pendingOp{kind: kind, op: op}
-	n.emit(DoDB{Seq: seq, Op: op, Timeout: timeout})
-	if op == OpReleaseVIP {
-		n.vipHeld = false
-	}
+	n.pending[seq] = op
 	return seq
 }
 
-func (n *Node) runScript(s Script, ph Placeholders) uint64 {
+// takePending returns (and forgets) what the result with seq returns to;
+// false for a result nobody waits for (late, duplicated, or Seq 0).
+func (n *Node) takePending(seq uint64) (pendingOp, bool) {
+	op, ok := n.pending[seq]
+	if ok {
+		delete(n.pending, seq)
+	}
+	return op, ok
+}
+
+func (n *Node) doDB(op DBOp, timeout time.Duration) {
+	n.doDBAwaiting(pendingOp{awaits: awaitOutcome}, op, timeout)
+}
+
+func (n *Node) doDBAwaiting(p pendingOp, op DBOp, timeout time.Duration) {
+	p.db = op
+	n.emit(DoDB{Seq: n.await(p), Op: op, Timeout: timeout})
+}
+
+func (n *Node) runScript(s Script, ph Placeholders) {
+	n.runScriptAwaiting(pendingOp{awaits: awaitScript}, s, ph)
+}
+
+func (n *Node) runScriptAwaiting(p pendingOp, s Script, ph Placeholders) {
 	if !n.p.hasScript(s) {
-		return 0
+		return
 	}
-	seq := n.nextSeq()
-	n.pending[seq] = pendingOp{kind: opScript, script: s}
-	n.emit(RunScript{Seq: seq, Script: s, Placeholders: ph, Timeout: 3 * n.p.RemoteTimeout})
-	return seq
+	p.script = s
+	n.emit(RunScript{Seq: n.await(p), Script: s, Placeholders: ph, Timeout: 3 * n.p.RemoteTimeout})
 }
 
-func (n *Node) onDBOp(e DBOpResult) {
-	op, ok := n.pending[e.Seq]
+// result is an event that answers an action with a Seq. LocalDBProbe is
+// one too, but the shell also probes unasked (Seq 0): onLocalProbe.
+type result interface {
+	Event
+	resultSeq() uint64
+}
+
+func (e RemoteDBResult) resultSeq() uint64 { return e.Seq }
+func (e VIPResult) resultSeq() uint64      { return e.Seq }
+func (e PingResult) resultSeq() uint64     { return e.Seq }
+func (e DBOpResult) resultSeq() uint64     { return e.Seq }
+func (e ScriptResult) resultSeq() uint64   { return e.Seq }
+
+// onResult routes a result to the step that waits for it; one nobody waits
+// for (late, duplicated, never asked for) is dropped.
+func (n *Node) onResult(r result) {
+	op, ok := n.takePending(r.resultSeq())
 	if !ok {
 		return
 	}
-	delete(n.pending, e.Seq)
-	switch op.kind {
-	case opFenceStop:
+	switch r := r.(type) {
+	case DBOpResult:
+		n.opDone(op, r)
+	case ScriptResult:
+		n.scriptDone(op, r)
+	case RemoteDBResult:
+		n.remoteDBChecked(op, r)
+	case VIPResult:
+		if n.candidacyAt(op) != nil {
+			n.vipProbed(r)
+		}
+	case PingResult:
+		if n.candidacyAt(op) != nil {
+			n.pingServerAnswered(r)
+		}
+	}
+}
+
+// opDone: a DoDB, DoVIP or FollowPrimary finished.
+func (n *Node) opDone(op pendingOp, e DBOpResult) {
+	switch op.awaits {
+	case awaitFenceStop:
 		n.afterFenceStop(e.OK)
-	case opCandPromote:
-		n.candPromoted(e.OK, e.Err)
-	case opFollow:
+	case awaitCandidacy:
+		if n.candidacyAt(op) != nil {
+			n.promotionDone(e.OK, e.Err)
+		}
+	case awaitFollow:
 		n.followDone(e.OK, e.Err)
-	case opPlain:
-		if !e.OK {
-			switch op.op {
-			case OpAddVIP:
-				n.notify(subject.CouldNotAssignVIP, e.Err)
-			case OpFenceDB:
-				n.notify(subject.ErrorCreatingRecoveryFile, e.Err)
-			default:
-				n.log(slog.LevelError, "database operation failed", "op", op.op.String(), "err", e.Err)
-			}
+	case awaitReplayPaused:
+		n.replayPausedFor(op.job, e)
+	case awaitOutcome:
+		if e.OK {
+			return
+		}
+		switch {
+		case op.vip == OpAddVIP:
+			n.notify(subject.CouldNotAssignVIP, e.Err)
+		case op.db == OpFenceDB:
+			n.notify(subject.ErrorCreatingRecoveryFile, e.Err)
+		case op.vip != 0:
+			n.log(slog.LevelError, "database operation failed", "op", op.vip.String(), "err", e.Err)
+		default:
+			n.log(slog.LevelError, "database operation failed", "op", op.db.String(), "err", e.Err)
 		}
 	}
 }
@@ -93,14 +166,11 @@ var scriptNotes = map[Script][2]subject.Subject{
 	ScriptResumed:           {subject.ExecutedAgentResumedScript, subject.AgentResumedScriptError},
 }
 
-func (n *Node) onScript(e ScriptResult) {
-	op, ok := n.pending[e.Seq]
-	if !ok {
-		return
-	}
-	delete(n.pending, e.Seq)
-	if n.cand != nil && n.cand.scriptSeq == e.Seq {
-		n.candFenceScriptDone(e)
+// scriptDone: a RunScript finished; its exit is notified, or decides the
+// candidacy that ran it.
+func (n *Node) scriptDone(op pendingOp, e ScriptResult) {
+	if n.candidacyAt(op) != nil {
+		n.fenceScriptDone(e)
 		return
 	}
 	notes, ok := scriptNotes[op.script]
@@ -115,14 +185,10 @@ func (n *Node) onScript(e ScriptResult) {
 	}
 }
 
-func (n *Node) onRemoteDB(e RemoteDBResult) {
-	op, ok := n.pending[e.Seq]
-	if !ok {
-		return
-	}
-	delete(n.pending, e.Seq)
-	switch op.kind {
-	case opStandbyLostCheck:
+// remoteDBChecked: a CheckRemoteDB answered.
+func (n *Node) remoteDBChecked(op pendingOp, e RemoteDBResult) {
+	switch op.awaits {
+	case awaitLostStandby:
 		if e.Reachable {
 			n.notify(subject.StandbyAgentFailed,
 				fmt.Sprintf("The standby agent on %s failed; its database is still running. It is removed from the failover priority list.", op.node))
@@ -132,13 +198,7 @@ func (n *Node) onRemoteDB(e RemoteDBResult) {
 			// Its own agent cannot detach it: this (reporting) agent does.
 			n.runScript(ScriptLoadBalancerDetach, Placeholders{Host: op.node, Type: "s"})
 		}
-	case opJobDB:
-		if j, ok := n.checks[op.job]; ok {
-			// A database in recovery is no primary: reaching it is no
-			// reason to hold a failover back.
-			j.reached = e.Reachable && !(j.primaryCheck && e.InRecovery)
-			j.dbDone = true
-			n.maybeFinishJob(op.job)
-		}
+	case awaitCheckDB:
+		n.checkDBDone(op.job, e)
 	}
 }

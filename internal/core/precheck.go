@@ -61,7 +61,7 @@ func (n *Node) fresh(id NodeID) bool {
 		return true
 	}
 	p, ok := n.members[id]
-	return ok && p.m.State == MemberAlive && p.heard && n.now-p.lastSeen <= n.tm.PrimarySilence
+	return ok && p.member.State == MemberAlive && p.heard && n.now-p.lastSeen <= n.tm.PrimarySilence
 }
 
 // knownSituation is Situation as the statuses the agents last sent show it,
@@ -71,7 +71,7 @@ func (n *Node) knownSituation(trig Trigger) Situation {
 	s := Situation{Cluster: n.p.ClusterName, Trigger: trig, Primary: n.st.Primary, Voters: n.numVoters(), Priority: n.priority}
 	for _, id := range n.order {
 		p := n.members[id]
-		if p.m.Kind != KindDatabase {
+		if p.member.Kind != KindDatabase {
 			continue
 		}
 		s.Standbys = append(s.Standbys, n.standbyInfo(id, n.statusOf(id), n.fresh(id)))
@@ -128,7 +128,7 @@ func (n *Node) markNotCaughtUp(s *Situation) {
 
 func (n *Node) isDatabaseMember(id NodeID) bool {
 	p, ok := n.members[id]
-	return ok && p.m.Kind == KindDatabase
+	return ok && p.member.Kind == KindDatabase
 }
 
 // notRunningStandby says why id is not a running standby in s, "" if it is.
@@ -149,8 +149,8 @@ func (n *Node) notRunningStandby(s Situation, id NodeID) string {
 		}
 		return ""
 	}
-	if p, ok := n.members[id]; ok && p.m.Kind != KindDatabase {
-		return fmt.Sprintf("it is a %s", p.m.Kind)
+	if p, ok := n.members[id]; ok && p.member.Kind != KindDatabase {
+		return fmt.Sprintf("it is a %s", p.member.Kind)
 	}
 	return "no member has this address: give the IP of a standby's bind.address"
 }
@@ -176,8 +176,8 @@ func listOrNone(l []string) string {
 func (n *Node) silence(id NodeID) string {
 	p := n.members[id]
 	switch {
-	case p.m.State != MemberAlive:
-		return fmt.Sprintf("its agent is %s", p.m.State)
+	case p.member.State != MemberAlive:
+		return fmt.Sprintf("its agent is %s", p.member.State)
 	case !p.heard:
 		return "no status from its agent yet"
 	}

@@ -252,7 +252,7 @@ func TestPromotePrecheckOnThePrimary(t *testing.T) {
 				sw, h.n.Role(), h.n.Status().HasLease, ops)
 		}
 		for _, a := range h.acts {
-			if d, ok := a.(DoDB); ok && d.Op == OpReleaseVIP {
+			if d, ok := a.(DoVIP); ok && d.Op == OpReleaseVIP {
 				t.Errorf("switchover=%v: the primary released its VIP after a refused promote", sw)
 			}
 		}

@@ -8,14 +8,14 @@ import (
 	"github.com/openefm/efm/internal/notify/subject"
 )
 
-type candPhase uint8
+type candidacyPhase uint8
 
 const (
-	cLease   candPhase = iota + 1 // taking the new epoch's lease
-	cVIP                          // waiting for the VIP to stop answering
-	cPing                         // ping server: are we orphaned?
-	cFence                        // script.fence
-	cPromote                      // pg_ctl promote
+	takingLease   candidacyPhase = iota + 1 // taking the new epoch's lease
+	probingVIP                              // waiting for the VIP to stop answering
+	pingingServer                           // ping server: are we orphaned?
+	fencingOthers                           // script.fence
+	promotingDB                             // pg_ctl promote
 )
 
 // candidacy is this node's promotion, ordered by a coordinator that won
@@ -23,12 +23,10 @@ const (
 type candidacy struct {
 	epoch      uint64
 	failed     NodeID
-	phase      candPhase
+	phase      candidacyPhase
 	deadline   time.Duration
 	vipStart   time.Duration
 	vipRetryAt time.Duration
-	seq        uint64
-	scriptSeq  uint64
 	issued     bool     // OpPromoteDB emitted: the database may be writable
 	fence      []NodeID // script.fence targets still to run
 	switchover bool
@@ -42,7 +40,7 @@ type candidacy struct {
 }
 
 func (n *Node) onPromote(from NodeID, m Message) {
-	if m.Target != n.p.Self || n.cand != nil || n.lease.holder {
+	if m.Target != n.p.Self || n.primaryOrPromoting() {
 		return
 	}
 	if m.Epoch < n.st.Epoch || (m.Epoch == n.st.Epoch && n.st.Primary != n.p.Self) {
@@ -53,60 +51,57 @@ func (n *Node) onPromote(from NodeID, m Message) {
 		n.log(slog.LevelWarn, "promote order refused: not a healthy standby", "role", n.role, "coordinator", from)
 		return
 	}
-	n.st.Epoch = m.Epoch
-	n.st.Primary = n.p.Self
-	n.persist()
-	n.cand = &candidacy{epoch: m.Epoch, failed: m.FailedPrimary, fence: m.Fence, phase: cLease, deadline: n.now + n.p.RemoteTimeout,
-		switchover: m.Switchover, quiet: m.Quiet, noScripts: m.NoScripts}
-	if m.Quiet {
-		n.quietUntil = n.now + n.promoteBudget()
+	n.becomeCandidate(&candidacy{epoch: m.Epoch, failed: m.FailedPrimary, fence: m.Fence, phase: takingLease, deadline: n.now + n.p.RemoteTimeout,
+		switchover: m.Switchover, quiet: m.Quiet, noScripts: m.NoScripts})
+}
+
+// awaitingStep is the pending operation of the candidacy's current phase:
+// its result returns to that phase only (candidacyAt).
+func (c *candidacy) awaitingStep() pendingOp {
+	return pendingOp{awaits: awaitCandidacy, candidacy: c, phase: c.phase}
+}
+
+// candidacyAt is the candidacy a result returns to, nil when that
+// candidacy ended or moved to another phase since the action was issued.
+func (n *Node) candidacyAt(op pendingOp) *candidacy {
+	if op.awaits != awaitCandidacy || op.candidacy != n.candidacy || n.candidacy == nil || n.candidacy.phase != op.phase {
+		return nil
 	}
-	n.setRole(RolePromoting)
-	// The candidate takes its own lease before its database can accept a
-	// write: the voters that elected it acknowledge the round.
-	n.claimLease()
+	return n.candidacy
 }
 
 func (n *Node) candidateLeaseGranted() {
-	c := n.cand
-	if c.phase != cLease {
+	c := n.candidacy
+	if c.phase != takingLease {
 		return
 	}
-	n.candVIP()
+	n.probeVIPBeforePromoting()
 }
 
-// candVIP: the VIP must stop answering before we promote (EFM's
-// check.vip.before.promotion), retried up to check.vip.timeout. A probe
-// that could not tell is in doubt: the VIP may still be held, so it is
-// retried like a VIP that answers, never read as free.
-func (n *Node) candVIP() {
-	c := n.cand
+// probeVIPBeforePromoting: the VIP must stop answering before we promote
+// (EFM's check.vip.before.promotion), retried up to check.vip.timeout. A
+// probe that could not tell is in doubt: the VIP may still be held, so it
+// is retried like a VIP that answers, never read as free.
+func (n *Node) probeVIPBeforePromoting() {
+	c := n.candidacy
 	if !n.p.CheckVIPBeforePromotion || !n.p.VIPConfigured {
-		n.candPing()
+		n.pingBeforePromoting()
 		return
 	}
-	if c.phase != cVIP {
-		c.phase = cVIP
+	if c.phase != probingVIP {
+		c.phase = probingVIP
 		c.vipStart = n.now
 	}
-	c.seq = n.nextSeq()
 	c.vipRetryAt = 0
-	n.pending[c.seq] = pendingOp{kind: opCandVIP}
-	n.emit(CheckVIP{Seq: c.seq, Timeout: n.p.probeTimeout()})
+	n.emit(CheckVIP{Seq: n.await(c.awaitingStep()), Timeout: n.p.probeTimeout()})
 }
 
-func (n *Node) onVIP(e VIPResult) {
-	if _, ok := n.pending[e.Seq]; !ok {
-		return
-	}
-	delete(n.pending, e.Seq)
-	c := n.cand
-	if c == nil || c.phase != cVIP || c.seq != e.Seq {
-		return
-	}
+// vipProbed: the VIP probe answered.
+func (n *Node) vipProbed(e VIPResult) {
+	c := n.candidacy
 	switch {
 	case e.Err == "" && !e.Reachable:
-		n.candPing()
+		n.pingBeforePromoting()
 		return
 	case e.Err != "":
 		c.vipDoubt = e.Err
@@ -123,120 +118,104 @@ func (n *Node) onVIP(e VIPResult) {
 	}
 	if n.now-c.vipStart >= n.p.CheckVIPTimeout {
 		if c.vipDoubt != "" {
-			n.candAbort(subject.VIPInDoubtNoPromotion, fmt.Sprintf(
+			n.abandonCandidacy(subject.VIPInDoubtNoPromotion, fmt.Sprintf(
 				"The VIP probe was still in doubt after check.vip.timeout=%v: %s. Failover has not occurred; it is tried again "+
 					"until the probe answers or an operator intervenes.", n.p.CheckVIPTimeout, c.vipDoubt))
 			return
 		}
-		n.candAbort(subject.VIPStillAssigned,
+		n.abandonCandidacy(subject.VIPStillAssigned,
 			fmt.Sprintf("The VIP still answered after %v.", n.p.CheckVIPTimeout))
 		return
 	}
 	c.vipRetryAt = n.now + n.p.RecoveryCheckPeriod
 }
 
-func (n *Node) candPing() {
-	c := n.cand
+func (n *Node) pingBeforePromoting() {
+	c := n.candidacy
 	if !n.p.PingServerConfigured {
-		n.candFence()
+		n.fenceBeforePromoting()
 		return
 	}
-	c.phase = cPing
-	c.seq = n.nextSeq()
-	n.pending[c.seq] = pendingOp{kind: opCandPing}
-	n.emit(CheckPingServer{Seq: c.seq, Timeout: n.p.probeTimeout()})
+	c.phase = pingingServer
+	n.emit(CheckPingServer{Seq: n.await(c.awaitingStep()), Timeout: n.p.probeTimeout()})
 }
 
-func (n *Node) onPing(e PingResult) {
-	if _, ok := n.pending[e.Seq]; !ok {
-		return
-	}
-	delete(n.pending, e.Seq)
-	c := n.cand
-	if c == nil || c.phase != cPing || c.seq != e.Seq {
-		return
-	}
+// pingServerAnswered: the ping.server.ip probe answered.
+func (n *Node) pingServerAnswered(e PingResult) {
 	if e.Err != "" {
-		n.candAbort(subject.PingInDoubt, fmt.Sprintf(
+		n.abandonCandidacy(subject.PingInDoubt, fmt.Sprintf(
 			"The ping.server.ip probe could not tell whether it answers: %s. Failover has not occurred: this node may be the one cut off.", e.Err))
 		return
 	}
 	if !e.Reachable {
-		n.candAbort(subject.StandbyOrphaned,
+		n.abandonCandidacy(subject.StandbyOrphaned,
 			"The ping server does not answer: this node may be the one cut off.")
 		return
 	}
-	n.candFence()
+	n.fenceBeforePromoting()
 }
 
-// candFence runs script.fence (STONITH) once for each node whose database
+// fenceBeforePromoting runs script.fence (STONITH) once for each node whose database
 // may still be writable, %f naming it (once with an empty %f when there is
 // none, as EFM does); a non-zero exit aborts the promotion.
-func (n *Node) candFence() {
-	c := n.cand
-	if c.phase != cFence {
-		c.phase = cFence
+func (n *Node) fenceBeforePromoting() {
+	c := n.candidacy
+	if c.phase != fencingOthers {
+		c.phase = fencingOthers
 		if len(c.fence) == 0 {
 			c.fence = []NodeID{""}
 		}
 		// efm-reference §6 step 4: script.remote.pre.promotion on the other
 		// agents, script.fence here.
-		n.send("", Message{Type: MsgFailoverStart, Epoch: c.epoch, Target: n.p.Self, NoScripts: c.noScripts})
+		n.broadcast(Message{Type: MsgFailoverStart, Epoch: c.epoch, Target: n.p.Self, NoScripts: c.noScripts})
 	}
 	if c.noScripts || !n.p.hasScript(ScriptFence) || len(c.fence) == 0 {
-		n.candPromote()
+		n.promoteDB()
 		return
 	}
 	target := c.fence[0]
 	c.fence = c.fence[1:]
-	c.scriptSeq = n.runScript(ScriptFence, Placeholders{NewPrimary: n.p.Self, FailedPrimary: target})
+	n.runScriptAwaiting(c.awaitingStep(), ScriptFence, Placeholders{NewPrimary: n.p.Self, FailedPrimary: target})
 }
 
-func (n *Node) candFenceScriptDone(e ScriptResult) {
+func (n *Node) fenceScriptDone(e ScriptResult) {
 	text := fmt.Sprintf("Results:\n%s\nexit status: %d", e.Output, e.ExitCode)
 	if e.ExitCode != 0 {
-		n.candAbort(subject.FencingScriptError, "Failover has not occurred. "+text)
+		n.abandonCandidacy(subject.FencingScriptError, "Failover has not occurred. "+text)
 		return
 	}
 	n.notify(subject.ExecutedFencingScript, text)
-	n.candFence()
+	n.fenceBeforePromoting()
 }
 
-func (n *Node) candPromote() {
-	c := n.cand
+func (n *Node) promoteDB() {
+	c := n.candidacy
 	if !n.leaseValid() {
-		n.candAbort(subject.CouldNotPromoteStandby, "The candidate lost its lease before promoting.")
+		n.abandonCandidacy(subject.CouldNotPromoteStandby, "The candidate lost its lease before promoting.")
 		return
 	}
-	c.phase = cPromote
+	c.phase = promotingDB
 	c.issued = true
-	c.seq = n.nextSeq()
-	n.pending[c.seq] = pendingOp{kind: opCandPromote}
-	n.emit(DoDB{Seq: c.seq, Op: OpPromoteDB, Timeout: 2 * n.p.RemoteTimeout})
+	n.doDBAwaiting(c.awaitingStep(), OpPromoteDB, 2*n.p.RemoteTimeout)
 }
 
-func (n *Node) candPromoted(ok bool, errText string) {
-	c := n.cand
+func (n *Node) promotionDone(ok bool, errText string) {
+	c := n.candidacy
 	if c == nil {
 		return
 	}
-	n.cand = nil
+	n.candidacy = nil
 	if !ok {
 		n.notify(subject.CouldNotPromoteStandby, fmt.Sprintf("Promoting %s failed: %s", n.p.Self, errText))
 		// The promotion may have half happened: fence like a failed primary.
 		n.fenceSelf(fenceHandover, "promotion failed")
-		n.goIdle(idleFenced)
+		n.becomeIdle(idleFenced)
 		return
 	}
 	n.local.last.InRecovery = false
-	n.local.idle = idleNone
-	n.following = ""
-	n.setRole(RolePrimary)
-	if n.p.VIPConfigured && !n.vipHeld {
-		n.vipHeld = true
-		n.dbOp(OpAddVIP, opPlain, n.p.RemoteTimeout)
-		n.notify(subject.AssigningVIP, "")
-	}
+	n.standby.following = ""
+	n.becomePrimary()
+	n.assignVIPIfMissing()
 	if !c.noScripts {
 		n.runScript(ScriptPostPromotion, Placeholders{NewPrimary: n.p.Self, FailedPrimary: c.failed})
 	}
@@ -249,43 +228,40 @@ func (n *Node) candPromoted(ok bool, errText string) {
 	}
 	n.notify(completed,
 		fmt.Sprintf("%s is the new primary (epoch %d), replacing %q.", n.p.Self, c.epoch, c.failed))
-	n.send("", Message{Type: MsgPromoted, Epoch: c.epoch, Primary: n.p.Self, FailedPrimary: c.failed, Priority: n.priority})
+	n.broadcast(Message{Type: MsgPromoted, Epoch: c.epoch, Primary: n.p.Self, FailedPrimary: c.failed, Priority: n.priority})
 }
 
-// candAbort ends a candidacy before the database was promoted: give the
+// abandonCandidacy ends a candidacy before the database was promoted: give the
 // epoch up so the cluster can elect again.
-func (n *Node) candAbort(s subject.Subject, text string) {
-	c := n.cand
+func (n *Node) abandonCandidacy(s subject.Subject, text string) {
+	c := n.candidacy
 	if c == nil {
 		return
 	}
 	n.notify(s, text)
 	why := s.Render(string(n.p.Self), n.p.ClusterName)
-	n.cand = nil
+	n.candidacy = nil
 	if c.issued {
 		n.fenceSelf(fenceHandover, why)
-		n.goIdle(idleFenced)
+		n.becomeIdle(idleFenced)
 		return
 	}
-	n.lease.holder = false
-	n.lease.valid = false
-	if n.p.Watchdog {
-		n.emit(Watchdog{})
-	}
-	n.setRole(RoleStandby)
-	n.send("", Message{Type: MsgResign, Epoch: c.epoch, Primary: n.p.Self, Reason: why})
+	n.dropLease()
+	n.disarmWatchdog()
+	n.becomeStandby()
+	n.resignLease(c.epoch, why, false)
 }
 
 func (n *Node) candidateTimers() {
-	c := n.cand
+	c := n.candidacy
 	if c == nil {
 		return
 	}
 	switch {
-	case c.phase == cLease && n.now >= c.deadline:
-		n.candAbort(subject.CouldNotPromoteStandby, "The candidate could not renew its lease with half of the voting members.")
-	case c.phase == cVIP && c.vipRetryAt != 0 && n.now >= c.vipRetryAt:
-		n.candVIP()
+	case c.phase == takingLease && n.now >= c.deadline:
+		n.abandonCandidacy(subject.CouldNotPromoteStandby, "The candidate could not renew its lease with half of the voting members.")
+	case c.phase == probingVIP && c.vipRetryAt != 0 && n.now >= c.vipRetryAt:
+		n.probeVIPBeforePromoting()
 	}
 }
 
@@ -297,7 +273,7 @@ func (n *Node) newPriority() []NodeID {
 	seen := map[NodeID]bool{n.p.Self: true}
 	add := func(id NodeID) {
 		p, ok := n.members[id]
-		if seen[id] || !ok || p.m.Kind != KindDatabase || p.m.State == MemberLeft {
+		if seen[id] || !ok || p.member.Kind != KindDatabase || p.member.State == MemberLeft {
 			return
 		}
 		if pr, ok := n.setPriority[id]; ok && pr == 0 {

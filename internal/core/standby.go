@@ -3,9 +3,22 @@ package core
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/openefm/efm/internal/notify/subject"
 )
+
+// standbyState is a standby's side: replay paused for a failover check,
+// and following the primary of its epoch.
+type standbyState struct {
+	replayPaused  bool
+	pausedUntil   time.Duration
+	following     NodeID        // the primary this standby streams from
+	followTarget  NodeID        // the primary it is being re-pointed at
+	followAt      time.Duration // scheduled FollowPrimary (standby.restart.delay)
+	followIssued  bool          // FollowPrimary for followTarget is under way
+	warnedNoRecfg uint64        // epoch of the last auto.reconfigure=false warning
+}
 
 // onPromoted: a candidate finished its promotion.
 func (n *Node) onPromoted(from NodeID, m Message) {
@@ -21,10 +34,10 @@ func (n *Node) onPromoted(from NodeID, m Message) {
 		n.persist()
 	}
 	n.priority = append([]NodeID(nil), m.Priority...)
-	n.lastPrimaryT = n.now
-	n.suspectTrig = 0
-	if n.fo != nil && n.fo.cand == from {
-		n.fo = nil
+	n.watch.heardAt = n.now
+	n.watch.suspect = 0
+	if n.failover != nil && n.failover.candidate == from {
+		n.failover = nil
 	}
 	if n.p.Kind == KindDatabase {
 		n.runScript(ScriptRemotePostPromote, Placeholders{NewPrimary: from, FailedPrimary: m.FailedPrimary})
@@ -32,25 +45,25 @@ func (n *Node) onPromoted(from NodeID, m Message) {
 }
 
 func (n *Node) resumeReplay() {
-	if !n.replayPaused {
+	if !n.standby.replayPaused {
 		return
 	}
-	n.replayPaused = false
-	n.dbOp(OpResumeReplay, opPlain, n.p.RemoteTimeout)
+	n.standby.replayPaused = false
+	n.doDB(OpResumeReplay, n.p.RemoteTimeout)
 }
 
 // standbyTimers: replay pauses end, and standbys follow a new primary
 // (auto.reconfigure, standby.restart.delay).
 func (n *Node) standbyTimers() {
-	if n.replayPaused && n.now >= n.pausedUntil && n.fo == nil && n.cand == nil {
+	if n.standby.replayPaused && n.now >= n.standby.pausedUntil && n.failover == nil && n.candidacy == nil {
 		n.resumeReplay()
 	}
 	pr := n.st.Primary
-	if n.p.Kind != KindDatabase || n.cand != nil || n.lease.holder || pr == "" || pr == n.p.Self || n.following == pr {
+	if n.p.Kind != KindDatabase || n.primaryOrPromoting() || pr == "" || pr == n.p.Self || n.standby.following == pr {
 		return
 	}
 	standby := n.role == RoleStandby
-	oldPrimary := n.afterSwitch && n.role == RoleIdle
+	oldPrimary := n.handover.follow && n.role == RoleIdle
 	if !standby && !oldPrimary {
 		return
 	}
@@ -59,26 +72,25 @@ func (n *Node) standbyTimers() {
 		return
 	}
 	if standby && !n.p.AutoReconfigure {
-		if n.warnedNoRecfg != n.st.Epoch {
-			n.warnedNoRecfg = n.st.Epoch
+		if n.standby.warnedNoRecfg != n.st.Epoch {
+			n.standby.warnedNoRecfg = n.st.Epoch
 			n.notify(subject.StandbyNotReconfigured,
-				fmt.Sprintf("auto.reconfigure=false: %s keeps following %q; the new primary is %s.", n.p.Self, n.following, pr))
+				fmt.Sprintf("auto.reconfigure=false: %s keeps following %q; the new primary is %s.", n.p.Self, n.standby.following, pr))
 		}
 		return
 	}
-	if n.followTarget != pr {
-		n.followTarget = pr
-		n.followAt = n.now
+	if n.standby.followTarget != pr {
+		n.standby.followTarget = pr
+		n.standby.followAt = n.now
 		if standby {
-			n.followAt += n.p.StandbyRestartDelay
+			n.standby.followAt += n.p.StandbyRestartDelay
 		}
-		n.followSeq = 0
+		n.standby.followIssued = false
 	}
-	if n.followSeq == 0 && n.now >= n.followAt {
-		n.followSeq = n.nextSeq()
-		n.pending[n.followSeq] = pendingOp{kind: opFollow, node: pr}
+	if !n.standby.followIssued && n.now >= n.standby.followAt {
+		n.standby.followIssued = true
 		n.log(slog.LevelInfo, "reconfiguring to follow the new primary", "primary", pr)
-		fp := FollowPrimary{Seq: n.followSeq, Primary: pr, Timeout: 6 * n.p.RemoteTimeout}
+		fp := FollowPrimary{Seq: n.await(pendingOp{awaits: awaitFollow}), Primary: pr, Timeout: 6 * n.p.RemoteTimeout}
 		if oldPrimary {
 			fp.Sources = n.settingsSources(pr)
 		}
@@ -93,12 +105,12 @@ func (n *Node) standbyTimers() {
 // one it streamed from this node with, then every other database member in
 // id order. A deterministic order, where EFM takes a random standby.
 func (n *Node) settingsSources(pr NodeID) []NodeID {
-	if n.switchSource != "" {
-		return []NodeID{n.switchSource}
+	if n.handover.source != "" {
+		return []NodeID{n.handover.source}
 	}
 	out := []NodeID{pr}
 	for _, id := range n.order {
-		if p := n.members[id]; id != pr && id != n.p.Self && p != nil && p.m.Kind == KindDatabase && p.m.State == MemberAlive {
+		if p := n.members[id]; id != pr && id != n.p.Self && p != nil && p.member.Kind == KindDatabase && p.member.State == MemberAlive {
 			out = append(out, id)
 		}
 	}
@@ -106,19 +118,19 @@ func (n *Node) settingsSources(pr NodeID) []NodeID {
 }
 
 func (n *Node) followDone(ok bool, errText string) {
-	target := n.followTarget
-	n.followSeq = 0
+	target := n.standby.followTarget
+	n.standby.followIssued = false
 	if !ok {
 		n.notify(subject.StandbyRestartedCannotConnect,
 			fmt.Sprintf("Reconfiguring %s to follow %s failed: %s", n.p.Self, target, errText))
-		n.followAt = n.now + n.p.LocalPeriod
+		n.standby.followAt = n.now + n.p.LocalPeriod
 		return
 	}
-	n.following = target
-	n.replayPaused = false
-	if n.afterSwitch {
-		n.afterSwitch = false
-		n.switchSource = ""
+	n.standby.following = target
+	n.standby.replayPaused = false
+	if n.handover.follow {
+		n.handover.follow = false
+		n.handover.source = ""
 		if n.st.Fenced {
 			n.st.Fenced = false
 			n.persist()

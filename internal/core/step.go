@@ -15,7 +15,7 @@ func (n *Node) nextSeq() uint64 {
 	return n.seq
 }
 
-// send stamps the envelope and queues it. To "" = every other member.
+// send stamps the envelope and queues it for one member.
 func (n *Node) send(to NodeID, m Message) {
 	m.V = ProtocolVersion
 	m.Cluster = n.p.ClusterName
@@ -29,21 +29,32 @@ func (n *Node) send(to NodeID, m Message) {
 	n.emit(Send{To: to, Msg: m})
 }
 
+// broadcast sends m to every other member of this node's view, DOWN ones
+// included: DOWN is this node's opinion, and a node thawed after a freeze
+// sees everyone DOWN until its renewal round is answered. A member that
+// left cleanly runs no agent to receive it.
+func (n *Node) broadcast(m Message) {
+	for _, id := range n.order {
+		if id != n.p.Self && n.members[id].member.State != MemberLeft {
+			n.send(id, m)
+		}
+	}
+}
+
 // persist queues the current persisted state; it must be queued before any
 // Send that reveals it (the shell persists before executing later actions).
 // The voter set is copied: the core edits it in place later.
 func (n *Node) persist() { n.emit(Persist{State: n.Persisted()}) }
 
-func (n *Node) setRole(r Role) {
-	if n.role == r {
-		return
-	}
-	n.role = r
-	n.emit(SetRole{Role: r})
+// notifications: what was notified when (notifyOnce), and the silence of
+// efm promote -quiet.
+type notifications struct {
+	last       map[string]time.Duration
+	quietUntil time.Duration
 }
 
 func (n *Node) notify(s subject.Subject, text string) {
-	if n.now < n.quietUntil {
+	if n.now < n.notes.quietUntil {
 		return
 	}
 	n.emit(Notify{Subject: s, Node: n.p.Self, Cluster: n.p.ClusterName, Text: text})
@@ -54,10 +65,10 @@ func (n *Node) notify(s subject.Subject, text string) {
 // mail the operator at every retry.
 func (n *Node) notifyOnce(s subject.Subject, text string) {
 	title := s.Render(string(n.p.Self), n.p.ClusterName)
-	if t, ok := n.lastNotified[title]; ok && n.now-t < 10*n.p.NodeTimeout {
+	if t, ok := n.notes.last[title]; ok && n.now-t < 10*n.p.NodeTimeout {
 		return
 	}
-	n.lastNotified[title] = n.now
+	n.notes.last[title] = n.now
 	n.notify(s, text)
 }
 
@@ -93,16 +104,8 @@ func (n *Node) handle(ev Event) {
 	case UndecodableMessage:
 		n.notifyOnce(subject.UndecodableMessage,
 			fmt.Sprintf("Could not read a message from %s: %v", e.From, e.Err))
-	case RemoteDBResult:
-		n.onRemoteDB(e)
-	case VIPResult:
-		n.onVIP(e)
-	case PingResult:
-		n.onPing(e)
-	case DBOpResult:
-		n.onDBOp(e)
-	case ScriptResult:
-		n.onScript(e)
+	case result:
+		n.onResult(e)
 	case AdminPromote:
 		n.onAdminPromote(e)
 	case AdminResume:
@@ -124,16 +127,15 @@ func (n *Node) onStart() {
 	n.voter.holdUntil = n.now + n.tm.VoteHold
 	n.voter.holdFor = ""
 	n.restartLeftHolds()
-	n.lastPrimaryT = n.now
-	n.following = n.st.Primary
-	n.maxEpochSeen = max(n.st.Epoch, n.st.VotedEpoch)
+	n.watch.heardAt = n.now
+	n.standby.following = n.st.Primary
+	n.coord.maxEpochSeen = max(n.st.Epoch, n.st.VotedEpoch)
 	n.nextHeartbeat = n.now
+	n.emit(SetRole{Role: n.role}) // Witness or Unknown, as New set it
 	if n.p.Kind == KindWitness {
-		n.emit(SetRole{Role: RoleWitness})
 		n.notify(subject.WitnessAgentRunning, "")
 		return
 	}
-	n.emit(SetRole{Role: RoleUnknown})
 	n.probe(false)
 }
 
@@ -143,7 +145,7 @@ func (n *Node) onStopping() {
 	if !ok {
 		exited = subject.AgentExitedDuringStartup // no role yet
 	}
-	if n.cand != nil {
+	if n.candidacy != nil {
 		n.notify(subject.AgentExitedDuringPromotion, fmt.Sprintf("The agent on %s stopped while promoting.", n.p.Self))
 	} else {
 		n.notify(exited, "")
@@ -153,8 +155,8 @@ func (n *Node) onStopping() {
 	// stays armed while we hold a lease: a writable database without a
 	// running agent is exactly what it guards against (the node resets when
 	// the lease would have run out, unless the agent is back to feed it).
-	if n.p.Watchdog && !n.lease.holder {
-		n.emit(Watchdog{})
+	if !n.lease.holder {
+		n.disarmWatchdog()
 	}
 	n.stopped = true
 }
@@ -169,14 +171,14 @@ func (n *Node) onMessage(from NodeID, m Message) {
 		// Counting more voters is always safe; a member that talks is not
 		// gone, whatever a lagging view says (a delayed message sent before
 		// it left only keeps it counted until the next view of it).
-		p.heardLeft = p.heardLeft || p.m.State == MemberLeft
+		p.heardLeft = p.heardLeft || p.member.State == MemberLeft
 		if m.Status != nil {
 			p.status = *m.Status
 		}
 		p.epoch = m.Epoch
 	}
-	if m.Epoch > n.maxEpochSeen {
-		n.maxEpochSeen = m.Epoch
+	if m.Epoch > n.coord.maxEpochSeen {
+		n.coord.maxEpochSeen = m.Epoch
 	}
 	switch m.Type {
 	case MsgHeartbeat:
@@ -205,16 +207,16 @@ func (n *Node) onMessage(from NodeID, m Message) {
 		n.emit(Exit{Reason: "efm stop-cluster from " + string(from)})
 		n.stopped = true
 	case MsgFailoverStart:
-		n.foreignFOUntil = max(n.foreignFOUntil, n.now+n.foWindow())
+		n.coord.othersUntil = max(n.coord.othersUntil, n.now+n.failoverWindow())
 		if !m.NoScripts {
 			n.runScript(ScriptRemotePrePromote, Placeholders{NewPrimary: m.Target})
 		}
 	}
 }
 
-// foWindow is how long a failover announced by another coordinator keeps
+// failoverWindow is how long a failover announced by another coordinator keeps
 // this node from coordinating one itself (one promotion at a time).
-func (n *Node) foWindow() time.Duration {
+func (n *Node) failoverWindow() time.Duration {
 	return 3*n.p.RemoteTimeout + n.tm.VoteHold + n.promoteBudget()
 }
 

@@ -23,7 +23,7 @@ func TestStopClusterFollowsEnableStopCluster(t *testing.T) {
 				exited = true
 			}
 		}
-		stops := sent(acts, MsgStopCluster)
+		stops := broadcasts(acts, MsgStopCluster)
 		switch {
 		case reply == nil || reply.Seq != 7:
 			t.Errorf("enable.stop.cluster=%v: no answer to the command: %+v", enabled, acts)

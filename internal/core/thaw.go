@@ -105,7 +105,7 @@ func (n *Node) thawing() bool {
 	}
 	deadline := n.leaseDeadline()
 	gap := n.now - l.prevRun
-	if n.cand != nil || l.prevRun >= deadline || gap <= n.tm.thawGap() {
+	if n.candidacy != nil || l.prevRun >= deadline || gap <= n.tm.thawGap() {
 		return false
 	}
 	l.thaw = true

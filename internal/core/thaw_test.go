@@ -20,9 +20,9 @@ func fenceOps(acts []Action) []DBOp {
 // rounds returns the renewal rounds (heartbeats with a Round) among acts.
 func rounds(acts []Action) []Message {
 	var out []Message
-	for _, s := range sent(acts, MsgHeartbeat) {
-		if s.Msg.Round > 0 {
-			out = append(out, s.Msg)
+	for _, m := range broadcasts(acts, MsgHeartbeat) {
+		if m.Round > 0 {
+			out = append(out, m)
 		}
 	}
 	return out

@@ -29,10 +29,10 @@ func vipHarness(t *testing.T, self NodeID, probe LocalDBProbe, members ...Member
 	return h
 }
 
-func vipOps(acts []Action) []DBOp {
-	var out []DBOp
+func vipOps(acts []Action) []VIPOp {
+	var out []VIPOp
 	for _, a := range acts {
-		if d, ok := a.(DoDB); ok && (d.Op == OpAddVIP || d.Op == OpReleaseVIP) {
+		if d, ok := a.(DoVIP); ok {
 			out = append(out, d.Op)
 		}
 	}
@@ -47,7 +47,7 @@ func TestScenarioVIPFoundOnStandbyIsReleased(t *testing.T) {
 		Member{ID: "10.0.0.3", Kind: KindWitness, State: MemberAlive})
 	// At start a non-primary releases the VIP blindly (detectRole); the
 	// monitor itself waits for a second observation.
-	if ops := vipOps(h.acts); !slices.Equal(ops, []DBOp{OpReleaseVIP}) {
+	if ops := vipOps(h.acts); !slices.Equal(ops, []VIPOp{OpReleaseVIP}) {
 		t.Fatalf("VIP ops at start = %v, want the start-up release only", ops)
 	}
 	if ns := notes(h.acts); slices.Contains(ns, "WARNING Virtual IP address assigned to non-primary node") {
@@ -55,7 +55,7 @@ func TestScenarioVIPFoundOnStandbyIsReleased(t *testing.T) {
 	}
 	// The VIP is still (or again) there: someone added it by hand.
 	acts := h.advance(1500 * time.Millisecond)
-	if ops := vipOps(acts); !slices.Equal(ops, []DBOp{OpReleaseVIP}) {
+	if ops := vipOps(acts); !slices.Equal(ops, []VIPOp{OpReleaseVIP}) {
 		t.Fatalf("VIP ops after two observations on a standby = %v, want [release-vip]", ops)
 	}
 	if ns := notes(acts); !slices.Contains(ns, "WARNING Virtual IP address assigned to non-primary node") {
@@ -67,13 +67,13 @@ func TestScenarioPrimaryMissingItsVIPTakesItBack(t *testing.T) {
 	primary := LocalDBProbe{Reachable: true, CurrentLSN: 100, VIPChecked: true, VIPHeld: true}
 	h := vipHarness(t, "10.0.0.1", primary, Member{ID: "10.0.0.1", Kind: KindDatabase, State: MemberAlive})
 	h.advance(3 * time.Second)
-	if ops := vipOps(h.acts); !slices.Equal(ops, []DBOp{OpAddVIP}) {
+	if ops := vipOps(h.acts); !slices.Equal(ops, []VIPOp{OpAddVIP}) {
 		t.Fatalf("a primary with its lease should assign the VIP once at start; ops = %v", ops)
 	}
 	// Someone removed it by hand: two probes later it is back.
 	h.probe.VIPHeld = false
 	acts := h.advance(2500 * time.Millisecond)
-	if ops := vipOps(acts); !slices.Equal(ops, []DBOp{OpAddVIP}) {
+	if ops := vipOps(acts); !slices.Equal(ops, []VIPOp{OpAddVIP}) {
 		t.Fatalf("VIP ops after the VIP disappeared = %v, want [add-vip]", ops)
 	}
 	if ns := notes(acts); !slices.Contains(ns, "WARNING Virtual IP address not assigned to primary node") {

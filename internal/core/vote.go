@@ -50,11 +50,11 @@ func (n *Node) onRenewal(from NodeID, m Message) {
 	n.voter.holdUntil = max(n.voter.holdUntil, n.now+n.tm.VoteHold)
 	n.voter.holdFor = from
 	n.send(from, Message{Type: MsgLeaseAck, Round: m.Round, Epoch: e, OK: true})
-	n.lastPrimaryT = n.now
-	if n.suspectTrig != 0 {
+	n.watch.heardAt = n.now
+	if n.watch.suspect != 0 {
 		n.log(slog.LevelInfo, "primary heard again", "primary", from)
 	}
-	n.suspectTrig = 0
+	n.watch.suspect = 0
 }
 
 // voteAnswer is what onVoteReq does with a vote request.
@@ -147,8 +147,8 @@ func (n *Node) voterFacts() voterFacts {
 		wal:        n.local.last,
 		walReadAt:  n.local.lastOK,
 	}
-	if n.cand != nil {
-		f.promoting, f.promotingEpoch = true, n.cand.epoch
+	if n.candidacy != nil {
+		f.promoting, f.promotingEpoch = true, n.candidacy.epoch
 	}
 	return f
 }
@@ -248,8 +248,8 @@ func (n *Node) onVoteReqAt(from NodeID, m Message, since time.Duration) {
 		// The vote is an acknowledgement for the candidate's coming lease.
 		n.voter.holdUntil = n.now + n.tm.VoteHold
 		n.voter.holdFor = m.Target
-		n.lastPrimaryT = n.now
-		n.suspectTrig = 0
+		n.watch.heardAt = n.now
+		n.watch.suspect = 0
 		n.log(slog.LevelInfo, "vote granted", "candidate", m.Target, "vote_epoch", m.Epoch)
 		n.replyVote(from, Message{Type: MsgVoteResp, Epoch: m.Epoch, Target: m.Target, Round: m.Epoch, OK: true, Voters: n.numVoters()})
 	}
@@ -297,16 +297,16 @@ func (n *Node) onResign(from NodeID, m Message) {
 		n.voter.holdUntil = n.now
 	}
 	trig := TriggerPrimaryDBFailed
-	if n.fo != nil && n.fo.waitResign {
-		n.fo.resigned()
+	if n.failover != nil && n.failover.waitResign {
+		n.failover.resigned()
 		return
 	}
-	if n.fo != nil && n.fo.phase == foPromote && n.fo.cand == from {
+	if n.failover != nil && n.failover.phase == awaitingPromotion && n.failover.candidate == from {
 		// Our candidate gave up (VIP, ping server, fence script): retry
 		// soon rather than wait out the promotion budget.
 		n.log(slog.LevelWarn, "candidate gave up", "candidate", from, "why", m.Reason)
-		n.fo = nil
-		n.nextAttempt = n.now + n.p.RemoteTimeout
+		n.failover = nil
+		n.coord.nextAttempt = n.now + n.p.RemoteTimeout
 	}
 	if m.Switchover {
 		trig = TriggerSwitchover

@@ -111,7 +111,7 @@ func (n *Node) restoreVoters() {
 // from the start, as if seen leaving then (conservative; see counts).
 func (n *Node) restartLeftHolds() {
 	for _, p := range n.members {
-		if p.m.State == MemberLeft {
+		if p.member.State == MemberLeft {
 			p.leftAt = n.now
 		}
 	}

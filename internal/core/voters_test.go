@@ -32,12 +32,6 @@ func (h *harness) isolatedShell(d time.Duration) (promoted, fenced bool) {
 			case RunScript:
 				h.step(ScriptResult{Seq: a.Seq, Script: a.Script})
 			case DoDB:
-				if a.Op == OpPauseReplay {
-					r := h.probe
-					r.Seq, r.ReplayPaused = a.Seq, true
-					h.step(r)
-					continue
-				}
 				promoted = promoted || a.Op == OpPromoteDB
 				fenced = fenced || a.Op == OpFenceDB
 				h.step(DBOpResult{Seq: a.Seq, OK: true})

@@ -19,16 +19,9 @@ func (w *World) linked(a, b int) bool {
 }
 
 // send puts one message on the fake network: cut links and random loss drop
-// it, it may be duplicated, and delays vary enough to reorder.
+// it, it may be duplicated, and delays vary enough to reorder. The core
+// names the recipient of every message, those of a broadcast included.
 func (w *World) send(from *simNode, to core.NodeID, m core.Message) {
-	if to == "" {
-		for _, n := range w.nodes {
-			if n != from {
-				w.send(from, n.id, m)
-			}
-		}
-		return
-	}
 	dst := w.byID[to]
 	if dst == nil || !w.conn[from.idx][dst.idx] || from.nodeDown || dst.nodeDown {
 		return

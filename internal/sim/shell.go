@@ -87,6 +87,8 @@ func (w *World) exec(n *simNode, a core.Action) {
 		})
 	case core.DoDB:
 		w.doDB(n, a)
+	case core.DoVIP:
+		w.doVIP(n, a)
 	case core.FollowPrimary:
 		if w.cfg.Record {
 			n.follows = append(n.follows, a)
@@ -239,13 +241,28 @@ func (w *World) doDB(n *simNode, a core.DoDB) {
 			if d.up && d.inRecovery {
 				d.paused = true
 			}
-			if n.agent != nil && gen == n.gen {
-				w.deliver(n, gen, w.dbStatus(n, a.Seq))
-			}
-			return
 		case core.OpResumeReplay:
 			d.paused = false
 			d.replay = d.lsn
+		}
+		if n.agent != nil && gen == n.gen {
+			w.deliver(n, gen, core.DBOpResult{Seq: a.Seq, OK: ok, Err: errText})
+		}
+	})
+}
+
+// doVIP adds or releases the VIP; it waits for the server's operations
+// before it, as the agent's one operation queue does.
+func (w *World) doVIP(n *simNode, a core.DoVIP) {
+	l := w.lat(time.Millisecond, 20*time.Millisecond)
+	start := w.now
+	if n.db != nil {
+		start = max(w.now, n.db.busyUntil)
+		n.db.busyUntil = start + l
+	}
+	gen := n.gen
+	w.at(start+l, func() {
+		switch a.Op {
 		case core.OpAddVIP:
 			w.vip[n.id] = true
 			w.logf("%s holds the VIP", n.id)
@@ -253,7 +270,7 @@ func (w *World) doDB(n *simNode, a core.DoDB) {
 			delete(w.vip, n.id)
 		}
 		if n.agent != nil && gen == n.gen {
-			w.deliver(n, gen, core.DBOpResult{Seq: a.Seq, OK: ok, Err: errText})
+			w.deliver(n, gen, core.DBOpResult{Seq: a.Seq, OK: true})
 		}
 	})
 }
