@@ -201,17 +201,17 @@ func Predict(p Params) []Prediction {
 	// renews at once when the agent runs again and fences only if half of
 	// the voters do not answer within the thaw grace. The others find its
 	// database reachable, so they do not fail over.
-	pause := Prediction{Event: "primary agent pause", Outcome: "tolerated without a failover up to", Tolerance: true,
+	pause := Prediction{Event: "primary agent pause", Outcome: "keeps its lease without a thaw round up to", Tolerance: true,
 		Terms: []Term{
 			{Name: "lease", Wait: lease},
 			{Name: "fencing allowance", Wait: -tm.FencingAllowance},
 			{Name: "renewal interval (lease/5)", Wait: -tm.RenewInterval},
 		},
-		Note: fmt.Sprintf("longer, while the other agents still reach its database: it renews on waking and stays primary if half of the voters answer within the thaw grace %s (min(lease/5, remote.timeout))",
-			seconds(min(tm.RenewInterval, rt))),
+		Note: fmt.Sprintf("longer: it renews on waking and stays primary if half of the voters answer within the thaw grace %s (min(lease/5, remote.timeout)); "+
+			"meanwhile no failover while the other agents reach its database", seconds(min(tm.RenewInterval, rt))),
 	}
 	if p.Watchdog {
-		pause.Note = "longer: the kernel watchdog resets the node"
+		pause.Note = "longer: the kernel watchdog resets the node and the cluster fails over"
 	}
 	// A paused standby agent: the membership counts it reachable while its
 	// newest acknowledged heartbeat was sent less than node.timeout - h ago;

@@ -83,7 +83,7 @@ func TestPredict(t *testing.T) {
 				60*s + 2500*ms + 10*s + 10*s + 12500*ms + 10*s + 2500*ms + 10*s + 10*s + 6*s + 20*s, "local.timeout without a successful check 60 s"},
 			{"standby lost", "reported", 50 * s, 60 * s, ""},
 			{"network stall", "tolerated", 50*s - 12500*ms - 10*s, 0, "renewal interval (lease/5) 10 s"},
-			{"primary agent pause", "tolerated", 27500 * ms, 0, ""},
+			{"primary agent pause", "keeps its lease", 27500 * ms, 0, ""},
 			{"standby agent pause", "tolerated", 50*s - 2*s, 0, ""},
 		}},
 		{"EFM defaults with a VIP", withVIP(predictEFMDefaults()), []want{
