@@ -45,30 +45,33 @@ type benchFault struct {
 	name string
 	// event and outcome select the core.Prediction ("" for none).
 	event, outcome string
+	// oldStops: the fault leaves n1's database running, which must stop
+	// taking writes by itself (the isolated primary fences).
+	oldStops bool
 	// inject makes the fault and returns its time; the primary is n1.
 	inject func(ctx context.Context, t *testing.T, c *harness.Cluster) time.Time
 }
 
 var benchFaults = []benchFault{
-	{"postmaster kill -9", "primary database crash", "writes on a new primary", func(ctx context.Context, t *testing.T, c *harness.Cluster) time.Time {
+	{"postmaster kill -9", "primary database crash", "writes on a new primary", false, func(ctx context.Context, t *testing.T, c *harness.Cluster) time.Time {
 		if _, err := c.DB[0].KillPostmaster(); err != nil {
 			t.Fatal(err)
 		}
 		return time.Now()
 	}},
-	{"host killed", "primary host lost", "writes on a new primary", func(ctx context.Context, t *testing.T, c *harness.Cluster) time.Time {
+	{"host killed", "primary host lost", "writes on a new primary", false, func(ctx context.Context, t *testing.T, c *harness.Cluster) time.Time {
 		if err := c.Net.KillHost(ctx, c.Net.Host("n1")); err != nil {
 			t.Fatal(err)
 		}
 		return time.Now()
 	}},
-	{"host isolated", "primary isolated", "writes on a new primary", func(ctx context.Context, t *testing.T, c *harness.Cluster) time.Time {
+	{"host isolated", "primary isolated", "writes on a new primary", true, func(ctx context.Context, t *testing.T, c *harness.Cluster) time.Time {
 		if err := c.Net.CutLink(ctx, c.Net.Host("n1")); err != nil {
 			t.Fatal(err)
 		}
 		return time.Now()
 	}},
-	{"switchover", "", "", func(ctx context.Context, t *testing.T, c *harness.Cluster) time.Time {
+	{"switchover", "", "", false, func(ctx context.Context, t *testing.T, c *harness.Cluster) time.Time {
 		start := time.Now()
 		if out, err := c.EFM(ctx, c.Witness, "promote", c.Name, "-switchover"); err != nil {
 			t.Fatalf("efm promote -switchover: %v\n%s", err, out)
@@ -110,31 +113,34 @@ func TestBench(t *testing.T) {
 				continue
 			}
 			var ms []benchRun
-			var pred *core.Prediction
+			var pred, old *core.Prediction
 			for i := 0; i < runs; i++ {
 				t.Run(fmt.Sprintf("%s/%s/%d", prof.name, f.name, i+1), func(t *testing.T) {
-					r, p := benchOnce(t, prof, f)
+					r, p, o := benchOnce(t, prof, f)
 					ms = append(ms, r)
-					pred = p
+					pred, old = p, o
 				})
 			}
-			rows = append(rows, benchRow(prof, f, ms, pred))
+			rows = append(rows, benchRow(prof, f, ms, pred, old))
 		}
 	}
 	host, _ := os.Hostname()
 	table := fmt.Sprintf("OpenEFM bench, %s, host %s, %d CPUs, %d run(s) per line; gap = largest gap between the client's acknowledged commits through the VIP (commit every 20 ms)\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), host, runtime.NumCPU(), runs) +
-		"| timers | fault | gap median | gap max | lost commits | split-brain intervals | predicted (within / at most) | max gap <= predicted |\n" +
-		"|---|---|---|---|---|---|---|---|\n" + strings.Join(rows, "\n")
+		"| timers | fault | gap median | gap max | lost commits | split-brain intervals | predicted (within / at most) | max gap <= predicted | isolated primary's last write (max) / predicted |\n" +
+		"|---|---|---|---|---|---|---|---|---|\n" + strings.Join(rows, "\n")
 	t.Log("\n" + table)
 	fmt.Println(table)
 }
 
 // benchOnce builds a fresh cluster with the profile's timers, makes the
 // fault once and measures it.
-func benchOnce(t *testing.T, prof benchProfile, f benchFault) (benchRun, *core.Prediction) {
+func benchOnce(t *testing.T, prof benchProfile, f benchFault) (r benchRun, pred, old *core.Prediction) {
 	c, ctx := startCluster(t, harness.ClusterOptions{Sync: true, Props: prof.props})
-	pred := predictFor(t, c, f)
+	pred = predictFor(t, c, f.event, f.outcome)
+	if f.oldStops {
+		old = predictFor(t, c, f.event, "old primary stops taking writes")
+	}
 	w, p := c.StartWriter(harness.WriterOptions{}), c.StartProbe()
 	if err := w.WaitAcks(ctx, 60*time.Second, time.Now(), 20); err != nil {
 		t.Fatal(err)
@@ -145,7 +151,6 @@ func benchOnce(t *testing.T, prof benchProfile, f benchFault) (benchRun, *core.P
 		t.Fatalf("the client cannot write through the VIP after the %s: %v", f.name, err)
 	}
 	wr, pr := w.Stop(), p.Stop()
-	var r benchRun
 	r.gap = wr.MaxGapAfter(fault.Add(-time.Second)).Duration()
 	lost, err := wr.Lost(ctx, c.PG(np))
 	if err != nil {
@@ -161,7 +166,7 @@ func benchOnce(t *testing.T, prof benchProfile, f benchFault) (benchRun, *core.P
 	}
 	t.Logf("measured: %s with %s timers: new primary %s, write gap %v, %d lost, %d split-brain intervals; predicted %v",
 		f.name, prof.name, np, r.gap.Round(time.Millisecond), r.lost, r.splits, pred)
-	return r, pred
+	return r, pred, old
 }
 
 // benchNewPrimary waits until a standby holds the VIP. A killed or
@@ -187,9 +192,9 @@ func benchNewPrimary(ctx context.Context, t *testing.T, c *harness.Cluster) stri
 
 // predictFor is check-conf's prediction for the fault, from n2's
 // configuration (the candidate's; every node has the same timers).
-func predictFor(t *testing.T, c *harness.Cluster, f benchFault) *core.Prediction {
+func predictFor(t *testing.T, c *harness.Cluster, event, outcome string) *core.Prediction {
 	t.Helper()
-	if f.event == "" {
+	if event == "" {
 		return nil
 	}
 	cfg, _, err := config.LoadFile(c.Configs["n2"].PropsPath())
@@ -197,17 +202,17 @@ func predictFor(t *testing.T, c *harness.Cluster, f benchFault) *core.Prediction
 		t.Fatalf("loading n2's configuration: %v", err)
 	}
 	for _, pr := range core.Predict(agent.CoreParams(cfg)) {
-		if pr.Event == f.event && pr.Outcome == f.outcome {
+		if pr.Event == event && pr.Outcome == outcome {
 			return &pr
 		}
 	}
-	t.Fatalf("core.Predict has no %q / %q", f.event, f.outcome)
+	t.Fatalf("core.Predict has no %q / %q", event, outcome)
 	return nil
 }
 
-func benchRow(prof benchProfile, f benchFault, ms []benchRun, pred *core.Prediction) string {
+func benchRow(prof benchProfile, f benchFault, ms []benchRun, pred, old *core.Prediction) string {
 	if len(ms) == 0 {
-		return fmt.Sprintf("| %s | %s | (no run completed) | | | | | |", prof.name, f.name)
+		return fmt.Sprintf("| %s | %s | (no run completed) | | | | | | |", prof.name, f.name)
 	}
 	gaps := make([]time.Duration, len(ms))
 	lost, splits := 0, 0
@@ -238,5 +243,13 @@ func benchRow(prof benchProfile, f benchFault, ms []benchRun, pred *core.Predict
 	if splits > 0 {
 		split = fmt.Sprintf("%d (%v)", splits, splitTotal.Round(time.Millisecond))
 	}
-	return fmt.Sprintf("| %s | %s | %.2f s | %.2f s | %d | %s | %s | %s |", prof.name, f.name, med.Seconds(), mx.Seconds(), lost, split, predicted, within)
+	oldCol := "n/a"
+	if old != nil {
+		var last time.Duration
+		for _, m := range ms {
+			last = max(last, m.oldStopped)
+		}
+		oldCol = fmt.Sprintf("%.2f s / %.2f s (at most %.2f s)", last.Seconds(), old.Within().Seconds(), old.AtMost().Seconds())
+	}
+	return fmt.Sprintf("| %s | %s | %.2f s | %.2f s | %d | %s | %s | %s | %s |", prof.name, f.name, med.Seconds(), mx.Seconds(), lost, split, predicted, within, oldCol)
 }
