@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -137,6 +138,11 @@ func TestBench(t *testing.T) {
 // fault once and measures it.
 func benchOnce(t *testing.T, prof benchProfile, f benchFault) (r benchRun, pred, old *core.Prediction) {
 	c, ctx := startCluster(t, harness.ClusterOptions{Sync: true, Props: prof.props})
+	if dir := os.Getenv("EFM_BENCH_LOGS"); dir != "" {
+		// Registered after startCluster's: runs first, while the agents'
+		// logs still exist.
+		t.Cleanup(func() { keepAgentLogs(t, c, dir) })
+	}
 	pred = predictFor(t, c, f.event, f.outcome)
 	if f.oldStops {
 		old = predictFor(t, c, f.event, "old primary stops taking writes")
@@ -167,6 +173,24 @@ func benchOnce(t *testing.T, prof benchProfile, f benchFault) (r benchRun, pred,
 	t.Logf("measured: %s with %s timers: new primary %s, write gap %v, %d lost, %d split-brain intervals; predicted %v",
 		f.name, prof.name, np, r.gap.Round(time.Millisecond), r.lost, r.splits, pred)
 	return r, pred, old
+}
+
+// keepAgentLogs copies every agent's log to dir (EFM_BENCH_LOGS), named
+// after the run, to see where a run's time went.
+func keepAgentLogs(t *testing.T, c *harness.Cluster, dir string) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Logf("EFM_BENCH_LOGS: %v", err)
+		return
+	}
+	name := strings.NewReplacer("/", "-", " ", "_").Replace(t.Name())
+	for _, h := range c.AgentHosts() {
+		if p := c.Agent(h.Name); p != nil {
+			path := filepath.Join(dir, name+"-"+h.Name+".log")
+			if err := os.WriteFile(path, []byte(p.Log()), 0o644); err != nil {
+				t.Logf("EFM_BENCH_LOGS: %v", err)
+			}
+		}
+	}
 }
 
 // benchNewPrimary waits until a standby holds the VIP. A killed or
