@@ -76,10 +76,10 @@ func TestPredict(t *testing.T) {
 			// lease 50 - allowance 12.5 + tick 2.5; the fencing itself up to 12.5.
 			{"primary isolated", "old primary stops taking writes", 50*s - 12500*ms + 2500*ms, 50*s + 2500*ms, "50 s - fencing allowance"},
 			{"primary isolated", "writes on a new primary", 63500 * ms, 108500 * ms, ""},
-			// local.timeout 60 + tick + coordinator's tick + ping 6. Bound:
-			// + final 10 + ask 10 + stop 12.5 + check 10 + WAL 10 + lease
-			// round 10 + pg_promote 20.
-			{"primary database crash", "writes on a new primary", 60*s + 2500*ms + 2500*ms + 6*s,
+			// local.timeout 60 + tick + final attempt 10 + the coordinator's
+			// tick + ping 6. Bound: + ask 10 + stop 12.5 + check 10 + WAL 10
+			// + lease round 10 + pg_promote 20.
+			{"primary database crash", "writes on a new primary", 60*s + 2500*ms + 10*s + 2500*ms + 6*s,
 				60*s + 2500*ms + 10*s + 10*s + 12500*ms + 10*s + 2500*ms + 10*s + 10*s + 6*s + 20*s, "local.timeout without a successful check 60 s"},
 			{"standby lost", "reported", 50 * s, 60 * s, ""},
 			{"network stall", "tolerated", 50*s - 12500*ms - 10*s, 0, "renewal interval (lease/5) 10 s"},
@@ -93,14 +93,14 @@ func TestPredict(t *testing.T) {
 		}},
 		{"EFM defaults, stop.failed.primary=false", noStopFailed(predictEFMDefaults()), []want{
 			// The voters wait their hold out instead of the resignation.
-			{"primary database crash", "writes on a new primary", 60*s + 2500*ms + 51011*ms + 2500*ms + 6*s,
+			{"primary database crash", "writes on a new primary", 60*s + 2500*ms + 10*s + 51011*ms + 2500*ms + 6*s,
 				60*s + 2500*ms + 10*s + 10*s + 10*s + 51011*ms + 2500*ms + 10*s + 10*s + 6*s + 20*s, "vote hold"},
 		}},
 		{"fast profile", predictFastProfile(), []want{
 			{"primary host lost", "writes on a new primary", 5*s + 250*ms + 1*s + 6*s,
 				5*s + 250*ms + 2*s + 1*s + 2*s + 6*s + 4*s, ""},
 			{"primary isolated", "old primary stops taking writes", 5*s - 1250*ms + 250*ms, 5*s + 250*ms, ""},
-			{"primary database crash", "writes on a new primary", 3*s + 250*ms + 250*ms + 6*s,
+			{"primary database crash", "writes on a new primary", 3*s + 250*ms + 1*s + 250*ms + 6*s,
 				3*s + 250*ms + 1*s + 2*s + 1250*ms + 2*s + 250*ms + 1*s + 2*s + 6*s + 4*s, ""},
 			{"standby lost", "reported", 5 * s, 7 * s, ""},
 			{"network stall", "tolerated", 5*s - 1250*ms - 1*s, 0, ""},
