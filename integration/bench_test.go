@@ -236,7 +236,7 @@ func predictFor(t *testing.T, c *harness.Cluster, event, outcome string) *core.P
 
 func benchRow(prof benchProfile, f benchFault, ms []benchRun, pred, old *core.Prediction) string {
 	if len(ms) == 0 {
-		return fmt.Sprintf("| %s | %s | (no run completed) | | | | | | |", prof.name, f.name)
+		return fmt.Sprintf("| %s | %s | (no run: filtered out, or none completed) | | | | | | |", prof.name, f.name)
 	}
 	gaps := make([]time.Duration, len(ms))
 	lost, splits := 0, 0
