@@ -2,9 +2,10 @@
 # local demo cluster. Both install what they need from Debian's packages.
 GO      ?= go
 BIN     ?= bin/efm
+BENCH_LOG ?= /tmp/efm-bench.log
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build test test-short demo lint sim-long clean
+.PHONY: build test test-short demo lint sim-long bench clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/efm
@@ -30,6 +31,16 @@ lint:
 # The nightly-style simulator run.
 sim-long:
 	EFM_SIM_SCHEDULES=100000 $(GO) test -count=1 -run TestSimulation -timeout 120m -v ./internal/sim/
+
+# Failover timings measured on real clusters against check-conf's
+# predictions (integration/bench_test.go); not part of `make test`.
+# EFM_BENCH_RUNS=n runs per line (3); EFM_BENCH_SLOW=1 adds EFM's default
+# timers (minutes per run).
+bench:
+	bash integration/setup-host.sh
+	EFM_BENCH=1 $(GO) test -count=1 -timeout 0 -run '^TestBench$$' -v ./integration/ > $(BENCH_LOG) 2>&1; s=$$?; \
+	awk '/^OpenEFM bench/{p=1} p&&!/^(\||OpenEFM)/{p=0} p' $(BENCH_LOG); grep -E '^\s*(--- FAIL|FAIL)' $(BENCH_LOG); \
+	echo "full log: $(BENCH_LOG)"; exit $$s
 
 clean:
 	rm -rf bin

@@ -8,6 +8,7 @@ import (
 
 	"github.com/openefm/efm/agent"
 	"github.com/openefm/efm/internal/config"
+	"github.com/openefm/efm/internal/core"
 )
 
 func init() {
@@ -18,7 +19,10 @@ func init() {
 exit 1 with every error, one line each. Besides the two files it runs the
 agent's own start checks: the agent key file, the VIP's interface, the ping
 command (only where it will be used) and its self-test, every script.*
-program, db.password.encrypted and the jdbc.properties TLS files.`,
+program, db.password.encrypted and the jdbc.properties TLS files. A valid
+configuration is followed by the times its timers predict: how long until a
+new primary takes writes after each kind of failure, and the longest
+network stall or agent pause tolerated without a failover.`,
 		run: runCheckConf,
 	})
 }
@@ -44,6 +48,12 @@ func runCheckConf(inv *invocation) int {
 		return 1
 	}
 	fmt.Fprintf(inv.stdout, "%s: configuration of cluster %q is valid.\n", cfg.Path, cfg.Cluster)
+	// What these timers give, before a failure teaches it
+	// (docs/configuration.md, "Timers", has the formulas).
+	fmt.Fprintln(inv.stdout, "Predicted times with these timers (the same on every node):")
+	for _, pr := range core.Predict(agent.CoreParams(cfg)) {
+		fmt.Fprintf(inv.stdout, "  %s\n", pr)
+	}
 	return 0
 }
 
