@@ -229,6 +229,12 @@ func (n *Node) promotionDone(ok bool, errText string) {
 	n.notify(completed,
 		fmt.Sprintf("%s is the new primary (epoch %d), replacing %q.", n.p.Self, c.epoch, c.failed))
 	n.broadcast(Message{Type: MsgPromoted, Epoch: c.epoch, Primary: n.p.Self, FailedPrimary: c.failed, Priority: n.priority})
+	// A coordinator that elected itself hears no MsgPromoted (a broadcast
+	// goes to the others): its failover ends here, as onPromoted ends it
+	// on every other agent.
+	if n.failover != nil && n.failover.candidate == n.p.Self {
+		n.failover = nil
+	}
 }
 
 // abandonCandidacy ends a candidacy before the database was promoted: give the

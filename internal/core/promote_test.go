@@ -263,3 +263,33 @@ func TestPromoteBudgetCoversProbes(t *testing.T) {
 		t.Errorf("promoteBudget %v, want at least %v (VIP check %v, ping probe %v)", got, min, vip, p.ProbeTimeout)
 	}
 }
+
+// TestCoordinatorThatIsTheCandidateEndsItsFailover: the coordinator that
+// elected itself promotes, and its own failover ends with its promotion, as
+// a MsgPromoted ends it on the other agents (the broadcast does not come
+// back to the sender). Before, it waited out promoteBudget and then warned
+// that the candidate "did not report its promotion in time".
+func TestCoordinatorThatIsTheCandidateEndsItsFailover(t *testing.T) {
+	h := loneCandidate(t, func(*Params) {})
+	s := &probeShell{
+		vip:  func(CheckVIP, int) (VIPResult, time.Duration) { return VIPResult{}, 10 * time.Millisecond },
+		ping: freePing,
+	}
+	for i := 0; i < 1200 && !s.promoted; i++ {
+		s.run(h, 100*time.Millisecond)
+	}
+	// From now on its database answers as the primary it became.
+	h.probe = LocalDBProbe{Reachable: true, CurrentLSN: 200, Timeline: 2}
+	s.run(h, h.n.promoteBudget()+time.Minute)
+	if !s.promoted || h.n.Role() != RolePrimary {
+		t.Fatalf("the lone candidate did not promote (role %s)", h.n.Role())
+	}
+	if h.n.failover != nil {
+		t.Errorf("its own failover still runs after its promotion (phase %v)", h.n.failover.phase)
+	}
+	for _, a := range h.acts {
+		if l, ok := a.(Log); ok && strings.Contains(l.Msg, "did not report its promotion") {
+			t.Errorf("after its own promotion the coordinator logged %q", l.Msg)
+		}
+	}
+}
