@@ -40,7 +40,11 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	nextPort.Store(55400 + int32(os.Getpid()%40)*10)
+	// Below Linux's ephemeral range (32768-60999): a port there can be
+	// handed to any outgoing connection or ":0" listener of the tests
+	// running beside these, between freePort's check and the server's bind
+	// (seen once in make test). Spread by PID for concurrent test runs.
+	nextPort.Store(21000 + int32(os.Getpid()%50)*200)
 	code := m.Run()
 	if templateDir != "" {
 		_ = os.RemoveAll(filepath.Dir(templateDir))
@@ -142,7 +146,7 @@ func template(t *testing.T) string {
 	return templateDir
 }
 
-// freePort hands out ports from 55400 up that nothing listens on.
+// freePort hands out ports from TestMain's base up that nothing listens on.
 func freePort(t *testing.T) int {
 	t.Helper()
 	for range 200 {
