@@ -37,7 +37,7 @@ func (n *Node) startCheckJob(from, target NodeID, round uint64, pause bool) {
 		j.dbDone = true
 	default:
 		seq := n.await(pendingOp{awaits: awaitCheckDB, job: id})
-		n.emit(CheckRemoteDB{Seq: seq, Node: target, Timeout: n.p.RemoteTimeout / 2})
+		n.emit(CheckRemoteDB{Seq: seq, Node: target, Timeout: n.p.remoteDBCheckTimeout()})
 	}
 	if pause && n.role == RoleStandby && n.local.last.Reachable {
 		// Pause, then read the positions replay stopped at: half of

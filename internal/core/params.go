@@ -168,6 +168,14 @@ func (p Params) StopClusterRefused() string {
 }
 
 // probeTimeout is how long one ping.server.command run may take.
+// remoteDBCheckTimeout bounds one direct check of another node's database
+// in a check round: half of remote.timeout, so the answer still reaches the
+// coordinator within the round's remote.timeout.
+func (p Params) remoteDBCheckTimeout() time.Duration { return p.RemoteTimeout / 2 }
+
+// promoteDBTimeout bounds pg_promote and the wait out of recovery.
+func (p Params) promoteDBTimeout() time.Duration { return 2 * p.RemoteTimeout }
+
 func (p Params) probeTimeout() time.Duration {
 	if p.ProbeTimeout > 0 {
 		return p.ProbeTimeout

@@ -144,7 +144,7 @@ func Predict(p Params) []Prediction {
 	// The check round: every agent connects to the primary's database;
 	// with the host gone the connection runs to its timeout
 	// (remote.timeout/2); the round gives up after remote.timeout.
-	checkGone := Term{Name: "connect to its database times out (remote.timeout/2)", Wait: rt / 2, Max: rt}
+	checkGone := Term{Name: "connect to its database times out (remote.timeout/2)", Wait: p.remoteDBCheckTimeout(), Max: rt}
 	upToCheck := sumWait(detect) + checkGone.Wait
 	upToCheckMax := sumMax(detect) + checkGone.Max
 
@@ -208,7 +208,7 @@ func Predict(p Params) []Prediction {
 			{Name: "renewal interval (lease/5)", Wait: -tm.RenewInterval},
 		},
 		Note: fmt.Sprintf("longer: it renews on waking and stays primary if half of the voters answer within the thaw grace %s (min(lease/5, remote.timeout)); "+
-			"meanwhile no failover while the other agents reach its database", seconds(min(tm.RenewInterval, rt))),
+			"meanwhile no failover while the other agents reach its database", seconds(thawGrace(tm, p))),
 	}
 	if p.Watchdog {
 		pause.Note = "longer: the kernel watchdog resets the node and the cluster fails over"
@@ -258,7 +258,7 @@ func promotionChain(p Params) []Term {
 	if p.PingServerConfigured {
 		out = append(out, Term{Name: "ping.server.ip probe", Wait: p.probeTimeout(), Max: p.probeTimeout()})
 	}
-	out = append(out, Term{Name: "pg_promote (2*remote.timeout)", Max: 2 * rt})
+	out = append(out, Term{Name: "pg_promote (2*remote.timeout)", Max: p.promoteDBTimeout()})
 	if p.VIPConfigured {
 		out = append(out, Term{Name: "VIP added (remote.timeout)", Max: rt})
 	}

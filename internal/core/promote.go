@@ -196,7 +196,7 @@ func (n *Node) promoteDB() {
 	}
 	c.phase = promotingDB
 	c.issued = true
-	n.doDBAwaiting(c.awaitingStep(), OpPromoteDB, 2*n.p.RemoteTimeout)
+	n.doDBAwaiting(c.awaitingStep(), OpPromoteDB, n.p.promoteDBTimeout())
 }
 
 func (n *Node) promotionDone(ok bool, errText string) {

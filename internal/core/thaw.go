@@ -84,7 +84,10 @@ func (t Timing) thawGap() time.Duration { return 2 * t.RenewInterval }
 // its renewal round before fencing: one renewal interval (the next round
 // would be due then) and never more than remote.timeout (how long any agent
 // waits for another's answer).
-func (n *Node) thawGrace() time.Duration { return min(n.tm.RenewInterval, n.p.RemoteTimeout) }
+func (n *Node) thawGrace() time.Duration { return thawGrace(n.tm, n.p) }
+
+// thawGrace is min(RenewInterval, remote.timeout); Predict reports it.
+func thawGrace(tm Timing, p Params) time.Duration { return min(tm.RenewInterval, p.RemoteTimeout) }
 
 // noteRun records the time of this Step; called at every timers() run. The
 // second call within one Step (same now) keeps the previous Step's time.
