@@ -33,23 +33,41 @@ func (inv *invocation) callAgent(req admin.Request, timeout time.Duration) *admi
 	if !ok {
 		return nil
 	}
+	resp, err := askAgent(cfg, inv.cluster, req, timeout)
+	var refused *agentRefusal
+	var nae *admin.NoAgentError
+	switch {
+	case err == nil:
+		return resp
+	case errors.As(err, &refused):
+		fmt.Fprintf(inv.stderr, "Received error from local agent: %s\n", refused.msg)
+	case errors.As(err, &nae):
+		fmt.Fprintf(inv.stderr, "efm %s: %v. Is the local agent running?\n", inv.cmd.name, err)
+	default:
+		fmt.Fprintf(inv.stderr, "efm %s: %v\n", inv.cmd.name, err)
+	}
+	return nil
+}
+
+// agentRefusal is an answer in which the agent refused the request.
+type agentRefusal struct{ msg string }
+
+func (e *agentRefusal) Error() string { return e.msg }
+
+// askAgent sends one request to the local agent of cluster and returns its
+// answer, or why there is none (an *agentRefusal when the agent said no),
+// printing nothing.
+func askAgent(cfg *config.Config, cluster string, req admin.Request, timeout time.Duration) (*admin.Response, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	resp, err := admin.Call(ctx, inv.cluster, cfg.SocketPath(), req)
+	resp, err := admin.Call(ctx, cluster, cfg.SocketPath(), req)
 	if err != nil {
-		var nae *admin.NoAgentError
-		if errors.As(err, &nae) {
-			fmt.Fprintf(inv.stderr, "efm %s: %v. Is the local agent running?\n", inv.cmd.name, err)
-		} else {
-			fmt.Fprintf(inv.stderr, "efm %s: %v\n", inv.cmd.name, err)
-		}
-		return nil
+		return nil, err
 	}
 	if !resp.OK {
-		fmt.Fprintf(inv.stderr, "Received error from local agent: %s\n", resp.Error)
-		return nil
+		return nil, &agentRefusal{msg: resp.Error}
 	}
-	return resp
+	return resp, nil
 }
 
 // forward is the body of the commands that only ask the agent to act and

@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"time"
 
 	"github.com/openefm/efm/agent"
 	"github.com/openefm/efm/internal/admin"
-	"github.com/openefm/efm/internal/config"
 	"github.com/openefm/efm/internal/pg"
 )
 
@@ -76,36 +74,16 @@ func runCreateStandby(inv *invocation) int {
 	// The Idle agent keeps probing: it may see the new standby and resume
 	// by itself before we ask, and then refuses a resume ("not Idle").
 	// Either way what matters is that it monitors the node as a standby.
-	resumeErr := askAgentQuietly(cfg, inv.cluster, admin.ResumeRequest{}, 60*time.Second)
+	_, resumeErr := askAgent(cfg, inv.cluster, admin.ResumeRequest{}, 60*time.Second)
 	if resumeErr == nil {
 		fmt.Fprintln(inv.stdout, "The local agent resumed monitoring it.")
 		return 0
 	}
 	var ns admin.NodeStatus
-	if err := askAgentQuietly(cfg, inv.cluster, admin.NodeStatusRequest{}, 10*time.Second, &ns); err == nil && ns.Type == "Standby" {
+	if resp, err := askAgent(cfg, inv.cluster, admin.NodeStatusRequest{}, 10*time.Second); err == nil && resp.Decode(&ns) == nil && ns.Type == "Standby" {
 		fmt.Fprintln(inv.stdout, "The local agent monitors it as a standby.")
 		return 0
 	}
 	fmt.Fprintf(inv.stderr, "efm create-standby: the database is a standby now, but the agent did not resume (%v); run 'efm resume %s'\n", resumeErr, inv.cluster)
 	return 1
-}
-
-// askAgentQuietly sends req to the local agent and decodes its answer into
-// out (when given), returning what went wrong instead of printing it.
-func askAgentQuietly(cfg *config.Config, cluster string, req admin.Request, timeout time.Duration, out ...any) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	resp, err := admin.Call(ctx, cluster, cfg.SocketPath(), req)
-	if err != nil {
-		return err
-	}
-	if !resp.OK {
-		return errors.New(resp.Error)
-	}
-	for _, o := range out {
-		if err := resp.Decode(o); err != nil {
-			return err
-		}
-	}
-	return nil
 }
