@@ -12,7 +12,7 @@
 //
 //	n.Send(ctx, notify.Message{Subject: subject.FailoverCompleted, Text: "..."})
 //
-// and script outcomes map to their subjects with ScriptMessage. The subject
+// The subject
 // line is "[LEVEL] EFM <subject>"; the body is
 //
 //	<notification.text.prefix, if set>

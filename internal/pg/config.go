@@ -24,7 +24,7 @@ type Config struct {
 	// For db.password.encrypted, pass DecryptPassword's result here.
 	Password string
 	// PasswordFunc, when set, supplies the password (script.db.password,
-	// see ScriptPasswordFunc). It is called for the first connection and
+	// run by the agent through the hooks runner). It is called for the first connection and
 	// again after any failed connection, because the password may have
 	// rotated.
 	PasswordFunc func(ctx context.Context) (string, error)

@@ -1,8 +1,6 @@
 package pg
 
 import (
-	"bytes"
-	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -10,10 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
-	"syscall"
-	"time"
 )
 
 // passwordKeyContext separates our key derivation from any other use of a
@@ -91,49 +86,3 @@ func passwordAEAD(cluster string) (cipher.AEAD, error) {
 	return cipher.NewGCM(block)
 }
 
-// RunPasswordScript runs script.db.password: the script's trimmed standard
-// output is the password. It runs as the agent's own user, with timeout on
-// top of ctx; a non-zero exit or empty output is an error naming the script.
-// When encrypted (script.db.password.encrypted=true) the output is an
-// EncryptPassword token for cluster.
-func RunPasswordScript(ctx context.Context, script string, timeout time.Duration, encrypted bool, cluster string) (string, error) {
-	if timeout <= 0 {
-		timeout = 30 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, script)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	// On timeout kill the script's whole process group, so a child it forked
-	// (holding our pipes) dies with it; WaitDelay is the backstop.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = time.Second
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		return "", fmt.Errorf("script.db.password %s: no answer within %s: %w", script, timeout, ctx.Err())
-	}
-	if err != nil {
-		return "", fmt.Errorf("script.db.password %s: %w (stderr: %q)", script, err, strings.TrimSpace(stderr.String()))
-	}
-	out := strings.TrimSpace(stdout.String())
-	if out == "" {
-		return "", fmt.Errorf("script.db.password %s: printed no password", script)
-	}
-	if encrypted {
-		p, err := DecryptPassword(cluster, out)
-		if err != nil {
-			return "", fmt.Errorf("script.db.password %s: %w", script, err)
-		}
-		return p, nil
-	}
-	return out, nil
-}
-
-// ScriptPasswordFunc adapts RunPasswordScript to Config.PasswordFunc.
-func ScriptPasswordFunc(script string, timeout time.Duration, encrypted bool, cluster string) func(context.Context) (string, error) {
-	return func(ctx context.Context) (string, error) {
-		return RunPasswordScript(ctx, script, timeout, encrypted, cluster)
-	}
-}

@@ -1,13 +1,9 @@
 package pg
 
 import (
-	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestPasswordRoundTrip(t *testing.T) {
@@ -53,52 +49,6 @@ func TestPasswordWrongCluster(t *testing.T) {
 	}
 	if _, err := EncryptPassword("", "x"); err == nil {
 		t.Error("empty cluster name accepted")
-	}
-}
-
-func writeScript(t *testing.T, body string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "pw.sh")
-	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func TestPasswordScript(t *testing.T) {
-	ctx := context.Background()
-	ok := writeScript(t, `printf '  s3cret \n\n'`)
-	got, err := RunPasswordScript(ctx, ok, 5*time.Second, false, "efm")
-	if err != nil || got != "s3cret" {
-		t.Fatalf("RunPasswordScript = %q, %v", got, err)
-	}
-
-	tok, _ := EncryptPassword("efm", "hidden")
-	enc := writeScript(t, "echo "+tok)
-	if got, err := ScriptPasswordFunc(enc, 5*time.Second, true, "efm")(ctx); err != nil || got != "hidden" {
-		t.Fatalf("encrypted script = %q, %v", got, err)
-	}
-	if _, err := RunPasswordScript(ctx, enc, 5*time.Second, true, "other"); err == nil {
-		t.Fatal("encrypted script output accepted for another cluster")
-	}
-
-	fail := writeScript(t, "echo nope >&2; exit 3")
-	_, err = RunPasswordScript(ctx, fail, 5*time.Second, false, "efm")
-	if err == nil || !strings.Contains(err.Error(), fail) || !strings.Contains(err.Error(), "nope") {
-		t.Fatalf("failing script: err = %v, want it to name %s and carry stderr", err, fail)
-	}
-
-	empty := writeScript(t, "true")
-	if _, err := RunPasswordScript(ctx, empty, 5*time.Second, false, "efm"); err == nil || !strings.Contains(err.Error(), empty) {
-		t.Fatalf("empty output: err = %v", err)
-	}
-
-	slow := writeScript(t, "sleep 30; echo late")
-	start := time.Now()
-	_, err = RunPasswordScript(ctx, slow, 200*time.Millisecond, false, "efm")
-	t.Logf("hung password script returned after %s", time.Since(start))
-	if err == nil || !strings.Contains(err.Error(), slow) || !strings.Contains(err.Error(), "no answer") {
-		t.Fatalf("slow script: err = %v", err)
 	}
 }
 
