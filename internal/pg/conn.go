@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,6 +28,11 @@ type DB struct {
 	checks   int    // health checks served by conn (db.reuse.connection.count)
 	password string // cached result of PasswordFunc
 	havePass bool
+
+	// standbyTLI is the newest timeline a probe of this server in recovery
+	// has seen: the WAL receiver's received_tli is gone the moment the
+	// upstream is, which is exactly when a failover asks for it.
+	standbyTLI atomic.Uint32
 }
 
 // New validates cfg (after defaults) and returns a DB; it does not connect.

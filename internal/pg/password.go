@@ -85,4 +85,3 @@ func passwordAEAD(cluster string) (cipher.AEAD, error) {
 	}
 	return cipher.NewGCM(block)
 }
-

@@ -17,7 +17,12 @@ type Status struct {
 	CurrentLSN   LSN  // primary: pg_current_wal_lsn()
 	ReplayPaused bool // standby: pg_is_wal_replay_paused()
 	// Timeline: primary = timeline of its current WAL file; standby = the
-	// wal receiver's received_tli (0 when not streaming or not visible).
+	// newest of the WAL receiver's received_tli (NULL when not streaming, or
+	// hidden from a role without pg_read_all_stats), the control file's
+	// checkpoint and minimum-recovery timelines, and every timeline an
+	// earlier probe of this server saw. Never 0 on a server that answers:
+	// a standby whose upstream just died still has a timeline, and a 0 there
+	// made every voter that knew its own refuse it.
 	Timeline               uint32
 	RecoveryTargetTimeline string // "latest" is what EFM expects on standbys
 	// SenderHost/SenderPort: whom the wal receiver streams from, and
@@ -58,7 +63,9 @@ SELECT r,
   CASE WHEN NOT r THEN substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END,
   current_setting('recovery_target_timeline'),
   CASE WHEN pg_has_role('pg_read_all_settings', 'member') THEN current_setting('data_directory') END,
-  w.received_tli, w.sender_host, w.sender_port, w.status, w.pid
+  w.received_tli, w.sender_host, w.sender_port, w.status, w.pid,
+  CASE WHEN r THEN greatest((SELECT timeline_id FROM pg_control_checkpoint()),
+    (SELECT min_recovery_end_timeline FROM pg_control_recovery())) END
 FROM pg_is_in_recovery() AS r
 LEFT JOIN pg_stat_wal_receiver AS w ON true`
 
@@ -70,10 +77,11 @@ func (d *DB) Probe(ctx context.Context) (Status, error) {
 		cur, recv, replay, tliHex *string
 		dataDir, senderHost, wrs  *string
 		recvTLI, senderPort, wpid *int32
+		controlTLI                *int32
 	)
 	err := d.withConn(ctx, true, func(ctx context.Context, c *pgx.Conn) error {
 		return c.QueryRow(ctx, probeSQL).Scan(&st.InRecovery, &cur, &recv, &replay, &st.ReplayPaused,
-			&tliHex, &st.RecoveryTargetTimeline, &dataDir, &recvTLI, &senderHost, &senderPort, &wrs, &wpid)
+			&tliHex, &st.RecoveryTargetTimeline, &dataDir, &recvTLI, &senderHost, &senderPort, &wrs, &wpid, &controlTLI)
 	})
 	if err != nil {
 		return Status{}, fmt.Errorf("probe %s: %w", d.cfg.Node, err)
@@ -90,8 +98,8 @@ func (d *DB) Probe(ctx context.Context) (Status, error) {
 		v, e := strconv.ParseUint(*tliHex, 16, 32)
 		errs = append(errs, e)
 		st.Timeline = uint32(v)
-	} else if recvTLI != nil {
-		st.Timeline = uint32(*recvTLI)
+	} else if st.InRecovery {
+		st.Timeline = d.standbyTimeline(recvTLI, controlTLI)
 	}
 	if dataDir != nil {
 		st.DataDirectory = *dataDir
@@ -165,4 +173,24 @@ func CheckRole(node string, expected Role, st Status) error {
 		return &WrongStateError{Node: node, Expected: expected, Observed: got}
 	}
 	return nil
+}
+
+// standbyTimeline is the newest timeline known for this server in recovery:
+// the receiver's, the control file's and the ones earlier probes saw. A
+// standby's timeline only grows (following a promotion, or rebuilt from a
+// newer primary), so the remembered value is never newer than the truth;
+// where it lags the truth, the voters refuse the candidate: the safe side.
+func (d *DB) standbyTimeline(recvTLI, controlTLI *int32) uint32 {
+	tli := d.standbyTLI.Load()
+	for _, v := range []*int32{recvTLI, controlTLI} {
+		if v != nil && *v > 0 {
+			tli = max(tli, uint32(*v))
+		}
+	}
+	for {
+		old := d.standbyTLI.Load()
+		if tli <= old || d.standbyTLI.CompareAndSwap(old, tli) {
+			return max(tli, old)
+		}
+	}
 }

@@ -194,3 +194,46 @@ func TestProbeWALReceiverHiddenFromUnprivilegedRole(t *testing.T) {
 		t.Errorf("primary: wal receiver pid %d status %q, want none", st.WALReceiverPID, st.WALReceiverStatus)
 	}
 }
+
+// A standby whose upstream is gone still reports its timeline: the WAL
+// receiver's row is empty then, and a 0 made every voter that knew its own
+// timeline refuse the candidate, leaving the cluster with no primary (found
+// by the chaos runner). Here c streams from b by cascading; b is promoted
+// (c follows it to timeline 2), then b stops: c's agent-side DB still says
+// 2, and a DB that never saw c stream reads the control file, not 0.
+func TestProbeStandbyTimelineWithoutUpstream(t *testing.T) {
+	requirePG(t)
+	t.Parallel()
+	base := baseDir(t)
+	a := startPrimary(t, base, "a")
+	b := startStandby(t, base, "b", a)
+	c := startStandby(t, base, "c", b)
+	ctx := context.Background()
+
+	b.pgctl("-w", "promote")
+	b.mustSQL("CREATE TABLE t2 (v int)")
+	waitFor(t, 60*time.Second, "c streaming on timeline 2", func() (bool, error) {
+		st, err := c.db.Probe(ctx)
+		return err == nil && st.Timeline == 2 && st.WALReceiverStatus == "streaming", err
+	})
+	b.pgctl("-w", "-m", "immediate", "stop")
+	waitFor(t, 60*time.Second, "c's WAL receiver gone", func() (bool, error) {
+		st, err := c.db.Probe(ctx)
+		return err == nil && st.WALReceiverStatus == "", err
+	})
+	st, err := c.db.Probe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Timeline != 2 {
+		t.Errorf("standby without upstream: timeline %d, want 2 (seen while it streamed)", st.Timeline)
+	}
+	fresh, err := c.newDB(nil).Probe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("a probe that never saw c stream reads timeline %d from the control file", fresh.Timeline)
+	if fresh.Timeline == 0 {
+		t.Errorf("standby without upstream, first probe: timeline 0, want the control file's")
+	}
+}
