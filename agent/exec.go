@@ -50,6 +50,13 @@ func (s *shell) do(ctx context.Context, a core.Action) error {
 			}
 			return core.DBOpResult{Seq: a.Seq, OK: err == nil, Err: errText(err)}
 		})
+	case core.CheckSyncStandbys:
+		s.async(ctx, a.Timeout, func(ctx context.Context) core.Event { return s.checkSync(ctx, a.Seq) })
+	case core.SetNumSync:
+		s.queueDB(ctx, a.Timeout, func(ctx context.Context) core.Event {
+			err := s.setNumSync(ctx, a)
+			return core.DBOpResult{Seq: a.Seq, OK: err == nil, Err: errText(err)}
+		})
 	case core.RunScript:
 		s.async(ctx, a.Timeout+time.Second, func(ctx context.Context) core.Event {
 			code, out := s.scripts.Run(ctx, a.Script, a.Placeholders, a.Timeout)

@@ -34,6 +34,10 @@ func coreParams(cfg *config.Config) core.Params {
 		VIPConfigured:            cfg.VirtualIP != "",
 		PingServerConfigured:     cfg.PingServerIP != "",
 		Scripts:                  map[core.Script]bool{},
+		CheckNumSyncPeriod:       cfg.CheckNumSyncPeriod,
+		ReconfigureNumSync:       cfg.ReconfigureNumSync,
+		ReconfigureSyncPrimary:   cfg.ReconfigureSyncPrimary,
+		ReconfigureNumSyncMax:    cfg.ReconfigureNumSyncMax,
 	}
 	// A probe's deadline is what ping.server.command needs, not
 	// remote.timeout (a probe killed early is in doubt and blocks the

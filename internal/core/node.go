@@ -80,6 +80,7 @@ type Node struct {
 	standby   standbyState
 	handover  handover
 	vip       vipMonitor
+	syncrep   syncRep
 	notes     notifications
 	checks    map[uint64]*checkJob
 	pending   map[uint64]pendingOp

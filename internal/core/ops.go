@@ -31,6 +31,8 @@ const (
 	awaitCandidacy                        // a step of this node's promotion (phase)
 	awaitScript                           // a script whose exit is notified
 	awaitFollow                           // FollowPrimary
+	awaitSyncCheck                        // CheckSyncStandbys (syncrep.go)
+	awaitSyncSet                          // SetNumSync (syncrep.go)
 )
 
 // pendingOp remembers why an action with a Seq was issued, to route its
@@ -47,6 +49,9 @@ type pendingOp struct {
 	script Script
 	db     DBOp
 	vip    VIPOp
+	// syncChange and syncWhy: an awaitSyncSet change, for its notification.
+	syncChange SyncChange
+	syncWhy    string
 }
 
 // await registers op and returns the Seq of the action that waits for it.
@@ -122,6 +127,10 @@ func (n *Node) onResult(r result) {
 		if n.candidacyAt(op) != nil {
 			n.pingServerAnswered(r)
 		}
+	case SyncStandbys:
+		if op.awaits == awaitSyncCheck {
+			n.syncChecked(r)
+		}
 	}
 }
 
@@ -136,6 +145,8 @@ func (n *Node) opDone(op pendingOp, e DBOpResult) {
 		}
 	case awaitFollow:
 		n.followDone(e.OK, e.Err)
+	case awaitSyncSet:
+		n.syncSet(op, e)
 	case awaitReplayPaused:
 		n.replayPausedFor(op.job, e)
 	case awaitOutcome:

@@ -96,6 +96,10 @@ func (w *World) exec(n *simNode, a core.Action) {
 		w.follow(n, a)
 	case core.RunScript:
 		w.runScript(n, a)
+	case core.CheckSyncStandbys:
+		w.checkSync(n, a)
+	case core.SetNumSync:
+		w.setNumSync(n, a)
 	case core.Notify:
 		if !catalogued[a.Subject] {
 			w.fail("%s notified %s, which is not in the subject catalogue", n.id, a.Subject)

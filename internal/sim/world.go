@@ -125,7 +125,15 @@ type World struct {
 
 	tl       []timeline
 	maxAcked map[int]core.LSN
-	nextLSN  core.LSN
+	// maxAsync: the highest commit per timeline acknowledged while the
+	// primary's num_sync was below SyncK or cleared (reconfigure.num.sync,
+	// reconfigure.sync.primary): those may be lost on a failover, and are
+	// counted (asyncLost), not checked.
+	maxAsync     map[int]core.LSN
+	asyncCommits int
+	asyncLost    int
+	syncChanges  int
+	nextLSN      core.LSN
 
 	votes      map[uint64]map[core.NodeID]core.NodeID
 	votersAt   map[uint64]int

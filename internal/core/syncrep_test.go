@@ -1,0 +1,178 @@
+package core
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openefm/efm/internal/notify/subject"
+)
+
+func TestDecideSync(t *testing.T) {
+	type opts struct {
+		numSync, syncPrimary bool
+		max                  int
+	}
+	for _, tc := range []struct {
+		name string
+		o    opts
+		s    SyncStandbys
+		want SyncChange
+		num  int
+	}{
+		{"asynchronous: nothing", opts{true, true, 3}, SyncStandbys{Num: 0, Listed: 0, Available: 2}, SyncKeep, 0},
+		{"enough standbys", opts{true, true, 0}, SyncStandbys{Num: 2, Listed: 2, Available: 2}, SyncKeep, 0},
+		{"one of two lost, lowering allowed", opts{true, false, 0}, SyncStandbys{Num: 2, Listed: 2, Available: 1}, SyncLower, 1},
+		{"two of three lost, lowering allowed", opts{true, false, 0}, SyncStandbys{Num: 3, Listed: 3, Available: 1}, SyncLower, 1},
+		{"one of three lost: lowered to what is left", opts{true, false, 0}, SyncStandbys{Num: 3, Listed: 3, Available: 2}, SyncLower, 2},
+		{"all lost, lowering only: never below 1", opts{true, false, 0}, SyncStandbys{Num: 2, Listed: 2, Available: 0}, SyncLower, 1},
+		{"all lost at num_sync 1, lowering only: blocked", opts{true, false, 0}, SyncStandbys{Num: 1, Listed: 2, Available: 0}, SyncBlocked, 0},
+		{"all lost, sync.primary: cleared", opts{true, true, 0}, SyncStandbys{Num: 2, Listed: 2, Available: 0}, SyncClear, 0},
+		{"all lost, sync.primary alone: cleared", opts{false, true, 0}, SyncStandbys{Num: 1, Listed: 2, Available: 0}, SyncClear, 0},
+		{"one lost, sync.primary alone: blocked", opts{false, true, 0}, SyncStandbys{Num: 2, Listed: 2, Available: 1}, SyncBlocked, 0},
+		{"neither allowed: blocked", opts{false, false, 5}, SyncStandbys{Num: 2, Listed: 2, Available: 1}, SyncBlocked, 0},
+		{"standby back: raised to max", opts{true, false, 2}, SyncStandbys{Num: 1, Listed: 2, Available: 2}, SyncRaise, 2},
+		{"raised no further than available", opts{true, false, 3}, SyncStandbys{Num: 1, Listed: 3, Available: 2}, SyncRaise, 2},
+		{"raised no further than listed", opts{true, false, 3}, SyncStandbys{Num: 1, Listed: 2, Available: 3}, SyncRaise, 2},
+		{"wildcard: raised to max", opts{true, false, 3}, SyncStandbys{Num: 1, Listed: 0, Available: 4}, SyncRaise, 3},
+		{"no max: not raised", opts{true, false, 0}, SyncStandbys{Num: 1, Listed: 2, Available: 2}, SyncKeep, 0},
+		{"at max: kept", opts{true, false, 2}, SyncStandbys{Num: 2, Listed: 3, Available: 3}, SyncKeep, 0},
+		{"cleared stays cleared (EFM)", opts{true, true, 2}, SyncStandbys{Num: 0, Listed: 0, Available: 2}, SyncKeep, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := testParams()
+			p.ReconfigureNumSync, p.ReconfigureSyncPrimary, p.ReconfigureNumSyncMax = tc.o.numSync, tc.o.syncPrimary, tc.o.max
+			d := DecideSync(p, tc.s)
+			if d.Change != tc.want || d.Num != tc.num {
+				t.Errorf("DecideSync(%+v) = %v %d (%s), want %v %d", tc.s, d.Change, d.Num, d.Why, tc.want, tc.num)
+			}
+			if d.Change != SyncKeep && d.Why == "" {
+				t.Errorf("%v without a reason", d.Change)
+			}
+		})
+	}
+}
+
+// syncPrimary is a primary holding its lease (every renewal acknowledged by
+// 10.0.0.2) with check.num.sync.period = period.
+func syncPrimary(t *testing.T, period time.Duration, numSync, syncPrimaryOK bool, max int) *harness {
+	t.Helper()
+	h := newHarness(t, "10.0.0.1", KindDatabase, Persisted{}, LocalDBProbe{Reachable: true, CurrentLSN: 5, Timeline: 1}, members(MemberAlive, MemberAlive, MemberAlive)...)
+	h.n.p.CheckNumSyncPeriod = period
+	h.n.p.ReconfigureNumSync, h.n.p.ReconfigureSyncPrimary, h.n.p.ReconfigureNumSyncMax = numSync, syncPrimaryOK, max
+	return h
+}
+
+// advanceAcking ticks for d, acknowledging every lease round at once, and
+// returns the actions emitted.
+func (h *harness) advanceAcking(d time.Duration) []Action {
+	start := len(h.acts)
+	end := h.now + d
+	acked := 0
+	for h.now < end {
+		h.now += 50 * time.Millisecond
+		h.step(Tick{})
+		for ; acked < len(h.acts); acked++ {
+			if s, ok := h.acts[acked].(Send); ok && s.Msg.Type == MsgHeartbeat && s.Msg.Round > 0 && s.To == "10.0.0.2" {
+				h.step(MessageReceived{From: "10.0.0.2", Msg: Message{Cluster: "c", Type: MsgLeaseAck, Epoch: s.Msg.Epoch, Round: s.Msg.Round, OK: true}})
+			}
+		}
+	}
+	return h.acts[start:]
+}
+
+func actionsOf[T Action](acts []Action) []T {
+	var out []T
+	for _, a := range acts {
+		if x, ok := a.(T); ok {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func TestPrimaryLowersAndRaisesNumSync(t *testing.T) {
+	const period = 5 * time.Second
+	h := syncPrimary(t, period, true, false, 2)
+	h.advanceAcking(time.Second)
+	if h.n.Role() != RolePrimary {
+		t.Fatalf("role %v, want primary", h.n.Role())
+	}
+	checks := actionsOf[CheckSyncStandbys](h.acts)
+	if len(checks) != 1 {
+		t.Fatalf("%d sync checks in the first second, want 1 (at once on a primary)", len(checks))
+	}
+	// A standby of two lost: num_sync 2 is lowered to 1.
+	acts := h.step(SyncStandbys{Seq: checks[0].Seq, Num: 2, Listed: 2, Available: 1})
+	sets := actionsOf[SetNumSync](acts)
+	if len(sets) != 1 || sets[0].Num != 1 {
+		t.Fatalf("after one of two sync standbys lost: %+v, want SetNumSync 1", sets)
+	}
+	// No second check while the change runs.
+	if n := len(actionsOf[CheckSyncStandbys](h.advanceAcking(2 * period))); n != 0 {
+		t.Errorf("%d checks while a change was pending", n)
+	}
+	acts = h.step(DBOpResult{Seq: sets[0].Seq, OK: true})
+	if got := actionsOf[Notify](acts); len(got) != 1 || got[0].Subject != subject.SyncReplicationReconfigured || !strings.Contains(got[0].Text, "lowered to 1") {
+		t.Errorf("notifications after lowering: %+v", got)
+	}
+	// The standby is back: raised to reconfigure.num.sync.max.
+	checks = actionsOf[CheckSyncStandbys](h.advanceAcking(period + time.Second))
+	if len(checks) != 1 {
+		t.Fatalf("%d checks in a period, want 1", len(checks))
+	}
+	sets = actionsOf[SetNumSync](h.step(SyncStandbys{Seq: checks[0].Seq, Num: 1, Listed: 2, Available: 2}))
+	if len(sets) != 1 || sets[0].Num != 2 {
+		t.Fatalf("after the standby came back: %+v, want SetNumSync 2", sets)
+	}
+	acts = h.step(DBOpResult{Seq: sets[0].Seq, OK: true})
+	if got := actionsOf[Notify](acts); len(got) != 1 || !strings.Contains(got[0].Text, "raised to 2") {
+		t.Errorf("notifications after raising: %+v", got)
+	}
+}
+
+func TestPrimaryClearsSyncWhenNoStandbyLeft(t *testing.T) {
+	h := syncPrimary(t, 5*time.Second, true, true, 2)
+	h.advanceAcking(time.Second)
+	checks := actionsOf[CheckSyncStandbys](h.acts)
+	sets := actionsOf[SetNumSync](h.step(SyncStandbys{Seq: checks[0].Seq, Num: 1, Listed: 2, Available: 0}))
+	if len(sets) != 1 || sets[0].Num != 0 {
+		t.Fatalf("no sync standby left with reconfigure.sync.primary: %+v, want SetNumSync 0 (clear)", sets)
+	}
+	got := actionsOf[Notify](h.step(DBOpResult{Seq: sets[0].Seq, OK: true}))
+	if len(got) != 1 || got[0].Subject != subject.SyncReplicationDisabled {
+		t.Errorf("notifications after clearing: %+v", got)
+	}
+	// Cleared stays cleared, as EFM: no change when the standbys return.
+	checks = actionsOf[CheckSyncStandbys](h.advanceAcking(6 * time.Second))
+	if sets := actionsOf[SetNumSync](h.step(SyncStandbys{Seq: checks[0].Seq, Num: 0, Available: 2})); len(sets) != 0 {
+		t.Errorf("a cleared setting was changed: %+v", sets)
+	}
+}
+
+func TestSyncCheckBlockedOrInDoubtChangesNothing(t *testing.T) {
+	h := syncPrimary(t, 5*time.Second, false, false, 0)
+	h.advanceAcking(time.Second)
+	checks := actionsOf[CheckSyncStandbys](h.acts)
+	acts := h.step(SyncStandbys{Seq: checks[0].Seq, Num: 2, Listed: 2, Available: 1})
+	if sets := actionsOf[SetNumSync](acts); len(sets) != 0 {
+		t.Errorf("changed num_sync with reconfigure.num.sync=false: %+v", sets)
+	}
+	if got := actionsOf[Notify](acts); len(got) != 1 || got[0].Subject != subject.NotEnoughSyncStandbys {
+		t.Errorf("notifications when blocked: %+v", got)
+	}
+	// An answer in doubt: nothing changes.
+	h.n.p.ReconfigureNumSync = true
+	checks = actionsOf[CheckSyncStandbys](h.advanceAcking(6 * time.Second))
+	if acts := h.step(SyncStandbys{Seq: checks[0].Seq, Err: "connection refused"}); len(actionsOf[SetNumSync](acts)) != 0 {
+		t.Errorf("changed num_sync on a check in doubt")
+	}
+}
+
+func TestStandbyDoesNotCheckSync(t *testing.T) {
+	h := newHarness(t, "10.0.0.2", KindDatabase, Persisted{Primary: "10.0.0.1"}, standbyProbe, members(MemberAlive, MemberAlive, MemberAlive)...)
+	h.n.p.CheckNumSyncPeriod = time.Second
+	if n := len(actionsOf[CheckSyncStandbys](h.advance(5 * time.Second))); n != 0 {
+		t.Errorf("a standby checked synchronous standbys %d times", n)
+	}
+}
