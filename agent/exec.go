@@ -57,6 +57,17 @@ func (s *shell) do(ctx context.Context, a core.Action) error {
 			err := s.setNumSync(ctx, a)
 			return core.DBOpResult{Seq: a.Seq, OK: err == nil, Err: errText(err)}
 		})
+	case core.ReadSlotPositions:
+		s.async(ctx, a.Timeout, func(ctx context.Context) core.Event { return s.slotPositions(ctx, a) })
+	case core.SyncSlots:
+		// Not in the database queue: SQL only, and a promotion or a
+		// follow must not wait behind it.
+		s.async(ctx, a.Timeout, func(ctx context.Context) core.Event { return s.syncSlots(ctx, a) })
+	case core.DropSlots:
+		s.queueDB(ctx, a.Timeout, func(ctx context.Context) core.Event {
+			err := s.dropSlots(ctx, a)
+			return core.DBOpResult{Seq: a.Seq, OK: err == nil, Err: errText(err)}
+		})
 	case core.RunScript:
 		s.async(ctx, a.Timeout+time.Second, func(ctx context.Context) core.Event {
 			code, out := s.scripts.Run(ctx, a.Script, a.Placeholders, a.Timeout)
@@ -120,6 +131,9 @@ func (s *shell) send(ctx context.Context, a core.Send) {
 func (s *shell) follow(ctx context.Context, a core.FollowPrimary) error {
 	db := s.requireDB()
 	if len(a.Sources) == 0 {
+		if a.Slot {
+			return s.followThroughSlot(ctx, a)
+		}
 		return db.Follow(ctx, string(a.Primary))
 	}
 	var tried []string

@@ -91,6 +91,7 @@ func (n *Node) onMembership(ev MembershipChanged) {
 	if reset {
 		n.st.ResetGen = ev.ResetGen
 		changed = true
+		defer n.dropStaleSlots() // once the view below has removed them
 	}
 	n.applyPriorities(ev.Priorities)
 	for _, m := range ev.Members {

@@ -81,6 +81,7 @@ type Node struct {
 	handover  handover
 	vip       vipMonitor
 	syncrep   syncRep
+	slots     slotState
 	notes     notifications
 	checks    map[uint64]*checkJob
 	pending   map[uint64]pendingOp

@@ -33,6 +33,8 @@ const (
 	awaitFollow                           // FollowPrimary
 	awaitSyncCheck                        // CheckSyncStandbys (syncrep.go)
 	awaitSyncSet                          // SetNumSync (syncrep.go)
+	awaitSlotRead                         // ReadSlotPositions (slots.go)
+	awaitSlotSync                         // SyncSlots (slots.go)
 )
 
 // pendingOp remembers why an action with a Seq was issued, to route its
@@ -130,6 +132,14 @@ func (n *Node) onResult(r result) {
 	case SyncStandbys:
 		if op.awaits == awaitSyncCheck {
 			n.syncChecked(r)
+		}
+	case SlotPositions:
+		if op.awaits == awaitSlotRead {
+			n.slotPositionsRead(r)
+		}
+	case SlotsSynced:
+		if op.awaits == awaitSlotSync {
+			n.slotsSynced(r)
 		}
 	}
 }

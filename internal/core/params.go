@@ -48,6 +48,10 @@ type Params struct {
 	ReconfigureSyncPrimary bool          // reconfigure.sync.primary
 	ReconfigureNumSyncMax  int           // reconfigure.num.sync.max; 0 = unset
 
+	// UpdatePhysicalSlotsPeriod: update.physical.slots.period (slots.go);
+	// 0 = off.
+	UpdatePhysicalSlotsPeriod time.Duration
+
 	VIPConfigured        bool // virtual.ip is set
 	PingServerConfigured bool // ping.server.ip is set
 	// Scripts lists the script.* properties that are set. The core emits

@@ -41,12 +41,12 @@ func (c Config) String() string {
 	return fmt.Sprintf("seed=%d dbs=%d witnesses=%d syncK=%d stonith=%v watchdog=%v promotable=%v fenceFail=%d%% faults=%d phase=%v "+
 		"node.timeout=%v lease=%v local=%v/%v/%v remote=%v auto.failover=%v minimum.standbys=%d vip=%v check.vip=%v ping=%v replay.tiebreaker=%v "+
 		"priority=%v auto.reconfigure=%v restart.delay=%v probe.timeout=%v liveness=%v "+
-		"check.num.sync=%v reconfigure.num.sync=%v sync.primary=%v num.sync.max=%d",
+		"check.num.sync=%v reconfigure.num.sync=%v sync.primary=%v num.sync.max=%d slots=%v",
 		c.Seed, c.DBs, c.Witnesses, c.SyncK, c.Stonith, c.Watchdog, c.Promotable, c.FenceFailPct, c.NumFaults, c.FaultPhase,
 		p.NodeTimeout, p.Lease, p.LocalPeriod, p.LocalTimeout, p.LocalTimeoutFinal, p.RemoteTimeout, p.AutoFailover, p.MinimumStandbys,
 		p.VIPConfigured, p.CheckVIPBeforePromotion, p.PingServerConfigured, p.UseReplayTiebreaker, p.PriorityStandbys,
 		p.AutoReconfigure, p.StandbyRestartDelay, p.ProbeTimeout, c.Liveness,
-		p.CheckNumSyncPeriod, p.ReconfigureNumSync, p.ReconfigureSyncPrimary, p.ReconfigureNumSyncMax)
+		p.CheckNumSyncPeriod, p.ReconfigureNumSync, p.ReconfigureSyncPrimary, p.ReconfigureNumSyncMax, p.UpdatePhysicalSlotsPeriod)
 }
 
 func nodeID(i int) core.NodeID { return core.NodeID(fmt.Sprintf("10.0.0.%d", i+1)) }
@@ -161,6 +161,11 @@ func RandomConfig(seed int64) Config {
 		if r.Intn(4) != 0 {
 			p.ReconfigureNumSyncMax = c.SyncK
 		}
+	}
+	// Physical slots in half of the schedules (slots.go): positions sent,
+	// standbys' copies kept, followers streaming through them.
+	if r.Intn(2) == 0 {
+		p.UpdatePhysicalSlotsPeriod = time.Duration(300+r.Intn(2700)) * time.Millisecond
 	}
 	return c
 }

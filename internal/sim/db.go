@@ -33,6 +33,11 @@ type fakeDB struct {
 	// own postgresql.auto.conf): Config.SyncK, unless the agent changed
 	// it; 0 = cleared (asynchronous).
 	syncK int
+	// slots: this server's physical slots for other nodes, at their
+	// restart_lsn (slots.go); slot: the standby streams through its slot
+	// on the primary it follows.
+	slots map[core.NodeID]core.LSN
+	slot  bool
 }
 
 func (d *fakeDB) writable() bool { return d.up && !d.inRecovery }

@@ -133,7 +133,11 @@ type World struct {
 	asyncCommits int
 	asyncLost    int
 	syncChanges  int
-	nextLSN      core.LSN
+	// Followers that streamed through their slot on the new primary, and
+	// how many of those slots were there already (kept by slots.go while
+	// the new primary was a standby).
+	slotFollows, slotsFound int
+	nextLSN                 core.LSN
 
 	votes      map[uint64]map[core.NodeID]core.NodeID
 	votersAt   map[uint64]int
