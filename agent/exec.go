@@ -57,6 +57,15 @@ func (s *shell) do(ctx context.Context, a core.Action) error {
 			err := s.setNumSync(ctx, a)
 			return core.DBOpResult{Seq: a.Seq, OK: err == nil, Err: errText(err)}
 		})
+	case core.RenameSyncStandby:
+		s.queueDB(ctx, a.Timeout, func(ctx context.Context) core.Event {
+			changed, err := s.renameSync(ctx, a)
+			r := core.DBOpResult{Seq: a.Seq, OK: err == nil, Err: errText(err)}
+			if err == nil && !changed {
+				r.Err = "unchanged"
+			}
+			return r
+		})
 	case core.ReadSlotPositions:
 		s.async(ctx, a.Timeout, func(ctx context.Context) core.Event { return s.slotPositions(ctx, a) })
 	case core.SyncSlots:

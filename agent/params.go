@@ -39,6 +39,7 @@ func coreParams(cfg *config.Config) core.Params {
 		ReconfigureSyncPrimary:    cfg.ReconfigureSyncPrimary,
 		ReconfigureNumSyncMax:     cfg.ReconfigureNumSyncMax,
 		UpdatePhysicalSlotsPeriod: cfg.UpdatePhysicalSlotsPeriod,
+		AppName:                   cfg.ApplicationName,
 	}
 	// A probe's deadline is what ping.server.command needs, not
 	// remote.timeout (a probe killed early is in doubt and blocks the

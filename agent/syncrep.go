@@ -100,3 +100,31 @@ func (s *shell) setNumSync(ctx context.Context, a core.SetNumSync) error {
 	s.log.Warn("synchronous_standby_names changed", "before", before.String(), "after", after.String())
 	return nil
 }
+
+// renameSync carries out core.RenameSyncStandby on a new primary: its own
+// name replaced by its predecessor's (core.SyncNamesForNewPrimary), the
+// FIRST/ANY form kept. Err "" with OK also when nothing needed changing.
+func (s *shell) renameSync(ctx context.Context, a core.RenameSyncStandby) (changed bool, err error) {
+	d, err := s.syncDB()
+	if err != nil {
+		return false, err
+	}
+	before, err := d.SyncStandbyNames(ctx)
+	if err != nil {
+		return false, err
+	}
+	if !before.Synchronous() {
+		return false, nil
+	}
+	num, names, ok := core.SyncNamesForNewPrimary(before.Num, before.Names, a.Self, a.Old)
+	if !ok {
+		return false, nil
+	}
+	after := before
+	after.Num, after.Names = num, names
+	if err := d.SetSyncStandbyNames(ctx, after); err != nil {
+		return false, err
+	}
+	s.log.Warn("synchronous_standby_names rewritten for the new primary", "before", before.String(), "after", after.String())
+	return true, nil
+}

@@ -17,10 +17,15 @@ func slotOf(h *harness.Host) string { return pg.SlotName(h.Addr.String()) }
 // With update.physical.slots.period=1 each standby keeps a slot for its
 // peer; after n1's postmaster is killed and a standby promoted, the other
 // standby streams from the new primary through its efm_ slot, which the
-// new primary already had.
+// new primary already had; and the new primary's synchronous_standby_names
+// names the old primary instead of itself.
 func TestSlotsFollowersStreamThroughSlotsAfterFailover(t *testing.T) {
 	c, ctx := startCluster(t, harness.ClusterOptions{Sync: true, Props: map[string]string{
 		"update.physical.slots.period": "1",
+		// Let the agents manage synchronous_standby_names, so the new
+		// primary's lists the old one in place of itself.
+		"check.num.sync.period": "1",
+		"reconfigure.num.sync":  "true",
 	}})
 	n2, n3 := c.PG("n2"), c.PG("n3")
 	// Each standby keeps its peer's slot, advanced.
@@ -62,6 +67,14 @@ func TestSlotsFollowersStreamThroughSlotsAfterFailover(t *testing.T) {
 	if got, err := other.QueryString(ctx, "SELECT current_setting('primary_slot_name')"); err != nil || got != name {
 		t.Errorf("%s's primary_slot_name is %q (err %v), want %q", other.Host.Name, got, err, name)
 	}
+	// synchronous_standby_names was 'ANY 1 (n2, n3)' everywhere: the new
+	// primary lists n1 (to be rejoined) in its own place, form kept.
+	want := "ANY 1 (n1, n3)"
+	if np == "n3" {
+		want = "ANY 1 (n2, n1)"
+	}
+	renamed := waitSyncNames(ctx, t, c.PG(np), want, 30*time.Second)
+	t.Logf("measured: the new primary %s's synchronous_standby_names became %q %v after the kill", np, want, renamed.Sub(fault).Round(time.Millisecond))
 	if err := w.WaitAcks(ctx, 60*time.Second, fault, 20); err != nil {
 		t.Fatalf("the client cannot commit after the failover: %v", err)
 	}

@@ -285,6 +285,7 @@ func (n *Node) myStatus() NodeStatus {
 		s.Following = n.standby.following
 		s.WALReceiver = pr.WALReceiver
 		s.Promotable = n.p.Promotable
+		s.App = n.p.AppName
 		if pr, ok := n.setPriority[n.p.Self]; ok {
 			s.Promotable = pr > 0
 		}

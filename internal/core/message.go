@@ -71,6 +71,9 @@ type NodeStatus struct {
 	// WALReceiver is LocalDBProbe.WALReceiver: whether a standby streams
 	// (efm promote -switchover wants one that does).
 	WALReceiver string `json:"wr,omitempty"`
+	// App is the node's application.name (its synchronous_standby_names
+	// name), for a new primary to list its predecessor (syncrep.go).
+	App string `json:"app,omitempty"`
 }
 
 // Message is the one envelope every agent-to-agent message uses; fields not

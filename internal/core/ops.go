@@ -33,6 +33,7 @@ const (
 	awaitFollow                           // FollowPrimary
 	awaitSyncCheck                        // CheckSyncStandbys (syncrep.go)
 	awaitSyncSet                          // SetNumSync (syncrep.go)
+	awaitSyncRename                       // RenameSyncStandby (syncrep.go)
 	awaitSlotRead                         // ReadSlotPositions (slots.go)
 	awaitSlotSync                         // SyncSlots (slots.go)
 )
@@ -157,6 +158,8 @@ func (n *Node) opDone(op pendingOp, e DBOpResult) {
 		n.followDone(e.OK, e.Err)
 	case awaitSyncSet:
 		n.syncSet(op, e)
+	case awaitSyncRename:
+		n.syncRenamed(op, e)
 	case awaitReplayPaused:
 		n.replayPausedFor(op.job, e)
 	case awaitOutcome:

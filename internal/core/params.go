@@ -47,6 +47,9 @@ type Params struct {
 	ReconfigureNumSync     bool          // reconfigure.num.sync
 	ReconfigureSyncPrimary bool          // reconfigure.sync.primary
 	ReconfigureNumSyncMax  int           // reconfigure.num.sync.max; 0 = unset
+	// AppName is application.name: the application_name this node's
+	// standby streams with, its name in synchronous_standby_names.
+	AppName string
 
 	// UpdatePhysicalSlotsPeriod: update.physical.slots.period (slots.go);
 	// 0 = off.

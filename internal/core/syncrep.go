@@ -3,6 +3,7 @@ package core
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/openefm/efm/internal/notify/subject"
@@ -213,4 +214,90 @@ func (n *Node) syncSet(op pendingOp, e DBOpResult) {
 		s = subject.SyncReplicationDisabled
 	}
 	n.notify(s, "Synchronous replication on "+string(n.p.Self)+": "+op.syncWhy+".")
+}
+
+// RenameSyncStandby asks the shell of a new primary to rewrite its
+// synchronous_standby_names as SyncNamesForNewPrimary says, for a primary
+// whose own application_name is Self and whose predecessor's is Old;
+// answered by DBOpResult.
+type RenameSyncStandby struct {
+	Seq       uint64
+	Self, Old string
+	Timeout   time.Duration
+}
+
+func (RenameSyncStandby) isAction() {}
+
+// SyncNamesForNewPrimary is what a promoted standby's
+// synchronous_standby_names becomes. Its value was written for the old
+// primary (the same on every server, as PostgreSQL's documentation
+// suggests), so it lists this node (self, its application.name), which
+// can never confirm its own commits, and not the old primary (old), which
+// will be a standby once rejoined. self is replaced by old in place (the
+// FIRST order kept), or removed when old is unknown or listed already, and
+// num_sync is capped at the names left. changed is false when self is not
+// listed (nothing to do) or removing it would leave no name; names are
+// compared case-insensitively, as PostgreSQL does.
+func SyncNamesForNewPrimary(num int, names []string, self, old string) (newNum int, newNames []string, changed bool) {
+	idx := -1
+	for i, n := range names {
+		if strings.EqualFold(n, self) {
+			idx = i
+		}
+	}
+	if self == "" || idx < 0 {
+		return num, names, false
+	}
+	oldListed := false
+	for _, n := range names {
+		oldListed = oldListed || strings.EqualFold(n, old)
+	}
+	out := append([]string(nil), names...)
+	if old != "" && !oldListed {
+		out[idx] = old
+		return num, out, true
+	}
+	out = append(out[:idx], out[idx+1:]...)
+	if len(out) == 0 {
+		return num, names, false
+	}
+	return min(num, len(out)), out, true
+}
+
+// manageSync: the operator let the agents change synchronous_standby_names
+// (reconfigure.num.sync, reconfigure.sync.primary or
+// reconfigure.num.sync.max, with the check on).
+func (n *Node) manageSync() bool {
+	return n.p.CheckNumSyncPeriod > 0 && (n.p.ReconfigureNumSync || n.p.ReconfigureSyncPrimary || n.p.ReconfigureNumSyncMax > 0)
+}
+
+// renameSyncForNewPrimary: this node was just promoted in place of old.
+// The count check waits until the names are right.
+func (n *Node) renameSyncForNewPrimary(old NodeID) {
+	if !n.manageSync() || n.p.AppName == "" {
+		return
+	}
+	oldApp := ""
+	if p, ok := n.members[old]; ok && old != "" {
+		oldApp = p.status.App
+	}
+	n.syncrep.inFlight = true
+	n.emit(RenameSyncStandby{Seq: n.await(pendingOp{awaits: awaitSyncRename,
+		syncWhy: fmt.Sprintf("%s (%s) is the new primary in place of %s (%q)", n.p.Self, n.p.AppName, old, oldApp)}),
+		Self: n.p.AppName, Old: oldApp, Timeout: n.p.RemoteTimeout})
+}
+
+// syncRenamed: the shell's answer to RenameSyncStandby. Err "unchanged"
+// is not a failure: there was nothing to rewrite.
+func (n *Node) syncRenamed(op pendingOp, e DBOpResult) {
+	n.syncrep.inFlight = false
+	n.syncrep.next = n.now
+	switch {
+	case e.OK && e.Err == "":
+		n.log(slog.LevelWarn, "synchronous_standby_names rewritten for the new primary", "why", op.syncWhy)
+		n.notify(subject.SyncReplicationReconfigured, "synchronous_standby_names rewritten: "+op.syncWhy+".")
+	case !e.OK:
+		n.log(slog.LevelError, "could not rewrite synchronous_standby_names for the new primary", "why", op.syncWhy, "err", e.Err)
+		n.notify(subject.CouldNotReloadDBConfig, fmt.Sprintf("Rewriting synchronous_standby_names (%s) failed: %s", op.syncWhy, e.Err))
+	}
 }

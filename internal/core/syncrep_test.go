@@ -65,7 +65,10 @@ func syncPrimary(t *testing.T, period time.Duration, numSync, syncPrimaryOK bool
 
 // advanceAcking ticks for d, acknowledging every lease round at once, and
 // returns the actions emitted.
-func (h *harness) advanceAcking(d time.Duration) []Action {
+func (h *harness) advanceAcking(d time.Duration) []Action { return h.advanceAckingFrom(d, "10.0.0.2") }
+
+// advanceAckingFrom is advanceAcking with voter as the acknowledging node.
+func (h *harness) advanceAckingFrom(d time.Duration, voter NodeID) []Action {
 	start := len(h.acts)
 	end := h.now + d
 	acked := 0
@@ -73,8 +76,8 @@ func (h *harness) advanceAcking(d time.Duration) []Action {
 		h.now += 50 * time.Millisecond
 		h.step(Tick{})
 		for ; acked < len(h.acts); acked++ {
-			if s, ok := h.acts[acked].(Send); ok && s.Msg.Type == MsgHeartbeat && s.Msg.Round > 0 && s.To == "10.0.0.2" {
-				h.step(MessageReceived{From: "10.0.0.2", Msg: Message{Cluster: "c", Type: MsgLeaseAck, Epoch: s.Msg.Epoch, Round: s.Msg.Round, OK: true}})
+			if s, ok := h.acts[acked].(Send); ok && s.Msg.Type == MsgHeartbeat && s.Msg.Round > 0 && s.To == voter {
+				h.step(MessageReceived{From: voter, Msg: Message{Cluster: "c", Type: MsgLeaseAck, Epoch: s.Msg.Epoch, Round: s.Msg.Round, OK: true}})
 			}
 		}
 	}
@@ -174,5 +177,79 @@ func TestStandbyDoesNotCheckSync(t *testing.T) {
 	h.n.p.CheckNumSyncPeriod = time.Second
 	if n := len(actionsOf[CheckSyncStandbys](h.advance(5 * time.Second))); n != 0 {
 		t.Errorf("a standby checked synchronous standbys %d times", n)
+	}
+}
+
+func TestSyncNamesForNewPrimary(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		num       int
+		names     []string
+		self, old string
+		wantNum   int
+		want      []string
+		changed   bool
+	}{
+		{"self replaced by the old primary in place", 1, []string{"n2", "n3"}, "n2", "n1", 1, []string{"n1", "n3"}, true},
+		{"FIRST order kept", 2, []string{"n3", "n2", "n4"}, "n2", "n1", 2, []string{"n3", "n1", "n4"}, true},
+		{"case-insensitive as PostgreSQL", 1, []string{"N2", "n3"}, "n2", "n1", 1, []string{"n1", "n3"}, true},
+		{"old unknown: self removed, num capped", 2, []string{"n2", "n3"}, "n2", "", 1, []string{"n3"}, true},
+		{"old listed already: self removed", 1, []string{"n1", "n2", "n3"}, "n2", "n1", 1, []string{"n1", "n3"}, true},
+		{"self not listed: unchanged", 1, []string{"n1", "n3"}, "n2", "n1", 1, []string{"n1", "n3"}, false},
+		{"only self listed, old unknown: unchanged", 1, []string{"n2"}, "n2", "", 1, []string{"n2"}, false},
+		{"no application.name: unchanged", 1, []string{"n2", "n3"}, "", "n1", 1, []string{"n2", "n3"}, false},
+	} {
+		num, names, changed := SyncNamesForNewPrimary(tc.num, tc.names, tc.self, tc.old)
+		if num != tc.wantNum || changed != tc.changed || strings.Join(names, ",") != strings.Join(tc.want, ",") {
+			t.Errorf("%s: %d %v %v, want %d %v %v", tc.name, num, names, changed, tc.wantNum, tc.want, tc.changed)
+		}
+	}
+}
+
+func TestNewPrimaryRewritesSyncNamesBeforeCounting(t *testing.T) {
+	st := &NodeStatus{Role: RolePrimary, Kind: KindDatabase, DBReachable: true, App: "n1"}
+	for _, manage := range []bool{false, true} {
+		h := newHarness(t, "10.0.0.2", KindDatabase, Persisted{Epoch: 1, Primary: "10.0.0.1"}, standbyProbe, members(MemberAlive, MemberAlive, MemberAlive, MemberAlive)...)
+		h.n.p.AppName = "n2"
+		h.n.p.CheckNumSyncPeriod = time.Second
+		h.n.p.ReconfigureNumSync = manage
+		h.step(MessageReceived{From: "10.0.0.1", Msg: Message{Cluster: "c", Type: MsgHeartbeat, Epoch: 1, Primary: "10.0.0.1", Status: st}})
+		// Elected in epoch 2 in place of 10.0.0.1: lease, checks, promotion.
+		h.step(MessageReceived{From: "10.0.0.3", Msg: Message{Cluster: "c", Type: MsgPromote, Epoch: 2, Target: "10.0.0.2", FailedPrimary: "10.0.0.1"}})
+		var promote DoDB
+		for i := 0; i < 200 && promote.Seq == 0; i++ {
+			for _, a := range h.advanceAckingFrom(50*time.Millisecond, "10.0.0.3") {
+				switch a := a.(type) {
+				case DoDB:
+					if a.Op == OpPromoteDB {
+						promote = a
+					}
+				case CheckVIP:
+					h.step(VIPResult{Seq: a.Seq})
+				}
+			}
+		}
+		if promote.Seq == 0 {
+			t.Fatalf("never promoted: %v", notes(h.acts))
+		}
+		h.probe = LocalDBProbe{Reachable: true, CurrentLSN: 200, Timeline: 2}
+		acts := h.step(DBOpResult{Seq: promote.Seq, OK: true})
+		renames := actionsOf[RenameSyncStandby](acts)
+		if !manage {
+			if len(renames) != 0 {
+				t.Errorf("rewrote synchronous_standby_names without reconfigure.*: %+v", renames)
+			}
+			continue
+		}
+		if len(renames) != 1 || renames[0].Self != "n2" || renames[0].Old != "n1" {
+			t.Fatalf("after the promotion: %+v, want RenameSyncStandby n2 -> n1", renames)
+		}
+		if c := actionsOf[CheckSyncStandbys](append(acts, h.advanceAckingFrom(2*time.Second, "10.0.0.3")...)); len(c) != 0 {
+			t.Errorf("counted synchronous standbys before the names were rewritten: %+v", c)
+		}
+		acts = h.step(DBOpResult{Seq: renames[0].Seq, OK: true})
+		if c := actionsOf[CheckSyncStandbys](append(acts, h.advanceAckingFrom(time.Second, "10.0.0.3")...)); len(c) != 1 {
+			t.Errorf("%d checks after the rewrite, want 1", len(c))
+		}
 	}
 }
