@@ -36,6 +36,7 @@ const (
 	awaitSyncRename                       // RenameSyncStandby (syncrep.go)
 	awaitSlotRead                         // ReadSlotPositions (slots.go)
 	awaitSlotSync                         // SyncSlots (slots.go)
+	awaitSlotDrop                         // DropSlots (slots.go)
 )
 
 // pendingOp remembers why an action with a Seq was issued, to route its
@@ -160,6 +161,10 @@ func (n *Node) opDone(op pendingOp, e DBOpResult) {
 		n.syncSet(op, e)
 	case awaitSyncRename:
 		n.syncRenamed(op, e)
+	case awaitSlotDrop:
+		if !e.OK {
+			n.log(slog.LevelWarn, "dropping the replication slots of members gone failed", "err", e.Err)
+		}
 	case awaitReplayPaused:
 		n.replayPausedFor(op.job, e)
 	case awaitOutcome:

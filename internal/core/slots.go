@@ -235,5 +235,5 @@ func (n *Node) dropStaleSlots() {
 		return
 	}
 	keep := slices.Clone(n.order)
-	n.emit(DropSlots{Seq: n.await(pendingOp{awaits: awaitOutcome}), Keep: keep, Timeout: n.p.RemoteTimeout})
+	n.emit(DropSlots{Seq: n.await(pendingOp{awaits: awaitSlotDrop}), Keep: keep, Timeout: n.p.RemoteTimeout})
 }
