@@ -67,6 +67,12 @@ func syncStandbys(seq uint64, names pg.SyncStandbyNames, reps []pg.Replica) core
 		}
 	}
 	for _, r := range reps {
+		if r.State == "" {
+			// Without pg_read_all_stats the row is there but its columns
+			// are NULL: the count is in doubt, never "no standby".
+			out.Err = "db.user cannot see the standbys' state in pg_stat_replication: grant it pg_read_all_stats"
+			return out
+		}
 		if r.State == "streaming" && (r.SyncState == "sync" || r.SyncState == "quorum" || r.SyncState == "potential") {
 			out.Available++
 		}

@@ -26,6 +26,8 @@ func TestSyncStandbysCountsListedStreamingStandbys(t *testing.T) {
 			core.SyncStandbys{Num: 2, Listed: 2, Available: 1}},
 		{"FIRST 1: potential standbys count", first1, []pg.Replica{{State: "streaming", SyncState: "sync"}, {State: "streaming", SyncState: "potential"}},
 			core.SyncStandbys{Num: 1, Listed: 3, Available: 2}},
+		{"state hidden (no pg_read_all_stats): in doubt", any2, []pg.Replica{{State: "streaming", SyncState: "quorum"}, {}},
+			core.SyncStandbys{Num: 2, Listed: 2, Available: 1, Err: "db.user cannot see the standbys' state in pg_stat_replication: grant it pg_read_all_stats"}},
 		{"wildcard: any number listed", star, []pg.Replica{{State: "streaming", SyncState: "quorum"}},
 			core.SyncStandbys{Num: 1, Listed: 0, Available: 1}},
 	} {
