@@ -225,7 +225,7 @@ func (n *Node) promotionDone(ok bool, errText string) {
 	// The load balancer sends writes to the new primary (%t p).
 	n.runScript(ScriptLoadBalancerAttach, Placeholders{Host: n.p.Self, Type: "p"})
 	n.priority = n.newPriority()
-	n.checkSyncSoon()
+	n.checkSyncAfterFollow()
 	old := c.failed
 	if old == "" {
 		old = c.prev

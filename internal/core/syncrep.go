@@ -163,8 +163,19 @@ func (n *Node) syncTimers() {
 	n.emit(CheckSyncStandbys{Seq: n.await(pendingOp{awaits: awaitSyncCheck}), Timeout: n.p.RemoteTimeout})
 }
 
-// checkSyncSoon makes the next syncTimers check at once (a new primary).
-func (n *Node) checkSyncSoon() { n.syncrep.next = n.now }
+// checkSyncAfterFollow schedules a new primary's first count once its
+// standbys have had the time to follow it (standby.restart.delay, then
+// FollowPrimary's bound), and at the earliest one period on: counted at
+// once, none would stream yet, and reconfigure.sync.primary would clear
+// the setting after every failover, for good.
+func (n *Node) checkSyncAfterFollow() {
+	n.syncrep.next = n.now + max(n.p.CheckNumSyncPeriod, n.followBound())
+}
+
+// followBound is how long a standby may take to follow a new primary.
+func (n *Node) followBound() time.Duration {
+	return n.p.StandbyRestartDelay + 6*n.p.RemoteTimeout
+}
 
 // syncChecked: the shell's answer to CheckSyncStandbys.
 func (n *Node) syncChecked(s SyncStandbys) {
@@ -291,7 +302,6 @@ func (n *Node) renameSyncForNewPrimary(old NodeID) {
 // is not a failure: there was nothing to rewrite.
 func (n *Node) syncRenamed(op pendingOp, e DBOpResult) {
 	n.syncrep.inFlight = false
-	n.syncrep.next = n.now
 	switch {
 	case e.OK && e.Err == "":
 		n.log(slog.LevelWarn, "synchronous_standby_names rewritten for the new primary", "why", op.syncWhy)

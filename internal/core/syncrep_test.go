@@ -244,12 +244,21 @@ func TestNewPrimaryRewritesSyncNamesBeforeCounting(t *testing.T) {
 		if len(renames) != 1 || renames[0].Self != "n2" || renames[0].Old != "n1" {
 			t.Fatalf("after the promotion: %+v, want RenameSyncStandby n2 -> n1", renames)
 		}
+		promoted := h.now
 		if c := actionsOf[CheckSyncStandbys](append(acts, h.advanceAckingFrom(2*time.Second, "10.0.0.3")...)); len(c) != 0 {
 			t.Errorf("counted synchronous standbys before the names were rewritten: %+v", c)
 		}
-		acts = h.step(DBOpResult{Seq: renames[0].Seq, OK: true})
-		if c := actionsOf[CheckSyncStandbys](append(acts, h.advanceAckingFrom(time.Second, "10.0.0.3")...)); len(c) != 1 {
-			t.Errorf("%d checks after the rewrite, want 1", len(c))
+		h.step(DBOpResult{Seq: renames[0].Seq, OK: true})
+		// The first count waits until the standbys could follow (6 x
+		// remote.timeout here), not one period.
+		var first time.Duration
+		for h.now < promoted+time.Minute && first == 0 {
+			if len(actionsOf[CheckSyncStandbys](h.advanceAckingFrom(50*time.Millisecond, "10.0.0.3"))) > 0 {
+				first = h.now - promoted
+			}
+		}
+		if bound := 6 * h.n.p.RemoteTimeout; first < bound || first > bound+time.Second {
+			t.Errorf("first count %v after the promotion, want just after the follow bound %v", first, bound)
 		}
 	}
 }
