@@ -117,7 +117,7 @@ func DecideSync(p Params, s SyncStandbys) SyncDecision {
 			}
 			return SyncDecision{Change: SyncLower, Num: n, Why: why}
 		default:
-			return SyncDecision{Change: SyncBlocked, Why: short + ": commits wait (" + syncBlockedBecause(p) + ")"}
+			return SyncDecision{Change: SyncBlocked, Why: short + ": commits wait (" + syncBlockedBecause(p, avail) + ")"}
 		}
 	}
 	if p.ReconfigureNumSyncMax > s.Num && avail > s.Num {
@@ -134,10 +134,13 @@ func DecideSync(p Params, s SyncStandbys) SyncDecision {
 	return SyncDecision{Change: SyncKeep}
 }
 
-func syncBlockedBecause(p Params) string {
+// syncBlockedBecause names the settings that leave commits waiting.
+func syncBlockedBecause(p Params, avail int) string {
 	switch {
 	case p.ReconfigureNumSync:
 		return "num_sync is already 1 and reconfigure.sync.primary=false"
+	case p.ReconfigureSyncPrimary && avail > 0:
+		return "reconfigure.num.sync=false; reconfigure.sync.primary clears only when no synchronous standby is left"
 	default:
 		return "reconfigure.num.sync=false and reconfigure.sync.primary=false"
 	}

@@ -49,6 +49,12 @@ func TestDecideSync(t *testing.T) {
 			if d.Change != SyncKeep && d.Why == "" {
 				t.Errorf("%v without a reason", d.Change)
 			}
+			// A reason never names a setting as false that is true.
+			for key, on := range map[string]bool{"reconfigure.num.sync=false": tc.o.numSync, "reconfigure.sync.primary=false": tc.o.syncPrimary} {
+				if on && strings.Contains(d.Why, key) {
+					t.Errorf("reason %q says %s", d.Why, key)
+				}
+			}
 		})
 	}
 }
