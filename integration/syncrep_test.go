@@ -30,12 +30,15 @@ func waitSyncNames(ctx context.Context, t *testing.T, p *harness.PG, want string
 // killed: every commit waits for a standby that is gone until n1's agent,
 // with reconfigure.num.sync=true, lowers num_sync to 1; the client commits
 // again. n3 started again and streaming: num_sync goes back up to
-// reconfigure.num.sync.max=2. Each change notified.
+// reconfigure.num.sync.max=2. Then both standbys' postmasters killed: with
+// reconfigure.sync.primary=true n1 goes asynchronous rather than block,
+// and stays so (EFM). Each change notified.
 func TestSyncStandbyLostNumSyncLoweredAndRestored(t *testing.T) {
 	c, ctx := startCluster(t, harness.ClusterOptions{Sync: true, Props: map[string]string{
 		"check.num.sync.period":    "1",
 		"reconfigure.num.sync":     "true",
 		"reconfigure.num.sync.max": "2",
+		"reconfigure.sync.primary": "true",
 	}})
 	n1, n3 := c.DB[0], c.PG("n3")
 	if err := n1.Exec(ctx, "ALTER SYSTEM SET synchronous_standby_names = 'ANY 2 (n2, n3)'"); err != nil {
@@ -70,16 +73,35 @@ func TestSyncStandbyLostNumSyncLoweredAndRestored(t *testing.T) {
 	if err := w.WaitAcks(ctx, 30*time.Second, raised, 20); err != nil {
 		t.Fatalf("the client does not commit after num_sync was raised: %v", err)
 	}
-	wr := w.Stop()
-	gap := wr.MaxGapAfter(fault.Add(-time.Second))
+	gap := w.Stop().MaxGapAfter(fault.Add(-time.Second))
 	t.Logf("measured: the client could not commit for %v (largest gap between acknowledged commits, from the kill on)", gap.Duration().Round(time.Millisecond))
+
+	// No synchronous standby left: cleared, commits go on without one.
+	w = c.StartWriter(harness.WriterOptions{})
+	if err := w.WaitAcks(ctx, 30*time.Second, time.Now(), 20); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*harness.PG{c.PG("n2"), n3} {
+		if _, err := p.KillPostmaster(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	both := time.Now()
+	cleared := waitSyncNames(ctx, t, n1, "", 30*time.Second)
+	t.Logf("measured: n1's agent cleared synchronous_standby_names %v after both standbys' postmasters were killed", cleared.Sub(both).Round(time.Millisecond))
+	if err := w.WaitAcks(ctx, 30*time.Second, cleared, 20); err != nil {
+		t.Fatalf("the client does not commit after synchronous replication was cleared: %v", err)
+	}
+	wr := w.Stop()
+	t.Logf("measured: the client could not commit for %v with no standby left", wr.MaxGapAfter(both.Add(-time.Second)).Duration().Round(time.Millisecond))
 	checkLost(ctx, t, wr, n1, true)
 
 	// The agent may also have raised the operator's ANY 1 to ANY 2 itself
 	// before the test set it (reconfigure.num.sync.max=2): count the
 	// lowering and the raise that follow the kill by their reasons.
 	all := strings.Join(c.Configs["n1"].Notifications(), "\n")
-	for _, want := range []string{"lowered to 1 (reconfigure.num.sync=true)", "raised to 2 (reconfigure.num.sync.max=2)"} {
+	for _, want := range []string{"lowered to 1 (reconfigure.num.sync=true)", "raised to 2 (reconfigure.num.sync.max=2)",
+		"Synchronous replication has been disabled", "cleared (reconfigure.sync.primary=true)"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("n1 did not notify %q:\n%s", want, all)
 		}
