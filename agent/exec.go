@@ -50,6 +50,33 @@ func (s *shell) do(ctx context.Context, a core.Action) error {
 			}
 			return core.DBOpResult{Seq: a.Seq, OK: err == nil, Err: errText(err)}
 		})
+	case core.CheckSyncStandbys:
+		s.async(ctx, a.Timeout, func(ctx context.Context) core.Event { return s.checkSync(ctx, a.Seq) })
+	case core.SetNumSync:
+		s.queueDB(ctx, a.Timeout, func(ctx context.Context) core.Event {
+			err := s.setNumSync(ctx, a)
+			return core.DBOpResult{Seq: a.Seq, OK: err == nil, Err: errText(err)}
+		})
+	case core.RenameSyncStandby:
+		s.queueDB(ctx, a.Timeout, func(ctx context.Context) core.Event {
+			changed, err := s.renameSync(ctx, a)
+			r := core.DBOpResult{Seq: a.Seq, OK: err == nil, Err: errText(err)}
+			if err == nil && !changed {
+				r.Err = "unchanged"
+			}
+			return r
+		})
+	case core.ReadSlotPositions:
+		s.async(ctx, a.Timeout, func(ctx context.Context) core.Event { return s.slotPositions(ctx, a) })
+	case core.SyncSlots:
+		// Not in the database queue: SQL only, and a promotion or a
+		// follow must not wait behind it.
+		s.async(ctx, a.Timeout, func(ctx context.Context) core.Event { return s.syncSlots(ctx, a) })
+	case core.DropSlots:
+		s.queueDB(ctx, a.Timeout, func(ctx context.Context) core.Event {
+			err := s.dropSlots(ctx, a)
+			return core.DBOpResult{Seq: a.Seq, OK: err == nil, Err: errText(err)}
+		})
 	case core.RunScript:
 		s.async(ctx, a.Timeout+time.Second, func(ctx context.Context) core.Event {
 			code, out := s.scripts.Run(ctx, a.Script, a.Placeholders, a.Timeout)
@@ -113,6 +140,9 @@ func (s *shell) send(ctx context.Context, a core.Send) {
 func (s *shell) follow(ctx context.Context, a core.FollowPrimary) error {
 	db := s.requireDB()
 	if len(a.Sources) == 0 {
+		if a.Slot {
+			return s.followThroughSlot(ctx, a)
+		}
 		return db.Follow(ctx, string(a.Primary))
 	}
 	var tried []string

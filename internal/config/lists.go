@@ -8,10 +8,6 @@ var notBuilt = map[string]bool{
 	// check-conf checks these keys, but the agent does not call it yet.
 	"pgpool.enable": true, "pgpool.bin": true,
 	"pcp.user": true, "pcp.host": true, "pcp.port": true, "pcp.pass.file": true,
-	// Synchronous-replication reconfiguration and slot synchronisation.
-	"reconfigure.num.sync": true, "reconfigure.num.sync.max": true,
-	"reconfigure.sync.primary": true, "check.num.sync.period": true,
-	"update.physical.slots.period": true,
 	// Rebuilding an old primary; backing up pg_wal before reconfiguring.
 	"auto.rewind": true, "auto.basebackup": true, "backup.wal": true,
 	// Syslog sink.

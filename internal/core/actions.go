@@ -136,6 +136,10 @@ type FollowPrimary struct {
 	Primary NodeID
 	Sources []NodeID
 	Timeout time.Duration
+	// Slot: stream through this node's physical slot on Primary
+	// (primary_slot_name efm_<self>; update.physical.slots.period), which
+	// the shell creates there first if it is missing.
+	Slot bool
 }
 
 // RunScript runs Script with its placeholders; ScriptResult reports the exit

@@ -91,6 +91,7 @@ func (n *Node) onMembership(ev MembershipChanged) {
 	if reset {
 		n.st.ResetGen = ev.ResetGen
 		changed = true
+		defer n.dropStaleSlots() // once the view below has removed them
 	}
 	n.applyPriorities(ev.Priorities)
 	for _, m := range ev.Members {
@@ -284,6 +285,7 @@ func (n *Node) myStatus() NodeStatus {
 		s.Following = n.standby.following
 		s.WALReceiver = pr.WALReceiver
 		s.Promotable = n.p.Promotable
+		s.App = n.p.AppName
 		if pr, ok := n.setPriority[n.p.Self]; ok {
 			s.Promotable = pr > 0
 		}

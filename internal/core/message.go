@@ -49,6 +49,10 @@ const (
 	// Epoch. Receivers hold off coordinating (one promotion at a time) and
 	// run script.remote.pre.promotion.
 	MsgFailoverStart MsgType = "failover-start"
+	// MsgSlots carries the primary's replication positions per node
+	// (Slots), MsgSlotsReq asks the primary for them (slots.go).
+	MsgSlots    MsgType = "slots"
+	MsgSlotsReq MsgType = "slots-req"
 )
 
 // NodeStatus is what an agent tells others about itself.
@@ -67,6 +71,9 @@ type NodeStatus struct {
 	// WALReceiver is LocalDBProbe.WALReceiver: whether a standby streams
 	// (efm promote -switchover wants one that does).
 	WALReceiver string `json:"wr,omitempty"`
+	// App is the node's application.name (its synchronous_standby_names
+	// name), for a new primary to list its predecessor (syncrep.go).
+	App string `json:"app,omitempty"`
 }
 
 // Message is the one envelope every agent-to-agent message uses; fields not
@@ -103,6 +110,8 @@ type Message struct {
 	// Voters is the sender's count of voting members (vote answers): the
 	// coordinator needs a majority of the largest count it hears of.
 	Voters int `json:"n,omitempty"`
+	// Slots, in MsgSlots, is the primary's position per node (slots.go).
+	Slots map[NodeID]LSN `json:"slots,omitempty"`
 }
 
 // VersionError is returned by Decode for a message of another protocol

@@ -80,6 +80,8 @@ type Node struct {
 	standby   standbyState
 	handover  handover
 	vip       vipMonitor
+	syncrep   syncRep
+	slots     slotState
 	notes     notifications
 	checks    map[uint64]*checkJob
 	pending   map[uint64]pendingOp

@@ -31,6 +31,12 @@ const (
 	awaitCandidacy                        // a step of this node's promotion (phase)
 	awaitScript                           // a script whose exit is notified
 	awaitFollow                           // FollowPrimary
+	awaitSyncCheck                        // CheckSyncStandbys (syncrep.go)
+	awaitSyncSet                          // SetNumSync (syncrep.go)
+	awaitSyncRename                       // RenameSyncStandby (syncrep.go)
+	awaitSlotRead                         // ReadSlotPositions (slots.go)
+	awaitSlotSync                         // SyncSlots (slots.go)
+	awaitSlotDrop                         // DropSlots (slots.go)
 )
 
 // pendingOp remembers why an action with a Seq was issued, to route its
@@ -47,6 +53,9 @@ type pendingOp struct {
 	script Script
 	db     DBOp
 	vip    VIPOp
+	// syncChange and syncWhy: an awaitSyncSet change, for its notification.
+	syncChange SyncChange
+	syncWhy    string
 }
 
 // await registers op and returns the Seq of the action that waits for it.
@@ -122,6 +131,18 @@ func (n *Node) onResult(r result) {
 		if n.candidacyAt(op) != nil {
 			n.pingServerAnswered(r)
 		}
+	case SyncStandbys:
+		if op.awaits == awaitSyncCheck {
+			n.syncChecked(r)
+		}
+	case SlotPositions:
+		if op.awaits == awaitSlotRead {
+			n.slotPositionsRead(r)
+		}
+	case SlotsSynced:
+		if op.awaits == awaitSlotSync {
+			n.slotsSynced(r)
+		}
 	}
 }
 
@@ -136,6 +157,14 @@ func (n *Node) opDone(op pendingOp, e DBOpResult) {
 		}
 	case awaitFollow:
 		n.followDone(e.OK, e.Err)
+	case awaitSyncSet:
+		n.syncSet(op, e)
+	case awaitSyncRename:
+		n.syncRenamed(op, e)
+	case awaitSlotDrop:
+		if !e.OK {
+			n.log(slog.LevelWarn, "dropping the replication slots of members gone failed", "err", e.Err)
+		}
 	case awaitReplayPaused:
 		n.replayPausedFor(op.job, e)
 	case awaitOutcome:

@@ -41,6 +41,20 @@ type Params struct {
 	CheckVIPBeforePromotion  bool     // check.vip.before.promotion
 	EnableStopCluster        bool     // enable.stop.cluster
 
+	// Synchronous replication (syncrep.go). CheckNumSyncPeriod 0 turns the
+	// primary's check off.
+	CheckNumSyncPeriod     time.Duration // check.num.sync.period
+	ReconfigureNumSync     bool          // reconfigure.num.sync
+	ReconfigureSyncPrimary bool          // reconfigure.sync.primary
+	ReconfigureNumSyncMax  int           // reconfigure.num.sync.max; 0 = unset
+	// AppName is application.name: the application_name this node's
+	// standby streams with, its name in synchronous_standby_names.
+	AppName string
+
+	// UpdatePhysicalSlotsPeriod: update.physical.slots.period (slots.go);
+	// 0 = off.
+	UpdatePhysicalSlotsPeriod time.Duration
+
 	VIPConfigured        bool // virtual.ip is set
 	PingServerConfigured bool // ping.server.ip is set
 	// Scripts lists the script.* properties that are set. The core emits

@@ -21,8 +21,11 @@ const (
 // candidacy is this node's promotion, ordered by a coordinator that won
 // epoch votes for it (efm-reference §6 steps 2-8).
 type candidacy struct {
-	epoch      uint64
-	failed     NodeID
+	epoch  uint64
+	failed NodeID
+	// prev is the primary this node followed before (a switchover's old
+	// primary too), for synchronous_standby_names (syncrep.go).
+	prev       NodeID
 	phase      candidacyPhase
 	deadline   time.Duration
 	vipStart   time.Duration
@@ -222,6 +225,12 @@ func (n *Node) promotionDone(ok bool, errText string) {
 	// The load balancer sends writes to the new primary (%t p).
 	n.runScript(ScriptLoadBalancerAttach, Placeholders{Host: n.p.Self, Type: "p"})
 	n.priority = n.newPriority()
+	n.checkSyncAfterFollow()
+	old := c.failed
+	if old == "" {
+		old = c.prev
+	}
+	n.renameSyncForNewPrimary(old)
 	completed := subject.FailoverCompleted
 	if c.switchover {
 		completed = subject.SwitchoverCompleted

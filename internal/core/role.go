@@ -42,6 +42,9 @@ func (n *Node) becomePrimary() {
 // and it takes its own lease before its database can accept a write: the
 // voters that elected it acknowledge the round.
 func (n *Node) becomeCandidate(c *candidacy) {
+	if n.st.Primary != n.p.Self {
+		c.prev = n.st.Primary
+	}
 	n.st.Epoch = c.epoch
 	n.st.Primary = n.p.Self
 	n.persist()

@@ -90,7 +90,7 @@ func (n *Node) standbyTimers() {
 	if !n.standby.followIssued && n.now >= n.standby.followAt {
 		n.standby.followIssued = true
 		n.log(slog.LevelInfo, "reconfiguring to follow the new primary", "primary", pr)
-		fp := FollowPrimary{Seq: n.await(pendingOp{awaits: awaitFollow}), Primary: pr, Timeout: 6 * n.p.RemoteTimeout}
+		fp := FollowPrimary{Seq: n.await(pendingOp{awaits: awaitFollow}), Primary: pr, Timeout: n.followBound() - n.p.StandbyRestartDelay, Slot: n.slotsOn()}
 		if oldPrimary {
 			fp.Sources = n.settingsSources(pr)
 		}

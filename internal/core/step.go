@@ -206,6 +206,10 @@ func (n *Node) onMessage(from NodeID, m Message) {
 	case MsgStopCluster:
 		n.emit(Exit{Reason: "efm stop-cluster from " + string(from)})
 		n.stopped = true
+	case MsgSlots:
+		n.onSlots(from, m)
+	case MsgSlotsReq:
+		n.onSlotsReq(from)
 	case MsgFailoverStart:
 		n.coord.othersUntil = max(n.coord.othersUntil, n.now+n.failoverWindow())
 		if !m.NoScripts {
@@ -241,4 +245,6 @@ func (n *Node) timers() {
 	n.failoverTimers()
 	n.candidateTimers()
 	n.standbyTimers()
+	n.syncTimers()
+	n.slotTimers()
 }

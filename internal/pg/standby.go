@@ -140,15 +140,28 @@ func (d *DB) restoreCommandFor(host string) string {
 // returns once the wal receiver streams from host, or fails after
 // RestartConnectionTimeout.
 func (d *DB) Repoint(ctx context.Context, host string, port int) error {
+	return d.RepointThroughSlot(ctx, host, port, "")
+}
+
+// RepointThroughSlot is Repoint with primary_slot_name = slot (when not
+// ""): the standby streams through its physical slot on the new primary,
+// which must exist there (EnsurePhysicalSlot). primary_slot_name is
+// reloadable since PostgreSQL 13.
+func (d *DB) RepointThroughSlot(ctx context.Context, host string, port int, slot string) error {
+	if slot != "" {
+		if err := checkSlotName(slot); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
-	if err := d.repoint(ctx, host, port); err != nil {
+	if err := d.repoint(ctx, host, port, slot); err != nil {
 		return fmt.Errorf("point standby %s (%s) at %s: %w", d.cfg.Node, d.cfg.DataDir, host, err)
 	}
 	d.log.Info("standby follows new primary", "primary", host, "took", time.Since(start))
 	return nil
 }
 
-func (d *DB) repoint(ctx context.Context, host string, port int) error {
+func (d *DB) repoint(ctx context.Context, host string, port int, slot string) error {
 	running, err := d.Running(ctx)
 	if err != nil {
 		return err
@@ -178,6 +191,9 @@ func (d *DB) repoint(ctx context.Context, host string, port int) error {
 		ci.Set("application_name", d.cfg.ApplicationName)
 	}
 	settings := map[string]string{"primary_conninfo": ci.String()}
+	if slot != "" {
+		settings["primary_slot_name"] = slot
+	}
 	if rc := d.restoreCommandFor(host); rc != "" {
 		settings["restore_command"] = rc
 	}

@@ -30,17 +30,23 @@ type Config struct {
 	Record bool
 	// BrokenNoLeaseWait makes voters ignore the lease hold (self-test).
 	BrokenNoLeaseWait bool
+	// BrokenAsyncIsSync books commits acknowledged under a lowered or
+	// cleared num_sync as synchronous ones (self-test: the durability
+	// invariant must then fail).
+	BrokenAsyncIsSync bool
 }
 
 func (c Config) String() string {
 	p := c.Params
 	return fmt.Sprintf("seed=%d dbs=%d witnesses=%d syncK=%d stonith=%v watchdog=%v promotable=%v fenceFail=%d%% faults=%d phase=%v "+
 		"node.timeout=%v lease=%v local=%v/%v/%v remote=%v auto.failover=%v minimum.standbys=%d vip=%v check.vip=%v ping=%v replay.tiebreaker=%v "+
-		"priority=%v auto.reconfigure=%v restart.delay=%v probe.timeout=%v liveness=%v",
+		"priority=%v auto.reconfigure=%v restart.delay=%v probe.timeout=%v liveness=%v "+
+		"check.num.sync=%v reconfigure.num.sync=%v sync.primary=%v num.sync.max=%d slots=%v",
 		c.Seed, c.DBs, c.Witnesses, c.SyncK, c.Stonith, c.Watchdog, c.Promotable, c.FenceFailPct, c.NumFaults, c.FaultPhase,
 		p.NodeTimeout, p.Lease, p.LocalPeriod, p.LocalTimeout, p.LocalTimeoutFinal, p.RemoteTimeout, p.AutoFailover, p.MinimumStandbys,
 		p.VIPConfigured, p.CheckVIPBeforePromotion, p.PingServerConfigured, p.UseReplayTiebreaker, p.PriorityStandbys,
-		p.AutoReconfigure, p.StandbyRestartDelay, p.ProbeTimeout, c.Liveness)
+		p.AutoReconfigure, p.StandbyRestartDelay, p.ProbeTimeout, c.Liveness,
+		p.CheckNumSyncPeriod, p.ReconfigureNumSync, p.ReconfigureSyncPrimary, p.ReconfigureNumSyncMax, p.UpdatePhysicalSlotsPeriod)
 }
 
 func nodeID(i int) core.NodeID { return core.NodeID(fmt.Sprintf("10.0.0.%d", i+1)) }
@@ -143,6 +149,23 @@ func RandomConfig(seed int64) Config {
 	// with fast timers).
 	if r.Intn(3) == 0 {
 		p.ProbeTimeout = p.RemoteTimeout * time.Duration(2+r.Intn(3))
+	}
+	// Half of the synchronous schedules let the primary reconfigure
+	// num_sync (syncrep.go): lowered or cleared when standbys are lost,
+	// raised back to SyncK with reconfigure.num.sync.max. Commits
+	// acknowledged meanwhile are counted as asynchronous (db.go, ackSync).
+	if c.SyncK > 0 && r.Intn(2) == 0 {
+		p.CheckNumSyncPeriod = time.Duration(500+r.Intn(2500)) * time.Millisecond
+		p.ReconfigureNumSync = r.Intn(4) != 0
+		p.ReconfigureSyncPrimary = r.Intn(3) == 0
+		if r.Intn(4) != 0 {
+			p.ReconfigureNumSyncMax = c.SyncK
+		}
+	}
+	// Physical slots in half of the schedules (slots.go): positions sent,
+	// standbys' copies kept, followers streaming through them.
+	if r.Intn(2) == 0 {
+		p.UpdatePhysicalSlotsPeriod = time.Duration(300+r.Intn(2700)) * time.Millisecond
 	}
 	return c
 }

@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	"github.com/openefm/efm/internal/core"
@@ -27,6 +29,15 @@ type fakeDB struct {
 	rewind      bool // may rewind (pg_rewind) to follow its primary
 	busyUntil   time.Duration
 	lastRestart time.Duration
+	// syncK is num_sync of this server's synchronous_standby_names (its
+	// own postgresql.auto.conf): Config.SyncK, unless the agent changed
+	// it; 0 = cleared (asynchronous).
+	syncK int
+	// slots: this server's physical slots for other nodes, at their
+	// restart_lsn (slots.go); slot: the standby streams through its slot
+	// on the primary it follows.
+	slots map[core.NodeID]core.LSN
+	slot  bool
 }
 
 func (d *fakeDB) writable() bool { return d.up && !d.inRecovery }
@@ -102,9 +113,16 @@ func (w *World) replicate() {
 	}
 }
 
-// ackSync: a commit on p is acknowledged once SyncK standbys hold it
-// (synchronous_standby_names = ANY k).
+// ackSync: a commit on p is acknowledged once k standbys hold it
+// (synchronous_standby_names = ANY k, k = p's own num_sync). Under the
+// full setting (k = SyncK) it must survive every failover; under a
+// lowered or cleared one it is an asynchronous commit (maxAsync).
 func (w *World) ackSync(p *simNode) {
+	k := p.db.syncK
+	if k < w.cfg.SyncK {
+		w.ackAsync(p, k)
+		return
+	}
 	var have []core.LSN
 	for _, s := range w.nodes {
 		if s == p || s.db == nil || !s.db.inRecovery || s.db.tl != p.db.tl || !s.params.Promotable {
@@ -127,6 +145,33 @@ func (w *World) ackSync(p *simNode) {
 	if acked > w.maxAcked[p.db.tl] {
 		w.maxAcked[p.db.tl] = acked
 		w.ackedCommits++
+	}
+}
+
+// ackAsync acknowledges commits on p under num_sync k < SyncK (k = 0: on
+// p alone): the same k-th largest rule, booked as asynchronous.
+func (w *World) ackAsync(p *simNode, k int) {
+	acked := p.db.lsn
+	if k > 0 {
+		var have []core.LSN
+		for _, s := range w.nodes {
+			if s == p || s.db == nil || !s.db.inRecovery || s.db.tl != p.db.tl || !s.params.Promotable {
+				continue
+			}
+			have = append(have, s.db.lsn)
+		}
+		if len(have) < k {
+			return
+		}
+		slices.SortFunc(have, func(a, b core.LSN) int { return cmp.Compare(b, a) })
+		acked = min(have[k-1], acked)
+	}
+	if w.cfg.BrokenAsyncIsSync && acked > w.maxAcked[p.db.tl] {
+		w.maxAcked[p.db.tl] = acked
+	}
+	if acked > w.maxAsync[p.db.tl] {
+		w.maxAsync[p.db.tl] = acked
+		w.asyncCommits++
 	}
 }
 

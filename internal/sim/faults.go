@@ -18,6 +18,7 @@ func New(cfg Config) *World {
 		byID:       map[core.NodeID]*simNode{},
 		tl:         []timeline{{parent: -1}},
 		maxAcked:   map[int]core.LSN{},
+		maxAsync:   map[int]core.LSN{},
 		votes:      map[uint64]map[core.NodeID]core.NodeID{},
 		votersAt:   map[uint64]int{},
 		promotedIn: map[uint64]core.NodeID{},
@@ -55,7 +56,7 @@ func New(cfg Config) *World {
 			n.kind = core.KindWitness
 		} else {
 			p.Promotable = cfg.Promotable[i]
-			n.db = &fakeDB{up: true, inRecovery: i != 0, fenced: i != 0}
+			n.db = &fakeDB{up: true, inRecovery: i != 0, fenced: i != 0, syncK: cfg.SyncK}
 			if i != 0 {
 				n.db.following = nodeID(0)
 			}

@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/openefm/efm/internal/core"
@@ -60,6 +62,16 @@ func (w *World) promote(n *simNode) {
 		for tl, acked := range w.maxAcked {
 			if acked > 0 && !w.contains(d.tl, d.lsn, tl, acked) {
 				w.fail("%s promoted at %d/%s without acknowledged commit %d/%s", n.id, d.tl, d.lsn, tl, acked)
+			}
+		}
+		// Commits acknowledged while num_sync was lowered or cleared may
+		// be lost: what reconfigure.num.sync and reconfigure.sync.primary
+		// give up. Counted, not checked.
+		for _, tl := range slices.Sorted(maps.Keys(w.maxAsync)) {
+			if acked := w.maxAsync[tl]; acked > w.maxAcked[tl] && !w.contains(d.tl, d.lsn, tl, acked) {
+				w.asyncLost++
+				w.logf("%s promoted at %d/%s without commit %d/%s acknowledged under a lowered num_sync", n.id, d.tl, d.lsn, tl, acked)
+				delete(w.maxAsync, tl)
 			}
 		}
 	}

@@ -96,6 +96,16 @@ func (w *World) exec(n *simNode, a core.Action) {
 		w.follow(n, a)
 	case core.RunScript:
 		w.runScript(n, a)
+	case core.CheckSyncStandbys:
+		w.checkSync(n, a)
+	case core.SetNumSync:
+		w.setNumSync(n, a)
+	case core.ReadSlotPositions:
+		w.readSlots(n, a)
+	case core.SyncSlots:
+		w.syncSlots(n, a)
+	case core.DropSlots:
+		w.dropSlots(n, a)
 	case core.Notify:
 		if !catalogued[a.Subject] {
 			w.fail("%s notified %s, which is not in the subject catalogue", n.id, a.Subject)
@@ -290,6 +300,10 @@ func (w *World) follow(n *simNode, a core.FollowPrimary) {
 				w.dbDown(n, "stopped to become a standby")
 			}
 			d.following = a.Primary
+			d.slot = a.Slot
+			if a.Slot {
+				w.followSlot(n, a.Primary)
+			}
 			d.rewind = true
 			d.fenced = true
 			d.inRecovery = true

@@ -43,6 +43,13 @@ type runResult struct {
 // the lease (see core/thaw.go).
 var stallStats struct{ longPauses, thaws, kept atomic.Int64 }
 
+// syncStats counts, over every schedule of this process, num_sync changes
+// (core/syncrep.go), commits acknowledged under a lowered or cleared
+// num_sync, and promotions that lost some of those (allowed: what
+// reconfigure.num.sync gives up), and commits acknowledged under the full
+// setting (never lost: checked).
+var syncStats struct{ changes, asyncCommits, asyncLost, fullCommits, slotFollows, slotsFound atomic.Int64 }
+
 func runSeed(seed int64, mutate func(*Config)) runResult {
 	cfg := RandomConfig(seed)
 	if mutate != nil {
@@ -54,6 +61,12 @@ func runSeed(seed int64, mutate func(*Config)) runResult {
 	stallStats.longPauses.Add(int64(w.longPauses))
 	stallStats.thaws.Add(int64(w.thaws))
 	stallStats.kept.Add(int64(w.thawsKept))
+	syncStats.changes.Add(int64(w.syncChanges))
+	syncStats.asyncCommits.Add(int64(w.asyncCommits))
+	syncStats.asyncLost.Add(int64(w.asyncLost))
+	syncStats.fullCommits.Add(int64(w.ackedCommits))
+	syncStats.slotFollows.Add(int64(w.slotFollows))
+	syncStats.slotsFound.Add(int64(w.slotsFound))
 	if err != nil {
 		r.trace = w.Trace()
 	}
@@ -135,6 +148,10 @@ func TestSimulation(t *testing.T) {
 		done, n, base, steps, proms, fos, el.Round(time.Millisecond), runtime.GOMAXPROCS(0), len(failed))
 	t.Logf("lease holders paused longer than their lease: %d; thaw rounds: %d, of which kept the lease: %d",
 		stallStats.longPauses.Load(), stallStats.thaws.Load(), stallStats.kept.Load())
+	t.Logf("synchronous replication: %d num_sync changes; commits acknowledged under the full num_sync %d (never lost), under a lowered or cleared one %d, "+
+		"promotions that lost some of the latter: %d", syncStats.changes.Load(), syncStats.fullCommits.Load(), syncStats.asyncCommits.Load(), syncStats.asyncLost.Load())
+	t.Logf("physical slots: %d follows through a slot, %d of them found their slot already on the new primary",
+		syncStats.slotFollows.Load(), syncStats.slotsFound.Load())
 	if len(failed) > 1 {
 		t.Logf("failing seeds (unordered, first 50): %v", failed[:min(50, len(failed))])
 	}

@@ -125,7 +125,19 @@ type World struct {
 
 	tl       []timeline
 	maxAcked map[int]core.LSN
-	nextLSN  core.LSN
+	// maxAsync: the highest commit per timeline acknowledged while the
+	// primary's num_sync was below SyncK or cleared (reconfigure.num.sync,
+	// reconfigure.sync.primary): those may be lost on a failover, and are
+	// counted (asyncLost), not checked.
+	maxAsync     map[int]core.LSN
+	asyncCommits int
+	asyncLost    int
+	syncChanges  int
+	// Followers that streamed through their slot on the new primary, and
+	// how many of those slots were there already (kept by slots.go while
+	// the new primary was a standby).
+	slotFollows, slotsFound int
+	nextLSN                 core.LSN
 
 	votes      map[uint64]map[core.NodeID]core.NodeID
 	votersAt   map[uint64]int
