@@ -31,6 +31,7 @@ const (
 	awaitCandidacy                        // a step of this node's promotion (phase)
 	awaitScript                           // a script whose exit is notified
 	awaitFollow                           // FollowPrimary
+	awaitPgpool                           // a Pgpool action: only a failure is reported
 )
 
 // pendingOp remembers why an action with a Seq was issued, to route its
@@ -41,12 +42,13 @@ type pendingOp struct {
 	// result returns to (candidacyAt).
 	candidacy *candidacy
 	phase     candidacyPhase
-	node      NodeID // awaitLostStandby: the standby
+	node      NodeID // awaitLostStandby: the standby; awaitPgpool: the backend's node
 	job       uint64 // awaitReplayPaused, awaitPausedProbe, awaitCheckDB: the check job
 	// script, db, vip: what ran, for the notification of its outcome.
 	script Script
 	db     DBOp
 	vip    VIPOp
+	pgpool PgpoolOp
 }
 
 // await registers op and returns the Seq of the action that waits for it.
@@ -114,6 +116,8 @@ func (n *Node) onResult(r result) {
 		n.scriptDone(op, r)
 	case RemoteDBResult:
 		n.remoteDBChecked(op, r)
+	case PgpoolResult:
+		n.pgpoolDone(op, r)
 	case VIPResult:
 		if n.candidacyAt(op) != nil {
 			n.vipProbed(r)
@@ -164,6 +168,9 @@ var scriptNotes = map[Script][2]subject.Subject{
 	ScriptDBFailure:         {subject.ExecutedPostDatabaseFailureScript, subject.PostDatabaseFailureScriptError},
 	ScriptPrimaryIsolated:   {subject.ExecutedPrimaryIsolationScript, subject.PrimaryIsolationScriptFailed},
 	ScriptResumed:           {subject.ExecutedAgentResumedScript, subject.AgentResumedScriptError},
+	// EFM is silent about a load-balancer script that succeeded.
+	ScriptLoadBalancerAttach: {{}, subject.LoadBalancerAttachScriptError},
+	ScriptLoadBalancerDetach: {{}, subject.LoadBalancerDetachScriptError},
 }
 
 // scriptDone: a RunScript finished; its exit is notified, or decides the
@@ -179,7 +186,9 @@ func (n *Node) scriptDone(op pendingOp, e ScriptResult) {
 	}
 	text := fmt.Sprintf("Results:\n%s\nexit status: %d", e.Output, e.ExitCode)
 	if e.ExitCode == 0 {
-		n.notify(notes[0], text)
+		if notes[0].Text != "" {
+			n.notify(notes[0], text)
+		}
 	} else {
 		n.notify(notes[1], text)
 	}
@@ -196,7 +205,9 @@ func (n *Node) remoteDBChecked(op pendingOp, e RemoteDBResult) {
 			n.notify(subject.StandbyFailed,
 				fmt.Sprintf("The standby on %s failed (agent and database unreachable). It is removed from the failover priority list.", op.node))
 			// Its own agent cannot detach it: this (reporting) agent does.
-			n.runScript(ScriptLoadBalancerDetach, Placeholders{Host: op.node, Type: "s"})
+			if n.mayDetachLost(op.node) {
+				n.detachNode(op.node, "s")
+			}
 		}
 	case awaitCheckDB:
 		n.checkDBDone(op.job, e)

@@ -40,6 +40,8 @@ type Params struct {
 	AutoReconfigure          bool     // auto.reconfigure
 	CheckVIPBeforePromotion  bool     // check.vip.before.promotion
 	EnableStopCluster        bool     // enable.stop.cluster
+	DetachOnAgentFailure     bool     // detach.on.agent.failure
+	Pgpool                   bool     // pgpool.enable: Pgpool actions are emitted
 
 	VIPConfigured        bool // virtual.ip is set
 	PingServerConfigured bool // ping.server.ip is set

@@ -128,6 +128,9 @@ func (n *Node) followDone(ok bool, errText string) {
 	}
 	n.standby.following = target
 	n.standby.replayPaused = false
+	if !n.handover.follow {
+		n.followedPrimary(target)
+	}
 	if n.handover.follow {
 		n.handover.follow = false
 		n.handover.source = ""

@@ -154,3 +154,16 @@ func (w *World) done() bool {
 	}
 	return false
 }
+
+// checkDetach: no agent detaches a primary from the load balancers while
+// that primary holds its lease by its own clock (a switched-over primary
+// detaches itself after it dropped its lease).
+func (w *World) checkDetach(by *simNode, target core.NodeID, what string) {
+	t := w.byID[target]
+	if t == nil || t.agent == nil {
+		return
+	}
+	if st := t.agent.Status(); st.HasLease && t.local(w.now) < st.LeaseUntil {
+		w.fail("%s: %s of %s while %s holds its lease (until %v, now %v)", by.id, what, target, target, st.LeaseUntil, t.local(w.now))
+	}
+}

@@ -95,7 +95,12 @@ func (w *World) exec(n *simNode, a core.Action) {
 		}
 		w.follow(n, a)
 	case core.RunScript:
+		if a.Script == core.ScriptLoadBalancerDetach && a.Placeholders.Type == "p" {
+			w.checkDetach(n, a.Placeholders.Host, "script.load.balancer.detach")
+		}
 		w.runScript(n, a)
+	case core.Pgpool:
+		w.pgpool(n, a)
 	case core.Notify:
 		if !catalogued[a.Subject] {
 			w.fail("%s notified %s, which is not in the subject catalogue", n.id, a.Subject)
@@ -397,3 +402,17 @@ var catalogued = func() map[subject.Subject]bool {
 	}
 	return m
 }()
+
+// pgpool records a Pgpool action and answers it as done: the simulated
+// Pgpool always succeeds, after a fixed delay (no draw from the schedule's
+// random source).
+func (w *World) pgpool(n *simNode, a core.Pgpool) {
+	if a.Op == core.PgpoolDetach {
+		w.checkDetach(n, a.Node, "Pgpool detach")
+	}
+	if w.cfg.Record {
+		n.pgpool = append(n.pgpool, a)
+	}
+	w.logf("%s pgpool %s %s", n.id, a.Op, a.Node)
+	w.result(n, 20*time.Millisecond, func() core.Event { return core.PgpoolResult{Seq: a.Seq, OK: true} })
+}

@@ -71,6 +71,7 @@ type simNode struct {
 	lastHeard []time.Duration // real time this node last heard each other node
 	notes     []core.Notify
 	follows   []core.FollowPrimary // with Config.Record
+	pgpool    []core.Pgpool        // with Config.Record
 	replies   []core.AdminReply
 
 	// probeFault makes this node's VIP and ping.server.ip probes fail
