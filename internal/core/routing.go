@@ -83,8 +83,9 @@ type routingState struct {
 	// attachOnStandby: this agent resumed; once its database is detected
 	// as a standby it is attached to the load balancers.
 	attachOnStandby bool
-	// agentFailureDetached is the epoch whose primary was detached for
-	// its agent's failure (detach.on.agent.failure), once per epoch.
+	// agentFailureDetached is one above the epoch whose primary was
+	// detached for its agent's failure (detach.on.agent.failure), once per
+	// epoch; 0 = none (epoch 0 is a cluster's first).
 	agentFailureDetached uint64
 }
 
@@ -149,7 +150,7 @@ func (n *Node) pgpoolDone(op pendingOp, e PgpoolResult) {
 // running although its agent is gone (efm-reference §5). With
 // detach.on.agent.failure the coordinator detaches it, once per epoch.
 func (n *Node) primaryAgentFailed(primary NodeID) {
-	if !n.p.DetachOnAgentFailure || primary == "" || primary == n.p.Self || n.routing.agentFailureDetached == n.st.Epoch {
+	if !n.p.DetachOnAgentFailure || primary == "" || primary == n.p.Self || n.routing.agentFailureDetached == n.st.Epoch+1 {
 		return
 	}
 	if m, ok := n.members[primary]; ok && m.member.State == MemberAlive {
@@ -169,7 +170,7 @@ func (n *Node) primaryAgentFailed(primary NodeID) {
 			return
 		}
 	}
-	n.routing.agentFailureDetached = n.st.Epoch
+	n.routing.agentFailureDetached = n.st.Epoch + 1
 	n.detachNode(primary, "p")
 	n.notify(subject.PrimaryLeftAndDetached,
 		fmt.Sprintf("The primary agent on %s failed while its database still runs; detach.on.agent.failure=true: the node is detached from the load balancer.", primary))

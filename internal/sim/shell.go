@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/openefm/efm/internal/core"
@@ -97,6 +98,9 @@ func (w *World) exec(n *simNode, a core.Action) {
 	case core.RunScript:
 		if a.Script == core.ScriptLoadBalancerDetach && a.Placeholders.Type == "p" {
 			w.checkDetach(n, a.Placeholders.Host, "script.load.balancer.detach")
+		}
+		if w.cfg.Record && (a.Script == core.ScriptLoadBalancerAttach || a.Script == core.ScriptLoadBalancerDetach) {
+			w.routing = append(w.routing, fmt.Sprintf("%s %s %s %s", n.id, a.Script, a.Placeholders.Host, a.Placeholders.Type))
 		}
 		w.runScript(n, a)
 	case core.Pgpool:
@@ -412,6 +416,7 @@ func (w *World) pgpool(n *simNode, a core.Pgpool) {
 	}
 	if w.cfg.Record {
 		n.pgpool = append(n.pgpool, a)
+		w.routing = append(w.routing, fmt.Sprintf("%s pgpool-%s %s", n.id, a.Op, a.Node))
 	}
 	w.logf("%s pgpool %s %s", n.id, a.Op, a.Node)
 	w.result(n, 20*time.Millisecond, func() core.Event { return core.PgpoolResult{Seq: a.Seq, OK: true} })
