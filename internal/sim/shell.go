@@ -24,6 +24,7 @@ func (w *World) deliver(n *simNode, gen int, ev core.Event) {
 
 func (w *World) step(n *simNode, ev core.Event) {
 	acts := n.agent.Step(n.local(w.now), ev)
+	w.checkDetaches(n, acts)
 	for _, a := range acts {
 		if n.agent == nil {
 			return
@@ -96,9 +97,6 @@ func (w *World) exec(n *simNode, a core.Action) {
 		}
 		w.follow(n, a)
 	case core.RunScript:
-		if a.Script == core.ScriptLoadBalancerDetach && a.Placeholders.Type == "p" {
-			w.checkDetach(n, a.Placeholders.Host, "script.load.balancer.detach")
-		}
 		if w.cfg.Record && (a.Script == core.ScriptLoadBalancerAttach || a.Script == core.ScriptLoadBalancerDetach) {
 			w.routing = append(w.routing, fmt.Sprintf("%s %s %s %s", n.id, a.Script, a.Placeholders.Host, a.Placeholders.Type))
 		}
@@ -411,9 +409,6 @@ var catalogued = func() map[subject.Subject]bool {
 // Pgpool always succeeds, after a fixed delay (no draw from the schedule's
 // random source).
 func (w *World) pgpool(n *simNode, a core.Pgpool) {
-	if a.Op == core.PgpoolDetach {
-		w.checkDetach(n, a.Node, "Pgpool detach")
-	}
 	if w.cfg.Record {
 		n.pgpool = append(n.pgpool, a)
 		w.routing = append(w.routing, fmt.Sprintf("%s pgpool-%s %s", n.id, a.Op, a.Node))
