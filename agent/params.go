@@ -31,6 +31,8 @@ func coreParams(cfg *config.Config) core.Params {
 		AutoReconfigure:          cfg.AutoReconfigure,
 		CheckVIPBeforePromotion:  cfg.CheckVIPBeforePromotion,
 		EnableStopCluster:        cfg.EnableStopCluster,
+		DetachOnAgentFailure:     cfg.DetachOnAgentFailure,
+		Pgpool:                   cfg.PgpoolEnable,
 		VIPConfigured:            cfg.VirtualIP != "",
 		PingServerConfigured:     cfg.PingServerIP != "",
 		Scripts:                  map[core.Script]bool{},
