@@ -63,7 +63,7 @@ func (s *shell) do(ctx context.Context, a core.Action) error {
 			if err != nil {
 				lvl = slog.LevelError
 			}
-			s.log.Log(ctx, lvl, "Pgpool operation", "op", a.Op, "node", a.Node, "took", time.Since(start).Round(time.Millisecond), "err", err)
+			s.log.Log(ctx, lvl, "Pgpool operation", "op", a.Op, "target", a.Node, "took", time.Since(start).Round(time.Millisecond), "err", err)
 			return core.PgpoolResult{Seq: a.Seq, OK: err == nil, Err: errText(err)}
 		})
 	case core.RunScript:
