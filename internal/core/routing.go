@@ -177,15 +177,18 @@ func (n *Node) primaryAgentFailed(primary NodeID) {
 }
 
 // mayDetachLost: a standby this reporter lost (agent and database
-// unreachable) is detached only from the majority's side, and only if
+// unreachable) is detached only from the majority's side, by an agent that
+// is not Idle, while its membership still reports the standby gone, and if
 // nothing says it is the primary now: an isolated node sees every other
-// node lost, the new primary among them, and must not take it out of the
-// load balancers.
+// node lost, the new primary among them, and an Idle old primary may not
+// have heard of the promotion yet; neither must take the new primary out
+// of the load balancers.
 func (n *Node) mayDetachLost(id NodeID) bool {
-	if id == n.st.Primary {
+	if id == n.st.Primary || n.role == RoleIdle {
 		return false
 	}
-	if p, ok := n.members[id]; ok && (p.status.Role == RolePrimary || p.status.Role == RolePromoting) {
+	p, ok := n.members[id]
+	if !ok || p.member.State == MemberAlive || p.status.Role == RolePrimary || p.status.Role == RolePromoting {
 		return false
 	}
 	return n.inMajority()
