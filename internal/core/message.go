@@ -89,15 +89,7 @@ type Message struct {
 	// still be writable (the replaced primary unless it reported itself in
 	// recovery, and every database node that did not answer the check
 	// round): script.fence runs once for each, as %f.
-	Fence []NodeID `json:"fence,omitempty"`
-	// Detach, in MsgPromote, is the old primary the candidate detaches
-	// from the load balancers: its agent did not answer the check round
-	// (dead or isolated), so nobody else will.
-	Detach NodeID `json:"dt,omitempty"`
-	// HeardAgent, in MsgCheckResp, says the sender heard Target's agent
-	// renew recently (detach.on.agent.failure needs every answer to say
-	// no).
-	HeardAgent bool        `json:"ha,omitempty"`
+	Fence      []NodeID    `json:"fence,omitempty"`
 	Status     *NodeStatus `json:"s,omitempty"`
 	Priority   []NodeID    `json:"prio,omitempty"`
 	Switchover bool        `json:"sw,omitempty"`
@@ -111,6 +103,14 @@ type Message struct {
 	// Voters is the sender's count of voting members (vote answers): the
 	// coordinator needs a majority of the largest count it hears of.
 	Voters int `json:"n,omitempty"`
+	// Detach, in MsgPromote, is the old primary the candidate detaches
+	// from the load balancers: its agent did not answer the check round
+	// (dead or isolated), so nobody else will.
+	Detach NodeID `json:"dt,omitempty"`
+	// HeardAgent, in MsgCheckResp, says the sender heard Target's agent
+	// renew recently (detach.on.agent.failure needs every answer to say
+	// no).
+	HeardAgent bool `json:"ha,omitempty"`
 }
 
 // VersionError is returned by Decode for a message of another protocol

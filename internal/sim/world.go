@@ -136,17 +136,18 @@ type World struct {
 	// layer's shared state, which every joined agent's view carries.
 	priorities map[core.NodeID]int
 
-	lastDisturb time.Duration // last fault that can change who reaches whom
-	adminUntil  time.Duration // an admin promotion may run until then
-	primaryDB   core.NodeID   // database last promoted (or the initial primary)
-	primaryDist time.Duration // last time primaryDB's database or links were disturbed
-	quietAt     time.Duration
-	faultsOver  bool
-	settledAt   time.Duration
-	promotions  int
 	// routing lists, with Config.Record, every load-balancer script and
 	// Pgpool action in order: "<by> <what> <node> [%t]".
-	routing      []string
+	routing []string
+
+	lastDisturb  time.Duration // last fault that can change who reaches whom
+	adminUntil   time.Duration // an admin promotion may run until then
+	primaryDB    core.NodeID   // database last promoted (or the initial primary)
+	primaryDist  time.Duration // last time primaryDB's database or links were disturbed
+	quietAt      time.Duration
+	faultsOver   bool
+	settledAt    time.Duration
+	promotions   int
 	failovers    int
 	ackedCommits int
 
