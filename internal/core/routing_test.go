@@ -252,3 +252,100 @@ func TestRoutingCoordinatorNamesDetach(t *testing.T) {
 		})
 	}
 }
+
+// One node's routing decisions, case by case (the table in routing.go).
+// The primary is 10.0.0.1 unless a case says otherwise; 10.0.0.4 is a
+// witness.
+func TestRoutingDecisions(t *testing.T) {
+	primaryProbe := LocalDBProbe{Reachable: true, CurrentLSN: 5}
+	routed := func(h *harness) *harness {
+		h.n.p.Pgpool = true
+		h.n.p.Scripts = map[Script]bool{ScriptLoadBalancerDetach: true, ScriptLoadBalancerAttach: true}
+		return h
+	}
+	lostStandby := func(h *harness, view []Member) {
+		h.step(MembershipChanged{Members: view})
+		for _, a := range h.acts {
+			if c, ok := a.(CheckRemoteDB); ok && c.Node == "10.0.0.3" {
+				h.step(RemoteDBResult{Seq: c.Seq, Node: c.Node, Err: "no route to host"})
+			}
+		}
+	}
+	// The lost-standby cases must reach the point where they decide: the
+	// reporter notified the standby's failure.
+	const standbyFailed = "WARNING Standby failed in cluster c"
+	for _, tc := range []struct {
+		name string
+		run  func(t *testing.T) *harness
+		want []string
+		note string // a notification the case must have sent
+	}{
+		{"switchover: the old primary detaches itself as it hands over", func(t *testing.T) *harness {
+			h := routed(newHarness(t, "10.0.0.1", KindDatabase, Persisted{}, primaryProbe, members(MemberAlive, MemberAlive, MemberAlive, MemberAlive)...))
+			h.step(MessageReceived{From: "10.0.0.4", Msg: Message{Cluster: "c", Type: MsgSwitchover, Target: "10.0.0.1", Switchover: true}})
+			return h
+		}, []string{"script.load.balancer.detach 10.0.0.1 p", "pgpool-detach 10.0.0.1"}, ""},
+		{"isolated primary: fences itself, detaches nobody", func(t *testing.T) *harness {
+			h := routed(newHarness(t, "10.0.0.1", KindDatabase, Persisted{}, primaryProbe, members(MemberAlive, MemberAlive, MemberAlive, MemberAlive)...))
+			h.step(MembershipChanged{Members: members(MemberAlive, MemberDown, MemberDown, MemberDown)})
+			h.advance(30 * time.Second)
+			if !h.n.Persisted().Fenced {
+				t.Fatalf("the isolated primary did not fence itself (role %s)", h.n.Role())
+			}
+			for _, id := range []NodeID{"10.0.0.3"} {
+				for _, a := range h.acts {
+					if c, ok := a.(CheckRemoteDB); ok && c.Node == id {
+						h.step(RemoteDBResult{Seq: c.Seq, Node: c.Node, Err: "no route to host"})
+					}
+				}
+			}
+			return h
+		}, nil, standbyFailed},
+		{"standby node lost, seen from the majority: the reporter detaches it", func(t *testing.T) *harness {
+			h := routed(newHarness(t, "10.0.0.1", KindDatabase, Persisted{Epoch: 1, Primary: "10.0.0.2"}, standbyProbe, members(MemberAlive, MemberAlive, MemberAlive, MemberAlive)...))
+			lostStandby(h, members(MemberAlive, MemberAlive, MemberDown, MemberAlive))
+			return h
+		}, []string{"script.load.balancer.detach 10.0.0.3 s", "pgpool-detach 10.0.0.3"}, standbyFailed},
+		{"standby node lost, seen from a minority: nobody detaches", func(t *testing.T) *harness {
+			h := routed(newHarness(t, "10.0.0.1", KindDatabase, Persisted{Epoch: 1, Primary: "10.0.0.2"}, standbyProbe, members(MemberAlive, MemberAlive, MemberAlive, MemberAlive)...))
+			lostStandby(h, members(MemberAlive, MemberAlive, MemberDown, MemberDown))
+			return h
+		}, nil, standbyFailed},
+		{"standby node lost, seen by an Idle agent: nobody detaches", func(t *testing.T) *harness {
+			h := routed(newHarness(t, "10.0.0.1", KindDatabase, Persisted{Epoch: 1, Primary: "10.0.0.2"}, standbyProbe, members(MemberAlive, MemberAlive, MemberAlive, MemberAlive)...))
+			h.step(CustomMonitorResult{Failed: true}) // Idle, and detached itself
+			h.acts = nil
+			lostStandby(h, members(MemberAlive, MemberAlive, MemberDown, MemberAlive))
+			return h
+		}, nil, standbyFailed},
+		{"primary database failed: it detaches itself", func(t *testing.T) *harness {
+			h := routed(newHarness(t, "10.0.0.1", KindDatabase, Persisted{}, primaryProbe, members(MemberAlive, MemberAlive, MemberAlive, MemberAlive)...))
+			h.probe = LocalDBProbe{Err: "connection refused"}
+			h.advance(10 * time.Second) // nobody answers its ask: failure
+			return h
+		}, []string{"script.load.balancer.detach 10.0.0.1 p", "pgpool-detach 10.0.0.1"}, ""},
+		{"standby re-pointed at a new primary: Pgpool attach only", func(t *testing.T) *harness {
+			h := routed(newHarness(t, "10.0.0.2", KindDatabase, Persisted{Epoch: 1, Primary: "10.0.0.1"}, standbyProbe, members(MemberAlive, MemberAlive, MemberAlive, MemberAlive)...))
+			h.step(MessageReceived{From: "10.0.0.3", Msg: Message{Cluster: "c", Type: MsgPromoted, Epoch: 2, Primary: "10.0.0.3"}})
+			st := NodeStatus{Role: RolePrimary, Kind: KindDatabase, DBReachable: true}
+			h.step(MessageReceived{From: "10.0.0.3", Msg: Message{Cluster: "c", Type: MsgHeartbeat, Epoch: 2, Status: &st}})
+			h.advance(time.Second)
+			for _, a := range h.acts {
+				if f, ok := a.(FollowPrimary); ok {
+					h.step(DBOpResult{Seq: f.Seq, OK: true})
+				}
+			}
+			return h
+		}, []string{"pgpool-attach 10.0.0.2"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := tc.run(t)
+			if diff := cmp.Diff(tc.want, routingOf(h.acts)); diff != "" {
+				t.Errorf("(-want +got):\n%s\nnotes %v", diff, notes(h.acts))
+			}
+			if tc.note != "" && !contains(notes(h.acts), tc.note) {
+				t.Errorf("no %q among %v", tc.note, notes(h.acts))
+			}
+		})
+	}
+}
