@@ -18,9 +18,11 @@ import (
 //	  the failover check (node dead, isolated)
 //	old primary whose database failed        its own agent, at the failure: detach p
 //	old primary of a switchover / promote    its own agent, as it hands over: detach p
-//	primary agent failed, database running   the coordinator, with detach.on.agent.failure: detach p
+//	primary agent failed, database running   the coordinator, with detach.on.agent.failure,
+//	                                           once a majority's answers say so: detach p
 //	standby whose database failed            its own agent: detach s
-//	standby whose node failed                the reporting agent: detach s
+//	standby whose node failed                the reporting agent, if on the majority's side
+//	                                           and not Idle (mayDetachLost): detach s
 //	standby re-pointed at a new primary      itself: Pgpool attach (pcp_promote_node marked it down)
 //	standby resumed (efm resume, the old     itself: attach s, Pgpool attach
 //	  primary of a switchover, a rejoin)
