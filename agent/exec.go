@@ -77,6 +77,22 @@ func (s *shell) do(ctx context.Context, a core.Action) error {
 			err := s.dropSlots(ctx, a)
 			return core.DBOpResult{Seq: a.Seq, OK: err == nil, Err: errText(err)}
 		})
+	case core.Pgpool:
+		if s.pgpool == nil {
+			// The core asks only with pgpool.enable, which builds s.pgpool.
+			s.post(ctx, core.PgpoolResult{Seq: a.Seq, Err: "pgpool.enable is not set on this agent"})
+			return nil
+		}
+		s.queue(ctx, s.pgq, a.Timeout, func(ctx context.Context) core.Event {
+			start := time.Now()
+			err := s.pgpool.do(ctx, a)
+			lvl := slog.LevelInfo
+			if err != nil {
+				lvl = slog.LevelError
+			}
+			s.log.Log(ctx, lvl, "Pgpool operation", "op", a.Op, "target", a.Node, "took", time.Since(start).Round(time.Millisecond), "err", err)
+			return core.PgpoolResult{Seq: a.Seq, OK: err == nil, Err: errText(err)}
+		})
 	case core.RunScript:
 		s.async(ctx, a.Timeout+time.Second, func(ctx context.Context) core.Event {
 			code, out := s.scripts.Run(ctx, a.Script, a.Placeholders, a.Timeout)

@@ -40,6 +40,8 @@ func coreParams(cfg *config.Config) core.Params {
 		ReconfigureNumSyncMax:     cfg.ReconfigureNumSyncMax,
 		UpdatePhysicalSlotsPeriod: cfg.UpdatePhysicalSlotsPeriod,
 		AppName:                   cfg.ApplicationName,
+		DetachOnAgentFailure:      cfg.DetachOnAgentFailure,
+		Pgpool:                    cfg.PgpoolEnable,
 	}
 	// A probe's deadline is what ping.server.command needs, not
 	// remote.timeout (a probe killed early is in doubt and blocks the

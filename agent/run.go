@@ -218,6 +218,13 @@ func (p *process) setupCore(context.Context) error {
 		dbq: make(chan func(), 256), stopCl: make(chan struct{}), replies: map[uint64]chan core.AdminReply{},
 		role: node.Role(),
 	}
+	if p.cfg.PgpoolEnable {
+		pp, err := newPgpoolShell(p.cfg, p.log.With("component", "pgpool"))
+		if err != nil {
+			return err
+		}
+		p.s.pgpool, p.s.pgq = pp, make(chan func(), 64)
+	}
 	return nil
 }
 

@@ -40,7 +40,9 @@ type shell struct {
 
 	events chan core.Event
 	calls  chan adminCall
-	dbq    chan func() // database operations, one at a time, in order
+	dbq    chan func()  // database operations, one at a time, in order
+	pgpool *pgpoolShell // nil without pgpool.enable
+	pgq    chan func()  // Pgpool actions, one at a time, in order
 	stopCl chan struct{}
 	wg     sync.WaitGroup
 
@@ -69,6 +71,10 @@ func (s *shell) run(ctx context.Context) {
 	defer tick.Stop()
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.dbWorker(ctx) }()
+	if s.pgpool != nil {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.worker(ctx, s.pgq) }()
+	}
 	s.step(ctx, core.Start{})
 	s.step(ctx, s.net.View())
 	for {
@@ -185,20 +191,28 @@ func (s *shell) async(ctx context.Context, timeout time.Duration, fn func(ctx co
 
 // dbWorker runs database and VIP operations one at a time: a stop and a
 // start of the same server must never overlap.
-func (s *shell) dbWorker(ctx context.Context) {
+func (s *shell) dbWorker(ctx context.Context) { s.worker(ctx, s.dbq) }
+
+// worker runs the functions of q one at a time.
+func (s *shell) worker(ctx context.Context, q chan func()) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case fn := <-s.dbq:
+		case fn := <-q:
 			fn()
 		}
 	}
 }
 
 func (s *shell) queueDB(ctx context.Context, timeout time.Duration, fn func(ctx context.Context) core.Event) {
+	s.queue(ctx, s.dbq, timeout, fn)
+}
+
+// queue has fn run by q's worker with a deadline and posts its event.
+func (s *shell) queue(ctx context.Context, q chan func(), timeout time.Duration, fn func(ctx context.Context) core.Event) {
 	select {
-	case s.dbq <- func() {
+	case q <- func() {
 		cctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		s.post(ctx, fn(cctx))

@@ -437,12 +437,18 @@ func checkVIPMonitor(ctx context.Context, t *testing.T, c *harness.Cluster) {
 		t.Fatalf("the VIP added by hand to standby n3 was not released: %v", err)
 	}
 	t.Logf("measured: standby n3 released a VIP added by hand %v later", time.Since(start).Round(time.Millisecond))
-	found := false
-	for _, l := range c.Configs["n3"].Notifications() {
-		found = found || strings.Contains(l, "Virtual IP address assigned to non-primary node")
-	}
-	if !found {
-		t.Errorf("n3 did not notify 'Virtual IP address assigned to non-primary node'")
+	// The notification is delivered (script.notification) after the
+	// release: poll for it.
+	err = harness.Eventually(ctx, 10*time.Second, 100*time.Millisecond, func(context.Context) (bool, error) {
+		for _, l := range c.Configs["n3"].Notifications() {
+			if strings.Contains(l, "Virtual IP address assigned to non-primary node") {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("not among n3's notifications")
+	})
+	if err != nil {
+		t.Errorf("n3 did not notify 'Virtual IP address assigned to non-primary node': %v", err)
 	}
 }
 

@@ -3,6 +3,11 @@ package integration
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,28 +16,19 @@ import (
 )
 
 // Pgpool-II in front of the cluster (Debian's pgpool2, its own failover
-// disabled as examples/pgpool/pgpool.conf does): after OpenEFM's failover
-// the test plays the agent's part with OpenEFM's own PCP client
-// (internal/pgpool) — detach the failed node, promote the new primary's
-// backend, attach the standby that now follows it — and a client through
-// Pgpool writes again. The agent does not drive Pgpool yet; this proves
-// the hands and the harness.
+// disabled as examples/pgpool/pgpool.conf does), driven by the agents
+// (pgpool.enable=true): after a failover the new primary's agent promotes
+// its backend in Pgpool (and detaches the old primary when nobody else
+// could), the failed primary's agent detaches itself when it can, and the
+// other standby attaches itself again once it follows. A client through
+// Pgpool writes again; one through HAProxy and one through the VIP run
+// beside it, and their write gaps are logged side by side.
 
-// TestPgpoolFailoverPostmasterKilled: n1's postmaster is killed; OpenEFM
-// promotes a standby and moves the VIP; then detach n1 and promote the new
-// primary in Pgpool.
+// TestPgpoolFailoverPostmasterKilled: n1's postmaster is killed; n1's own
+// agent detaches it from Pgpool as it declares its database failed
+// (EFM's failover step 1), the new primary's agent promotes itself.
 func TestPgpoolFailoverPostmasterKilled(t *testing.T) {
-	pgpoolFailover(t, "kill n1's postmaster", killPostmaster, nil, false)
-}
-
-// TestPgpoolDetachAtFailure is EFM's order: the old primary's agent
-// detaches its node as soon as its database fails (EFM's failover step 1),
-// before any standby is promoted; the new primary's backend is promoted in
-// Pgpool after OpenEFM's promotion. Meanwhile Pgpool has no primary (it
-// looks for one every second for search_primary_node_timeout) and must
-// send no write anywhere.
-func TestPgpoolDetachAtFailure(t *testing.T) {
-	pgpoolFailover(t, "kill n1's postmaster, then detach n1 in Pgpool at once", killPostmaster, nil, true)
+	pgpoolFailover(t, "kill n1's postmaster", killPostmaster, nil, "n1")
 }
 
 func killPostmaster(ctx context.Context, c *harness.Cluster) error {
@@ -41,9 +37,10 @@ func killPostmaster(ctx context.Context, c *harness.Cluster) error {
 }
 
 // TestPgpoolFailoverPrimaryLinkCut: n1's link is cut with every process
-// alive; n1 fences itself, the majority promotes, and Pgpool, which cannot
-// reach n1 any more, is told through PCP. The link is healed at the end
-// and n1 must stay fenced.
+// alive; n1 fences itself, the majority promotes, and the new primary's
+// agent detaches n1 (whose agent did not answer the failover check) before
+// it promotes itself. The link is healed at the end and n1 must stay
+// fenced.
 func TestPgpoolFailoverPrimaryLinkCut(t *testing.T) {
 	pgpoolFailover(t, "cut n1's link", func(ctx context.Context, c *harness.Cluster) error {
 		return c.Net.CutLink(ctx, c.DB[0].Host)
@@ -54,21 +51,26 @@ func TestPgpoolFailoverPrimaryLinkCut(t *testing.T) {
 		if ok, _ := c.DB[0].Writable(ctx); ok {
 			t.Errorf("the old primary n1 is writable again after the link healed")
 		}
-	}, false)
+	}, "")
 }
 
-// pgpoolFailover runs a client through Pgpool and one through the VIP,
-// makes the fault on n1, waits for OpenEFM's failover (a standby holds the
-// VIP) and then plays the agent's part from the new primary's host: detach
-// n1, promote the new primary's backend, attach the other standby once it
-// follows. Every commit acknowledged through Pgpool must come from the
-// primary of the moment, no write through Pgpool may reach a standby, and
-// the write gaps through Pgpool and the VIP are logged side by side.
-// healed, if set, runs after the writers stopped. detachFirst detaches n1
-// from n1's host right after the fault instead of after the promotion.
-func pgpoolFailover(t *testing.T, what string, fault func(context.Context, *harness.Cluster) error,
-	healed func(context.Context, *testing.T, *harness.Cluster), detachFirst bool) {
-	c, ctx := startCluster(t, harness.ClusterOptions{Sync: true, Pgpool: true})
+// startPgpoolCluster builds the cluster, starts Pgpool and only then the
+// agents, configured to drive it (their start checks need the PCP pass
+// file and Pgpool's programs).
+func startPgpoolCluster(t *testing.T, opts harness.ClusterOptions) (*harness.Cluster, *harness.Pgpool, context.Context) {
+	t.Helper()
+	requireHarness(t)
+	ctx := context.Background()
+	opts.Pgpool = true
+	c, err := harness.NewCluster(ctx, t, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpAgents(t, c)
+		}
+	})
 	pp, err := c.StartPgpool(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +80,47 @@ func pgpoolFailover(t *testing.T, what string, fault func(context.Context, *harn
 			t.Logf("---- pgpool log ----\n%s", pp.Proc.Log())
 		}
 	})
+	prog, err := exec.LookPath("pcp_node_info")
+	if err != nil {
+		t.Fatalf("Pgpool's PCP programs: %v (integration/setup-host.sh installs pgpool2)", err)
+	}
+	for _, h := range c.AgentHosts() {
+		cfg := c.Configs[h.Name]
+		for k, v := range map[string]string{"pgpool.enable": "true", "pgpool.bin": filepath.Dir(prog),
+			"pcp.user": harness.PCPUser, "pcp.host": pp.PCP.Addr().String(), "pcp.port": fmt.Sprint(pp.PCP.Port()),
+			"pcp.pass.file": pp.PassFile} {
+			cfg.Props[k] = v
+		}
+		if err := cfg.Write(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.StartAgents(ctx); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	status, err := c.WaitHealthy(ctx, 60*time.Second)
+	if err != nil {
+		t.Fatalf("the cluster never became healthy: %v", err)
+	}
+	t.Logf("agents formed a healthy cluster in %v:\n%s", time.Since(start).Round(time.Millisecond), status)
+	checkSameView(ctx, t, c)
+	return c, pp, ctx
+}
+
+// pgpoolFailover runs a client through Pgpool, one through HAProxy and one
+// through the VIP, makes the fault on n1 and waits for the agents'
+// failover to reach Pgpool: the new primary its primary, n1 down, the other
+// standby up again. Every commit acknowledged through Pgpool or HAProxy
+// must come from the primary of the moment, no write through either may
+// reach a standby. selfDetach names the host whose own agent detaches n1
+// ("" = the new primary's agent does). healed, if set, runs after the
+// writers stopped.
+func pgpoolFailover(t *testing.T, what string, fault func(context.Context, *harness.Cluster) error,
+	healed func(context.Context, *testing.T, *harness.Cluster), selfDetach string) {
+	c, pp, ctx := startPgpoolCluster(t, harness.ClusterOptions{Sync: true, HAProxy: true})
 	w, p := c.StartWriter(harness.WriterOptions{}), c.StartProbe()
+	r := startRouted(ctx, t, c)
 	pw := c.StartWriterVia(pp.Addr, harness.WriterOptions{})
 	if err := w.WaitAcks(ctx, 30*time.Second, time.Now(), 20); err != nil {
 		t.Fatal(err)
@@ -92,24 +134,8 @@ func pgpoolFailover(t *testing.T, what string, fault func(context.Context, *harn
 	}
 	start := time.Now()
 	t.Logf("%s", what)
-	old := c.DB[0].Host.Addr.String()
-	detach := func(from *harness.Host) {
-		t.Helper()
-		pcp, err := pp.Client(from)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, err := pcp.Detach(ctx, old, harness.PGPort)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("measured: detached n1 (Pgpool backend %d) from %s %v after the fault", n.ID, from.Name, time.Since(start).Round(time.Millisecond))
-	}
-	if detachFirst {
-		detach(c.DB[0].Host)
-	}
 	var np string
-	err = harness.Eventually(ctx, 90*time.Second, 50*time.Millisecond, func(ctx context.Context) (bool, error) {
+	err := harness.Eventually(ctx, 90*time.Second, 50*time.Millisecond, func(ctx context.Context) (bool, error) {
 		for _, s := range c.DB[1:] {
 			if ok, _ := s.Host.HasAddr(ctx, c.VIP); ok {
 				np = s.Host.Name
@@ -122,53 +148,33 @@ func pgpoolFailover(t *testing.T, what string, fault func(context.Context, *harn
 		t.Fatalf("no standby was promoted: %v", err)
 	}
 	t.Logf("measured: the VIP reached %s %v after the fault", np, time.Since(start).Round(time.Millisecond))
-
-	// The agent's part, from the new primary's host.
 	pcp, err := pp.Client(c.Net.Host(np))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !detachFirst {
-		detach(c.Net.Host(np))
-	}
-	n, err := pcp.Promote(ctx, c.Net.Host(np).Addr.String(), harness.PGPort)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("measured: promoted %s (Pgpool backend %d) in Pgpool %v after the fault", np, n.ID, time.Since(start).Round(time.Millisecond))
-	if nodes, err := pcp.Nodes(ctx); err == nil {
-		t.Logf("Pgpool's backends after pcp_promote_node: %v", nodes)
-	}
 	if err := pw.WaitAcks(ctx, 60*time.Second, start, 20); err != nil {
 		t.Fatalf("the client cannot write through Pgpool after the failover: %v", err)
 	}
+	t.Logf("measured: writes through Pgpool again %v after the fault", time.Since(start).Round(time.Millisecond))
 	if err := w.WaitAcks(ctx, 60*time.Second, start, 20); err != nil {
 		t.Fatalf("the client cannot write through the VIP after the failover: %v", err)
 	}
-
-	// The other standby follows the new primary: attach it, as the agent
-	// will for a standby it reconfigured (Pgpool may have marked it down
-	// while failing over; attaching a backend that is up changes nothing).
 	checkFollows(ctx, t, c, np, "n1")
-	for _, s := range c.DB[1:] {
-		if s.Host.Name == np {
-			continue
-		}
-		if _, err := pcp.Attach(ctx, s.Host.Addr.String(), harness.PGPort); err != nil {
-			t.Fatal(err)
-		}
-	}
 	checkPgpoolBackends(ctx, t, pcp, c, np, "n1")
+	t.Logf("measured: Pgpool shows the whole failover (%s primary, n1 down, the other standby up) %v after the fault", np, time.Since(start).Round(time.Millisecond))
 
 	wr, pwr, pr := w.Stop(), pw.Stop(), p.Stop()
+	lwr := r.finish(ctx, t, c, pr, wr, np, "n1", start)
 	if healed != nil {
 		healed(ctx, t, c)
 	}
 	checkNoSplitBrain(t, pr, np, "n1", start)
 	checkLost(ctx, t, wr, c.PG(np), true)
 	checkPrimaryOnly(t, c, pwr, pr, "Pgpool", np, "n1", start)
-	vg, pg := wr.MaxGapAfter(start.Add(-time.Second)), pwr.MaxGapAfter(start.Add(-time.Second))
-	t.Logf("measured: write gap   VIP %-8v Pgpool %-8v", vg.Duration().Round(time.Millisecond), pg.Duration().Round(time.Millisecond))
+	gap := func(r harness.WriterReport) time.Duration {
+		return r.MaxGapAfter(start.Add(-time.Second)).Duration().Round(time.Millisecond)
+	}
+	t.Logf("measured: write gap   VIP %-8v HAProxy %-8v Pgpool %-8v", gap(wr), gap(lwr), gap(pwr))
 	t.Logf("measured: through Pgpool %d commits acknowledged %v, %d errors, %d refused as read-only", len(pwr.Acks), hostsOf(c, pwr), pwr.Errors, len(pwr.ReadOnly))
 	lost, err := pwr.Lost(ctx, c.PG(np))
 	if err != nil {
@@ -179,6 +185,62 @@ func pgpoolFailover(t *testing.T, what string, fault func(context.Context, *harn
 	if healed == nil {
 		checkFenced(ctx, t, c.DB[0])
 	}
+	// Exactly one agent issued each PCP command, the one docs/routing.md
+	// names.
+	detacher := selfDetach
+	if detacher == "" {
+		detacher = np
+	}
+	old := c.DB[0].Host.Addr.String()
+	want := map[string][]string{detacher: {"detach " + old}}
+	want[np] = append(want[np], "promote "+c.Net.Host(np).Addr.String())
+	for _, s := range c.DB[1:] {
+		if s.Host.Name != np {
+			want[s.Host.Name] = []string{"attach " + s.Host.Addr.String()}
+		}
+	}
+	for _, h := range c.AgentHosts() {
+		if h.Name == "n1" && selfDetach == "" {
+			continue // cut off: its log is read below, after the heal
+		}
+		got := pgpoolOps(c.Agent(h.Name).Log())
+		if !slices.Equal(got, want[h.Name]) {
+			t.Errorf("%s's agent ran Pgpool operations %v, want %v", h.Name, got, want[h.Name])
+		}
+	}
+	if selfDetach == "" {
+		if got := pgpoolOps(c.Agent("n1").Log()); len(got) != 0 {
+			t.Errorf("the isolated n1's agent ran Pgpool operations %v, want none", got)
+		}
+	}
+	for _, h := range c.AgentHosts() {
+		b, _ := os.ReadFile(c.Configs[h.Name].NotificationsPath())
+		if strings.Contains(string(b), "Pgpool") {
+			t.Errorf("%s notified a Pgpool error:\n%s", h.Name, b)
+		}
+	}
+}
+
+// pgpoolOps lists the Pgpool operations an agent's log reports done, as
+// "<op> <node>".
+func pgpoolOps(log string) []string {
+	var out []string
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, "Pgpool operation") {
+			continue
+		}
+		var op, node string
+		for _, f := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(f, "op="); ok {
+				op = v
+			}
+			if v, ok := strings.CutPrefix(f, "target="); ok {
+				node = v
+			}
+		}
+		out = append(out, op+" "+node)
+	}
+	return out
 }
 
 // checkPgpoolBackends waits until Pgpool shows the new primary as its

@@ -129,8 +129,9 @@ func queryVia(ctx context.Context, c *harness.Cluster, addr netip.AddrPort, sql 
 // acknowledged through the write port came from the primary of the moment
 // (the old one before the new one's first write, the new one after it), and
 // no write reached a server that refused it as read-only. It logs the write
-// gap through the VIP and through HAProxy side by side.
-func (r *routed) finish(ctx context.Context, t *testing.T, c *harness.Cluster, pr harness.ProbeReport, vip harness.WriterReport, np, old string, fault time.Time) {
+// gap through the VIP and through HAProxy side by side, and returns what the
+// writer through HAProxy saw.
+func (r *routed) finish(ctx context.Context, t *testing.T, c *harness.Cluster, pr harness.ProbeReport, vip harness.WriterReport, np, old string, fault time.Time) harness.WriterReport {
 	t.Helper()
 	if err := r.w.WaitAcks(ctx, 60*time.Second, fault, 20); err != nil {
 		t.Errorf("the client cannot write through HAProxy after the failover: %v\nhaproxy log:\n%s", err, r.lb.Proc.Log())
@@ -165,6 +166,7 @@ func (r *routed) finish(ctx context.Context, t *testing.T, c *harness.Cluster, p
 	} else if len(lost) > 0 {
 		t.Errorf("synchronous replication lost %d commits acknowledged through HAProxy: %v", len(lost), lost)
 	}
+	return wr
 }
 
 // checkStopsVouchingFirst: the safety rule, seen from inside the isolated

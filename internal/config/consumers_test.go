@@ -26,14 +26,10 @@ var accessors = map[string][]string{
 
 // preflightOnly are not-built keys the start checks (agent/preflight.go)
 // already read, to refuse a setting the key will need once it is built
-// (auto.rewind needs wal_log_hints or checksums; pgpool.enable needs the
-// pcp.* keys, a 0600 pass file and the pcp_* programs). Such a read does
+// (auto.rewind needs wal_log_hints or checksums). Such a read does
 // not make the key do anything, so the startup warning still holds.
 var preflightOnly = map[string]string{
-	"auto.rewind":   filepath.Join("agent", "preflight.go"),
-	"pgpool.enable": filepath.Join("agent", "preflight.go"),
-	"pcp.pass.file": filepath.Join("agent", "preflight.go"),
-	"pgpool.bin":    filepath.Join("agent", "preflight.go"),
+	"auto.rewind": filepath.Join("agent", "preflight.go"),
 }
 
 // TestEveryKeyHasAConsumerOrIsNamed keeps the promise of the startup

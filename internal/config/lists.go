@@ -4,18 +4,11 @@ package config
 // are accepted, so an EFM 5.x file loads unchanged, and named in one startup
 // warning. Delete a name here when its feature lands.
 var notBuilt = map[string]bool{
-	// Pgpool-II integration: the PCP client (internal/pgpool) exists and
-	// check-conf checks these keys, but the agent does not call it yet.
-	"pgpool.enable": true, "pgpool.bin": true,
-	"pcp.user": true, "pcp.host": true, "pcp.port": true, "pcp.pass.file": true,
 	// Rebuilding an old primary; backing up pg_wal before reconfiguring.
 	"auto.rewind": true, "auto.basebackup": true, "backup.wal": true,
 	// Syslog sink.
 	"syslog.enabled": true, "syslog.host": true, "syslog.port": true,
 	"syslog.protocol": true, "syslog.facility": true,
-	// detach.on.agent.failure: detaching a primary whose agent died while its
-	// database runs.
-	"detach.on.agent.failure": true,
 	// Resuming an idle agent by itself: an idle agent waits for 'efm resume'.
 	"auto.resume.startup.period": true, "auto.resume.failure.period": true,
 	// Retrying a failed script.db.password on its own timer: the script runs

@@ -130,7 +130,7 @@ var specs = []spec{
 	{Key{Name: "minimum.standbys", Section: secFailure, Kind: KindInt, Default: "0", Min: 0, Max: 1 << 16,
 		Meaning: "no automatic promotion if it would leave fewer standbys"}, func(c *Config) any { return &c.MinimumStandbys }},
 	{Key{Name: "detach.on.agent.failure", Section: secFailure, Kind: KindBool, Default: "false",
-		Meaning: "run the load-balancer detach script for a primary whose agent died"}, func(c *Config) any { return &c.DetachOnAgentFailure }},
+		Meaning: "detach a primary whose agent failed while its database runs from the load balancers (script.load.balancer.detach, and Pgpool with pgpool.enable)"}, func(c *Config) any { return &c.DetachOnAgentFailure }},
 
 	// 1.6
 	{Key{Name: "promotable", Section: secPromote, Kind: KindBool, Default: "true",
@@ -184,7 +184,7 @@ var specs = []spec{
 	{Key{Name: "script.load.balancer.detach", Section: secVIP, Kind: KindCommand,
 		Meaning: "script detaching a node from the load balancer (%h address, %t p or s)"}, func(c *Config) any { return &c.ScriptLoadBalancerDetach }},
 	{Key{Name: "pgpool.enable", Section: secVIP, Kind: KindBool, Default: "false",
-		Meaning: "attach and detach Pgpool-II backends through PCP"}, func(c *Config) any { return &c.PgpoolEnable }},
+		Meaning: "drive Pgpool-II through PCP: promote the new primary's backend, detach failed nodes, attach returning standbys (docs/routing.md)"}, func(c *Config) any { return &c.PgpoolEnable }},
 	{Key{Name: "pcp.user", Section: secVIP, Kind: KindString,
 		Meaning: "PCP user"}, func(c *Config) any { return &c.PCPUser }},
 	{Key{Name: "pcp.host", Section: secVIP, Kind: KindHost,

@@ -66,6 +66,7 @@ func (n *Node) onSwitchover(from NodeID, m Message) {
 	// The coordinator that asked runs the promotion: do not start one.
 	n.coord.othersUntil = max(n.coord.othersUntil, n.now+n.failoverWindow())
 	n.fenceSelf(fenceHandover, "handing over to a standby")
+	n.detachNode(n.p.Self, "p")
 	n.becomeIdle(idleFenced)
 }
 

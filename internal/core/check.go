@@ -91,7 +91,8 @@ func (n *Node) maybeFinishJob(id uint64) {
 	}
 	delete(n.checks, id)
 	st := n.myStatus()
-	resp := Message{Type: MsgCheckResp, Round: j.round, Target: j.target, OK: j.reached, Status: &st}
+	resp := Message{Type: MsgCheckResp, Round: j.round, Target: j.target, OK: j.reached, Status: &st,
+		HeardAgent: n.hearsPrimaryAgent(j.target)}
 	if j.from == n.p.Self {
 		resp.From = n.p.Self
 		n.onCheckResp(n.p.Self, resp)

@@ -19,8 +19,9 @@ const (
 )
 
 type checkReport struct {
-	reached bool
-	status  NodeStatus
+	reached    bool
+	status     NodeStatus
+	heardAgent bool // the reporter heard the primary's agent recently
 }
 
 // failover is a failover (or switchover) this node coordinates. The
@@ -201,7 +202,7 @@ func (n *Node) onCheckRoundAnswer(from NodeID, m Message) {
 	if f.phase != checkingPrimary || m.Round != f.round || !f.asked[from] || m.Status == nil {
 		return
 	}
-	f.reports[from] = checkReport{reached: m.OK, status: *m.Status}
+	f.reports[from] = checkReport{reached: m.OK, status: *m.Status, heardAgent: m.HeardAgent}
 	if len(f.reports) == len(f.asked) {
 		n.decide()
 	}
@@ -267,6 +268,9 @@ func (n *Node) decide() {
 		if len(s.ReachedBy) > 0 {
 			// The primary database answers: look again after a node.timeout.
 			backoff = n.p.NodeTimeout
+			if _, answered := f.reports[f.primary]; !answered {
+				n.primaryAgentFailed(f.primary)
+			}
 		}
 		n.abortFailover(backoff)
 		return
@@ -322,6 +326,9 @@ func (n *Node) onVoteResp(from NodeID, m Message) {
 	}
 	msg := Message{Type: MsgPromote, Epoch: f.epoch, Target: f.candidate, FailedPrimary: failed,
 		Fence: n.fenceTargets(failed), Switchover: f.switchover, Quiet: f.quiet, NoScripts: f.noScripts}
+	if _, answered := f.reports[failed]; failed != "" && !answered {
+		msg.Detach = failed
+	}
 	for _, id := range f.askedInOrder() {
 		if id != f.candidate && id != n.p.Self {
 			n.send(id, Message{Type: MsgResumeReplay})

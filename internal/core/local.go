@@ -225,7 +225,7 @@ func (n *Node) dbFailed(what string) {
 		holder := n.lease.holder
 		n.fenceSelf(fenceDBFailed, "database failed")
 		n.runScript(ScriptDBFailure, Placeholders{FailedPrimary: n.p.Self})
-		n.runScript(ScriptLoadBalancerDetach, Placeholders{Host: n.p.Self, Type: "p"})
+		n.detachNode(n.p.Self, "p")
 		n.becomeIdle(idleFailed)
 		if holder && !n.p.StopFailedPrimary {
 			// Not stopped: tell the others, but do not resign, so the
@@ -235,12 +235,13 @@ func (n *Node) dbFailed(what string) {
 		return
 	}
 	n.runScript(ScriptDBFailure, Placeholders{FailedPrimary: n.p.Self})
-	n.runScript(ScriptLoadBalancerDetach, Placeholders{Host: n.p.Self, Type: "s"})
+	n.detachNode(n.p.Self, "s")
 	n.becomeIdle(idleFailed)
 }
 
 // detectRole sets the role from the first probe (efm-reference §4.2-3).
 func (n *Node) detectRole(e LocalDBProbe) {
+	defer func() { n.routing.attachOnStandby = false }()
 	if n.p.VIPConfigured && (!e.Reachable || e.InRecovery || n.st.Fenced) {
 		// EFM releases a VIP found on a non-primary. After a restart we do
 		// not know whether this host still holds it: releasing an absent
@@ -268,6 +269,11 @@ func (n *Node) detectRole(e LocalDBProbe) {
 		}
 		n.becomeStandby()
 		n.notify(subject.StandbyAgentRunning, "")
+		if n.routing.attachOnStandby {
+			// Resumed as a standby (efm resume, a switched-over or
+			// rejoined old primary): back into the load balancers.
+			n.attachStandby()
+		}
 	case n.st.Fenced:
 		n.fenceSelf(fenceWrongState, fmt.Sprintf("The database on %s is writable although this node was fenced as a failed primary; it is stopped again. Rebuild it as a standby.", n.p.Self))
 		n.becomeIdle(idleFenced)
@@ -292,6 +298,7 @@ func (n *Node) resume(why string) {
 	n.local.phase = monitoring
 	n.local.lastOK = n.now
 	n.runScript(ScriptResumed, Placeholders{})
+	n.routing.attachOnStandby = !n.lease.holder
 	if n.lease.holder {
 		n.becomePrimary()
 		return

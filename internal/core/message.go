@@ -112,6 +112,14 @@ type Message struct {
 	Voters int `json:"n,omitempty"`
 	// Slots, in MsgSlots, is the primary's position per node (slots.go).
 	Slots map[NodeID]LSN `json:"slots,omitempty"`
+	// Detach, in MsgPromote, is the old primary the candidate detaches
+	// from the load balancers: its agent did not answer the check round
+	// (dead or isolated), so nobody else will.
+	Detach NodeID `json:"dt,omitempty"`
+	// HeardAgent, in MsgCheckResp, says the sender heard Target's agent
+	// renew recently (detach.on.agent.failure needs every answer to say
+	// no).
+	HeardAgent bool `json:"ha,omitempty"`
 }
 
 // VersionError is returned by Decode for a message of another protocol

@@ -79,6 +79,7 @@ type Node struct {
 	candidacy *candidacy // this node's own promotion, if any
 	standby   standbyState
 	handover  handover
+	routing   routingState
 	vip       vipMonitor
 	syncrep   syncRep
 	slots     slotState

@@ -37,6 +37,7 @@ const (
 	awaitSlotRead                         // ReadSlotPositions (slots.go)
 	awaitSlotSync                         // SyncSlots (slots.go)
 	awaitSlotDrop                         // DropSlots (slots.go)
+	awaitPgpool                           // a Pgpool action: only a failure is reported
 )
 
 // pendingOp remembers why an action with a Seq was issued, to route its
@@ -47,7 +48,7 @@ type pendingOp struct {
 	// result returns to (candidacyAt).
 	candidacy *candidacy
 	phase     candidacyPhase
-	node      NodeID // awaitLostStandby: the standby
+	node      NodeID // awaitLostStandby: the standby; awaitPgpool: the backend's node
 	job       uint64 // awaitReplayPaused, awaitPausedProbe, awaitCheckDB: the check job
 	// script, db, vip: what ran, for the notification of its outcome.
 	script Script
@@ -56,6 +57,7 @@ type pendingOp struct {
 	// syncChange and syncWhy: an awaitSyncSet change, for its notification.
 	syncChange SyncChange
 	syncWhy    string
+	pgpool     PgpoolOp
 }
 
 // await registers op and returns the Seq of the action that waits for it.
@@ -123,6 +125,8 @@ func (n *Node) onResult(r result) {
 		n.scriptDone(op, r)
 	case RemoteDBResult:
 		n.remoteDBChecked(op, r)
+	case PgpoolResult:
+		n.pgpoolDone(op, r)
 	case VIPResult:
 		if n.candidacyAt(op) != nil {
 			n.vipProbed(r)
@@ -193,6 +197,9 @@ var scriptNotes = map[Script][2]subject.Subject{
 	ScriptDBFailure:         {subject.ExecutedPostDatabaseFailureScript, subject.PostDatabaseFailureScriptError},
 	ScriptPrimaryIsolated:   {subject.ExecutedPrimaryIsolationScript, subject.PrimaryIsolationScriptFailed},
 	ScriptResumed:           {subject.ExecutedAgentResumedScript, subject.AgentResumedScriptError},
+	// EFM is silent about a load-balancer script that succeeded.
+	ScriptLoadBalancerAttach: {{}, subject.LoadBalancerAttachScriptError},
+	ScriptLoadBalancerDetach: {{}, subject.LoadBalancerDetachScriptError},
 }
 
 // scriptDone: a RunScript finished; its exit is notified, or decides the
@@ -208,7 +215,9 @@ func (n *Node) scriptDone(op pendingOp, e ScriptResult) {
 	}
 	text := fmt.Sprintf("Results:\n%s\nexit status: %d", e.Output, e.ExitCode)
 	if e.ExitCode == 0 {
-		n.notify(notes[0], text)
+		if notes[0].Text != "" {
+			n.notify(notes[0], text)
+		}
 	} else {
 		n.notify(notes[1], text)
 	}
@@ -225,7 +234,9 @@ func (n *Node) remoteDBChecked(op pendingOp, e RemoteDBResult) {
 			n.notify(subject.StandbyFailed,
 				fmt.Sprintf("The standby on %s failed (agent and database unreachable). It is removed from the failover priority list.", op.node))
 			// Its own agent cannot detach it: this (reporting) agent does.
-			n.runScript(ScriptLoadBalancerDetach, Placeholders{Host: op.node, Type: "s"})
+			if n.mayDetachLost(op.node) {
+				n.detachNode(op.node, "s")
+			}
 		}
 	case awaitCheckDB:
 		n.checkDBDone(op.job, e)

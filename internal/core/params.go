@@ -40,6 +40,8 @@ type Params struct {
 	AutoReconfigure          bool     // auto.reconfigure
 	CheckVIPBeforePromotion  bool     // check.vip.before.promotion
 	EnableStopCluster        bool     // enable.stop.cluster
+	DetachOnAgentFailure     bool     // detach.on.agent.failure
+	Pgpool                   bool     // pgpool.enable: Pgpool actions are emitted
 
 	// Synchronous replication (syncrep.go). CheckNumSyncPeriod 0 turns the
 	// primary's check off.

@@ -40,6 +40,9 @@ type candidacy struct {
 	// sent, once per candidacy, not at every retry.
 	vipDoubt  string
 	vipWarned bool
+	// detach is the old primary this agent detaches from the load
+	// balancers before attaching itself (MsgPromote's Detach).
+	detach NodeID
 }
 
 func (n *Node) onPromote(from NodeID, m Message) {
@@ -55,7 +58,7 @@ func (n *Node) onPromote(from NodeID, m Message) {
 		return
 	}
 	n.becomeCandidate(&candidacy{epoch: m.Epoch, failed: m.FailedPrimary, fence: m.Fence, phase: takingLease, deadline: n.now + n.p.RemoteTimeout,
-		switchover: m.Switchover, quiet: m.Quiet, noScripts: m.NoScripts})
+		switchover: m.Switchover, quiet: m.Quiet, noScripts: m.NoScripts, detach: m.Detach})
 }
 
 // awaitingStep is the pending operation of the candidacy's current phase:
@@ -222,8 +225,8 @@ func (n *Node) promotionDone(ok bool, errText string) {
 	if !c.noScripts {
 		n.runScript(ScriptPostPromotion, Placeholders{NewPrimary: n.p.Self, FailedPrimary: c.failed})
 	}
-	// The load balancer sends writes to the new primary (%t p).
-	n.runScript(ScriptLoadBalancerAttach, Placeholders{Host: n.p.Self, Type: "p"})
+	// The load balancers send writes to the new primary (%t p).
+	n.attachPrimary(c.detach)
 	n.priority = n.newPriority()
 	n.checkSyncAfterFollow()
 	old := c.failed

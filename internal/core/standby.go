@@ -36,6 +36,10 @@ func (n *Node) onPromoted(from NodeID, m Message) {
 	n.priority = append([]NodeID(nil), m.Priority...)
 	n.watch.heardAt = n.now
 	n.watch.suspect = 0
+	// The promotion someone else coordinated is over: this node may
+	// coordinate the next failover at once (a new primary can fail
+	// seconds after a switchover).
+	n.coord.othersUntil = 0
 	if n.failover != nil && n.failover.candidate == from {
 		n.failover = nil
 	}
@@ -128,6 +132,9 @@ func (n *Node) followDone(ok bool, errText string) {
 	}
 	n.standby.following = target
 	n.standby.replayPaused = false
+	if !n.handover.follow {
+		n.followedPrimary(target)
+	}
 	if n.handover.follow {
 		n.handover.follow = false
 		n.handover.source = ""

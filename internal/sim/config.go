@@ -64,6 +64,9 @@ func BaseParams() core.Params {
 	p.RecoveryCheckPeriod = 250 * time.Millisecond
 	p.CheckVIPTimeout = 2 * time.Second
 	p.PingServerConfigured = false
+	// Every agent drives a Pgpool (recorded, always succeeding): the
+	// routing decisions run in every schedule, under checkDetach.
+	p.Pgpool = true
 	return p
 }
 
@@ -134,6 +137,11 @@ func RandomConfig(seed int64) Config {
 			p.Scripts[s] = true
 		}
 	}
+	// The load-balancer hooks always, detach.on.agent.failure on even
+	// seeds (no draw: the schedules of earlier seeds stay as they were).
+	p.Scripts[core.ScriptLoadBalancerAttach] = true
+	p.Scripts[core.ScriptLoadBalancerDetach] = true
+	p.DetachOnAgentFailure = seed%2 == 0
 	p.Watchdog = c.Watchdog
 	if r.Intn(3) == 0 {
 		// A lease shorter than node.timeout (faster failover).

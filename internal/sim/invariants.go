@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/openefm/efm/internal/core"
+	"github.com/openefm/efm/internal/notify/subject"
 )
 
 // checkInstant runs after every event: never two writable primaries at the
@@ -165,4 +166,41 @@ func (w *World) done() bool {
 		return true
 	}
 	return false
+}
+
+// checkDetaches: no agent detaches a primary from the load balancers
+// while that primary holds its lease by its own clock (a switched-over
+// primary detaches itself after it dropped its lease). The one exception
+// is detach.on.agent.failure, the operator's choice to detach a primary
+// whose agent a majority found gone: an agent that restarts (or is heard
+// again) while that check runs may hold a new lease by the time the
+// detach is issued.
+func (w *World) checkDetaches(by *simNode, acts []core.Action) {
+	for _, a := range acts {
+		if no, ok := a.(core.Notify); ok && no.Subject == subject.PrimaryLeftAndDetached {
+			return
+		}
+	}
+	for _, a := range acts {
+		switch a := a.(type) {
+		case core.RunScript:
+			if a.Script == core.ScriptLoadBalancerDetach && a.Placeholders.Type == "p" {
+				w.checkDetach(by, a.Placeholders.Host, "script.load.balancer.detach")
+			}
+		case core.Pgpool:
+			if a.Op == core.PgpoolDetach {
+				w.checkDetach(by, a.Node, "Pgpool detach")
+			}
+		}
+	}
+}
+
+func (w *World) checkDetach(by *simNode, target core.NodeID, what string) {
+	t := w.byID[target]
+	if t == nil || t.agent == nil {
+		return
+	}
+	if st := t.agent.Status(); st.HasLease && t.local(w.now) < st.LeaseUntil {
+		w.fail("%s: %s of %s while %s holds its lease (until %v, now %v)", by.id, what, target, target, st.LeaseUntil, t.local(w.now))
+	}
 }

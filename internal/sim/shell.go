@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/openefm/efm/internal/core"
@@ -23,6 +24,7 @@ func (w *World) deliver(n *simNode, gen int, ev core.Event) {
 
 func (w *World) step(n *simNode, ev core.Event) {
 	acts := n.agent.Step(n.local(w.now), ev)
+	w.checkDetaches(n, acts)
 	for _, a := range acts {
 		if n.agent == nil {
 			return
@@ -95,6 +97,9 @@ func (w *World) exec(n *simNode, a core.Action) {
 		}
 		w.follow(n, a)
 	case core.RunScript:
+		if w.cfg.Record && (a.Script == core.ScriptLoadBalancerAttach || a.Script == core.ScriptLoadBalancerDetach) {
+			w.routing = append(w.routing, fmt.Sprintf("%s %s %s %s", n.id, a.Script, a.Placeholders.Host, a.Placeholders.Type))
+		}
 		w.runScript(n, a)
 	case core.CheckSyncStandbys:
 		w.checkSync(n, a)
@@ -106,6 +111,8 @@ func (w *World) exec(n *simNode, a core.Action) {
 		w.syncSlots(n, a)
 	case core.DropSlots:
 		w.dropSlots(n, a)
+	case core.Pgpool:
+		w.pgpool(n, a)
 	case core.Notify:
 		if !catalogued[a.Subject] {
 			w.fail("%s notified %s, which is not in the subject catalogue", n.id, a.Subject)
@@ -411,3 +418,15 @@ var catalogued = func() map[subject.Subject]bool {
 	}
 	return m
 }()
+
+// pgpool records a Pgpool action and answers it as done: the simulated
+// Pgpool always succeeds, after a fixed delay (no draw from the schedule's
+// random source).
+func (w *World) pgpool(n *simNode, a core.Pgpool) {
+	if w.cfg.Record {
+		n.pgpool = append(n.pgpool, a)
+		w.routing = append(w.routing, fmt.Sprintf("%s pgpool-%s %s", n.id, a.Op, a.Node))
+	}
+	w.logf("%s pgpool %s %s", n.id, a.Op, a.Node)
+	w.result(n, 20*time.Millisecond, func() core.Event { return core.PgpoolResult{Seq: a.Seq, OK: true} })
+}

@@ -71,6 +71,7 @@ type simNode struct {
 	lastHeard []time.Duration // real time this node last heard each other node
 	notes     []core.Notify
 	follows   []core.FollowPrimary // with Config.Record
+	pgpool    []core.Pgpool        // with Config.Record
 	replies   []core.AdminReply
 
 	// probeFault makes this node's VIP and ping.server.ip probes fail
@@ -146,6 +147,10 @@ type World struct {
 	// priorities are the cluster's set-priority values: the membership
 	// layer's shared state, which every joined agent's view carries.
 	priorities map[core.NodeID]int
+
+	// routing lists, with Config.Record, every load-balancer script and
+	// Pgpool action in order: "<by> <what> <node> [%t]".
+	routing []string
 
 	lastDisturb  time.Duration // last fault that can change who reaches whom
 	adminUntil   time.Duration // an admin promotion may run until then
