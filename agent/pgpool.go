@@ -78,18 +78,33 @@ func (p *pgpoolShell) do(ctx context.Context, a core.Pgpool) error {
 	default:
 		return fmt.Errorf("unknown Pgpool operation %v", a.Op)
 	}
-	n, err := p.c.Backend(ctx, host, p.port)
-	if err != nil {
-		return fmt.Errorf("Pgpool %s of node %s: %w", a.Op, host, err)
+	// A PCP command can fail for a moment: Pgpool restarts its PCP worker
+	// while it carries out a promote or a failover, and a command sent then
+	// gets "unable to read data from socket". Look and act again until the
+	// deadline; every look first asks whether the work is done already, so
+	// a command that went through although its answer was lost is not sent
+	// twice.
+	what := fmt.Sprintf("Pgpool %s of node %s", a.Op, host)
+	for first := true; ; first = false {
+		n, err := p.c.Backend(ctx, host, p.port)
+		if err == nil && done(n) {
+			if first {
+				p.log.Info("Pgpool already shows the node as wanted", "op", a.Op, "node", host, "backend", n.ID, "status", n.Status, "role", n.Role)
+			}
+			return nil
+		}
+		if err == nil {
+			if _, err = act(ctx, host, p.port); err == nil {
+				return p.until(ctx, what, host, done)
+			}
+		}
+		p.log.Warn("Pgpool command failed; trying again until its deadline", "op", a.Op, "node", host, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", what, err)
+		case <-time.After(p.poll):
+		}
 	}
-	if done(n) {
-		p.log.Info("Pgpool already shows the node as wanted", "op", a.Op, "node", host, "backend", n.ID, "status", n.Status, "role", n.Role)
-		return nil
-	}
-	if _, err := act(ctx, host, p.port); err != nil {
-		return err
-	}
-	return p.until(ctx, fmt.Sprintf("Pgpool %s of node %s", a.Op, host), host, done)
 }
 
 // waitPrimary waits until Pgpool names the backend of primary its primary.

@@ -26,6 +26,9 @@ type fakePgpool struct {
 	wait    []int // looks left before each queued change applies
 	calls   []string
 	failing error
+	// failLooks makes the next looks fail as Pgpool does while it
+	// restarts its PCP worker ("unable to read data from socket").
+	failLooks int
 }
 
 func newFakePgpool(lag int, primary string, hosts ...string) *fakePgpool {
@@ -52,6 +55,10 @@ func (f *fakePgpool) Backend(_ context.Context, host string, _ int) (pgpool.Node
 	}
 	if f.failing != nil {
 		return pgpool.Node{}, f.failing
+	}
+	if f.failLooks > 0 {
+		f.failLooks--
+		return pgpool.Node{}, errors.New("pcp_node_info: exit status 1: ERROR: unable to read data from socket")
 	}
 	n, ok := f.nodes[host]
 	if !ok {
@@ -188,8 +195,28 @@ func TestPgpoolShellErrors(t *testing.T) {
 		t.Errorf("detach never carried out: err %v", err)
 	}
 	f.failing = errors.New("pcp_node_count against Pgpool at 10.0.9.1:9898: exit status 1: ERROR: authentication failed")
-	err = p.do(context.Background(), core.Pgpool{Op: core.PgpoolAttach, Node: "10.0.0.2"})
+	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err = p.do(ctx, core.Pgpool{Op: core.PgpoolAttach, Node: "10.0.0.2"})
 	if err == nil || !strings.Contains(err.Error(), "Pgpool attach of node 10.0.0.2") || !strings.Contains(err.Error(), "authentication failed") {
 		t.Errorf("Pgpool unreachable: err %v", err)
+	}
+}
+
+// A PCP command that fails for a moment, as while Pgpool restarts its PCP
+// worker during another agent's promote, is tried again until the
+// deadline: in a real failover an attach failed that way once, and the
+// standby stayed detached.
+func TestPgpoolShellRetriesTransientErrors(t *testing.T) {
+	f := newFakePgpool(1, "10.0.0.2", "10.0.0.1", "10.0.0.2")
+	f.failLooks = 3
+	p := testPgpoolShell(f)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.do(ctx, core.Pgpool{Op: core.PgpoolDetach, Node: "10.0.0.1"}); err != nil {
+		t.Fatalf("detach after transient PCP errors: %v", err)
+	}
+	if got := f.state()["10.0.0.1"]; got != "down standby" {
+		t.Errorf("10.0.0.1 is %s after the detach, want down standby", got)
 	}
 }
