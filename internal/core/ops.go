@@ -31,6 +31,7 @@ const (
 	awaitCandidacy                        // a step of this node's promotion (phase)
 	awaitScript                           // a script whose exit is notified
 	awaitFollow                           // FollowPrimary
+	awaitRejoin                           // RejoinDB (rejoin.go)
 )
 
 // pendingOp remembers why an action with a Seq was issued, to route its
@@ -122,6 +123,8 @@ func (n *Node) onResult(r result) {
 		if n.candidacyAt(op) != nil {
 			n.pingServerAnswered(r)
 		}
+	case RejoinResult:
+		n.rejoinDone(r)
 	}
 }
 

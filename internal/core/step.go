@@ -241,4 +241,5 @@ func (n *Node) timers() {
 	n.failoverTimers()
 	n.candidateTimers()
 	n.standbyTimers()
+	n.healTimers()
 }
