@@ -132,7 +132,7 @@ func (w *World) settled() bool {
 	if p == nil || p.agent == nil || p.paused || p.role != core.RolePrimary {
 		return false
 	}
-	return p.agent.Status().HasLease
+	return p.agent.Status().HasLease && w.healed()
 }
 
 // done ends a run once the quiet phase settled and stayed so for a while,
@@ -149,6 +149,10 @@ func (w *World) done() bool {
 	}
 	w.settledAt = 0
 	if w.cfg.Liveness && w.now-w.quietAt > w.livenessBound() {
+		if u := w.unhealed(); u != "" {
+			w.fail("not healed %v after the faults stopped (bound %v): %s", w.now-w.quietAt, w.livenessBound(), u)
+			return true
+		}
 		w.fail("no single primary %v after the faults stopped (bound %v)", w.now-w.quietAt, w.livenessBound())
 		return true
 	}

@@ -94,6 +94,8 @@ func (w *World) exec(n *simNode, a core.Action) {
 			n.follows = append(n.follows, a)
 		}
 		w.follow(n, a)
+	case core.RejoinDB:
+		w.rejoin(n, a)
 	case core.RunScript:
 		w.runScript(n, a)
 	case core.Notify:

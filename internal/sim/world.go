@@ -144,6 +144,7 @@ type World struct {
 	settledAt    time.Duration
 	promotions   int
 	failovers    int
+	rejoins      int // RejoinDB that rebuilt a database (rejoin.go)
 	ackedCommits int
 
 	// Agent stalls of a lease holder (thaw.go in the core): pauses of a
