@@ -12,16 +12,14 @@ var notBuilt = map[string]bool{
 	"reconfigure.num.sync": true, "reconfigure.num.sync.max": true,
 	"reconfigure.sync.primary": true, "check.num.sync.period": true,
 	"update.physical.slots.period": true,
-	// Rebuilding an old primary; backing up pg_wal before reconfiguring.
-	"auto.rewind": true, "auto.basebackup": true, "backup.wal": true,
+	// Backing up pg_wal before reconfiguring.
+	"backup.wal": true,
 	// Syslog sink.
 	"syslog.enabled": true, "syslog.host": true, "syslog.port": true,
 	"syslog.protocol": true, "syslog.facility": true,
 	// detach.on.agent.failure: detaching a primary whose agent died while its
 	// database runs.
 	"detach.on.agent.failure": true,
-	// Resuming an idle agent by itself: an idle agent waits for 'efm resume'.
-	"auto.resume.startup.period": true, "auto.resume.failure.period": true,
 	// Retrying a failed script.db.password on its own timer: the script runs
 	// again at the next connection attempt instead.
 	"script.db.password.retry": true,

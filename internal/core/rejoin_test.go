@@ -163,6 +163,9 @@ func TestRejoinSuccessMakesAStandby(t *testing.T) {
 	if h.n.Role() != RoleIdle {
 		t.Fatalf("role %s while rebuilding, want Idle", h.n.Role())
 	}
+	if r := h.step(AdminResume{Seq: 3}); len(r) != 1 || !strings.Contains(r[0].(AdminReply).Err, "being rebuilt") {
+		t.Fatalf("efm resume during the rebuild: %v, want a refusal", r)
+	}
 	start := len(h.acts)
 	h.step(RejoinResult{Seq: rj[0].Seq, OK: true, Method: "rewound", Reason: "diverged at 0/3000000", Took: 4 * time.Second})
 	h.advance(2 * time.Second)
