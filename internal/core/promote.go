@@ -37,6 +37,9 @@ type candidacy struct {
 	// sent, once per candidacy, not at every retry.
 	vipDoubt  string
 	vipWarned bool
+	// resumedFrom: an isolated primary resuming (resume_primary.go), the
+	// epoch it was primary in; 0 for an elected standby.
+	resumedFrom uint64
 }
 
 func (n *Node) onPromote(from NodeID, m Message) {
@@ -222,6 +225,11 @@ func (n *Node) promotionDone(ok bool, errText string) {
 	// The load balancer sends writes to the new primary (%t p).
 	n.runScript(ScriptLoadBalancerAttach, Placeholders{Host: n.p.Self, Type: "p"})
 	n.priority = n.newPriority()
+	if c.resumedFrom != 0 {
+		n.resumedAsPrimary(c)
+		n.broadcast(Message{Type: MsgPromoted, Epoch: c.epoch, Primary: n.p.Self, Priority: n.priority})
+		return
+	}
 	completed := subject.FailoverCompleted
 	if c.switchover {
 		completed = subject.SwitchoverCompleted

@@ -102,11 +102,18 @@ type healState struct {
 	startupIdle bool
 	seenRole    bool
 	nextResume  time.Duration
+
+	// resume is EFM 4.5's resume of an isolated primary (resume_primary.go).
+	resume resumeState
 }
 
 // healTimers runs at every timers(): rejoin and auto.resume.
 func (n *Node) healTimers() {
-	if n.p.Kind != KindDatabase || !n.healEnabled() {
+	if n.p.Kind != KindDatabase {
+		return
+	}
+	n.resumePrimaryTimers()
+	if !n.healEnabled() {
 		return
 	}
 	n.trackIdle()

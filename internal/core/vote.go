@@ -91,6 +91,9 @@ const (
 	ruleWALUnreadable voteRule = "WAL unreadable"       // refuse
 	ruleLessWAL       voteRule = "less WAL"             // refuse
 	ruleUpToDate      voteRule = "up to date"           // grant
+	// A resume request (Message.Resume, resume_primary.go).
+	ruleNewerPrimary   voteRule = "another primary since" // refuse
+	ruleNoNewerPrimary voteRule = "no primary since"      // grant
 )
 
 // voteVerdict is voteDecision's answer and the rule that gave it; why is
@@ -114,6 +117,8 @@ type voterFacts struct {
 	// The persisted epoch and vote.
 	epoch, votedEpoch uint64
 	votedFor          NodeID
+	// primary is the persisted primary of epoch.
+	primary NodeID
 	// holdsLease: this node is the lease holder (lease.holder).
 	holdsLease bool
 	// promoting: this node runs a candidacy, in promotingEpoch.
@@ -140,6 +145,7 @@ func (n *Node) voterFacts() voterFacts {
 		epoch:      n.st.Epoch,
 		votedEpoch: n.st.VotedEpoch,
 		votedFor:   n.st.VotedFor,
+		primary:    n.st.Primary,
 		holdsLease: n.lease.holder,
 		holdUntil:  n.voter.holdUntil,
 		holdFor:    n.voter.holdFor,
@@ -181,6 +187,9 @@ func voteDecision(f voterFacts, m Message, since time.Duration) voteVerdict {
 	// has run out.
 	if f.now < f.holdUntil && f.holdFor != c && !f.ignoreHold {
 		return deferBy(ruleLeaseHold, fmt.Sprintf("lease of %s may still be valid for %v", f.holdFor, f.holdUntil-f.now))
+	}
+	if m.Resume {
+		return resumeVote(f, m)
 	}
 	// Every database voter, the old primary included, refuses a candidate
 	// on an older timeline than its own last one: that candidate missed a

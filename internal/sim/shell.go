@@ -105,6 +105,9 @@ func (w *World) exec(n *simNode, a core.Action) {
 		if w.cfg.Record {
 			n.notes = append(n.notes, a)
 		}
+		if a.Subject == subject.NodeNoLongerIsolated {
+			w.resumedPrimaries++ // EFM 4.5's rule (core/resume_primary.go)
+		}
 		w.logf("%s notify [%s] %s", n.id, a.Level(), a.Title())
 	case core.SetRole:
 		n.role = a.Role

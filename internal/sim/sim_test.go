@@ -45,7 +45,7 @@ var stallStats struct{ longPauses, thaws, kept atomic.Int64 }
 
 // healStats counts rejoins (RejoinDB that rebuilt a database) and the
 // schedules with auto.rewind or auto.basebackup that ended healed.
-var healStats struct{ rejoins, healedRuns atomic.Int64 }
+var healStats struct{ rejoins, healedRuns, resumed atomic.Int64 }
 
 func runSeed(seed int64, mutate func(*Config)) runResult {
 	cfg := RandomConfig(seed)
@@ -59,6 +59,7 @@ func runSeed(seed int64, mutate func(*Config)) runResult {
 	stallStats.thaws.Add(int64(w.thaws))
 	stallStats.kept.Add(int64(w.thawsKept))
 	healStats.rejoins.Add(int64(w.rejoins))
+	healStats.resumed.Add(int64(w.resumedPrimaries))
 	if (cfg.Params.AutoRewind || cfg.Params.AutoBasebackup) && cfg.Liveness && err == nil {
 		healStats.healedRuns.Add(1)
 	}
@@ -143,8 +144,8 @@ func TestSimulation(t *testing.T) {
 		done, n, base, steps, proms, fos, el.Round(time.Millisecond), runtime.GOMAXPROCS(0), len(failed))
 	t.Logf("lease holders paused longer than their lease: %d; thaw rounds: %d, of which kept the lease: %d",
 		stallStats.longPauses.Load(), stallStats.thaws.Load(), stallStats.kept.Load())
-	t.Logf("rejoins: %d; schedules with auto.rewind or auto.basebackup that ended with every running database agent Standby or Primary: %d",
-		healStats.rejoins.Load(), healStats.healedRuns.Load())
+	t.Logf("rejoins: %d; isolated primaries resumed as primary: %d; schedules with auto.rewind or auto.basebackup that ended with every running database agent Standby or Primary: %d",
+		healStats.rejoins.Load(), healStats.resumed.Load(), healStats.healedRuns.Load())
 	if len(failed) > 1 {
 		t.Logf("failing seeds (unordered, first 50): %v", failed[:min(50, len(failed))])
 	}
