@@ -56,7 +56,9 @@ type resumeState struct {
 	voters   int
 	deadline time.Duration
 	next     time.Duration
-	from     uint64 // the epoch this node was primary in when it asked
+	// startAgain: no other start of the database before then.
+	startAgain time.Duration
+	from       uint64 // the epoch this node was primary in when it asked
 	// isolated: this node fenced itself because its lease ran out (not
 	// for a failed database, a handover, a newer epoch). In memory only:
 	// a restarted agent cannot tell, and leaves the node to a failover.
@@ -105,25 +107,27 @@ func (n *Node) resumePrimaryTimers() {
 	if n.now < r.next || !n.majorityInEpoch() {
 		return
 	}
-	r.next = n.now + 2*n.p.RemoteTimeout
 	// Its database must run in recovery first: promoted, not started
-	// writable, once the epoch is won. The fence keeps it in recovery.
+	// writable, once the epoch is won. The fence keeps it in recovery. The
+	// request goes out at the first probe that shows it so: the other
+	// agents may be about to fail over meanwhile.
 	n.local.idle = idleFenced
 	l := n.local.last
-	switch {
-	case !l.Reachable || n.now-n.local.lastOK > 2*n.p.LocalPeriod:
-		n.doDB(OpStartDB, n.p.promoteDBTimeout())
-		return
-	case !l.InRecovery:
-		// Fenced but left running (stop.isolated.primary=false): restart
-		// it in recovery.
-		n.doDB(OpStopDB, n.tm.FencingAllowance)
-		n.doDB(OpStartDB, n.p.promoteDBTimeout())
+	if !l.Reachable || !l.InRecovery || n.now-n.local.lastOK > 2*n.p.LocalPeriod {
+		if n.now >= r.startAgain {
+			r.startAgain = n.now + n.p.promoteDBTimeout() + 2*n.p.LocalPeriod
+			if l.Reachable && !l.InRecovery {
+				// Fenced but left running (stop.isolated.primary=false):
+				// restart it in recovery.
+				n.doDB(OpStopDB, n.tm.FencingAllowance)
+			}
+			n.doDB(OpStartDB, n.p.promoteDBTimeout())
+		}
 		return
 	}
 	e := max(n.coord.maxEpochSeen, n.st.Epoch, n.st.VotedEpoch) + 1
-	*r = resumeState{epoch: e, votes: map[NodeID]bool{}, voters: n.numVoters(), from: n.st.Epoch, next: r.next,
-		deadline: n.now + n.tm.VoteHold + 2*n.p.RemoteTimeout, isolated: true}
+	*r = resumeState{epoch: e, votes: map[NodeID]bool{}, voters: n.numVoters(), from: n.st.Epoch, next: n.now + 2*n.p.RemoteTimeout,
+		deadline: n.now + n.tm.VoteHold + 2*n.p.RemoteTimeout, isolated: true, startAgain: r.startAgain}
 	st := n.myStatus()
 	req := Message{Type: MsgVoteReq, Epoch: e, Target: n.p.Self, Round: e, Status: &st, Resume: true}
 	n.log(slog.LevelWarn, "isolated primary back with a majority: asking to resume as primary in a new epoch", "vote_epoch", e, "primary_epoch", r.from)
