@@ -37,8 +37,10 @@ type candidacy struct {
 	// sent, once per candidacy, not at every retry.
 	vipDoubt  string
 	vipWarned bool
-	// resumedFrom: an isolated primary resuming (resume_primary.go), the
-	// epoch it was primary in; 0 for an elected standby.
+	// resumed: an isolated primary resuming (resume_primary.go), primary
+	// in epoch resumedFrom (0 is the cluster's first epoch, so it cannot
+	// tell a resume by itself).
+	resumed     bool
 	resumedFrom uint64
 }
 
@@ -225,7 +227,7 @@ func (n *Node) promotionDone(ok bool, errText string) {
 	// The load balancer sends writes to the new primary (%t p).
 	n.runScript(ScriptLoadBalancerAttach, Placeholders{Host: n.p.Self, Type: "p"})
 	n.priority = n.newPriority()
-	if c.resumedFrom != 0 {
+	if c.resumed {
 		n.resumedAsPrimary(c)
 		n.broadcast(Message{Type: MsgPromoted, Epoch: c.epoch, Primary: n.p.Self, Priority: n.priority})
 		return

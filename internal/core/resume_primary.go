@@ -158,7 +158,7 @@ func (n *Node) onResumeVoteResp(from NodeID, m Message) bool {
 	e, prev := r.epoch, r.from
 	r.epoch = 0
 	n.log(slog.LevelWarn, "isolated primary resumes: no other primary since its epoch", "vote_epoch", e, "primary_epoch", prev, "votes", len(r.votes), "voters", r.voters)
-	n.becomeCandidate(&candidacy{epoch: e, phase: takingLease, deadline: n.now + n.p.RemoteTimeout, noScripts: true, resumedFrom: prev})
+	n.becomeCandidate(&candidacy{epoch: e, phase: takingLease, deadline: n.now + n.p.RemoteTimeout, noScripts: true, resumed: true, resumedFrom: prev})
 	return true
 }
 

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -75,8 +76,13 @@ func TestResumeVote(t *testing.T) {
 // probe answers dbDown), and it is Idle; 10.0.0.2 and 10.0.0.3 are the
 // others. Then its database answers probe (started in recovery).
 func isolatedPrimary(t *testing.T, probe LocalDBProbe) *harness {
+	return isolatedPrimaryOf(t, 1, probe)
+}
+
+// isolatedPrimaryOf is isolatedPrimary in epoch (0: the cluster's first).
+func isolatedPrimaryOf(t *testing.T, epoch uint64, probe LocalDBProbe) *harness {
 	t.Helper()
-	h := healHarness(t, Persisted{Epoch: 1, Primary: oldPrimary}, LocalDBProbe{Reachable: true, Timeline: 1, CurrentLSN: 500},
+	h := healHarness(t, Persisted{Epoch: epoch, Primary: oldPrimary}, LocalDBProbe{Reachable: true, Timeline: 1, CurrentLSN: 500},
 		func(p *Params) { p.AutoRewind = false })
 	if h.n.Role() != RolePrimary {
 		t.Fatalf("role %s at start, want Primary", h.n.Role())
@@ -91,10 +97,11 @@ func isolatedPrimary(t *testing.T, probe LocalDBProbe) *harness {
 	return h
 }
 
-// heal: the others are heard again in epoch 1, until the node asks.
+// heal: the others are heard again in the node's epoch, until it asks.
 func (h *harness) heal() {
+	e := h.n.Persisted().Epoch
 	for i := 0; i < 10 && len(resumeRequests(h.acts)) == 0; i++ {
-		h.step(heartbeat(newPrimary, 1, oldPrimary, RoleStandby))
+		h.step(heartbeat(newPrimary, e, oldPrimary, RoleStandby))
 		h.advance(time.Second)
 	}
 }
@@ -119,7 +126,13 @@ func resumeRequests(acts []Action) []Message {
 // promotes its database (in recovery behind its fence) as a candidate
 // does, then is Primary, unfenced, and says so.
 func TestIsolatedPrimaryResumes(t *testing.T) {
-	h := isolatedPrimary(t, LocalDBProbe{Reachable: true, InRecovery: true, Timeline: 1, ReplayLSN: 500})
+	for _, epoch := range []uint64{0, 1} {
+		t.Run(fmt.Sprintf("epoch %d", epoch), func(t *testing.T) { testIsolatedPrimaryResumes(t, epoch) })
+	}
+}
+
+func testIsolatedPrimaryResumes(t *testing.T, e0 uint64) {
+	h := isolatedPrimaryOf(t, e0, LocalDBProbe{Reachable: true, InRecovery: true, Timeline: 1, ReplayLSN: 500})
 	start0 := len(h.acts)
 	h.heal()
 	starts := 0
@@ -132,20 +145,21 @@ func TestIsolatedPrimaryResumes(t *testing.T) {
 		t.Errorf("%d database starts before asking, want 1 (in recovery, behind its fence)", starts)
 	}
 	reqs := resumeRequests(h.acts)
-	if len(reqs) != 1 || reqs[0].Epoch != 2 || reqs[0].Target != oldPrimary {
-		t.Fatalf("resume requests %+v, want one for epoch 2", reqs)
+	e := e0 + 1
+	if len(reqs) != 1 || reqs[0].Epoch != e || reqs[0].Target != oldPrimary {
+		t.Fatalf("resume requests %+v, want one for epoch %d", reqs, e)
 	}
-	if st := h.n.Persisted(); st.VotedEpoch != 2 || st.VotedFor != oldPrimary {
+	if st := h.n.Persisted(); st.VotedEpoch != e || st.VotedFor != oldPrimary {
 		t.Fatalf("own vote not persisted: %+v", st)
 	}
-	h.step(MessageReceived{From: newPrimary, Msg: Message{V: ProtocolVersion, Cluster: "c", Type: MsgVoteResp, From: newPrimary, Epoch: 2, Target: oldPrimary, Round: 2, OK: true, Voters: 3}})
+	h.step(MessageReceived{From: newPrimary, Msg: Message{V: ProtocolVersion, Cluster: "c", Type: MsgVoteResp, From: newPrimary, Epoch: e, Target: oldPrimary, Round: e, OK: true, Voters: 3}})
 	if h.n.Role() != RolePromoting {
 		t.Fatalf("role %s after a majority of grants, want Promoting", h.n.Role())
 	}
 	// Its lease of epoch 2, acknowledged by the voter, then pg_ctl promote.
 	start := len(h.acts)
 	for _, r := range rounds(h.acts) {
-		h.step(MessageReceived{From: newPrimary, Msg: Message{V: ProtocolVersion, Cluster: "c", Type: MsgLeaseAck, From: newPrimary, Epoch: 2, Round: r.Round, OK: true}})
+		h.step(MessageReceived{From: newPrimary, Msg: Message{V: ProtocolVersion, Cluster: "c", Type: MsgLeaseAck, From: newPrimary, Epoch: e, Round: r.Round, OK: true}})
 	}
 	h.advance(100 * time.Millisecond)
 	var promote *DoDB
@@ -164,7 +178,7 @@ func TestIsolatedPrimaryResumes(t *testing.T) {
 	start = len(h.acts)
 	h.step(DBOpResult{Seq: promote.Seq, OK: true})
 	h.advance(100 * time.Millisecond)
-	if h.n.Role() != RolePrimary || h.n.Persisted().Fenced || h.n.Persisted().Epoch != 2 {
+	if h.n.Role() != RolePrimary || h.n.Persisted().Fenced || h.n.Persisted().Epoch != e {
 		t.Fatalf("after the promotion: role %s, persisted %+v", h.n.Role(), h.n.Persisted())
 	}
 	ns := strings.Join(notes(h.acts[start:]), "\n")
