@@ -63,6 +63,7 @@ type resumeState struct {
 	// for a failed database, a handover, a newer epoch). In memory only:
 	// a restarted agent cannot tell, and leaves the node to a failover.
 	isolated bool
+	fencedAt time.Duration
 }
 
 // resumeCandidate: this node may try to resume as the primary it was.
@@ -72,15 +73,20 @@ func (n *Node) resumeCandidate() bool {
 }
 
 // majorityInEpoch: a strict majority of the voters, this node included,
-// was heard within PrimarySilence, and none of them is in a newer epoch.
+// was heard since this node fenced itself and within two renewal
+// intervals (every agent sends its status every interval: what an agent
+// heard before it was cut off proves nothing), and none of them follows
+// another primary or a newer epoch. An attempt without that would only
+// burn an epoch: its own vote in it makes this node refuse the renewals of
+// a primary elected meanwhile in an older epoch, fencing it.
 func (n *Node) majorityInEpoch() bool {
 	heard := 1
 	for _, id := range n.order {
 		p := n.members[id]
-		if id == n.p.Self || !n.counts(p) || !p.heard || n.now-p.lastSeen > n.tm.PrimarySilence {
+		if id == n.p.Self || !n.counts(p) || !p.heard || p.lastSeen <= n.heal.resume.fencedAt || n.now-p.lastSeen > 2*n.tm.RenewInterval {
 			continue
 		}
-		if p.epoch > n.st.Epoch {
+		if p.epoch > n.st.Epoch || p.primary != "" && p.primary != n.p.Self {
 			return false
 		}
 		heard++
@@ -127,7 +133,7 @@ func (n *Node) resumePrimaryTimers() {
 	}
 	e := max(n.coord.maxEpochSeen, n.st.Epoch, n.st.VotedEpoch) + 1
 	*r = resumeState{epoch: e, votes: map[NodeID]bool{}, voters: n.numVoters(), from: n.st.Epoch, next: n.now + 2*n.p.RemoteTimeout,
-		deadline: n.now + n.tm.VoteHold + 2*n.p.RemoteTimeout, isolated: true, startAgain: r.startAgain}
+		deadline: n.now + n.tm.VoteHold + 2*n.p.RemoteTimeout, isolated: true, startAgain: r.startAgain, fencedAt: r.fencedAt}
 	st := n.myStatus()
 	req := Message{Type: MsgVoteReq, Epoch: e, Target: n.p.Self, Round: e, Status: &st, Resume: true}
 	n.log(slog.LevelWarn, "isolated primary back with a majority: asking to resume as primary in a new epoch", "vote_epoch", e, "primary_epoch", r.from)

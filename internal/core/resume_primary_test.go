@@ -207,6 +207,30 @@ func TestIsolatedPrimaryStaysFenced(t *testing.T) {
 			t.Fatalf("asked %+v", r)
 		}
 	})
+	t.Run("a peer follows another primary in the same epoch", func(t *testing.T) {
+		h := isolatedPrimary(t, inRec)
+		for i := 0; i < 10; i++ {
+			h.step(heartbeat(newPrimary, 1, thirdNode, RoleStandby))
+			h.advance(time.Second)
+		}
+		if r := resumeRequests(h.acts); len(r) != 0 {
+			t.Fatalf("asked %+v", r)
+		}
+	})
+	t.Run("peers heard only before it was cut off", func(t *testing.T) {
+		h := healHarness(t, Persisted{Epoch: 1, Primary: oldPrimary}, LocalDBProbe{Reachable: true, Timeline: 1, CurrentLSN: 500},
+			func(p *Params) { p.AutoRewind = false })
+		h.step(heartbeat(newPrimary, 1, oldPrimary, RoleStandby))
+		h.advance(8 * time.Second) // its lease runs out: fenced
+		h.probe = inRec
+		h.advance(time.Second)
+		if h.n.Role() != RoleIdle || !h.n.Persisted().Fenced {
+			t.Fatalf("role %s persisted %+v", h.n.Role(), h.n.Persisted())
+		}
+		if r := resumeRequests(h.acts); len(r) != 0 || h.n.Persisted().VotedEpoch != 0 {
+			t.Fatalf("asked %+v (persisted %+v): an isolated node burns an epoch", r, h.n.Persisted())
+		}
+	})
 	t.Run("a newer primary renews: the rejoin's business", func(t *testing.T) {
 		h := isolatedPrimary(t, inRec)
 		h.step(renewal(newPrimary, 2, RolePrimary, false))
