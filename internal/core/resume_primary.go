@@ -16,11 +16,12 @@ import (
 // that from what the node sees; OpenEFM only from the epochs, through the
 // vote machinery every promotion uses:
 //
-//  1. The node is Idle and fenced, and the primary of its persisted epoch
-//     is itself (it never learned of a newer primary; one it learned of
-//     is the rejoin's business, rejoin.go). It hears a strict majority of
-//     the voters (itself included) within one PrimarySilence, none of
-//     them in a newer epoch.
+//  1. The node is Idle and fenced because its lease ran out, and the
+//     primary of its persisted epoch is itself (it never learned of a newer
+//     primary; one it learned of is the rejoin's business, rejoin.go). It
+//     hears, since it fenced itself and within two renewal intervals, a
+//     strict majority of the voters (itself included), all following it in
+//     its epoch (majorityInEpoch).
 //  2. It starts its database in recovery (the fence, standby.signal, is
 //     still there, so it cannot come up writable) and asks every voter for
 //     its vote in a NEW epoch E, above every epoch it has seen, with
