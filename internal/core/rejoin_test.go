@@ -350,3 +350,25 @@ func TestAutoResume(t *testing.T) {
 		})
 	}
 }
+
+// TestFencedNodeVotesWithoutItsWAL: a fenced old primary whose database is
+// stopped (waiting for a primary to rejoin) does not refuse its vote for
+// want of its own WAL position, as a standby does: in a cluster of two
+// databases it would otherwise block the only election that can give it a
+// primary (simulator seed 3878 of 20,000). The older-timeline rule still
+// applies.
+func TestFencedNodeVotesWithoutItsWAL(t *testing.T) {
+	f := voterFacts{self: oldPrimary, kind: KindDatabase, role: RoleIdle, promotable: true, now: time.Hour, epoch: 1, primary: newPrimary}
+	m := Message{Type: MsgVoteReq, Epoch: 2, Target: newPrimary, Status: &NodeStatus{Role: RoleStandby, Kind: KindDatabase, InRecovery: true, ReceivedLSN: 10, Timeline: 2}}
+	if v := voteDecision(f, m, time.Hour); v.answer != voteRefuse || v.rule != ruleWALUnreadable {
+		t.Fatalf("not fenced: %s (%s), want the standby's refusal", v.answer, v.rule)
+	}
+	f.fenced = true
+	if v := voteDecision(f, m, time.Hour); v.answer != voteGrant {
+		t.Fatalf("fenced: %s (%s: %s), want a grant", v.answer, v.rule, v.why)
+	}
+	f.wal = LocalDBProbe{Reachable: true, InRecovery: true, Timeline: 3}
+	if v := voteDecision(f, m, time.Hour); v.answer != voteRefuse || v.rule != ruleOlderTimeline {
+		t.Fatalf("fenced, on a newer timeline than the candidate: %s (%s), want the older-timeline refusal", v.answer, v.rule)
+	}
+}

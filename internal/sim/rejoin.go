@@ -13,6 +13,13 @@ import (
 // gets the primary's (pg_rewind or pg_basebackup: the same to the WAL); a
 // node that may hold WAL the primary lacks is refused and left untouched.
 func (w *World) rejoin(n *simNode, a core.RejoinDB) {
+	// The core asks only for a primary that promoted in the epoch it names
+	// (or the first primary, of epoch 0): never for a candidate that has
+	// not promoted yet. It may have been demoted since (a switchover):
+	// then the rebuild fails below, as pg.Rejoin's inspection would.
+	if w.promotedIn[a.Epoch] != a.Primary && !(a.Epoch == 0 && a.Primary == nodeID(0)) {
+		w.fail("%s asked to rejoin %s in epoch %d, which did not promote in that epoch (%q did)", n.id, a.Primary, a.Epoch, w.promotedIn[a.Epoch])
+	}
 	d := n.db
 	l := w.lat(200*time.Millisecond, 2*time.Second)
 	start := max(w.now, d.busyUntil)
@@ -24,12 +31,6 @@ func (w *World) rejoin(n *simNode, a core.RejoinDB) {
 		switch {
 		case n.nodeDown:
 			res.Err = "host down"
-		case p != nil && p.db != nil && p.db.up && p.db.inRecovery && p.id != w.primaryDB && w.linked(n.idx, p.idx):
-			// The target is a standby that was never promoted since it
-			// last was one: the core took a vote, or a candidacy, for a
-			// primary (pg.Rejoin refuses it too).
-			w.fail("%s asked to rejoin %s in epoch %d, a standby that is not the cluster's primary", n.id, a.Primary, a.Epoch)
-			res.Method, res.Reason = "refused", "the new primary is in recovery"
 		case p == nil || p.db == nil || !p.db.writable() || !w.linked(n.idx, p.idx) || !w.linked(p.idx, n.idx):
 			res.Method, res.Reason = "refused", "the new primary "+string(a.Primary)+" cannot be reached or is not writable"
 		case d.tl > p.db.tl || d.tl == p.db.tl && !w.contains(p.db.tl, p.db.lsn, d.tl, d.lsn):
