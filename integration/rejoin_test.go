@@ -41,8 +41,10 @@ func waitRejoined(ctx context.Context, t *testing.T, c *harness.Cluster, old, pr
 	t.Logf("measured: %s streams from the new primary %s %v after the fault", old, primary, time.Since(fault).Round(time.Millisecond))
 	var note string
 	err = harness.Eventually(ctx, 30*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+		// The body's line: "<node> now streams from the primary <p>
+		// (<method> in <duration>): <cause>".
 		for _, l := range c.Configs[old].Notifications() {
-			if strings.Contains(l, "Failed primary rejoined as a standby") {
+			if strings.Contains(l, "now streams from the primary") {
 				note = l
 			}
 		}
