@@ -140,7 +140,10 @@ func (n *Node) trackIdle() {
 // rejoinTarget is the primary this node may be rebuilt to follow now, ""
 // when none (see the comment at the top of this file).
 func (n *Node) rejoinTarget() NodeID {
-	if !n.rejoinAllowed() || n.role != RoleIdle || !n.st.Fenced || n.primaryOrPromoting() || n.handover.follow {
+	// The old primary of a switchover follows by FollowPrimary; the rejoin
+	// only steps in when that is not under way (it never started: the
+	// agent believed it already followed that node).
+	if !n.rejoinAllowed() || n.role != RoleIdle || !n.st.Fenced || n.primaryOrPromoting() || n.standby.followIssued {
 		return ""
 	}
 	pr := n.st.Primary
@@ -208,6 +211,7 @@ func (n *Node) rejoinDone(r RejoinResult) {
 	n.st.Fenced = false
 	n.persist()
 	n.standby.following = pr
+	n.handover.follow, n.handover.source = false, ""
 	n.resume("rejoined as a standby of " + string(pr))
 }
 

@@ -372,3 +372,27 @@ func TestFencedNodeVotesWithoutItsWAL(t *testing.T) {
 		t.Fatalf("fenced, on a newer timeline than the candidate: %s (%s), want the older-timeline refusal", v.answer, v.rule)
 	}
 }
+
+// TestRejoinTakesOverAStalledSwitchoverFollow: the old primary of a
+// switchover follows the new primary by FollowPrimary; when that never
+// starts (its agent believed it already followed that node: simulator seed
+// 10223 of 20,000), the rejoin does it. While a FollowPrimary runs, no
+// rejoin starts.
+func TestRejoinTakesOverAStalledSwitchoverFollow(t *testing.T) {
+	h := healHarness(t, fencedAfterFailover, dbDown, nil)
+	h.n.handover.follow = true
+	h.n.standby.following = newPrimary // stale: the cause of the stall
+	h.keepPrimaryAlive(2)
+	h.advance(100 * time.Millisecond)
+	if n := len(rejoins(h.acts)); n != 1 {
+		t.Fatalf("%d RejoinDB for a switchover's old primary whose follow never started, want 1", n)
+	}
+	h2 := healHarness(t, fencedAfterFailover, dbDown, nil)
+	h2.n.handover.follow = true
+	h2.n.standby.followIssued = true
+	h2.keepPrimaryAlive(2)
+	h2.advance(100 * time.Millisecond)
+	if n := len(rejoins(h2.acts)); n != 0 {
+		t.Fatalf("%d RejoinDB while FollowPrimary runs, want 0", n)
+	}
+}

@@ -79,8 +79,10 @@ func (w *World) promote(n *simNode) {
 	}
 	// No failover while the primary database was reachable: if the old
 	// primary's database stayed up and its host fully connected for a whole
-	// failover window, nobody may promote (admin promotions excepted).
-	if old := w.byID[w.primaryDB]; old != nil && old != n && old.db.up && w.now-w.primaryDist > w.window() &&
+	// failover window, nobody may promote (admin promotions excepted). Up
+	// as a primary: a database in recovery is no reachable primary (an
+	// isolated primary's, started behind its fence to resume or rejoin).
+	if old := w.byID[w.primaryDB]; old != nil && old != n && old.db.writable() && w.now-w.primaryDist > w.window() &&
 		w.now > w.adminUntil && w.fullyLinked(old) {
 		w.fail("%s promoted although the primary database on %s was up and reachable for %v", n.id, old.id, w.now-w.primaryDist)
 	}

@@ -13,12 +13,14 @@ import (
 // gets the primary's (pg_rewind or pg_basebackup: the same to the WAL); a
 // node that may hold WAL the primary lacks is refused and left untouched.
 func (w *World) rejoin(n *simNode, a core.RejoinDB) {
-	// The core asks only for a primary that promoted in the epoch it names
-	// (or the first primary, of epoch 0): never for a candidate that has
-	// not promoted yet. It may have been demoted since (a switchover):
-	// then the rebuild fails below, as pg.Rejoin's inspection would.
-	if w.promotedIn[a.Epoch] != a.Primary && !(a.Epoch == 0 && a.Primary == nodeID(0)) {
-		w.fail("%s asked to rejoin %s in epoch %d, which did not promote in that epoch (%q did)", n.id, a.Primary, a.Epoch, w.promotedIn[a.Epoch])
+	// The core asks only for the node whose promotion is the latest at or
+	// before the epoch it names (node 0, the first primary, when none is):
+	// never for a candidate that has not promoted yet. (A primary may be
+	// elected again in a later epoch it then names: two coordinators.) It
+	// may have been demoted since (a switchover): then the rebuild fails
+	// below, as pg.Rejoin's inspection would.
+	if last := w.lastPromotedAt(a.Epoch); last != a.Primary {
+		w.fail("%s asked to rejoin %s in epoch %d, but the latest promotion up to that epoch is %q's", n.id, a.Primary, a.Epoch, last)
 	}
 	d := n.db
 	l := w.lat(200*time.Millisecond, 2*time.Second)
@@ -66,6 +68,19 @@ func (w *World) rejoin(n *simNode, a core.RejoinDB) {
 			w.deliver(n, gen, res)
 		}
 	})
+}
+
+// lastPromotedAt is the node of the latest promotion in an epoch <= e,
+// node 0 (the initial primary) when there was none.
+func (w *World) lastPromotedAt(e uint64) core.NodeID {
+	best, who := uint64(0), nodeID(0)
+	found := false
+	for pe, id := range w.promotedIn {
+		if pe <= e && (!found || pe > best) {
+			best, who, found = pe, id, true
+		}
+	}
+	return who
 }
 
 // checkRejoinLoss: what a rejoin discards must not be an acknowledged
