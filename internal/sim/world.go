@@ -135,19 +135,20 @@ type World struct {
 	// layer's shared state, which every joined agent's view carries.
 	priorities map[core.NodeID]int
 
-	lastDisturb time.Duration // last fault that can change who reaches whom
-	adminUntil  time.Duration // an admin promotion may run until then
-	primaryDB   core.NodeID   // database last promoted (or the initial primary)
-	primaryDist time.Duration // last time primaryDB's database or links were disturbed
-	quietAt     time.Duration
-	faultsOver  bool
-	settledAt   time.Duration
-	promotions  int
-	failovers   int
-	rejoins     int // RejoinDB that rebuilt a database (rejoin.go)
-	// resumedPrimaries: isolated primaries that resumed as primary.
-	resumedPrimaries int
-	ackedCommits     int
+	lastDisturb  time.Duration // last fault that can change who reaches whom
+	adminUntil   time.Duration // an admin promotion may run until then
+	primaryDB    core.NodeID   // database last promoted (or the initial primary)
+	primaryDist  time.Duration // last time primaryDB's database or links were disturbed
+	quietAt      time.Duration
+	faultsOver   bool
+	settledAt    time.Duration
+	promotions   int
+	failovers    int
+	ackedCommits int
+
+	// Healing (rejoin.go): RejoinDB that rebuilt a database, and isolated
+	// primaries that resumed as primary (EFM 4.5's rule).
+	rejoins, resumedPrimaries int
 
 	// Agent stalls of a lease holder (thaw.go in the core): pauses of a
 	// holder longer than its lease, thaw rounds started, and thaws after
