@@ -47,6 +47,10 @@ type pgLocal struct {
 	// restartTimeout is restart.connection.timeout: how long to wait for a
 	// started database to accept connections.
 	restartTimeout time.Duration
+	// remote reaches the new primary for a rejoin (rejoin.go); self is
+	// this node's address, which names its slot there.
+	remote *pgRemote
+	self   string
 }
 
 func (l *pgLocal) Probe(ctx context.Context) (dbStatus, error) {

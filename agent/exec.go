@@ -93,6 +93,8 @@ func (s *shell) do(ctx context.Context, a core.Action) error {
 			s.log.Log(ctx, lvl, "Pgpool operation", "op", a.Op, "target", a.Node, "took", time.Since(start).Round(time.Millisecond), "err", err)
 			return core.PgpoolResult{Seq: a.Seq, OK: err == nil, Err: errText(err)}
 		})
+	case core.RejoinDB:
+		s.queueDB(ctx, rejoinBound, func(ctx context.Context) core.Event { return s.rejoin(ctx, a) })
 	case core.RunScript:
 		s.async(ctx, a.Timeout+time.Second, func(ctx context.Context) core.Event {
 			code, out := s.scripts.Run(ctx, a.Script, a.Placeholders, a.Timeout)

@@ -42,6 +42,10 @@ func coreParams(cfg *config.Config) core.Params {
 		AppName:                   cfg.ApplicationName,
 		DetachOnAgentFailure:      cfg.DetachOnAgentFailure,
 		Pgpool:                    cfg.PgpoolEnable,
+		AutoRewind:                cfg.AutoRewind,
+		AutoBasebackup:            cfg.AutoBasebackup,
+		AutoResumeStartup:         cfg.AutoResumeStartupPeriod,
+		AutoResumeFailure:         cfg.AutoResumeFailurePeriod,
 	}
 	// A probe's deadline is what ping.server.command needs, not
 	// remote.timeout (a probe killed early is in doubt and blocks the

@@ -265,7 +265,8 @@ func (p *process) setupHooks(context.Context) error {
 func (p *process) setupDatabase(context.Context) error {
 	cfg, s := p.cfg, p.s
 	pgc := pgConfig(cfg, s.runner)
-	s.remote = &pgRemote{base: pgc, log: p.log.With("component", "pg-remote"), dbs: map[string]*pg.DB{}}
+	remote := &pgRemote{base: pgc, log: p.log.With("component", "pg-remote"), dbs: map[string]*pg.DB{}}
+	s.remote = remote
 	if !hasLocalDB(cfg) {
 		return nil
 	}
@@ -273,7 +274,8 @@ func (p *process) setupDatabase(context.Context) error {
 	if err != nil {
 		return err
 	}
-	local := &pgLocal{db: db, port: cfg.DBPort, restartTimeout: cfg.RestartConnectionTimeout}
+	local := &pgLocal{db: db, port: cfg.DBPort, restartTimeout: cfg.RestartConnectionTimeout, remote: remote,
+		self: cfg.BindAddress.Host}
 	p.undo.push(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 		defer cancel()

@@ -155,9 +155,6 @@ func fieldReads(t *testing.T, root string) map[string][]string {
 // since EFM users copy whole files; an absent key is not named.
 func TestInertKeysAreNamed(t *testing.T) {
 	tests := []struct{ line, want string }{
-		{"auto.resume.startup.period=0", "auto.resume.startup.period"},
-		{"auto.resume.startup.period=30", "auto.resume.startup.period=30"},
-		{"auto.resume.failure.period=60", "auto.resume.failure.period=60"},
 		{"script.db.password.retry=10", "script.db.password.retry"},
 		{"virtual.ip.single=false", "virtual.ip.single=false"},
 		{"release.vip.background=true", "release.vip.background"},

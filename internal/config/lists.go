@@ -4,13 +4,11 @@ package config
 // are accepted, so an EFM 5.x file loads unchanged, and named in one startup
 // warning. Delete a name here when its feature lands.
 var notBuilt = map[string]bool{
-	// Rebuilding an old primary; backing up pg_wal before reconfiguring.
-	"auto.rewind": true, "auto.basebackup": true, "backup.wal": true,
+	// Backing up pg_wal before reconfiguring.
+	"backup.wal": true,
 	// Syslog sink.
 	"syslog.enabled": true, "syslog.host": true, "syslog.port": true,
 	"syslog.protocol": true, "syslog.facility": true,
-	// Resuming an idle agent by itself: an idle agent waits for 'efm resume'.
-	"auto.resume.startup.period": true, "auto.resume.failure.period": true,
 	// Retrying a failed script.db.password on its own timer: the script runs
 	// again at the next connection attempt instead.
 	"script.db.password.retry": true,

@@ -101,8 +101,8 @@ func TestEFM5FullFixture(t *testing.T) {
 	if len(warnings) != 3 {
 		t.Errorf("%d warnings, want 3 (no effect, not built, jdbc.properties)", len(warnings))
 	}
-	if !mentions(warnings, "auto.rewind=True") {
-		t.Errorf("auto.rewind=True, a feature asked for but not built, is not shown with its value: %q", warnings)
+	if !mentions(warnings, "syslog.enabled=true") {
+		t.Errorf("syslog.enabled=true, a feature asked for but not built, is not shown with its value: %q", warnings)
 	}
 	if !mentions(warnings, "sslfactory") {
 		t.Errorf("the unused jdbc.properties sslfactory is not named: %q", warnings)

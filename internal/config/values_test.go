@@ -163,7 +163,7 @@ func TestWarnings(t *testing.T) {
 		{"no notification sink", "", "user.email, script.notification: neither is set"},
 		{"encrypted script output without a script", "script.db.password.encrypted=true\n", "script.db.password.encrypted: true but script.db.password is not set"},
 		{"java-only key", "jvm.options=-Xmx256m\n", "jvm.options: no effect in OpenEFM"},
-		{"not built", "syslog.enabled=true\nauto.rewind=false\n", "auto.rewind, syslog.enabled=true: not implemented in OpenEFM yet"},
+		{"not built", "syslog.enabled=true\nbackup.wal=false\n", "backup.wal, syslog.enabled=true: not implemented in OpenEFM yet"},
 		{"repeated key", "local.period=5\n# local.period=6\nlocal.period = 7\n", `local.period: set 2 times; the last value, "7", is used`},
 		{"repeated after a continuation", "script.fence=/bin/true \\\n local.period=9\nlocal.period=7\nlocal.period=8\n", `local.period: set 2 times; the last value, "8", is used`},
 	}

@@ -75,6 +75,10 @@ func (n *Node) onAdminResume(e AdminResume) {
 		n.emit(AdminReply{Seq: e.Seq, Err: fmt.Sprintf("The agent on %s is %s, not Idle: nothing to resume.", n.p.Self, n.role)})
 		return
 	}
+	if n.rejoinInFlight() {
+		n.emit(AdminReply{Seq: e.Seq, Err: fmt.Sprintf("The database on %s is being rebuilt as a standby of %s (auto.rewind/auto.basebackup); it resumes by itself when that ends.", n.p.Self, n.heal.rejoinTo)})
+		return
+	}
 	n.resume("efm resume")
 	n.emit(AdminReply{Seq: e.Seq, Text: "Resume command successful on local agent."})
 }

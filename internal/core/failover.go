@@ -89,7 +89,7 @@ func (n *Node) watchPrimary() {
 	if pr == n.p.Self {
 		// Our epoch names us primary, but we do not hold its lease: we were
 		// fenced, or restarted as a standby. The cluster has no primary.
-		if n.role == RoleStandby || n.role == RoleIdle || n.role == RoleWitness {
+		if (n.role == RoleStandby || n.role == RoleIdle || n.role == RoleWitness) && !n.resumeCandidate() {
 			n.suspect(TriggerPrimaryDBFailed, "this node was the primary and no longer is")
 		}
 		return
@@ -296,6 +296,9 @@ func (n *Node) decide() {
 }
 
 func (n *Node) onVoteResp(from NodeID, m Message) {
+	if n.onResumeVoteResp(from, m) {
+		return
+	}
 	f := n.failover
 	if f == nil || f.phase != electing || m.Round != f.epoch || m.Target != f.candidate {
 		return

@@ -164,6 +164,10 @@ const (
 func (n *Node) fenceSelf(cause fenceCause, why string) {
 	wasHolder := n.lease.holder
 	n.dropLease()
+	// Only an isolated primary may resume by EFM 4.5's rule
+	// (resume_primary.go); a failed database is failed over.
+	n.heal.resume.isolated = cause == fenceIsolated
+	n.heal.resume.fencedAt = n.now
 	switch cause {
 	case fenceIsolated:
 		n.notify(subject.PrimaryFencedOff,

@@ -262,6 +262,13 @@ func (n *Node) detectRole(e LocalDBProbe) {
 		}
 		n.becomeIdle(idleNoDB)
 		n.notify(subject.IdleAgentRunning, "")
+	case e.InRecovery && n.st.Fenced && n.rejoinAllowed() && n.st.Primary != n.p.Self:
+		// A fenced old primary restarted in recovery (standby.signal) still
+		// holds its divergent WAL: it cannot stream until rebuilt. With
+		// auto.rewind or auto.basebackup the rejoin decides (and leaves an
+		// operator's rebuild that already streams untouched).
+		n.becomeIdle(idleFenced)
+		n.notify(subject.IdleAgentRunning, "")
 	case e.InRecovery:
 		if n.st.Fenced {
 			n.st.Fenced = false // rebuilt as a standby
@@ -297,6 +304,7 @@ func (n *Node) resume(why string) {
 	n.local.idle = idleNone
 	n.local.phase = monitoring
 	n.local.lastOK = n.now
+	n.heal.rejoinFailed = false // efm resume retries a failed rejoin at once
 	n.runScript(ScriptResumed, Placeholders{})
 	n.routing.attachOnStandby = !n.lease.holder
 	if n.lease.holder {

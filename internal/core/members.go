@@ -16,6 +16,7 @@ type peer struct {
 	leftAt   time.Duration // when this node saw it leave cleanly
 	status   NodeStatus
 	epoch    uint64
+	primary  NodeID // the primary of epoch as it last said (Message.Primary)
 	lastSeen time.Duration
 	heard    bool
 	// heardLeft: a message came from it while the view showed it left.

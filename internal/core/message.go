@@ -107,6 +107,10 @@ type Message struct {
 	// whose replication settings the old primary copies ("" = the shell's
 	// default order, see FollowPrimary).
 	Source NodeID `json:"src,omitempty"`
+	// Resume, in MsgVoteReq, asks for the vote of an isolated primary
+	// that resumes (resume_primary.go): granted only by a voter whose
+	// newest epoch names Target as primary.
+	Resume bool `json:"res,omitempty"`
 	// Voters is the sender's count of voting members (vote answers): the
 	// coordinator needs a majority of the largest count it hears of.
 	Voters int `json:"n,omitempty"`

@@ -85,6 +85,7 @@ type Node struct {
 	slots     slotState
 	notes     notifications
 	checks    map[uint64]*checkJob
+	heal      healState
 	pending   map[uint64]pendingOp
 
 	priority    []NodeID

@@ -38,6 +38,7 @@ const (
 	awaitSlotSync                         // SyncSlots (slots.go)
 	awaitSlotDrop                         // DropSlots (slots.go)
 	awaitPgpool                           // a Pgpool action: only a failure is reported
+	awaitRejoin                           // RejoinDB (rejoin.go)
 )
 
 // pendingOp remembers why an action with a Seq was issued, to route its
@@ -147,6 +148,8 @@ func (n *Node) onResult(r result) {
 		if op.awaits == awaitSlotSync {
 			n.slotsSynced(r)
 		}
+	case RejoinResult:
+		n.rejoinDone(r)
 	}
 }
 

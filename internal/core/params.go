@@ -57,6 +57,15 @@ type Params struct {
 	// 0 = off.
 	UpdatePhysicalSlotsPeriod time.Duration
 
+	// Healing (rejoin.go). AutoRewind and AutoBasebackup let the core
+	// rebuild a fenced old primary as a standby of the new one (RejoinDB);
+	// the AutoResume periods make an Idle agent resume by itself (0 = wait
+	// for efm resume).
+	AutoRewind        bool          // auto.rewind
+	AutoBasebackup    bool          // auto.basebackup
+	AutoResumeStartup time.Duration // auto.resume.startup.period
+	AutoResumeFailure time.Duration // auto.resume.failure.period
+
 	VIPConfigured        bool // virtual.ip is set
 	PingServerConfigured bool // ping.server.ip is set
 	// Scripts lists the script.* properties that are set. The core emits
@@ -153,6 +162,9 @@ func (p Params) Validate() error {
 	}
 	if p.CheckVIPTimeout < 0 || p.StandbyRestartDelay < 0 {
 		errs = append(errs, fmt.Errorf("check.vip.timeout=%v standby.restart.delay=%v: must not be negative", p.CheckVIPTimeout, p.StandbyRestartDelay))
+	}
+	if p.AutoResumeStartup < 0 || p.AutoResumeFailure < 0 {
+		errs = append(errs, fmt.Errorf("auto.resume.startup.period=%v auto.resume.failure.period=%v: must not be negative", p.AutoResumeStartup, p.AutoResumeFailure))
 	}
 	if p.MinimumStandbys < 0 {
 		errs = append(errs, fmt.Errorf("minimum.standbys=%d: must not be negative", p.MinimumStandbys))

@@ -43,6 +43,11 @@ type candidacy struct {
 	// detach is the old primary this agent detaches from the load
 	// balancers before attaching itself (MsgPromote's Detach).
 	detach NodeID
+	// resumed: an isolated primary resuming (resume_primary.go), primary
+	// in epoch resumedFrom (0 is the cluster's first epoch, so it cannot
+	// tell a resume by itself).
+	resumed     bool
+	resumedFrom uint64
 }
 
 func (n *Node) onPromote(from NodeID, m Message) {
@@ -234,6 +239,11 @@ func (n *Node) promotionDone(ok bool, errText string) {
 		old = c.prev
 	}
 	n.renameSyncForNewPrimary(old)
+	if c.resumed {
+		n.resumedAsPrimary(c)
+		n.broadcast(Message{Type: MsgPromoted, Epoch: c.epoch, Primary: n.p.Self, Priority: n.priority})
+		return
+	}
 	completed := subject.FailoverCompleted
 	if c.switchover {
 		completed = subject.SwitchoverCompleted

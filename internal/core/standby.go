@@ -43,6 +43,10 @@ func (n *Node) onPromoted(from NodeID, m Message) {
 	if n.failover != nil && n.failover.candidate == from {
 		n.failover = nil
 	}
+	// The failover announced by another coordinator (MsgFailoverStart, a
+	// pausing check round) ended with this promotion: holding off further
+	// would delay the failover of the new primary by a whole window.
+	n.coord.othersUntil = min(n.coord.othersUntil, n.now)
 	if n.p.Kind == KindDatabase {
 		n.runScript(ScriptRemotePostPromote, Placeholders{NewPrimary: from, FailedPrimary: m.FailedPrimary})
 	}

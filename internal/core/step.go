@@ -176,6 +176,7 @@ func (n *Node) onMessage(from NodeID, m Message) {
 			p.status = *m.Status
 		}
 		p.epoch = m.Epoch
+		p.primary = m.Primary
 	}
 	if m.Epoch > n.coord.maxEpochSeen {
 		n.coord.maxEpochSeen = m.Epoch
@@ -247,4 +248,5 @@ func (n *Node) timers() {
 	n.standbyTimers()
 	n.syncTimers()
 	n.slotTimers()
+	n.healTimers()
 }

@@ -91,6 +91,9 @@ const (
 	ruleWALUnreadable voteRule = "WAL unreadable"       // refuse
 	ruleLessWAL       voteRule = "less WAL"             // refuse
 	ruleUpToDate      voteRule = "up to date"           // grant
+	// A resume request (Message.Resume, resume_primary.go).
+	ruleNewerPrimary   voteRule = "another primary since" // refuse
+	ruleNoNewerPrimary voteRule = "no primary since"      // grant
 )
 
 // voteVerdict is voteDecision's answer and the rule that gave it; why is
@@ -114,6 +117,10 @@ type voterFacts struct {
 	// The persisted epoch and vote.
 	epoch, votedEpoch uint64
 	votedFor          NodeID
+	// primary is the persisted primary of epoch; fenced is
+	// Persisted.Fenced (a failed or replaced primary, rejoin.go).
+	primary NodeID
+	fenced  bool
 	// holdsLease: this node is the lease holder (lease.holder).
 	holdsLease bool
 	// promoting: this node runs a candidacy, in promotingEpoch.
@@ -140,6 +147,8 @@ func (n *Node) voterFacts() voterFacts {
 		epoch:      n.st.Epoch,
 		votedEpoch: n.st.VotedEpoch,
 		votedFor:   n.st.VotedFor,
+		primary:    n.st.Primary,
+		fenced:     n.st.Fenced,
 		holdsLease: n.lease.holder,
 		holdUntil:  n.voter.holdUntil,
 		holdFor:    n.voter.holdFor,
@@ -182,6 +191,9 @@ func voteDecision(f voterFacts, m Message, since time.Duration) voteVerdict {
 	if f.now < f.holdUntil && f.holdFor != c && !f.ignoreHold {
 		return deferBy(ruleLeaseHold, fmt.Sprintf("lease of %s may still be valid for %v", f.holdFor, f.holdUntil-f.now))
 	}
+	if m.Resume {
+		return resumeVote(f, m)
+	}
 	// Every database voter, the old primary included, refuses a candidate
 	// on an older timeline than its own last one: that candidate missed a
 	// promotion and everything written after it.
@@ -195,8 +207,11 @@ func voteDecision(f voterFacts, m Message, since time.Duration) voteVerdict {
 	// name exactly those, and a standby that can never be promoted must not
 	// block a failover. The old primary (last seen out of recovery) cannot
 	// tell acknowledged WAL from its unacknowledged tail and does not apply
-	// it; witnesses have no WAL.
-	if l := f.wal; c != f.self && f.kind == KindDatabase && f.promotable && (l.InRecovery || l == (LocalDBProbe{})) {
+	// it; witnesses have no WAL. Nor does a fenced node (a failed or
+	// replaced primary, waiting to be rebuilt): it is an old primary too,
+	// and its stopped database would otherwise block every election that
+	// could give it a primary to rejoin.
+	if l := f.wal; c != f.self && f.kind == KindDatabase && f.promotable && !f.fenced && (l.InRecovery || l == (LocalDBProbe{})) {
 		// Compare with a position read after the request arrived (and after
 		// any lease hold): WAL received since the last routine probe may be
 		// exactly the acknowledged commit the candidate lacks.

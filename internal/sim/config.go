@@ -41,12 +41,14 @@ func (c Config) String() string {
 	return fmt.Sprintf("seed=%d dbs=%d witnesses=%d syncK=%d stonith=%v watchdog=%v promotable=%v fenceFail=%d%% faults=%d phase=%v "+
 		"node.timeout=%v lease=%v local=%v/%v/%v remote=%v auto.failover=%v minimum.standbys=%d vip=%v check.vip=%v ping=%v replay.tiebreaker=%v "+
 		"priority=%v auto.reconfigure=%v restart.delay=%v probe.timeout=%v liveness=%v "+
-		"check.num.sync=%v reconfigure.num.sync=%v sync.primary=%v num.sync.max=%d slots=%v",
+		"check.num.sync=%v reconfigure.num.sync=%v sync.primary=%v num.sync.max=%d slots=%v "+
+		"auto.rewind=%v auto.basebackup=%v auto.resume=%v/%v",
 		c.Seed, c.DBs, c.Witnesses, c.SyncK, c.Stonith, c.Watchdog, c.Promotable, c.FenceFailPct, c.NumFaults, c.FaultPhase,
 		p.NodeTimeout, p.Lease, p.LocalPeriod, p.LocalTimeout, p.LocalTimeoutFinal, p.RemoteTimeout, p.AutoFailover, p.MinimumStandbys,
 		p.VIPConfigured, p.CheckVIPBeforePromotion, p.PingServerConfigured, p.UseReplayTiebreaker, p.PriorityStandbys,
 		p.AutoReconfigure, p.StandbyRestartDelay, p.ProbeTimeout, c.Liveness,
-		p.CheckNumSyncPeriod, p.ReconfigureNumSync, p.ReconfigureSyncPrimary, p.ReconfigureNumSyncMax, p.UpdatePhysicalSlotsPeriod)
+		p.CheckNumSyncPeriod, p.ReconfigureNumSync, p.ReconfigureSyncPrimary, p.ReconfigureNumSyncMax, p.UpdatePhysicalSlotsPeriod,
+		p.AutoRewind, p.AutoBasebackup, p.AutoResumeStartup, p.AutoResumeFailure)
 }
 
 func nodeID(i int) core.NodeID { return core.NodeID(fmt.Sprintf("10.0.0.%d", i+1)) }
@@ -174,6 +176,19 @@ func RandomConfig(seed int64) Config {
 	// standbys' copies kept, followers streaming through them.
 	if r.Intn(2) == 0 {
 		p.UpdatePhysicalSlotsPeriod = time.Duration(300+r.Intn(2700)) * time.Millisecond
+	}
+	// Healing (drawn after everything above, for the same reason): the
+	// old primary rebuilt by the agents, Idle agents resuming by
+	// themselves instead of by the operator.
+	switch r.Intn(4) {
+	case 0:
+		p.AutoRewind = true
+	case 1:
+		p.AutoBasebackup = true
+	}
+	if r.Intn(3) == 0 {
+		p.AutoResumeStartup = time.Duration(1+r.Intn(3)) * time.Second
+		p.AutoResumeFailure = time.Duration(1+r.Intn(3)) * time.Second
 	}
 	return c
 }

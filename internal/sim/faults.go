@@ -312,7 +312,7 @@ func (w *World) repair() {
 			w.startAgent(n, "operator")
 		}
 		d := n.db
-		if d != nil && !d.up && !n.nodeDown {
+		if d != nil && !d.up && !n.nodeDown && !w.rejoinable(n) {
 			// Always as a standby (standby.signal first, EFM's "start the
 			// agent before PostgreSQL"): a database started writable behind
 			// the agents' back races any failover in progress. If it was
@@ -326,7 +326,10 @@ func (w *World) repair() {
 			}
 			w.startDB(n, "operator")
 		}
-		if n.agent != nil && !n.paused && n.role == core.RoleIdle {
+		// With auto.resume the agents resume by themselves, fenced ones
+		// excepted (they wait for a rejoin or efm resume).
+		autoResume := w.cfg.Params.AutoResumeStartup > 0 && w.cfg.Params.AutoResumeFailure > 0 && !n.persisted.Fenced
+		if n.agent != nil && !n.paused && n.role == core.RoleIdle && !autoResume {
 			w.deliver(n, n.gen, core.AdminResume{Seq: 9})
 		}
 	}

@@ -92,8 +92,10 @@ func (w *World) promote(n *simNode) {
 	}
 	// No failover while the primary database was reachable: if the old
 	// primary's database stayed up and its host fully connected for a whole
-	// failover window, nobody may promote (admin promotions excepted).
-	if old := w.byID[w.primaryDB]; old != nil && old != n && old.db.up && w.now-w.primaryDist > w.window() &&
+	// failover window, nobody may promote (admin promotions excepted). Up
+	// as a primary: a database in recovery is no reachable primary (an
+	// isolated primary's, started behind its fence to resume or rejoin).
+	if old := w.byID[w.primaryDB]; old != nil && old != n && old.db.writable() && w.now-w.primaryDist > w.window() &&
 		w.now > w.adminUntil && w.fullyLinked(old) {
 		w.fail("%s promoted although the primary database on %s was up and reachable for %v", n.id, old.id, w.now-w.primaryDist)
 	}
@@ -145,7 +147,7 @@ func (w *World) settled() bool {
 	if p == nil || p.agent == nil || p.paused || p.role != core.RolePrimary {
 		return false
 	}
-	return p.agent.Status().HasLease
+	return p.agent.Status().HasLease && w.healed()
 }
 
 // done ends a run once the quiet phase settled and stayed so for a while,
@@ -162,6 +164,10 @@ func (w *World) done() bool {
 	}
 	w.settledAt = 0
 	if w.cfg.Liveness && w.now-w.quietAt > w.livenessBound() {
+		if u := w.unhealed(); u != "" {
+			w.fail("not healed %v after the faults stopped (bound %v): %s", w.now-w.quietAt, w.livenessBound(), u)
+			return true
+		}
 		w.fail("no single primary %v after the faults stopped (bound %v)", w.now-w.quietAt, w.livenessBound())
 		return true
 	}

@@ -96,6 +96,8 @@ func (w *World) exec(n *simNode, a core.Action) {
 			n.follows = append(n.follows, a)
 		}
 		w.follow(n, a)
+	case core.RejoinDB:
+		w.rejoin(n, a)
 	case core.RunScript:
 		if w.cfg.Record && (a.Script == core.ScriptLoadBalancerAttach || a.Script == core.ScriptLoadBalancerDetach) {
 			w.routing = append(w.routing, fmt.Sprintf("%s %s %s %s", n.id, a.Script, a.Placeholders.Host, a.Placeholders.Type))
@@ -119,6 +121,9 @@ func (w *World) exec(n *simNode, a core.Action) {
 		}
 		if w.cfg.Record {
 			n.notes = append(n.notes, a)
+		}
+		if a.Subject == subject.NodeNoLongerIsolated {
+			w.resumedPrimaries++ // EFM 4.5's rule (core/resume_primary.go)
 		}
 		w.logf("%s notify [%s] %s", n.id, a.Level(), a.Title())
 	case core.SetRole:

@@ -49,6 +49,9 @@ var stallStats struct{ longPauses, thaws, kept atomic.Int64 }
 // reconfigure.num.sync gives up), and commits acknowledged under the full
 // setting (never lost: checked).
 var syncStats struct{ changes, asyncCommits, asyncLost, fullCommits, slotFollows, slotsFound atomic.Int64 }
+// healStats counts rejoins (RejoinDB that rebuilt a database) and the
+// schedules with auto.rewind or auto.basebackup that ended healed.
+var healStats struct{ rejoins, healedRuns, resumed atomic.Int64 }
 
 func runSeed(seed int64, mutate func(*Config)) runResult {
 	cfg := RandomConfig(seed)
@@ -67,6 +70,11 @@ func runSeed(seed int64, mutate func(*Config)) runResult {
 	syncStats.fullCommits.Add(int64(w.ackedCommits))
 	syncStats.slotFollows.Add(int64(w.slotFollows))
 	syncStats.slotsFound.Add(int64(w.slotsFound))
+	healStats.rejoins.Add(int64(w.rejoins))
+	healStats.resumed.Add(int64(w.resumedPrimaries))
+	if (cfg.Params.AutoRewind || cfg.Params.AutoBasebackup) && cfg.Liveness && err == nil {
+		healStats.healedRuns.Add(1)
+	}
 	if err != nil {
 		r.trace = w.Trace()
 	}
@@ -152,6 +160,8 @@ func TestSimulation(t *testing.T) {
 		"promotions that lost some of the latter: %d", syncStats.changes.Load(), syncStats.fullCommits.Load(), syncStats.asyncCommits.Load(), syncStats.asyncLost.Load())
 	t.Logf("physical slots: %d follows through a slot, %d of them found their slot already on the new primary",
 		syncStats.slotFollows.Load(), syncStats.slotsFound.Load())
+	t.Logf("rejoins: %d; isolated primaries resumed as primary: %d; schedules with auto.rewind or auto.basebackup that ended with every running database agent Standby or Primary: %d",
+		healStats.rejoins.Load(), healStats.resumed.Load(), healStats.healedRuns.Load())
 	if len(failed) > 1 {
 		t.Logf("failing seeds (unordered, first 50): %v", failed[:min(50, len(failed))])
 	}

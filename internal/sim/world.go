@@ -163,6 +163,10 @@ type World struct {
 	failovers    int
 	ackedCommits int
 
+	// Healing (rejoin.go): RejoinDB that rebuilt a database, and isolated
+	// primaries that resumed as primary (EFM 4.5's rule).
+	rejoins, resumedPrimaries int
+
 	// Agent stalls of a lease holder (thaw.go in the core): pauses of a
 	// holder longer than its lease, thaw rounds started, and thaws after
 	// which the node kept its lease.

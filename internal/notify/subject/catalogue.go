@@ -140,4 +140,8 @@ var (
 	// The primary's agent did not run past its lease (a frozen VM) and kept
 	// it: EFM has no lease.
 	PrimaryStalledPastLease = oursWarning("Primary agent was not running past its lease on {node}")
+	// auto.rewind / auto.basebackup: EFM only says a rebuild starts (and
+	// only for pg_basebackup); OpenEFM says how each one ended.
+	FailedPrimaryRejoined    = oursWarning("Failed primary rejoined as a standby on {node} for cluster {cluster}")
+	FailedPrimaryNotRejoined = oursSevere("Failed primary could not be rebuilt as a standby on {node} for cluster {cluster}")
 )

@@ -1,0 +1,184 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openefm/efm/integration/harness"
+)
+
+// grantRewind gives the replication role what pg_rewind needs on a source
+// that is not a superuser (PostgreSQL's pg_rewind documentation), on the
+// primary, so that every standby and every future primary has it: the
+// agents rebuild an old primary with the standbys' own primary_conninfo.
+func grantRewind(ctx context.Context, t *testing.T, primary *harness.PG) {
+	t.Helper()
+	err := primary.Exec(ctx, `GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean) TO `+harness.ReplUser+`;
+		GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_file(text, boolean) TO `+harness.ReplUser+`;
+		GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO `+harness.ReplUser+`;
+		GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO `+harness.ReplUser)
+	if err != nil {
+		t.Fatalf("granting pg_rewind's functions to %s: %v", harness.ReplUser, err)
+	}
+}
+
+// waitRejoined waits until old's database streams from primary and old's
+// agent reported the rejoin; it prints the rejoin's notification (method,
+// cause, duration) and how long it took from the fault.
+func waitRejoined(ctx context.Context, t *testing.T, c *harness.Cluster, old, primary string, fault time.Time) {
+	t.Helper()
+	want := c.PG(primary).Host.Addr.String()
+	err := harness.Eventually(ctx, 180*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+		host, err := c.PG(old).QueryString(ctx, "SELECT coalesce((SELECT sender_host FROM pg_stat_wal_receiver WHERE status = 'streaming'), '')")
+		return err == nil && host == want, fmt.Errorf("%s streams from %q (err %v), want %s", old, host, err, want)
+	})
+	if err != nil {
+		t.Fatalf("the old primary %s did not rejoin as a standby of %s by itself: %v", old, primary, err)
+	}
+	t.Logf("measured: %s streams from the new primary %s %v after the fault", old, primary, time.Since(fault).Round(time.Millisecond))
+	var note string
+	err = harness.Eventually(ctx, 30*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+		// The body's line: "<node> now streams from the primary <p>
+		// (<method> in <duration>): <cause>".
+		for _, l := range c.Configs[old].Notifications() {
+			if strings.Contains(l, "now streams from the primary") {
+				note = l
+			}
+		}
+		return note != "", fmt.Errorf("no rejoin notification on %s", old)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("rejoin of %s: %s", old, note)
+	if rec, err := c.PG(old).InRecovery(ctx); err != nil || !rec {
+		t.Errorf("%s after the rejoin: in recovery %v (err %v)", old, rec, err)
+	}
+}
+
+// With auto.rewind=true, an old primary rebuilds itself as a standby of
+// the new primary, twice: after its postmaster is killed (n1), and after
+// the new primary's link is cut and healed (isolated, fenced, replaced).
+// A client commits through the VIP throughout; synchronous replication
+// loses nothing, and the probe never sees two writable servers.
+func TestOldPrimaryRejoinsByItself(t *testing.T) {
+	c, ctx := startCluster(t, harness.ClusterOptions{Sync: true, Props: map[string]string{"auto.rewind": "true"}})
+	grantRewind(ctx, t, c.DB[0])
+	w, p := c.StartWriter(harness.WriterOptions{}), c.StartProbe()
+	if err := w.WaitAcks(ctx, 30*time.Second, time.Now(), 20); err != nil {
+		t.Fatal(err)
+	}
+
+	// 1. postmaster kill -9 on n1.
+	if _, err := c.DB[0].KillPostmaster(); err != nil {
+		t.Fatal(err)
+	}
+	fault := time.Now()
+	np := newPrimary(ctx, t, c, "n1", 90*time.Second)
+	t.Logf("measured: the VIP reached %s %v after the kill", np, time.Since(fault).Round(time.Millisecond))
+	if err := w.WaitAcks(ctx, 60*time.Second, fault, 20); err != nil {
+		t.Fatalf("the client cannot write after the failover: %v", err)
+	}
+	waitRejoined(ctx, t, c, "n1", np, fault)
+	checkFollows(ctx, t, c, np)
+
+	// 2. the new primary's link is cut: it fences itself, the majority
+	// promotes another, the link heals, and it rejoins as a standby.
+	isolated := c.Net.Host(np)
+	if err := c.Net.CutLink(ctx, isolated); err != nil {
+		t.Fatal(err)
+	}
+	cut := time.Now()
+	t.Logf("cut %s's link", np)
+	if err := p.WaitState(ctx, 60*time.Second, np, cut, false); err != nil {
+		t.Fatalf("the isolated primary %s never stopped accepting writes: %v", np, err)
+	}
+	np2 := newPrimary(ctx, t, c, np, 90*time.Second)
+	t.Logf("measured: the VIP reached %s %v after the cut", np2, time.Since(cut).Round(time.Millisecond))
+	if err := w.WaitAcks(ctx, 60*time.Second, cut, 20); err != nil {
+		t.Fatalf("the client cannot write after the second failover: %v", err)
+	}
+	if err := c.Net.RestoreLink(ctx, isolated); err != nil {
+		t.Fatal(err)
+	}
+	waitRejoined(ctx, t, c, np, np2, cut)
+	checkFollows(ctx, t, c, np2)
+
+	wr, pr := w.Stop(), p.Stop()
+	checkNoSplitBrain(t, pr, np2, np, cut)
+	checkLost(ctx, t, wr, c.PG(np2), true)
+}
+
+// EFM 4.5's rule: with auto.failover=false nobody may promote while n1's
+// link is cut; n1 fences itself when its lease runs out, and once the link
+// heals it wins a vote in a new epoch (every voter's newest epoch is still
+// n1's) and resumes as primary: writable again, the VIP back, the
+// standbys streaming from it, no acknowledged commit lost.
+func TestIsolatedPrimaryResumesAsPrimary(t *testing.T) {
+	c, ctx := startCluster(t, harness.ClusterOptions{Sync: true, Props: map[string]string{"auto.failover": "false"}})
+	w, p := c.StartWriter(harness.WriterOptions{}), c.StartProbe()
+	if err := w.WaitAcks(ctx, 30*time.Second, time.Now(), 20); err != nil {
+		t.Fatal(err)
+	}
+	n1 := c.Net.Host("n1")
+	if err := c.Net.CutLink(ctx, n1); err != nil {
+		t.Fatal(err)
+	}
+	cut := time.Now()
+	if err := p.WaitState(ctx, 60*time.Second, "n1", cut, false); err != nil {
+		t.Fatalf("the isolated primary never stopped accepting writes: %v", err)
+	}
+	t.Logf("measured: isolated n1 stopped accepting writes %v after the cut", time.Since(cut).Round(time.Millisecond))
+	// Fenced: stopped, standby.signal written (the agent's fence).
+	err := harness.Eventually(ctx, 30*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+		for _, l := range c.Configs["n1"].Notifications() {
+			if strings.Contains(l, "Primary database being fenced off") {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("n1 did not notify its fencing")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Net.RestoreLink(ctx, n1); err != nil {
+		t.Fatal(err)
+	}
+	healed := time.Now()
+	if err := p.WaitState(ctx, 90*time.Second, "n1", healed, true); err != nil {
+		t.Fatalf("n1 did not resume as primary after the link healed: %v", err)
+	}
+	t.Logf("measured: n1 writable again %v after the link healed", time.Since(healed).Round(time.Millisecond))
+	if np := newPrimary(ctx, t, c, "", 60*time.Second); np != "n1" {
+		t.Fatalf("the VIP is on %s, want n1", np)
+	}
+	if err := w.WaitAcks(ctx, 60*time.Second, healed, 20); err != nil {
+		t.Fatalf("the client cannot write after n1 resumed: %v", err)
+	}
+	checkFollows(ctx, t, c, "n1")
+	var note string
+	err = harness.Eventually(ctx, 10*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+		for _, l := range c.Configs["n1"].Notifications() {
+			if strings.Contains(l, "Node no longer isolated") {
+				note = l
+			}
+		}
+		return note != "", fmt.Errorf("n1 did not notify that it resumed")
+	})
+	if err != nil {
+		t.Error(err)
+	}
+	t.Logf("n1: %s", note)
+	wr, pr := w.Stop(), p.Stop()
+	for _, name := range []string{"n2", "n3"} {
+		if _, ok := pr.FirstWritable(name, cut); ok {
+			t.Errorf("%s accepted a write although auto.failover=false", name)
+		}
+	}
+	gap := wr.MaxGapAfter(cut.Add(-time.Second))
+	t.Logf("measured: the client could not write for %v", gap.Duration().Round(time.Millisecond))
+	checkLost(ctx, t, wr, c.PG("n1"), true)
+}
