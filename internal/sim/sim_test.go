@@ -49,6 +49,7 @@ var stallStats struct{ longPauses, thaws, kept atomic.Int64 }
 // reconfigure.num.sync gives up), and commits acknowledged under the full
 // setting (never lost: checked).
 var syncStats struct{ changes, asyncCommits, asyncLost, fullCommits, slotFollows, slotsFound atomic.Int64 }
+
 // healStats counts rejoins (RejoinDB that rebuilt a database) and the
 // schedules with auto.rewind or auto.basebackup that ended healed.
 var healStats struct{ rejoins, healedRuns, resumed atomic.Int64 }
