@@ -112,7 +112,7 @@ func (l *pgLocal) Follow(ctx context.Context, primary string) error {
 }
 
 func (l *pgLocal) FollowWith(ctx context.Context, primary string, src replSettings) error {
-	return l.db.FollowAsStandby(ctx, pg.ReplicationSettings{PrimaryConninfo: src.PrimaryConninfo, RestoreCommand: src.RestoreCommand}, primary, l.port)
+	return l.db.FollowAsStandbyThroughSlot(ctx, pg.ReplicationSettings{PrimaryConninfo: src.PrimaryConninfo, RestoreCommand: src.RestoreCommand}, primary, l.port, src.Slot)
 }
 
 // pgRemote probes other nodes' databases with the local connection

@@ -50,6 +50,9 @@ type localDB interface {
 type replSettings struct {
 	PrimaryConninfo string
 	RestoreCommand  string
+	// Slot is the physical slot on the new primary to stream through
+	// ("" for none); set by the follower, never copied from the source.
+	Slot string
 }
 
 // remoteDBs probes other nodes' databases directly (not through their

@@ -175,6 +175,9 @@ func (s *shell) follow(ctx context.Context, a core.FollowPrimary) error {
 			continue
 		}
 		s.log.Info("old primary copies replication settings", "source", src, "primary", a.Primary)
+		if a.Slot {
+			rs.Slot = s.ensureOwnSlot(ctx, a.Primary)
+		}
 		if err := db.FollowWith(ctx, string(a.Primary), rs); err != nil {
 			return fmt.Errorf("following %s with the replication settings of %s: %w", a.Primary, src, err)
 		}

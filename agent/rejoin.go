@@ -24,6 +24,7 @@ type rejoinPlan struct {
 	Settings   replSettings
 	Rewind     bool
 	BaseBackup bool
+	Slot       bool // stream through this node's efm_ slot (core.RejoinDB.Slot)
 }
 
 // rejoinReport is pg.RejoinReport as the core needs it.
@@ -64,7 +65,7 @@ func (s *shell) rejoin(ctx context.Context, a core.RejoinDB) core.RejoinResult {
 	if err != nil {
 		return fail(err)
 	}
-	plan := rejoinPlan{Primary: string(a.Primary), Settings: settings, Rewind: a.Rewind, BaseBackup: a.BaseBackup}
+	plan := rejoinPlan{Primary: string(a.Primary), Settings: settings, Rewind: a.Rewind, BaseBackup: a.BaseBackup, Slot: a.Slot}
 	s.log.Warn("rebuilding the fenced old primary as a standby", "primary", a.Primary, "epoch", a.Epoch,
 		"auto.rewind", a.Rewind, "auto.basebackup", a.BaseBackup)
 	rep, err := r.Rejoin(ctx, plan)
@@ -113,10 +114,13 @@ func (s *shell) rejoinSettings(ctx context.Context, primary core.NodeID) (replSe
 }
 
 // Rejoin runs pg.Rejoin with the new primary reached through the agent's
-// own connection settings. When the new primary keeps a physical slot for
-// this node (pg.SlotName, kept by update.physical.slots.period), the node
-// streams through it; otherwise through none: creating one here would
-// retain WAL for a slot nobody advances or drops.
+// own connection settings. With update.physical.slots.period (plan.Slot)
+// the node streams through its efm_ slot, which pg.Rejoin creates on the
+// new primary when missing, as every follower does: a standby copies the
+// primary's own slot only when it exists, so after a failover the new
+// primary has none for its predecessor. Without slots it streams through
+// the slot only if the new primary already keeps it (an operator's), else
+// through none: creating one would retain WAL for a slot nobody advances.
 func (l *pgLocal) Rejoin(ctx context.Context, plan rejoinPlan) (rejoinReport, error) {
 	if l.remote == nil {
 		return rejoinReport{}, errors.New("no connection to the other nodes' databases")
@@ -126,7 +130,9 @@ func (l *pgLocal) Rejoin(ctx context.Context, plan rejoinPlan) (rejoinReport, er
 		return rejoinReport{}, fmt.Errorf("connecting to the new primary %s: %w", plan.Primary, err)
 	}
 	slot := ""
-	if slots, err := prim.PhysicalSlots(ctx); err == nil {
+	if plan.Slot {
+		slot = pg.SlotName(l.self)
+	} else if slots, err := prim.PhysicalSlots(ctx); err == nil {
 		want := pg.SlotName(l.self)
 		for _, s := range slots {
 			if s.Name == want {

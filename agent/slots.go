@@ -205,3 +205,19 @@ func (s *shell) followThroughSlot(ctx context.Context, a core.FollowPrimary) err
 	}
 	return nil
 }
+
+// ensureOwnSlot makes sure this node's slot exists on primary and returns
+// its name, or "" (stream without a slot, logged) when it cannot: the old
+// primary of a switchover streams through its slot like any follower.
+func (s *shell) ensureOwnSlot(ctx context.Context, primary core.NodeID) string {
+	name := pg.SlotName(string(s.self))
+	r, ok := s.remote.(slotRemote)
+	if !ok {
+		return ""
+	}
+	if err := r.EnsureSlot(ctx, string(primary), name); err != nil {
+		s.log.Warn("cannot create this node's slot on the new primary; following without a slot", "primary", primary, "slot", name, "err", err)
+		return ""
+	}
+	return name
+}

@@ -79,10 +79,20 @@ func runCreateStandby(inv *invocation) int {
 		fmt.Fprintln(inv.stdout, "The local agent resumed monitoring it.")
 		return 0
 	}
-	var ns admin.NodeStatus
-	if resp, err := askAgent(cfg, inv.cluster, admin.NodeStatusRequest{}, 10*time.Second); err == nil && resp.Decode(&ns) == nil && ns.Type == "Standby" {
-		fmt.Fprintln(inv.stdout, "The local agent monitors it as a standby.")
-		return 0
+	// Refused because it is no longer Idle: it is re-detecting its role
+	// (Unknown) from its next probe on; give it a few check periods.
+	deadline := time.Now().Add(max(30*time.Second, 3*cfg.LocalPeriod))
+	for {
+		var ns admin.NodeStatus
+		resp, err := askAgent(cfg, inv.cluster, admin.NodeStatusRequest{}, 10*time.Second)
+		if err == nil && resp.Decode(&ns) == nil && ns.Type == "Standby" {
+			fmt.Fprintln(inv.stdout, "The local agent monitors it as a standby.")
+			return 0
+		}
+		if err != nil || ns.Type != "Unknown" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	fmt.Fprintf(inv.stderr, "efm create-standby: the database is a standby now, but the agent did not resume (%v); run 'efm resume %s'\n", resumeErr, inv.cluster)
 	return 1

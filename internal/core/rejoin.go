@@ -55,6 +55,10 @@ type RejoinDB struct {
 	Epoch      uint64
 	Rewind     bool
 	BaseBackup bool
+	// Slot: update.physical.slots.period is on, so the node streams
+	// through its efm_ slot on Primary, created there when missing, as
+	// every follower does (slots.go).
+	Slot bool
 }
 
 // RejoinResult answers RejoinDB. OK means the database now streams from
@@ -176,7 +180,7 @@ func (n *Node) rejoinTimers() {
 	h.rejoinSeq = n.await(pendingOp{awaits: awaitRejoin})
 	n.log(slog.LevelWarn, "rebuilding this fenced old primary as a standby of the new primary",
 		"primary", pr, "primary_epoch", n.st.Epoch, "auto.rewind", n.p.AutoRewind, "auto.basebackup", n.p.AutoBasebackup)
-	n.emit(RejoinDB{Seq: h.rejoinSeq, Primary: pr, Epoch: n.st.Epoch, Rewind: n.p.AutoRewind, BaseBackup: n.p.AutoBasebackup})
+	n.emit(RejoinDB{Seq: h.rejoinSeq, Primary: pr, Epoch: n.st.Epoch, Rewind: n.p.AutoRewind, BaseBackup: n.p.AutoBasebackup, Slot: n.slotsOn()})
 }
 
 // rejoinDone: the shell finished a RejoinDB.

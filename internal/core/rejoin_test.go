@@ -396,3 +396,23 @@ func TestRejoinTakesOverAStalledSwitchoverFollow(t *testing.T) {
 		t.Fatalf("%d RejoinDB while FollowPrimary runs, want 0", n)
 	}
 }
+
+// With update.physical.slots.period a rejoining node streams through its
+// efm_ slot, as every follower does; without, through none. (A standby
+// only copies the primary's own slot when it exists, so after a failover
+// the new primary has none for its predecessor: the rejoin must ask for
+// it, or the rejoined node is the one standby without a slot.)
+func TestRejoinAsksForItsSlotWithSlotsOn(t *testing.T) {
+	for _, tc := range []struct {
+		period time.Duration
+		want   bool
+	}{{0, false}, {time.Second, true}} {
+		h := healHarness(t, fencedAfterFailover, dbDown, func(p *Params) { p.UpdatePhysicalSlotsPeriod = tc.period })
+		h.keepPrimaryAlive(2)
+		h.advance(100 * time.Millisecond)
+		rj := rejoins(h.acts)
+		if len(rj) != 1 || rj[0].Slot != tc.want {
+			t.Errorf("update.physical.slots.period=%v: RejoinDB %+v, want one with Slot %v", tc.period, rj, tc.want)
+		}
+	}
+}

@@ -74,25 +74,26 @@ func TestConninfoErrors(t *testing.T) {
 }
 
 func TestFollowSettings(t *testing.T) {
-	src := ReplicationSettings{PrimaryConninfo: "user=rep host=old port=5432 application_name=standby1 sslmode=require", RestoreCommand: "cp /a/%f %p"}
+	src := ReplicationSettings{PrimaryConninfo: "user=rep host=old port=5432 application_name=standby1 sslmode=require", RestoreCommand: "cp /a/%f %p", PrimarySlotName: "efm_10_0_0_9"}
 	tests := []struct {
 		name, app, restore string
 		want               map[string]string
 	}{
 		{"application_name removed, restore kept", "", "",
-			map[string]string{"primary_conninfo": "user=rep host=new port=5432 sslmode=require", "restore_command": "cp /a/%f %p"}},
+			map[string]string{"primary_conninfo": "user=rep host=new port=5432 sslmode=require", "restore_command": "cp /a/%f %p", "primary_slot_name": ""}},
 		{"application.name and restore.command set", "oldprimary", "scp new:/a/%f %p",
-			map[string]string{"primary_conninfo": "user=rep host=new port=5432 application_name=oldprimary sslmode=require", "restore_command": "scp new:/a/%f %p"}},
+			map[string]string{"primary_conninfo": "user=rep host=new port=5432 application_name=oldprimary sslmode=require", "restore_command": "scp new:/a/%f %p", "primary_slot_name": ""}},
 	}
 	// What a scram deployment's standby has (pg_basebackup -R with a
 	// passfile): user, passfile and sslmode travel; hostaddr, which would
-	// override host, is dropped.
+	// override host, is dropped; the source's own slot is not this node's,
+	// so the follower streams through none unless its caller names one.
 	scram := ReplicationSettings{PrimaryConninfo: "user=replicator passfile='/var/lib/postgresql/.pgpass' channel_binding=prefer host=old hostaddr=10.0.0.1 port=5432 sslmode=prefer application_name=n2"}
 	got, err := followSettings(scram, "10.0.0.2", 5433, "n1", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"primary_conninfo": "user=replicator passfile=/var/lib/postgresql/.pgpass channel_binding=prefer host=10.0.0.2 port=5433 sslmode=prefer application_name=n1"}
+	want := map[string]string{"primary_conninfo": "user=replicator passfile=/var/lib/postgresql/.pgpass channel_binding=prefer host=10.0.0.2 port=5433 sslmode=prefer application_name=n1", "primary_slot_name": ""}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("scram source (-want +got)\n%s", diff)
 	}

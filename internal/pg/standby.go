@@ -278,19 +278,31 @@ func (d *DB) WaitStreaming(ctx context.Context, host string, port int, timeout t
 // removed (EFM's rule), restore_command from Config.RestoreCommand or src,
 // write standby.signal, start, and wait until it streams from host.
 func (d *DB) FollowAsStandby(ctx context.Context, src ReplicationSettings, host string, port int) error {
+	return d.FollowAsStandbyThroughSlot(ctx, src, host, port, "")
+}
+
+// FollowAsStandbyThroughSlot is FollowAsStandby streaming through the
+// physical slot named slot on host ("" for none); the slot must exist there.
+func (d *DB) FollowAsStandbyThroughSlot(ctx context.Context, src ReplicationSettings, host string, port int, slot string) error {
+	if slot != "" {
+		if err := checkSlotName(slot); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
-	if err := d.followAsStandby(ctx, src, host, port); err != nil {
+	if err := d.followAsStandby(ctx, src, host, port, slot); err != nil {
 		return fmt.Errorf("make %s (%s) a standby of %s: %w", d.cfg.Node, d.cfg.DataDir, host, err)
 	}
 	d.log.Info("old primary now follows new primary", "primary", host, "took", time.Since(start))
 	return nil
 }
 
-func (d *DB) followAsStandby(ctx context.Context, src ReplicationSettings, host string, port int) error {
+func (d *DB) followAsStandby(ctx context.Context, src ReplicationSettings, host string, port int, slot string) error {
 	settings, err := followSettings(src, host, port, d.cfg.ApplicationName, d.restoreCommandFor(host))
 	if err != nil {
 		return err
 	}
+	settings["primary_slot_name"] = slot
 	if err := d.Stop(ctx, StopFast); err != nil {
 		return err
 	}
@@ -324,7 +336,12 @@ func followSettings(src ReplicationSettings, host string, port int, appName, res
 	} else {
 		ci.Delete("application_name")
 	}
-	settings := map[string]string{"primary_conninfo": ci.String()}
+	// The source's primary_slot_name is its own slot, never this node's;
+	// and a slot name this node kept from an earlier upstream may not exist
+	// on host. Stream through none unless the caller names one
+	// (src.PrimarySlotName is not read for this reason: callers set
+	// settings["primary_slot_name"] themselves).
+	settings := map[string]string{"primary_conninfo": ci.String(), "primary_slot_name": ""}
 	if restoreCommand != "" {
 		settings["restore_command"] = restoreCommand
 	} else if src.RestoreCommand != "" {
