@@ -64,6 +64,10 @@ func (l *pgLocal) Probe(ctx context.Context) (dbStatus, error) {
 	return ds, err
 }
 
+func (l *pgLocal) PostmasterGone(ctx context.Context) (bool, string) {
+	return l.db.PostmasterGone(ctx)
+}
+
 // Stop asks for a fast shutdown, which terminates every session and refuses
 // new ones at once (writes stop there; the checkpoint after is only for a
 // clean restart). If that has not finished when the deadline is near, the

@@ -30,6 +30,9 @@ type dbStatus struct {
 // localDB is the database beside this agent.
 type localDB interface {
 	Probe(ctx context.Context) (dbStatus, error)
+	// PostmasterGone: certainly no postmaster of this data directory
+	// runs (pg.DB.PostmasterGone); why says what was found or in doubt.
+	PostmasterGone(ctx context.Context) (gone bool, why string)
 	Stop(ctx context.Context) error
 	Start(ctx context.Context) error
 	Promote(ctx context.Context) error

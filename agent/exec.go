@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/openefm/efm/internal/core"
+	"github.com/openefm/efm/internal/pg"
 )
 
 // sendTimeout bounds one message delivery; the core tolerates loss, so a
@@ -150,6 +151,14 @@ func (s *shell) probeLocal(ctx context.Context, seq uint64) core.Event {
 	s.mu.Unlock()
 	if err != nil {
 		ev := core.LocalDBProbe{Seq: seq, Err: err.Error()}
+		if pg.Refused(err) {
+			// Nobody listens: is there a postmaster at all? Only
+			// certainty that there is none lets the core skip the
+			// rest of local.timeout.
+			var why string
+			ev.Gone, why = s.db.PostmasterGone(ctx)
+			ev.Err += "; " + why
+		}
 		s.observeVIP(&ev)
 		return ev
 	}
@@ -267,16 +276,17 @@ type noDB struct{}
 
 var errNoDB = fmt.Errorf("this node has no database (is.witness=true)")
 
-func (noDB) Probe(context.Context) (dbStatus, error) { return dbStatus{}, errNoDB }
-func (noDB) Stop(context.Context) error              { return errNoDB }
-func (noDB) Start(context.Context) error             { return errNoDB }
-func (noDB) Promote(context.Context) error           { return errNoDB }
-func (noDB) Fence(context.Context) error             { return errNoDB }
-func (noDB) Unfence(context.Context) error           { return errNoDB }
-func (noDB) PauseReplay(context.Context) error       { return errNoDB }
-func (noDB) ResumeReplay(context.Context) error      { return errNoDB }
-func (noDB) Follow(context.Context, string) error    { return errNoDB }
-func (noDB) Close(context.Context) error             { return nil }
+func (noDB) Probe(context.Context) (dbStatus, error)       { return dbStatus{}, errNoDB }
+func (noDB) PostmasterGone(context.Context) (bool, string) { return false, errNoDB.Error() }
+func (noDB) Stop(context.Context) error                    { return errNoDB }
+func (noDB) Start(context.Context) error                   { return errNoDB }
+func (noDB) Promote(context.Context) error                 { return errNoDB }
+func (noDB) Fence(context.Context) error                   { return errNoDB }
+func (noDB) Unfence(context.Context) error                 { return errNoDB }
+func (noDB) PauseReplay(context.Context) error             { return errNoDB }
+func (noDB) ResumeReplay(context.Context) error            { return errNoDB }
+func (noDB) Follow(context.Context, string) error          { return errNoDB }
+func (noDB) Close(context.Context) error                   { return nil }
 
 func (noDB) FollowWith(context.Context, string, replSettings) error { return errNoDB }
 

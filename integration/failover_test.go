@@ -228,6 +228,8 @@ func TestFailoverPrimaryPostmasterKilled(t *testing.T) {
 	if err := w.WaitAcks(ctx, 60*time.Second, fault, 20); err != nil {
 		t.Fatalf("the client cannot write through the VIP after the failover: %v", err)
 	}
+	pred := predictFor(t, c, "primary database crash", "writes on a new primary")
+	t.Logf("predicted (efm check-conf): %s", pred)
 	checkFollows(ctx, t, c, np, "n1")
 	wr, pr := w.Stop(), p.Stop()
 	gap := wr.MaxGapAfter(fault.Add(-time.Second))

@@ -94,7 +94,7 @@ var specs = []spec{
 	{Key{Name: "local.period", Section: secTimers, Kind: KindSeconds, Default: "10", Min: 1, Max: maxSeconds,
 		Meaning: "interval between health checks of the local database"}, func(c *Config) any { return &c.LocalPeriod }},
 	{Key{Name: "local.timeout", Section: secTimers, Kind: KindSeconds, Default: "60", Min: 1, Max: maxSeconds,
-		Meaning: "no successful local check for this long starts failure handling"}, func(c *Config) any { return &c.LocalTimeout }},
+		Meaning: "no successful local check for this long starts failure handling (three checks in a row that find no postmaster at all start it sooner)"}, func(c *Config) any { return &c.LocalTimeout }},
 	{Key{Name: "local.timeout.final", Section: secTimers, Kind: KindSeconds, Default: "10", Min: 1, Max: maxSeconds,
 		Meaning: "timeout of the last local attempt before asking the peers"}, func(c *Config) any { return &c.LocalTimeoutFinal }},
 	{Key{Name: "remote.timeout", Section: secTimers, Kind: KindSeconds, Default: "10", Min: 1, Max: maxSeconds,

@@ -118,8 +118,9 @@ func seconds(d time.Duration) string {
 //   - primary host lost: writes on a new primary;
 //   - primary isolated: when the old primary stops taking writes, and when
 //     the new one takes them;
-//   - primary database crash (postmaster gone, its agent running): writes
-//     on a new primary;
+//   - primary database crash (postmaster gone, its agent running) and
+//     primary database not answering (hung, or in doubt): writes on a new
+//     primary;
 //   - standby lost: when it is reported;
 //   - the longest network stall, primary agent pause and standby agent
 //     pause tolerated without a failover.
@@ -176,7 +177,8 @@ func Predict(p Params) []Prediction {
 	newTakes.Event, newTakes.Outcome = "primary isolated", "writes on a new primary"
 	newTakes.Note = fmt.Sprintf("after the old primary refused writes: the vote hold %s outlasts its lease %s", seconds(tm.VoteHold), seconds(lease))
 
-	crash := crashPrediction(p, tm, tick)
+	crash := crashPrediction(p, tm, tick, false)
+	hung := crashPrediction(p, tm, tick, true)
 
 	standby := Prediction{Event: "standby lost", Outcome: "reported (Standby agent failed) and dropped from the priority list",
 		Terms: []Term{
@@ -223,7 +225,7 @@ func Predict(p Params) []Prediction {
 		},
 		Note: "longer: reported failed, no failover",
 	}
-	return []Prediction{lost, oldStops, newTakes, crash, standby, stall, pause, sbPause}
+	return []Prediction{lost, oldStops, newTakes, crash, hung, standby, stall, pause, sbPause}
 }
 
 // holdLeft is the rest of the voters' lease hold once the check round is
@@ -265,23 +267,36 @@ func promotionChain(p Params) []Term {
 	return out
 }
 
-// crashPrediction is a primary database that stopped answering while its
-// agent runs: the local monitor's chain (local.go), then a failover that
-// does not wait for the lease when the old primary stopped and resigned.
-func crashPrediction(p Params, tm Timing, tick time.Duration) Prediction {
+// crashPrediction is a primary database whose postmaster is gone while its
+// agent runs (hung=false), or that does not answer (hung): the local
+// monitor's chain (local.go), then a failover that does not wait for the
+// lease when the old primary stopped and resigned.
+func crashPrediction(p Params, tm Timing, tick time.Duration, hung bool) Prediction {
 	rt := p.RemoteTimeout
 	pr := Prediction{Event: "primary database crash", Outcome: "writes on a new primary"}
-	pr.Terms = []Term{
-		// The last successful probe was at the latest at the crash; a dead
-		// postmaster refuses connections at once, so no probe is in flight.
+	// No answer: the last successful check was at the latest at the
+	// fault; local.timeout without one, then the last attempt runs to its
+	// deadline (a check that gets no answer waits for it).
+	noAnswer := []Term{
 		{Name: "local.timeout without a successful check", Wait: p.LocalTimeout, Max: p.LocalTimeout},
 		{Name: "one tick", Wait: tick, Max: tick},
-		// Measured (make bench): after a postmaster kill -9 the last
-		// attempt runs to its deadline, with EFM's timers and the fast
-		// profile alike, so it is waited for in full.
 		{Name: "last attempt (local.timeout.final)", Wait: p.LocalTimeoutFinal, Max: p.LocalTimeoutFinal},
-		{Name: "the other agents try its database (remote.timeout)", Max: rt},
 	}
+	// Certainly gone (connection refused, no postmaster): GoneChecks checks
+	// in a row, the first up to a period after the crash; or the chain
+	// above if that is shorter.
+	gone := []Term{{Name: fmt.Sprintf("%d checks find no postmaster (%d*local.period)", GoneChecks, GoneChecks),
+		Wait: GoneChecks * p.LocalPeriod, Max: GoneChecks * p.LocalPeriod}}
+	switch {
+	case hung:
+		pr.Event = "primary database not answering"
+		pr.Terms = noAnswer
+	case sumWait(gone) < sumWait(noAnswer):
+		pr.Terms = gone
+	default:
+		pr.Terms = noAnswer
+	}
+	pr.Terms = append(pr.Terms, Term{Name: "the other agents try its database (remote.timeout)", Max: rt})
 	if p.StopFailedPrimary {
 		// fenceSelf stops the database, then resigns: the voters drop
 		// their hold and the coordinator starts at its next Step.
@@ -299,9 +314,16 @@ func crashPrediction(p Params, tm Timing, tick time.Duration) Prediction {
 	}
 	pr.Terms = append(pr.Terms, Term{Name: "coordinator's next tick", Wait: tick, Max: tick})
 	pr.Terms = append(pr.Terms, promotionChain(p)...)
-	if p.CheckVIPBeforePromotion && p.VIPConfigured {
-		pr.Note = "the VIP probe waits its deadline because the old primary released the VIP"
+	var notes []string
+	if hung {
+		notes = append(notes, "a check that times out, fails to authenticate or finds the server shutting down or starting up")
+	} else {
+		notes = append(notes, "postmaster gone (kill -9, OOM killer): connections refused and no postmaster behind postmaster.pid")
 	}
+	if p.CheckVIPBeforePromotion && p.VIPConfigured {
+		notes = append(notes, "the VIP probe waits its deadline because the old primary released the VIP")
+	}
+	pr.Note = strings.Join(notes, "; ")
 	return pr
 }
 

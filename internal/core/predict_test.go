@@ -76,10 +76,14 @@ func TestPredict(t *testing.T) {
 			// lease 50 - allowance 12.5 + tick 2.5; the fencing itself up to 12.5.
 			{"primary isolated", "old primary stops taking writes", 50*s - 12500*ms + 2500*ms, 50*s + 2500*ms, "50 s - fencing allowance"},
 			{"primary isolated", "writes on a new primary", 63500 * ms, 108500 * ms, ""},
-			// local.timeout 60 + tick + final attempt 10 + the coordinator's
-			// tick + ping 6. Bound: + ask 10 + stop 12.5 + check 10 + WAL 10
-			// + lease round 10 + pg_promote 20.
-			{"primary database crash", "writes on a new primary", 60*s + 2500*ms + 10*s + 2500*ms + 6*s,
+			// Postmaster gone: 3 checks, local.period 10 apart, + the
+			// coordinator's tick + ping 6. Bound: + ask 10 + stop 12.5 +
+			// check 10 + WAL 10 + lease round 10 + pg_promote 20.
+			{"primary database crash", "writes on a new primary", 30*s + 2500*ms + 6*s,
+				30*s + 10*s + 12500*ms + 10*s + 2500*ms + 10*s + 10*s + 6*s + 20*s, "3 checks find no postmaster (3*local.period) 30 s"},
+			// Not answering: local.timeout 60 + tick + final attempt 10 +
+			// the coordinator's tick + ping 6; bound as above.
+			{"primary database not answering", "writes on a new primary", 60*s + 2500*ms + 10*s + 2500*ms + 6*s,
 				60*s + 2500*ms + 10*s + 10*s + 12500*ms + 10*s + 2500*ms + 10*s + 10*s + 6*s + 20*s, "local.timeout without a successful check 60 s"},
 			{"standby lost", "reported", 50 * s, 60 * s, ""},
 			{"network stall", "tolerated", 50*s - 12500*ms - 10*s, 0, "renewal interval (lease/5) 10 s"},
@@ -93,15 +97,20 @@ func TestPredict(t *testing.T) {
 		}},
 		{"EFM defaults, stop.failed.primary=false", noStopFailed(predictEFMDefaults()), []want{
 			// The voters wait their hold out instead of the resignation.
-			{"primary database crash", "writes on a new primary", 60*s + 2500*ms + 10*s + 51011*ms + 2500*ms + 6*s,
+			{"primary database crash", "writes on a new primary", 30*s + 51011*ms + 2500*ms + 6*s,
+				30*s + 10*s + 10*s + 51011*ms + 2500*ms + 10*s + 10*s + 6*s + 20*s, "vote hold"},
+			{"primary database not answering", "writes on a new primary", 60*s + 2500*ms + 10*s + 51011*ms + 2500*ms + 6*s,
 				60*s + 2500*ms + 10*s + 10*s + 10*s + 51011*ms + 2500*ms + 10*s + 10*s + 6*s + 20*s, "vote hold"},
 		}},
 		{"fast profile", predictFastProfile(), []want{
 			{"primary host lost", "writes on a new primary", 5*s + 250*ms + 1*s + 6*s,
 				5*s + 250*ms + 2*s + 1*s + 2*s + 6*s + 4*s, ""},
 			{"primary isolated", "old primary stops taking writes", 5*s - 1250*ms + 250*ms, 5*s + 250*ms, ""},
-			{"primary database crash", "writes on a new primary", 3*s + 250*ms + 1*s + 250*ms + 6*s,
-				3*s + 250*ms + 1*s + 2*s + 1250*ms + 2*s + 250*ms + 1*s + 2*s + 6*s + 4*s, ""},
+			// 3 checks (3 s) beat local.timeout 3 + tick + final 1.
+			{"primary database crash", "writes on a new primary", 3*s + 250*ms + 6*s,
+				3*s + 2*s + 1250*ms + 2*s + 250*ms + 1*s + 2*s + 6*s + 4*s, "3 checks find no postmaster"},
+			{"primary database not answering", "writes on a new primary", 3*s + 250*ms + 1*s + 250*ms + 6*s,
+				3*s + 250*ms + 1*s + 2*s + 1250*ms + 2*s + 250*ms + 1*s + 2*s + 6*s + 4*s, "last attempt"},
 			{"standby lost", "reported", 5 * s, 7 * s, ""},
 			{"network stall", "tolerated", 5*s - 1250*ms - 1*s, 0, ""},
 			{"standby agent pause", "tolerated", 5*s - 2*500*ms, 0, ""},
@@ -182,5 +191,17 @@ func TestPredictionString(t *testing.T) {
 	stall := findPrediction(t, Predict(predictEFMDefaults()), "network stall", "tolerated")
 	if got, want := stall.Formula(), "lease 50 s - fencing allowance 12.5 s - renewal interval (lease/5) 10 s"; got != want {
 		t.Errorf("stall formula %q, want %q", got, want)
+	}
+}
+
+// When local.timeout and the last attempt are shorter than GoneChecks
+// checks, a dead postmaster is answered by that chain: the prediction
+// takes the shorter one, as the monitor does.
+func TestPredictCrashTakesTheShorterChain(t *testing.T) {
+	p := predictFastProfile()
+	p.LocalPeriod = 2 * time.Second // 3 checks: 6 s; local.timeout 3 + tick + final 1 shorter
+	got := findPrediction(t, Predict(p), "primary database crash", "writes on a new primary")
+	if !strings.Contains(got.Formula(), "local.timeout without a successful check") {
+		t.Errorf("formula %q: want the local.timeout chain", got.Formula())
 	}
 }

@@ -171,7 +171,9 @@ func (w *World) probeLocal(n *simNode, seq uint64, timeout time.Duration) {
 func (w *World) dbStatus(n *simNode, seq uint64) core.LocalDBProbe {
 	d := n.db
 	if !d.up || d.hung {
-		return core.LocalDBProbe{Seq: seq, Err: "connection refused"}
+		// A stopped server has no postmaster: the shell would find it
+		// certainly gone.
+		return core.LocalDBProbe{Seq: seq, Err: "connection refused", Gone: !d.up}
 	}
 	p := core.LocalDBProbe{Seq: seq, Reachable: true, InRecovery: d.inRecovery, ReplayPaused: d.paused, Timeline: uint32(d.tl + 1)}
 	if d.inRecovery {
