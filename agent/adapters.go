@@ -97,7 +97,11 @@ func (l *pgLocal) Start(ctx context.Context) error {
 	return l.db.WaitConnect(ctx, l.restartTimeout)
 }
 
-func (l *pgLocal) Promote(ctx context.Context) error      { return l.db.Promote(ctx) }
+func (l *pgLocal) Promote(ctx context.Context) error    { return l.db.PromoteOnly(ctx) }
+func (l *pgLocal) Checkpoint(ctx context.Context) error { return l.db.Checkpoint(ctx) }
+func (l *pgLocal) CheckpointAfterPromotion(ctx context.Context) {
+	l.db.CheckpointAfterPromotion(ctx)
+}
 func (l *pgLocal) Fence(ctx context.Context) error        { return l.db.Fence(ctx, false) }
 func (l *pgLocal) Unfence(ctx context.Context) error      { return l.db.RemoveStandbySignal(ctx) }
 func (l *pgLocal) PauseReplay(ctx context.Context) error  { return l.db.PauseReplay(ctx) }

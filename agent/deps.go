@@ -35,7 +35,12 @@ type localDB interface {
 	PostmasterGone(ctx context.Context) (gone bool, why string)
 	Stop(ctx context.Context) error
 	Start(ctx context.Context) error
+	// Promote promotes and returns once the server takes writes;
+	// CheckpointAfterPromotion is the CHECKPOINT that should follow, run
+	// by the caller once the VIP is on its way.
 	Promote(ctx context.Context) error
+	CheckpointAfterPromotion(ctx context.Context)
+	Checkpoint(ctx context.Context) error
 	Fence(ctx context.Context) error
 	Unfence(ctx context.Context) error
 	PauseReplay(ctx context.Context) error

@@ -231,6 +231,18 @@ func (s *shell) dbOp(ctx context.Context, a core.DoDB) core.Event {
 		err = db.Stop(ctx)
 	case core.OpPromoteDB:
 		err = db.Promote(ctx)
+		if err == nil {
+			// The core adds the VIP once it has the result: the
+			// CHECKPOINT (for a later pg_rewind against this node)
+			// must not hold writes back.
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				db.CheckpointAfterPromotion(context.WithoutCancel(ctx))
+			}()
+		}
+	case core.OpCheckpointDB:
+		err = db.Checkpoint(ctx)
 	case core.OpFenceDB:
 		err = db.Fence(ctx)
 	case core.OpUnfenceDB:
@@ -281,6 +293,8 @@ func (noDB) PostmasterGone(context.Context) (bool, string) { return false, errNo
 func (noDB) Stop(context.Context) error                    { return errNoDB }
 func (noDB) Start(context.Context) error                   { return errNoDB }
 func (noDB) Promote(context.Context) error                 { return errNoDB }
+func (noDB) CheckpointAfterPromotion(context.Context)      {}
+func (noDB) Checkpoint(context.Context) error              { return errNoDB }
 func (noDB) Fence(context.Context) error                   { return errNoDB }
 func (noDB) Unfence(context.Context) error                 { return errNoDB }
 func (noDB) PauseReplay(context.Context) error             { return errNoDB }

@@ -478,6 +478,7 @@ func TestSwitchover(t *testing.T) {
 	wr, pr := w.Stop(), p.Stop()
 	gap := wr.MaxGapAfter(start.Add(-time.Second))
 	t.Logf("measured: switchover write unavailability %v", gap.Duration().Round(time.Millisecond))
+	logSteps(t, c)
 	checkNoSplitBrain(t, pr, np, "n1", start)
 	lost, err := wr.Lost(ctx, c.PG(np))
 	if err != nil {

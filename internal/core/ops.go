@@ -31,6 +31,7 @@ const (
 	awaitCandidacy                        // a step of this node's promotion (phase)
 	awaitScript                           // a script whose exit is notified
 	awaitFollow                           // FollowPrimary
+	awaitCheckpoint                       // the primary's CHECKPOINT before it hands over
 )
 
 // pendingOp remembers why an action with a Seq was issued, to route its
@@ -136,6 +137,8 @@ func (n *Node) opDone(op pendingOp, e DBOpResult) {
 		}
 	case awaitFollow:
 		n.followDone(e.OK, e.Err)
+	case awaitCheckpoint:
+		n.handoverCheckpointed(e)
 	case awaitReplayPaused:
 		n.replayPausedFor(op.job, e)
 	case awaitOutcome:

@@ -37,6 +37,7 @@ type candidacy struct {
 	// sent, once per candidacy, not at every retry.
 	vipDoubt  string
 	vipWarned bool
+	clock     stepClock
 }
 
 func (n *Node) onPromote(from NodeID, m Message) {
@@ -89,6 +90,7 @@ func (n *Node) probeVIPBeforePromoting() {
 		return
 	}
 	if c.phase != probingVIP {
+		n.candidateStep(c, probingVIP)
 		c.phase = probingVIP
 		c.vipStart = n.now
 	}
@@ -136,6 +138,7 @@ func (n *Node) pingBeforePromoting() {
 		n.fenceBeforePromoting()
 		return
 	}
+	n.candidateStep(c, pingingServer)
 	c.phase = pingingServer
 	n.emit(CheckPingServer{Seq: n.await(c.awaitingStep()), Timeout: n.p.probeTimeout()})
 }
@@ -161,6 +164,7 @@ func (n *Node) pingServerAnswered(e PingResult) {
 func (n *Node) fenceBeforePromoting() {
 	c := n.candidacy
 	if c.phase != fencingOthers {
+		n.candidateStep(c, fencingOthers)
 		c.phase = fencingOthers
 		if len(c.fence) == 0 {
 			c.fence = []NodeID{""}
@@ -194,6 +198,7 @@ func (n *Node) promoteDB() {
 		n.abandonCandidacy(subject.CouldNotPromoteStandby, "The candidate lost its lease before promoting.")
 		return
 	}
+	n.candidateStep(c, promotingDB)
 	c.phase = promotingDB
 	c.issued = true
 	n.doDBAwaiting(c.awaitingStep(), OpPromoteDB, n.p.promoteDBTimeout())
@@ -205,6 +210,7 @@ func (n *Node) promotionDone(ok bool, errText string) {
 		return
 	}
 	n.candidacy = nil
+	n.candidateStep(c, 0)
 	if !ok {
 		n.notify(subject.CouldNotPromoteStandby, fmt.Sprintf("Promoting %s failed: %s", n.p.Self, errText))
 		// The promotion may have half happened: fence like a failed primary.

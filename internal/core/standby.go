@@ -37,6 +37,7 @@ func (n *Node) onPromoted(from NodeID, m Message) {
 	n.watch.heardAt = n.now
 	n.watch.suspect = 0
 	if n.failover != nil && n.failover.candidate == from {
+		n.stepDone(&n.failover.clock, "failover", "promotion (candidate's checks, pg_promote)")
 		n.failover = nil
 	}
 	if n.p.Kind == KindDatabase {

@@ -204,6 +204,8 @@ func (w *World) doDB(n *simNode, a core.DoDB) {
 		l = w.lat(20*time.Millisecond, 150*time.Millisecond)
 	case core.OpPromoteDB:
 		l = w.lat(50*time.Millisecond, 400*time.Millisecond)
+	case core.OpCheckpointDB:
+		l = w.lat(10*time.Millisecond, 300*time.Millisecond)
 	default:
 		l = w.lat(time.Millisecond, 20*time.Millisecond)
 	}
@@ -246,6 +248,10 @@ func (w *World) doDB(n *simNode, a core.DoDB) {
 		case core.OpResumeReplay:
 			d.paused = false
 			d.replay = d.lsn
+		case core.OpCheckpointDB:
+			if !d.up || d.hung {
+				ok, errText = false, "database not running"
+			}
 		}
 		if n.agent != nil && gen == n.gen {
 			w.deliver(n, gen, core.DBOpResult{Seq: a.Seq, OK: ok, Err: errText})
