@@ -38,8 +38,8 @@ sim-long:
 # timers (minutes per run).
 bench:
 	bash integration/setup-host.sh
-	EFM_BENCH=1 $(GO) test -count=1 -timeout 0 -run '^TestBench$$' -v ./integration/ > $(BENCH_LOG) 2>&1; s=$$?; \
-	awk '/^OpenEFM bench/{p=1} p&&!/^(\||OpenEFM)/{p=0} p' $(BENCH_LOG); grep -E '^\s*(--- FAIL|FAIL)' $(BENCH_LOG); \
+	EFM_BENCH=1 $(GO) test -count=1 -timeout 0 -run '^TestBench(Idle)?$$' -v ./integration/ > $(BENCH_LOG) 2>&1; s=$$?; \
+	awk '/^OpenEFM (bench|idle)/{p=1} p&&!/^(\||OpenEFM)/{p=0} p' $(BENCH_LOG); grep -E '^\s*(--- FAIL|FAIL)' $(BENCH_LOG); \
 	echo "full log: $(BENCH_LOG)"; exit $$s
 
 # The false-failover soak (integration/soak_test.go): the example's timers

@@ -172,6 +172,7 @@ func benchOnce(t *testing.T, prof benchProfile, f benchFault) (r benchRun, pred,
 	}
 	t.Logf("measured: %s with %s timers: new primary %s, write gap %v, %d lost, %d split-brain intervals; predicted %v",
 		f.name, prof.name, np, r.gap.Round(time.Millisecond), r.lost, r.splits, pred)
+	logSteps(t, c) // per-step times from the agents' logs
 	return r, pred, old
 }
 
