@@ -82,6 +82,7 @@ type Node struct {
 	vip       vipMonitor
 	notes     notifications
 	checks    map[uint64]*checkJob
+	early     earlyProbes // early.go
 	pending   map[uint64]pendingOp
 
 	priority    []NodeID

@@ -32,6 +32,7 @@ const (
 	awaitScript                           // a script whose exit is notified
 	awaitFollow                           // FollowPrimary
 	awaitCheckpoint                       // the primary's CHECKPOINT before it hands over
+	awaitEarlyProbe                       // a VIP or ping.server.ip probe started with a check round (early.go)
 )
 
 // pendingOp remembers why an action with a Seq was issued, to route its
@@ -116,11 +117,15 @@ func (n *Node) onResult(r result) {
 	case RemoteDBResult:
 		n.remoteDBChecked(op, r)
 	case VIPResult:
-		if n.candidacyAt(op) != nil {
+		if op.awaits == awaitEarlyProbe {
+			n.earlyVIPAnswered(r)
+		} else if n.candidacyAt(op) != nil {
 			n.vipProbed(r)
 		}
 	case PingResult:
-		if n.candidacyAt(op) != nil {
+		if op.awaits == awaitEarlyProbe {
+			n.earlyPingAnswered(r)
+		} else if n.candidacyAt(op) != nil {
 			n.pingServerAnswered(r)
 		}
 	}

@@ -154,8 +154,10 @@ func Predict(p Params) []Prediction {
 	lost.Terms = append(lost.Terms, checkGone)
 	// The voters' lease hold counts from their last acknowledgement, no
 	// later than the loss: it adds only what is left of it.
-	lost.Terms = append(lost.Terms, holdLeft(tm.VoteHold, tick, upToCheck, upToCheckMax))
-	lost.Terms = append(lost.Terms, promotionChain(p)...)
+	hold := holdLeft(tm.VoteHold, tick, upToCheck, upToCheckMax)
+	lost.Terms = append(lost.Terms, hold)
+	// The candidate's probes started with the check round (early.go).
+	lost.Terms = append(lost.Terms, promotionChain(p, checkGone.Wait+hold.Wait)...)
 
 	// Isolation: the primary's last successful round was sent no later
 	// than the cut; it starts fencing (VIP released first) at
@@ -244,22 +246,47 @@ func holdLeft(hold, tick, elapsed, elapsedMax time.Duration) Term {
 }
 
 // promotionChain is the elected candidate's way to a writable database
-// behind the VIP, from the vote request on.
-func promotionChain(p Params) []Term {
+// behind the VIP, from the vote request on. Its VIP and ping.server.ip
+// probes started side by side with the check round (early.go), overlapped
+// ago: only what is left of the longer one is waited for.
+func promotionChain(p Params, overlapped time.Duration) []Term {
 	rt := p.RemoteTimeout
 	out := []Term{
 		{Name: "votes: each standby reads its WAL position (local.period)", Max: p.LocalPeriod},
 		{Name: "candidate's own lease round (remote.timeout)", Max: rt},
 	}
-	if p.CheckVIPBeforePromotion && p.VIPConfigured {
-		// The VIP left with the old primary: the probe runs to its
-		// deadline. A VIP that still answers is probed again every
-		// recovery.check.period until check.vip.timeout.
-		out = append(out, Term{Name: "VIP probe runs to its deadline (ping.server.command)", Wait: p.probeTimeout(), Max: p.vipCheckBound()})
+	vip := p.CheckVIPBeforePromotion && p.VIPConfigured
+	if !vip && !p.PingServerConfigured {
+		out = append(out, Term{Name: "pg_promote (2*remote.timeout)", Max: p.promoteDBTimeout()})
+		if p.VIPConfigured {
+			out = append(out, Term{Name: "VIP added (remote.timeout)", Max: rt})
+		}
+		return out
+	}
+	// The VIP left with the old primary: its probe runs to its deadline
+	// (a VIP that still answers is probed again every
+	// recovery.check.period until check.vip.timeout); the ping probe is
+	// counted to its deadline too.
+	left := max(0, p.probeTimeout()-overlapped)
+	var names []string
+	if vip {
+		names = append(names, "VIP probe runs to its deadline")
 	}
 	if p.PingServerConfigured {
-		out = append(out, Term{Name: "ping.server.ip probe", Wait: p.probeTimeout(), Max: p.probeTimeout()})
+		names = append(names, "ping.server.ip probe")
 	}
+	name := strings.Join(names, " and ") + " (ping.server.command), started with the check round"
+	if overlapped > 0 {
+		name += fmt.Sprintf(", its deadline %s less the %s already waited:", seconds(p.probeTimeout()), seconds(overlapped))
+	}
+	t := Term{Name: name, Wait: left}
+	if vip {
+		t.Max = p.vipCheckBound()
+	}
+	if p.PingServerConfigured {
+		t.Max = max(t.Max, p.probeTimeout())
+	}
+	out = append(out, t)
 	out = append(out, Term{Name: "pg_promote (2*remote.timeout)", Max: p.promoteDBTimeout()})
 	if p.VIPConfigured {
 		out = append(out, Term{Name: "VIP added (remote.timeout)", Max: rt})
@@ -313,7 +340,7 @@ func crashPrediction(p Params, tm Timing, tick time.Duration, hung bool) Predict
 		)
 	}
 	pr.Terms = append(pr.Terms, Term{Name: "coordinator's next tick", Wait: tick, Max: tick})
-	pr.Terms = append(pr.Terms, promotionChain(p)...)
+	pr.Terms = append(pr.Terms, promotionChain(p, 0)...)
 	var notes []string
 	if hung {
 		notes = append(notes, "a check that times out, fails to authenticate or finds the server shutting down or starting up")

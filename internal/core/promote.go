@@ -93,6 +93,9 @@ func (n *Node) probeVIPBeforePromoting() {
 		n.candidateStep(c, probingVIP)
 		c.phase = probingVIP
 		c.vipStart = n.now
+		if n.useEarlyVIP() {
+			return
+		}
 	}
 	c.vipRetryAt = 0
 	n.emit(CheckVIP{Seq: n.await(c.awaitingStep()), Timeout: n.p.probeTimeout()})
@@ -140,6 +143,9 @@ func (n *Node) pingBeforePromoting() {
 	}
 	n.candidateStep(c, pingingServer)
 	c.phase = pingingServer
+	if n.useEarlyPing() {
+		return
+	}
 	n.emit(CheckPingServer{Seq: n.await(c.awaitingStep()), Timeout: n.p.probeTimeout()})
 }
 
