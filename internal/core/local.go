@@ -89,6 +89,9 @@ func (n *Node) onLocalProbe(e LocalDBProbe) {
 	} else {
 		n.local.gone = 0
 	}
+	if !e.Reachable && (n.isPrimary() || n.role == RoleStandby) && n.local.phase == monitoring {
+		n.log(slog.LevelWarn, "local database check failed", "certainly_gone", e.Gone, "gone_checks", n.local.gone, "err", e.Err)
+	}
 	n.reconcileVIP(e)
 	if e.Reachable {
 		n.local.last = e
