@@ -68,6 +68,10 @@ func (l *pgLocal) Probe(ctx context.Context) (dbStatus, error) {
 	return ds, err
 }
 
+func (l *pgLocal) PostmasterGone(ctx context.Context) (bool, string) {
+	return l.db.PostmasterGone(ctx)
+}
+
 // Stop asks for a fast shutdown, which terminates every session and refuses
 // new ones at once (writes stop there; the checkpoint after is only for a
 // clean restart). If that has not finished when the deadline is near, the
@@ -97,7 +101,11 @@ func (l *pgLocal) Start(ctx context.Context) error {
 	return l.db.WaitConnect(ctx, l.restartTimeout)
 }
 
-func (l *pgLocal) Promote(ctx context.Context) error      { return l.db.Promote(ctx) }
+func (l *pgLocal) Promote(ctx context.Context) error    { return l.db.PromoteOnly(ctx) }
+func (l *pgLocal) Checkpoint(ctx context.Context) error { return l.db.Checkpoint(ctx) }
+func (l *pgLocal) CheckpointAfterPromotion(ctx context.Context) {
+	l.db.CheckpointAfterPromotion(ctx)
+}
 func (l *pgLocal) Fence(ctx context.Context) error        { return l.db.Fence(ctx, false) }
 func (l *pgLocal) Unfence(ctx context.Context) error      { return l.db.RemoveStandbySignal(ctx) }
 func (l *pgLocal) PauseReplay(ctx context.Context) error  { return l.db.PauseReplay(ctx) }

@@ -30,9 +30,17 @@ type dbStatus struct {
 // localDB is the database beside this agent.
 type localDB interface {
 	Probe(ctx context.Context) (dbStatus, error)
+	// PostmasterGone: certainly no postmaster of this data directory
+	// runs (pg.DB.PostmasterGone); why says what was found or in doubt.
+	PostmasterGone(ctx context.Context) (gone bool, why string)
 	Stop(ctx context.Context) error
 	Start(ctx context.Context) error
+	// Promote promotes and returns once the server takes writes;
+	// CheckpointAfterPromotion is the CHECKPOINT that should follow, run
+	// by the caller once the VIP is on its way.
 	Promote(ctx context.Context) error
+	CheckpointAfterPromotion(ctx context.Context)
+	Checkpoint(ctx context.Context) error
 	Fence(ctx context.Context) error
 	Unfence(ctx context.Context) error
 	PauseReplay(ctx context.Context) error

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/openefm/efm/internal/core"
+	"github.com/openefm/efm/internal/pg"
 )
 
 // sendTimeout bounds one message delivery; the core tolerates loss, so a
@@ -201,6 +202,14 @@ func (s *shell) probeLocal(ctx context.Context, seq uint64) core.Event {
 	s.mu.Unlock()
 	if err != nil {
 		ev := core.LocalDBProbe{Seq: seq, Err: err.Error()}
+		if pg.Refused(err) {
+			// Nobody listens: is there a postmaster at all? Only
+			// certainty that there is none lets the core skip the
+			// rest of local.timeout.
+			var why string
+			ev.Gone, why = s.db.PostmasterGone(ctx)
+			ev.Err += "; " + why
+		}
 		s.observeVIP(&ev)
 		return ev
 	}
@@ -273,6 +282,18 @@ func (s *shell) dbOp(ctx context.Context, a core.DoDB) core.Event {
 		err = db.Stop(ctx)
 	case core.OpPromoteDB:
 		err = db.Promote(ctx)
+		if err == nil {
+			// The core adds the VIP once it has the result: the
+			// CHECKPOINT (for a later pg_rewind against this node)
+			// must not hold writes back.
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				db.CheckpointAfterPromotion(context.WithoutCancel(ctx))
+			}()
+		}
+	case core.OpCheckpointDB:
+		err = db.Checkpoint(ctx)
 	case core.OpFenceDB:
 		err = db.Fence(ctx)
 	case core.OpUnfenceDB:
@@ -318,16 +339,19 @@ type noDB struct{}
 
 var errNoDB = fmt.Errorf("this node has no database (is.witness=true)")
 
-func (noDB) Probe(context.Context) (dbStatus, error) { return dbStatus{}, errNoDB }
-func (noDB) Stop(context.Context) error              { return errNoDB }
-func (noDB) Start(context.Context) error             { return errNoDB }
-func (noDB) Promote(context.Context) error           { return errNoDB }
-func (noDB) Fence(context.Context) error             { return errNoDB }
-func (noDB) Unfence(context.Context) error           { return errNoDB }
-func (noDB) PauseReplay(context.Context) error       { return errNoDB }
-func (noDB) ResumeReplay(context.Context) error      { return errNoDB }
-func (noDB) Follow(context.Context, string) error    { return errNoDB }
-func (noDB) Close(context.Context) error             { return nil }
+func (noDB) Probe(context.Context) (dbStatus, error)       { return dbStatus{}, errNoDB }
+func (noDB) PostmasterGone(context.Context) (bool, string) { return false, errNoDB.Error() }
+func (noDB) Stop(context.Context) error                    { return errNoDB }
+func (noDB) Start(context.Context) error                   { return errNoDB }
+func (noDB) Promote(context.Context) error                 { return errNoDB }
+func (noDB) CheckpointAfterPromotion(context.Context)      {}
+func (noDB) Checkpoint(context.Context) error              { return errNoDB }
+func (noDB) Fence(context.Context) error                   { return errNoDB }
+func (noDB) Unfence(context.Context) error                 { return errNoDB }
+func (noDB) PauseReplay(context.Context) error             { return errNoDB }
+func (noDB) ResumeReplay(context.Context) error            { return errNoDB }
+func (noDB) Follow(context.Context, string) error          { return errNoDB }
+func (noDB) Close(context.Context) error                   { return nil }
 
 func (noDB) FollowWith(context.Context, string, replSettings) error { return errNoDB }
 

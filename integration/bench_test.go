@@ -152,6 +152,7 @@ func benchOnce(t *testing.T, prof benchProfile, f benchFault) (r benchRun, pred,
 		t.Fatal(err)
 	}
 	fault := f.inject(ctx, t, c)
+	t.Logf("fault %q injected at %s (the agents' log times are UTC)", f.name, fault.UTC().Format("15:04:05.000"))
 	np := benchNewPrimary(ctx, t, c)
 	if err := w.WaitAcks(ctx, 5*time.Minute, fault, 20); err != nil {
 		t.Fatalf("the client cannot write through the VIP after the %s: %v", f.name, err)
@@ -172,6 +173,7 @@ func benchOnce(t *testing.T, prof benchProfile, f benchFault) (r benchRun, pred,
 	}
 	t.Logf("measured: %s with %s timers: new primary %s, write gap %v, %d lost, %d split-brain intervals; predicted %v",
 		f.name, prof.name, np, r.gap.Round(time.Millisecond), r.lost, r.splits, pred)
+	logSteps(t, c) // per-step times from the agents' logs
 	return r, pred, old
 }
 

@@ -228,6 +228,8 @@ func TestFailoverPrimaryPostmasterKilled(t *testing.T) {
 	if err := w.WaitAcks(ctx, 60*time.Second, fault, 20); err != nil {
 		t.Fatalf("the client cannot write through the VIP after the failover: %v", err)
 	}
+	pred := predictFor(t, c, "primary database crash", "writes on a new primary")
+	t.Logf("predicted (efm check-conf): %s", pred)
 	checkFollows(ctx, t, c, np, "n1")
 	wr, pr := w.Stop(), p.Stop()
 	gap := wr.MaxGapAfter(fault.Add(-time.Second))
@@ -482,6 +484,7 @@ func TestSwitchover(t *testing.T) {
 	wr, pr := w.Stop(), p.Stop()
 	gap := wr.MaxGapAfter(start.Add(-time.Second))
 	t.Logf("measured: switchover write unavailability %v", gap.Duration().Round(time.Millisecond))
+	logSteps(t, c)
 	checkNoSplitBrain(t, pr, np, "n1", start)
 	lost, err := wr.Lost(ctx, c.PG(np))
 	if err != nil {

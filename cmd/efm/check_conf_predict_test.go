@@ -27,8 +27,10 @@ func TestCheckConfPredictions(t *testing.T) {
 		"  primary host lost: writes on a new primary within 10.25 s (no renewal for one lease (lease = node.timeout unless set) 5 s + one tick 0.25 s + connect to its database times out (remote.timeout/2) 5 s)",
 		// 5 - 1.25 + 0.25
 		"  primary isolated: old primary stops taking writes within 4 s (lease 5 s - fencing allowance",
+		// 3 checks of local.period 10 + the coordinator's tick
+		"  primary database crash: writes on a new primary within 30.25 s (3 checks find no postmaster (3*local.period) 30 s",
 		// local.timeout 60 + tick + local.timeout.final 10 + the coordinator's tick
-		"  primary database crash: writes on a new primary within 70.5 s (local.timeout without a successful check 60 s",
+		"  primary database not answering: writes on a new primary within 70.5 s (local.timeout without a successful check 60 s",
 		"  standby lost: reported",
 		// 5 - 1.25 - 1
 		"  network stall: tolerated without a failover up to 2.75 s (lease 5 s - fencing allowance 1.25 s - renewal interval (lease/5) 1 s)",

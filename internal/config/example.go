@@ -46,7 +46,12 @@ func Example() []byte {
 		if s.Kind == KindEnum || s.Kind == KindLogLevel {
 			notes = append(notes, "One of: "+strings.Join(s.Values, ", ")+".")
 		}
-		if s.Default != "" {
+		switch {
+		case s.Section == secTimers && s.Example != "" && s.Example != s.Default:
+			// The example starts a new user on the fast profile; a file
+			// that does not set the key keeps EFM's default.
+			notes = append(notes, "Default: "+s.Default+" (EFM's, when the key is not set); this file sets the fast profile.")
+		case s.Default != "":
 			notes = append(notes, "Default: "+s.Default+".")
 		}
 		switch s.Status {

@@ -69,8 +69,20 @@ func TestExampleParsesAsIs(t *testing.T) {
 		t.Fatalf("example does not load:\n%v", err)
 	}
 	t.Logf("warnings: %q", warnings)
-	if c.Cluster != "efm" || c.BindAddress.String() != "127.0.0.1:7800" || c.LocalTimeout.Seconds() != 60 {
-		t.Errorf("example loaded as cluster %q bind %s local.timeout %s", c.Cluster, c.BindAddress, c.LocalTimeout)
+	if c.Cluster != "efm" || c.BindAddress.String() != "127.0.0.1:7800" || c.LocalTimeout.Seconds() != 3 {
+		t.Errorf("example loaded as cluster %q bind %s local.timeout %s (the fast profile sets 3 s)", c.Cluster, c.BindAddress, c.LocalTimeout)
+	}
+	// The example sets the fast profile; the same file without its timer
+	// lines, as an EFM file that sets none, keeps EFM's defaults.
+	noTimers := regexp.MustCompile(`(?m)^(local\.period|local\.timeout|local\.timeout\.final|remote\.timeout|node\.timeout)=.*\n`).ReplaceAll(data, nil)
+	c0, _, err := Parse("efm", noTimers)
+	if err != nil {
+		t.Fatalf("example without timers does not load:\n%v", err)
+	}
+	if c0.LocalPeriod.Seconds() != 10 || c0.LocalTimeout.Seconds() != 60 || c0.LocalTimeoutFinal.Seconds() != 10 ||
+		c0.RemoteTimeout.Seconds() != 10 || c0.NodeTimeout.Seconds() != 50 {
+		t.Errorf("a file that sets no timer: local.period %s local.timeout %s local.timeout.final %s remote.timeout %s node.timeout %s, want EFM's 10/60/10/10/50 s",
+			c0.LocalPeriod, c0.LocalTimeout, c0.LocalTimeoutFinal, c0.RemoteTimeout, c0.NodeTimeout)
 	}
 	// Uncommenting every commented-out key must still load, with each of
 	// them named in a warning.

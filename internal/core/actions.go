@@ -61,7 +61,9 @@ const (
 	// OpStopDB stops the local database (fast shutdown).
 	OpStopDB
 	// OpPromoteDB runs pg_ctl promote and resumes replay; the result is OK
-	// once the server left recovery (poll at recovery.check.period).
+	// once the server left recovery (poll at recovery.check.period). The
+	// shell runs the CHECKPOINT that follows a promotion after answering,
+	// so that the VIP does not wait for it.
 	OpPromoteDB
 	// OpFenceDB makes the local database unable to start writable again
 	// (standby.signal / recovery.conf in the data directory). It does not
@@ -74,10 +76,14 @@ const (
 	OpPauseReplay
 	// OpResumeReplay runs pg_wal_replay_resume().
 	OpResumeReplay
+	// OpCheckpointDB runs CHECKPOINT: a primary about to hand over flushes
+	// its dirty buffers while it still takes writes, so that the shutdown
+	// checkpoint, during which it takes none, is short.
+	OpCheckpointDB
 )
 
 var dbOpNames = [...]string{"", "start-db", "stop-db", "promote-db", "fence-db", "unfence-db",
-	"pause-replay", "resume-replay"}
+	"pause-replay", "resume-replay", "checkpoint-db"}
 
 func (o DBOp) String() string {
 	if int(o) < len(dbOpNames) {

@@ -3,6 +3,7 @@ package core
 import (
 	"fmt"
 	"log/slog"
+	"time"
 )
 
 // handover is the old primary's side of efm promote: it resigns once its
@@ -11,6 +12,10 @@ type handover struct {
 	follow     bool   // -switchover: follow the new primary once there is one
 	source     NodeID // -sourcenode ("" = the default order, settingsSources)
 	switchover bool   // the resignation is a switchover's
+	// checkpointing: the CHECKPOINT before the handover runs (since
+	// askedAt); the primary still takes writes.
+	checkpointing bool
+	askedAt       time.Duration
 }
 
 // onAdminPromote: efm promote [-switchover] (efm-reference §6). The node the
@@ -65,9 +70,7 @@ func (n *Node) onSwitchover(from NodeID, m Message) {
 	}
 	// The coordinator that asked runs the promotion: do not start one.
 	n.coord.othersUntil = max(n.coord.othersUntil, n.now+n.failoverWindow())
-	n.fenceSelf(fenceHandover, "handing over to a standby")
-	n.detachNode(n.p.Self, "p")
-	n.becomeIdle(idleFenced)
+	n.checkpointBeforeHandover()
 }
 
 func (n *Node) onAdminResume(e AdminResume) {

@@ -39,6 +39,9 @@ func (n *Node) startCheckJob(from, target NodeID, round uint64, pause bool) {
 		seq := n.await(pendingOp{awaits: awaitCheckDB, job: id})
 		n.emit(CheckRemoteDB{Seq: seq, Node: target, Timeout: n.p.remoteDBCheckTimeout()})
 	}
+	if pause && target != n.p.Self {
+		n.startEarlyProbes()
+	}
 	if pause && n.role == RoleStandby && n.local.last.Reachable {
 		// Pause, then read the positions replay stopped at: half of
 		// remote.timeout in all, as for the database check.

@@ -44,7 +44,13 @@ type LocalDBProbe struct {
 	// probe; VIPHeld is whether the virtual IP was on it. See vip.go.
 	VIPChecked bool
 	VIPHeld    bool
-	Err        string
+	// Gone: the shell is certain no server runs here: the connection was
+	// refused (or the socket is missing) and no live postmaster of this
+	// data directory stands behind postmaster.pid. Anything less certain
+	// (a timeout, an authentication error, a server shutting down or
+	// starting up) leaves it false: no answer, waited out as EFM does.
+	Gone bool
+	Err  string
 }
 
 // MembershipChanged carries the whole current view, self included.

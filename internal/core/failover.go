@@ -43,6 +43,7 @@ type failover struct {
 
 	waitResign bool
 	switchover bool
+	clock      stepClock
 	source     NodeID // -sourcenode
 	quiet      bool
 	noScripts  bool
@@ -153,6 +154,7 @@ func (n *Node) failoverTimers() {
 
 func (n *Node) startFailover(f *failover) {
 	f.node = n
+	f.clock = n.startClock()
 	n.failover = f
 	if f.quiet {
 		n.notes.quietUntil = n.now + n.failoverWindow()
@@ -176,6 +178,7 @@ func (f *failover) resigned() {
 	n := f.node
 	f.waitResign = false
 	if f.phase == waitingForHandover {
+		n.stepDone(&f.clock, "failover", "handover (the primary stopped and resigned)")
 		n.startCheck()
 	}
 }
@@ -275,6 +278,7 @@ func (n *Node) decide() {
 		n.abortFailover(backoff)
 		return
 	}
+	n.stepDone(&f.clock, "failover", "check round")
 	f.phase = electing
 	f.candidate = d.Candidate
 	f.epoch = max(n.coord.maxEpochSeen, n.st.Epoch, n.st.VotedEpoch) + 1
@@ -318,6 +322,7 @@ func (n *Node) onVoteResp(from NodeID, m Message) {
 	if !strictMajority(len(f.votes), f.voters) {
 		return
 	}
+	n.stepDone(&f.clock, "failover", "vote")
 	f.phase = awaitingPromotion
 	f.deadline = n.now + n.promoteBudget()
 	n.log(slog.LevelWarn, "candidate elected", "candidate", f.candidate, "vote_epoch", f.epoch, "votes", len(f.votes), "voters", f.voters)

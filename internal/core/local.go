@@ -34,7 +34,10 @@ const (
 // localMon is EFM's local database monitor (efm-reference §1.4): a check
 // every local.period; no success for local.timeout gives one last attempt
 // bounded by local.timeout.final; if that fails the other agents are asked to
-// connect to this database (bounded by remote.timeout).
+// connect to this database (bounded by remote.timeout). GoneChecks checks in
+// a row that find the server certainly gone (LocalDBProbe.Gone) go to the
+// other agents at once, without the rest of local.timeout and the last
+// attempt (EFM waits those out whatever the failure).
 type localMon struct {
 	last      LocalDBProbe
 	lastOK    time.Duration
@@ -42,6 +45,8 @@ type localMon struct {
 	inflight  uint64
 	phase     monitorPhase
 	idle      idleReason
+	// gone counts the checks in a row that found the server certainly gone.
+	gone int
 
 	askRound    uint64
 	askDeadline time.Duration
@@ -62,10 +67,30 @@ func (n *Node) probe(final bool) {
 	n.emit(ProbeLocalDB{Seq: seq, Timeout: t})
 }
 
+// GoneChecks is how many checks in a row, one local.period apart, must find
+// the server certainly gone (connection refused, no live postmaster of this
+// data directory) before the local monitor stops waiting out local.timeout.
+// A pg_ctl restart leaves no postmaster only between the old one's exit and
+// the new one's start (pg_ctl starts it at once, and the new postmaster
+// writes postmaster.pid before it opens a socket; shutting down and starting
+// up are "no answer"), far less than a check period, so one check may fall
+// in that gap but not two; the third leaves room for a service manager
+// that waits a moment between stop and start. Checks are at least a second
+// apart (local.period), so the server was seen gone for 2 s at least.
+const GoneChecks = 3
+
 func (n *Node) onLocalProbe(e LocalDBProbe) {
 	op, ok := n.takePending(e.Seq)
 	if e.Seq != 0 && !ok {
 		return // a late answer to a probe we gave up on
+	}
+	if e.Gone && !e.Reachable {
+		n.local.gone++
+	} else {
+		n.local.gone = 0
+	}
+	if !e.Reachable && (n.isPrimary() || n.role == RoleStandby) && n.local.phase == monitoring {
+		n.log(slog.LevelWarn, "local database check failed", "certainly_gone", e.Gone, "gone_checks", n.local.gone, "err", e.Err)
 	}
 	n.reconcileVIP(e)
 	if e.Reachable {
@@ -142,6 +167,14 @@ func (n *Node) localTimers() {
 		n.probe(false)
 	}
 	monitored := n.isPrimary() || n.role == RoleStandby || n.role == RolePromoting
+	if monitored && l.phase == monitoring && l.inflight == 0 && l.gone >= GoneChecks {
+		// Certainly gone: nothing to wait for locally. The other agents
+		// still try the database before anything is declared failed.
+		n.log(slog.LevelWarn, "local database certainly gone; asking the other agents", "checks", l.gone)
+		l.gone = 0
+		n.startAsk()
+		return
+	}
 	if monitored && l.phase == monitoring && l.inflight == 0 && n.now-l.lastOK >= n.p.LocalTimeout {
 		l.phase = lastAttempt
 		n.probe(true)
@@ -305,6 +338,7 @@ func (n *Node) resume(why string) {
 	n.local.phase = monitoring
 	n.local.lastOK = n.now
 	n.heal.rejoinFailed = false // efm resume retries a failed rejoin at once
+	n.local.gone = 0
 	n.runScript(ScriptResumed, Placeholders{})
 	n.routing.attachOnStandby = !n.lease.holder
 	if n.lease.holder {

@@ -86,6 +86,7 @@ type Node struct {
 	notes     notifications
 	checks    map[uint64]*checkJob
 	heal      healState
+	early     earlyProbes // early.go
 	pending   map[uint64]pendingOp
 
 	priority    []NodeID

@@ -39,6 +39,8 @@ const (
 	awaitSlotDrop                         // DropSlots (slots.go)
 	awaitPgpool                           // a Pgpool action: only a failure is reported
 	awaitRejoin                           // RejoinDB (rejoin.go)
+	awaitCheckpoint                       // the primary's CHECKPOINT before it hands over
+	awaitEarlyProbe                       // a VIP or ping.server.ip probe started with a check round (early.go)
 )
 
 // pendingOp remembers why an action with a Seq was issued, to route its
@@ -129,11 +131,15 @@ func (n *Node) onResult(r result) {
 	case PgpoolResult:
 		n.pgpoolDone(op, r)
 	case VIPResult:
-		if n.candidacyAt(op) != nil {
+		if op.awaits == awaitEarlyProbe {
+			n.earlyVIPAnswered(r)
+		} else if n.candidacyAt(op) != nil {
 			n.vipProbed(r)
 		}
 	case PingResult:
-		if n.candidacyAt(op) != nil {
+		if op.awaits == awaitEarlyProbe {
+			n.earlyPingAnswered(r)
+		} else if n.candidacyAt(op) != nil {
 			n.pingServerAnswered(r)
 		}
 	case SyncStandbys:
@@ -172,6 +178,8 @@ func (n *Node) opDone(op pendingOp, e DBOpResult) {
 		if !e.OK {
 			n.log(slog.LevelWarn, "dropping the replication slots of members gone failed", "err", e.Err)
 		}
+	case awaitCheckpoint:
+		n.handoverCheckpointed(e)
 	case awaitReplayPaused:
 		n.replayPausedFor(op.job, e)
 	case awaitOutcome:

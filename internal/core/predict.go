@@ -118,8 +118,9 @@ func seconds(d time.Duration) string {
 //   - primary host lost: writes on a new primary;
 //   - primary isolated: when the old primary stops taking writes, and when
 //     the new one takes them;
-//   - primary database crash (postmaster gone, its agent running): writes
-//     on a new primary;
+//   - primary database crash (postmaster gone, its agent running) and
+//     primary database not answering (hung, or in doubt): writes on a new
+//     primary;
 //   - standby lost: when it is reported;
 //   - the longest network stall, primary agent pause and standby agent
 //     pause tolerated without a failover.
@@ -153,8 +154,10 @@ func Predict(p Params) []Prediction {
 	lost.Terms = append(lost.Terms, checkGone)
 	// The voters' lease hold counts from their last acknowledgement, no
 	// later than the loss: it adds only what is left of it.
-	lost.Terms = append(lost.Terms, holdLeft(tm.VoteHold, tick, upToCheck, upToCheckMax))
-	lost.Terms = append(lost.Terms, promotionChain(p)...)
+	hold := holdLeft(tm.VoteHold, tick, upToCheck, upToCheckMax)
+	lost.Terms = append(lost.Terms, hold)
+	// The candidate's probes started with the check round (early.go).
+	lost.Terms = append(lost.Terms, promotionChain(p, checkGone.Wait+hold.Wait)...)
 
 	// Isolation: the primary's last successful round was sent no later
 	// than the cut; it starts fencing (VIP released first) at
@@ -176,7 +179,8 @@ func Predict(p Params) []Prediction {
 	newTakes.Event, newTakes.Outcome = "primary isolated", "writes on a new primary"
 	newTakes.Note = fmt.Sprintf("after the old primary refused writes: the vote hold %s outlasts its lease %s", seconds(tm.VoteHold), seconds(lease))
 
-	crash := crashPrediction(p, tm, tick)
+	crash := crashPrediction(p, tm, tick, false)
+	hung := crashPrediction(p, tm, tick, true)
 
 	standby := Prediction{Event: "standby lost", Outcome: "reported (Standby agent failed) and dropped from the priority list",
 		Terms: []Term{
@@ -223,7 +227,7 @@ func Predict(p Params) []Prediction {
 		},
 		Note: "longer: reported failed, no failover",
 	}
-	return []Prediction{lost, oldStops, newTakes, crash, standby, stall, pause, sbPause}
+	return []Prediction{lost, oldStops, newTakes, crash, hung, standby, stall, pause, sbPause}
 }
 
 // holdLeft is the rest of the voters' lease hold once the check round is
@@ -242,22 +246,47 @@ func holdLeft(hold, tick, elapsed, elapsedMax time.Duration) Term {
 }
 
 // promotionChain is the elected candidate's way to a writable database
-// behind the VIP, from the vote request on.
-func promotionChain(p Params) []Term {
+// behind the VIP, from the vote request on. Its VIP and ping.server.ip
+// probes started side by side with the check round (early.go), overlapped
+// ago: only what is left of the longer one is waited for.
+func promotionChain(p Params, overlapped time.Duration) []Term {
 	rt := p.RemoteTimeout
 	out := []Term{
 		{Name: "votes: each standby reads its WAL position (local.period)", Max: p.LocalPeriod},
 		{Name: "candidate's own lease round (remote.timeout)", Max: rt},
 	}
-	if p.CheckVIPBeforePromotion && p.VIPConfigured {
-		// The VIP left with the old primary: the probe runs to its
-		// deadline. A VIP that still answers is probed again every
-		// recovery.check.period until check.vip.timeout.
-		out = append(out, Term{Name: "VIP probe runs to its deadline (ping.server.command)", Wait: p.probeTimeout(), Max: p.vipCheckBound()})
+	vip := p.CheckVIPBeforePromotion && p.VIPConfigured
+	if !vip && !p.PingServerConfigured {
+		out = append(out, Term{Name: "pg_promote (2*remote.timeout)", Max: p.promoteDBTimeout()})
+		if p.VIPConfigured {
+			out = append(out, Term{Name: "VIP added (remote.timeout)", Max: rt})
+		}
+		return out
+	}
+	// The VIP left with the old primary: its probe runs to its deadline
+	// (a VIP that still answers is probed again every
+	// recovery.check.period until check.vip.timeout); the ping probe is
+	// counted to its deadline too.
+	left := max(0, p.probeTimeout()-overlapped)
+	var names []string
+	if vip {
+		names = append(names, "VIP probe runs to its deadline")
 	}
 	if p.PingServerConfigured {
-		out = append(out, Term{Name: "ping.server.ip probe", Wait: p.probeTimeout(), Max: p.probeTimeout()})
+		names = append(names, "ping.server.ip probe")
 	}
+	name := strings.Join(names, " and ") + " (ping.server.command), started with the check round"
+	if overlapped > 0 {
+		name += fmt.Sprintf(", its deadline %s less the %s already waited:", seconds(p.probeTimeout()), seconds(overlapped))
+	}
+	t := Term{Name: name, Wait: left}
+	if vip {
+		t.Max = p.vipCheckBound()
+	}
+	if p.PingServerConfigured {
+		t.Max = max(t.Max, p.probeTimeout())
+	}
+	out = append(out, t)
 	out = append(out, Term{Name: "pg_promote (2*remote.timeout)", Max: p.promoteDBTimeout()})
 	if p.VIPConfigured {
 		out = append(out, Term{Name: "VIP added (remote.timeout)", Max: rt})
@@ -265,23 +294,36 @@ func promotionChain(p Params) []Term {
 	return out
 }
 
-// crashPrediction is a primary database that stopped answering while its
-// agent runs: the local monitor's chain (local.go), then a failover that
-// does not wait for the lease when the old primary stopped and resigned.
-func crashPrediction(p Params, tm Timing, tick time.Duration) Prediction {
+// crashPrediction is a primary database whose postmaster is gone while its
+// agent runs (hung=false), or that does not answer (hung): the local
+// monitor's chain (local.go), then a failover that does not wait for the
+// lease when the old primary stopped and resigned.
+func crashPrediction(p Params, tm Timing, tick time.Duration, hung bool) Prediction {
 	rt := p.RemoteTimeout
 	pr := Prediction{Event: "primary database crash", Outcome: "writes on a new primary"}
-	pr.Terms = []Term{
-		// The last successful probe was at the latest at the crash; a dead
-		// postmaster refuses connections at once, so no probe is in flight.
+	// No answer: the last successful check was at the latest at the
+	// fault; local.timeout without one, then the last attempt runs to its
+	// deadline (a check that gets no answer waits for it).
+	noAnswer := []Term{
 		{Name: "local.timeout without a successful check", Wait: p.LocalTimeout, Max: p.LocalTimeout},
 		{Name: "one tick", Wait: tick, Max: tick},
-		// Measured (make bench): after a postmaster kill -9 the last
-		// attempt runs to its deadline, with EFM's timers and the fast
-		// profile alike, so it is waited for in full.
 		{Name: "last attempt (local.timeout.final)", Wait: p.LocalTimeoutFinal, Max: p.LocalTimeoutFinal},
-		{Name: "the other agents try its database (remote.timeout)", Max: rt},
 	}
+	// Certainly gone (connection refused, no postmaster): GoneChecks checks
+	// in a row, the first up to a period after the crash; or the chain
+	// above if that is shorter.
+	gone := []Term{{Name: fmt.Sprintf("%d checks find no postmaster (%d*local.period)", GoneChecks, GoneChecks),
+		Wait: GoneChecks * p.LocalPeriod, Max: GoneChecks * p.LocalPeriod}}
+	switch {
+	case hung:
+		pr.Event = "primary database not answering"
+		pr.Terms = noAnswer
+	case sumWait(gone) < sumWait(noAnswer):
+		pr.Terms = gone
+	default:
+		pr.Terms = noAnswer
+	}
+	pr.Terms = append(pr.Terms, Term{Name: "the other agents try its database (remote.timeout)", Max: rt})
 	if p.StopFailedPrimary {
 		// fenceSelf stops the database, then resigns: the voters drop
 		// their hold and the coordinator starts at its next Step.
@@ -298,10 +340,17 @@ func crashPrediction(p Params, tm Timing, tick time.Duration) Prediction {
 		)
 	}
 	pr.Terms = append(pr.Terms, Term{Name: "coordinator's next tick", Wait: tick, Max: tick})
-	pr.Terms = append(pr.Terms, promotionChain(p)...)
-	if p.CheckVIPBeforePromotion && p.VIPConfigured {
-		pr.Note = "the VIP probe waits its deadline because the old primary released the VIP"
+	pr.Terms = append(pr.Terms, promotionChain(p, 0)...)
+	var notes []string
+	if hung {
+		notes = append(notes, "a check that times out, fails to authenticate or finds the server shutting down or starting up")
+	} else {
+		notes = append(notes, "postmaster gone (kill -9, OOM killer): connections refused and no postmaster behind postmaster.pid")
 	}
+	if p.CheckVIPBeforePromotion && p.VIPConfigured {
+		notes = append(notes, "the VIP probe waits its deadline because the old primary released the VIP")
+	}
+	pr.Note = strings.Join(notes, "; ")
 	return pr
 }
 

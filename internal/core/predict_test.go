@@ -69,17 +69,22 @@ func TestPredict(t *testing.T) {
 	}{
 		{"EFM defaults", predictEFMDefaults(), []want{
 			// detection 50 + tick 2.5 + connect timeout 10/2; the hold
-			// (51.011) ended before; ping probe 6. Bound: check round 10,
-			// WAL read 10, candidate lease round 10, ping 6, pg_promote 20.
-			{"primary host lost", "writes on a new primary", 50*s + 2500*ms + 5*s + 6*s,
+			// (51.011) ended before; ping probe 6, started with the check
+			// round: 1 left. Bound: check round 10, WAL read 10, candidate
+			// lease round 10, ping 6, pg_promote 20.
+			{"primary host lost", "writes on a new primary", 50*s + 2500*ms + 5*s + 1*s,
 				50*s + 2500*ms + 10*s + 10*s + 10*s + 6*s + 20*s, "no renewal for one lease"},
 			// lease 50 - allowance 12.5 + tick 2.5; the fencing itself up to 12.5.
 			{"primary isolated", "old primary stops taking writes", 50*s - 12500*ms + 2500*ms, 50*s + 2500*ms, "50 s - fencing allowance"},
-			{"primary isolated", "writes on a new primary", 63500 * ms, 108500 * ms, ""},
-			// local.timeout 60 + tick + final attempt 10 + the coordinator's
-			// tick + ping 6. Bound: + ask 10 + stop 12.5 + check 10 + WAL 10
-			// + lease round 10 + pg_promote 20.
-			{"primary database crash", "writes on a new primary", 60*s + 2500*ms + 10*s + 2500*ms + 6*s,
+			{"primary isolated", "writes on a new primary", 58500 * ms, 108500 * ms, ""},
+			// Postmaster gone: 3 checks, local.period 10 apart, + the
+			// coordinator's tick + ping 6. Bound: + ask 10 + stop 12.5 +
+			// check 10 + WAL 10 + lease round 10 + pg_promote 20.
+			{"primary database crash", "writes on a new primary", 30*s + 2500*ms + 6*s,
+				30*s + 10*s + 12500*ms + 10*s + 2500*ms + 10*s + 10*s + 6*s + 20*s, "3 checks find no postmaster (3*local.period) 30 s"},
+			// Not answering: local.timeout 60 + tick + final attempt 10 +
+			// the coordinator's tick + ping 6; bound as above.
+			{"primary database not answering", "writes on a new primary", 60*s + 2500*ms + 10*s + 2500*ms + 6*s,
 				60*s + 2500*ms + 10*s + 10*s + 12500*ms + 10*s + 2500*ms + 10*s + 10*s + 6*s + 20*s, "local.timeout without a successful check 60 s"},
 			{"standby lost", "reported", 50 * s, 60 * s, ""},
 			{"network stall", "tolerated", 50*s - 12500*ms - 10*s, 0, "renewal interval (lease/5) 10 s"},
@@ -87,21 +92,27 @@ func TestPredict(t *testing.T) {
 			{"standby agent pause", "tolerated", 50*s - 2*s, 0, ""},
 		}},
 		{"EFM defaults with a VIP", withVIP(predictEFMDefaults()), []want{
-			// + VIP probe to its deadline 6; bound + check.vip.timeout 60 +
+			// The VIP probe runs beside the ping probe: still 1 s left of
+			// both; bound: the ping's 6 becomes check.vip.timeout 60 +
 			// recovery.check.period 1 + probe 6, + VIP added 10.
-			{"primary host lost", "writes on a new primary", 63500*ms + 6*s, 108500*ms + 60*s + 1*s + 6*s + 10*s, "VIP probe"},
+			{"primary host lost", "writes on a new primary", 58500 * ms, 108500*ms - 6*s + 60*s + 1*s + 6*s + 10*s, "VIP probe"},
 		}},
 		{"EFM defaults, stop.failed.primary=false", noStopFailed(predictEFMDefaults()), []want{
 			// The voters wait their hold out instead of the resignation.
-			{"primary database crash", "writes on a new primary", 60*s + 2500*ms + 10*s + 51011*ms + 2500*ms + 6*s,
+			{"primary database crash", "writes on a new primary", 30*s + 51011*ms + 2500*ms + 6*s,
+				30*s + 10*s + 10*s + 51011*ms + 2500*ms + 10*s + 10*s + 6*s + 20*s, "vote hold"},
+			{"primary database not answering", "writes on a new primary", 60*s + 2500*ms + 10*s + 51011*ms + 2500*ms + 6*s,
 				60*s + 2500*ms + 10*s + 10*s + 10*s + 51011*ms + 2500*ms + 10*s + 10*s + 6*s + 20*s, "vote hold"},
 		}},
 		{"fast profile", predictFastProfile(), []want{
-			{"primary host lost", "writes on a new primary", 5*s + 250*ms + 1*s + 6*s,
+			{"primary host lost", "writes on a new primary", 5*s + 250*ms + 1*s + 5*s,
 				5*s + 250*ms + 2*s + 1*s + 2*s + 6*s + 4*s, ""},
 			{"primary isolated", "old primary stops taking writes", 5*s - 1250*ms + 250*ms, 5*s + 250*ms, ""},
-			{"primary database crash", "writes on a new primary", 3*s + 250*ms + 1*s + 250*ms + 6*s,
-				3*s + 250*ms + 1*s + 2*s + 1250*ms + 2*s + 250*ms + 1*s + 2*s + 6*s + 4*s, ""},
+			// 3 checks (3 s) beat local.timeout 3 + tick + final 1.
+			{"primary database crash", "writes on a new primary", 3*s + 250*ms + 6*s,
+				3*s + 2*s + 1250*ms + 2*s + 250*ms + 1*s + 2*s + 6*s + 4*s, "3 checks find no postmaster"},
+			{"primary database not answering", "writes on a new primary", 3*s + 250*ms + 1*s + 250*ms + 6*s,
+				3*s + 250*ms + 1*s + 2*s + 1250*ms + 2*s + 250*ms + 1*s + 2*s + 6*s + 4*s, "last attempt"},
 			{"standby lost", "reported", 5 * s, 7 * s, ""},
 			{"network stall", "tolerated", 5*s - 1250*ms - 1*s, 0, ""},
 			{"standby agent pause", "tolerated", 5*s - 2*500*ms, 0, ""},
@@ -110,7 +121,7 @@ func TestPredict(t *testing.T) {
 			// Lease 3: renewals silent for 3 s, but the coordinator needs the
 			// membership DOWN (node.timeout 5 s). Tick: min(600 ms/4, 250 ms)
 			// = 150 ms. Hold 3*1.01/0.99 = 3.0606 -> 3.061 s, over by then.
-			{"primary host lost", "writes on a new primary", 3*s + 2*s + 150*ms + 1*s + 6*s,
+			{"primary host lost", "writes on a new primary", 3*s + 2*s + 150*ms + 1*s + 5*s,
 				3*s + 2*s + 150*ms + 2*s + 1*s + 2*s + 6*s + 4*s, "membership DOWN after node.timeout 2 s"},
 			{"network stall", "tolerated", 3*s - 750*ms - 600*ms, 0, ""},
 		}},
@@ -118,7 +129,8 @@ func TestPredict(t *testing.T) {
 			// Hold 5*1.19/0.81 = 7.34568 -> 7.346 s; detection and check
 			// took 5 + 0.25 + 1 = 6.25 s: 1.096 s of hold left plus a tick.
 			// In the bound the check round took 2 s: 7.25 s, 0.096 s left.
-			{"primary host lost", "writes on a new primary", 6250*ms + (7346*ms - 6250*ms + 250*ms) + 6*s,
+			// The probes started with the check round: 6 - 1 - 1.346 left.
+			{"primary host lost", "writes on a new primary", 6250*ms + (7346*ms - 6250*ms + 250*ms) + (6*s - 1*s - 1346*ms),
 				7250*ms + (7346*ms - 7250*ms + 250*ms) + 1*s + 2*s + 6*s + 4*s, "rest of the vote hold"},
 		}},
 	}
@@ -174,13 +186,26 @@ func TestPredictConsistent(t *testing.T) {
 func TestPredictionString(t *testing.T) {
 	pr := findPrediction(t, Predict(predictEFMDefaults()), "primary host lost", "writes")
 	got := pr.String()
-	want := "primary host lost: writes on a new primary within 63.5 s (no renewal for one lease (lease = node.timeout unless set) 50 s + one tick 2.5 s + " +
-		"connect to its database times out (remote.timeout/2) 5 s + ping.server.ip probe 6 s), at most 108.5 s if every step runs to its timeout"
+	want := "primary host lost: writes on a new primary within 58.5 s (no renewal for one lease (lease = node.timeout unless set) 50 s + one tick 2.5 s + " +
+		"connect to its database times out (remote.timeout/2) 5 s + ping.server.ip probe (ping.server.command), started with the check round, " +
+		"its deadline 6 s less the 5 s already waited: 1 s), at most 108.5 s if every step runs to its timeout"
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 	stall := findPrediction(t, Predict(predictEFMDefaults()), "network stall", "tolerated")
 	if got, want := stall.Formula(), "lease 50 s - fencing allowance 12.5 s - renewal interval (lease/5) 10 s"; got != want {
 		t.Errorf("stall formula %q, want %q", got, want)
+	}
+}
+
+// When local.timeout and the last attempt are shorter than GoneChecks
+// checks, a dead postmaster is answered by that chain: the prediction
+// takes the shorter one, as the monitor does.
+func TestPredictCrashTakesTheShorterChain(t *testing.T) {
+	p := predictFastProfile()
+	p.LocalPeriod = 2 * time.Second // 3 checks: 6 s; local.timeout 3 + tick + final 1 shorter
+	got := findPrediction(t, Predict(p), "primary database crash", "writes on a new primary")
+	if !strings.Contains(got.Formula(), "local.timeout without a successful check") {
+		t.Errorf("formula %q: want the local.timeout chain", got.Formula())
 	}
 }

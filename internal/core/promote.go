@@ -48,6 +48,7 @@ type candidacy struct {
 	// tell a resume by itself).
 	resumed     bool
 	resumedFrom uint64
+	clock       stepClock
 }
 
 func (n *Node) onPromote(from NodeID, m Message) {
@@ -100,8 +101,12 @@ func (n *Node) probeVIPBeforePromoting() {
 		return
 	}
 	if c.phase != probingVIP {
+		n.candidateStep(c, probingVIP)
 		c.phase = probingVIP
 		c.vipStart = n.now
+		if n.useEarlyVIP() {
+			return
+		}
 	}
 	c.vipRetryAt = 0
 	n.emit(CheckVIP{Seq: n.await(c.awaitingStep()), Timeout: n.p.probeTimeout()})
@@ -147,7 +152,11 @@ func (n *Node) pingBeforePromoting() {
 		n.fenceBeforePromoting()
 		return
 	}
+	n.candidateStep(c, pingingServer)
 	c.phase = pingingServer
+	if n.useEarlyPing() {
+		return
+	}
 	n.emit(CheckPingServer{Seq: n.await(c.awaitingStep()), Timeout: n.p.probeTimeout()})
 }
 
@@ -172,6 +181,7 @@ func (n *Node) pingServerAnswered(e PingResult) {
 func (n *Node) fenceBeforePromoting() {
 	c := n.candidacy
 	if c.phase != fencingOthers {
+		n.candidateStep(c, fencingOthers)
 		c.phase = fencingOthers
 		if len(c.fence) == 0 {
 			c.fence = []NodeID{""}
@@ -205,6 +215,7 @@ func (n *Node) promoteDB() {
 		n.abandonCandidacy(subject.CouldNotPromoteStandby, "The candidate lost its lease before promoting.")
 		return
 	}
+	n.candidateStep(c, promotingDB)
 	c.phase = promotingDB
 	c.issued = true
 	n.doDBAwaiting(c.awaitingStep(), OpPromoteDB, n.p.promoteDBTimeout())
@@ -216,6 +227,7 @@ func (n *Node) promotionDone(ok bool, errText string) {
 		return
 	}
 	n.candidacy = nil
+	n.candidateStep(c, 0)
 	if !ok {
 		n.notify(subject.CouldNotPromoteStandby, fmt.Sprintf("Promoting %s failed: %s", n.p.Self, errText))
 		// The promotion may have half happened: fence like a failed primary.

@@ -49,6 +49,7 @@ func (n *Node) becomeCandidate(c *candidacy) {
 	n.st.Primary = n.p.Self
 	n.persist()
 	n.candidacy = c
+	c.clock = n.startClock()
 	if c.quiet {
 		n.notes.quietUntil = n.now + n.promoteBudget()
 	}

@@ -283,6 +283,12 @@ func TestRoutingDecisions(t *testing.T) {
 		{"switchover: the old primary detaches itself as it hands over", func(t *testing.T) *harness {
 			h := routed(newHarness(t, "10.0.0.1", KindDatabase, Persisted{}, primaryProbe, members(MemberAlive, MemberAlive, MemberAlive, MemberAlive)...))
 			h.step(MessageReceived{From: "10.0.0.4", Msg: Message{Cluster: "c", Type: MsgSwitchover, Target: "10.0.0.1", Switchover: true}})
+			// It hands over once its checkpoint is done (handover.go).
+			for _, a := range h.acts {
+				if d, ok := a.(DoDB); ok && d.Op == OpCheckpointDB {
+					h.step(DBOpResult{Seq: d.Seq, OK: true})
+				}
+			}
 			return h
 		}, []string{"script.load.balancer.detach 10.0.0.1 p", "pgpool-detach 10.0.0.1"}, ""},
 		{"isolated primary: fences itself, detaches nobody", func(t *testing.T) *harness {

@@ -41,6 +41,7 @@ func (n *Node) onPromoted(from NodeID, m Message) {
 	// seconds after a switchover).
 	n.coord.othersUntil = 0
 	if n.failover != nil && n.failover.candidate == from {
+		n.stepDone(&n.failover.clock, "failover", "promotion (candidate's checks, pg_promote)")
 		n.failover = nil
 	}
 	// The failover announced by another coordinator (MsgFailoverStart, a

@@ -51,6 +51,7 @@ func (n *Node) onRenewal(from NodeID, m Message) {
 	n.voter.holdFor = from
 	n.send(from, Message{Type: MsgLeaseAck, Round: m.Round, Epoch: e, OK: true})
 	n.watch.heardAt = n.now
+	n.early.renewalAt = n.now
 	if n.watch.suspect != 0 {
 		n.log(slog.LevelInfo, "primary heard again", "primary", from)
 	}

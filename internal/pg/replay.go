@@ -46,6 +46,28 @@ func (d *DB) Checkpoint(ctx context.Context) error {
 // A failed CHECKPOINT is logged, not returned: the node is a primary by
 // then, and the caller must treat it as one.
 func (d *DB) Promote(ctx context.Context) error {
+	if err := d.PromoteOnly(ctx); err != nil {
+		return err
+	}
+	d.CheckpointAfterPromotion(ctx)
+	return nil
+}
+
+// CheckpointAfterPromotion is Promote's CHECKPOINT, for a caller that
+// makes the promoted server reachable (the VIP) first: writes need not
+// wait for it. A failure is logged.
+func (d *DB) CheckpointAfterPromotion(ctx context.Context) {
+	start := time.Now()
+	if err := d.Checkpoint(ctx); err != nil {
+		d.log.Warn("CHECKPOINT after promotion failed; pg_rewind against this node may fail until the next checkpoint", "err", err)
+		return
+	}
+	d.log.Info("checkpoint after promotion", "took", time.Since(start))
+}
+
+// PromoteOnly is Promote without the CHECKPOINT after it: the caller runs
+// CheckpointAfterPromotion once the new primary is reachable.
+func (d *DB) PromoteOnly(ctx context.Context) error {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.CtlTimeout)
 	defer cancel()
@@ -92,9 +114,6 @@ func (d *DB) Promote(ctx context.Context) error {
 	// behind; it must not promote this node the next time it is a standby.
 	if err := d.removeOwnerFile(ctx, d.dataPath(promoteSignalName)); err != nil {
 		d.log.Warn("removing leftover promote signal file", "err", err)
-	}
-	if err := d.Checkpoint(ctx); err != nil {
-		d.log.Warn("CHECKPOINT after promotion failed; pg_rewind against this node may fail until the next checkpoint", "err", err)
 	}
 	d.log.Info("database promoted", "promoted_after", promoted, "signals", signals, "took", time.Since(start))
 	return nil

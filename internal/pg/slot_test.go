@@ -81,10 +81,7 @@ func TestStandbyKeepsSlotsForPeers(t *testing.T) {
 	if err := c.db.Stop(ctx, StopFast); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.db.editAutoConf(ctx, map[string]string{"primary_slot_name": slotC}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.db.FollowAsStandby(ctx, src, "127.0.0.1", b.port); err != nil {
+	if err := c.db.FollowAsStandbyThroughSlot(ctx, src, "127.0.0.1", b.port, slotC); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "c streaming from b through "+slotC, func() (bool, error) {

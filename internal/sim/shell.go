@@ -193,7 +193,9 @@ func (w *World) probeLocal(n *simNode, seq uint64, timeout time.Duration) {
 func (w *World) dbStatus(n *simNode, seq uint64) core.LocalDBProbe {
 	d := n.db
 	if !d.up || d.hung {
-		return core.LocalDBProbe{Seq: seq, Err: "connection refused"}
+		// A stopped server has no postmaster: the shell would find it
+		// certainly gone.
+		return core.LocalDBProbe{Seq: seq, Err: "connection refused", Gone: !d.up}
 	}
 	p := core.LocalDBProbe{Seq: seq, Reachable: true, InRecovery: d.inRecovery, ReplayPaused: d.paused, Timeline: uint32(d.tl + 1)}
 	if d.inRecovery {
@@ -224,6 +226,8 @@ func (w *World) doDB(n *simNode, a core.DoDB) {
 		l = w.lat(20*time.Millisecond, 150*time.Millisecond)
 	case core.OpPromoteDB:
 		l = w.lat(50*time.Millisecond, 400*time.Millisecond)
+	case core.OpCheckpointDB:
+		l = w.lat(10*time.Millisecond, 300*time.Millisecond)
 	default:
 		l = w.lat(time.Millisecond, 20*time.Millisecond)
 	}
@@ -266,6 +270,10 @@ func (w *World) doDB(n *simNode, a core.DoDB) {
 		case core.OpResumeReplay:
 			d.paused = false
 			d.replay = d.lsn
+		case core.OpCheckpointDB:
+			if !d.up || d.hung {
+				ok, errText = false, "database not running"
+			}
 		}
 		if n.agent != nil && gen == n.gen {
 			w.deliver(n, gen, core.DBOpResult{Seq: a.Seq, OK: ok, Err: errText})
