@@ -78,8 +78,8 @@ func TestChaos(t *testing.T) {
 			results = append(results, res)
 			if !res.OK() {
 				failed++
-				t.Errorf("seed %d FAILED:\n  %s\nfault timeline:\n%s\nreplay: EFM_CHAOS_SEED=%d go test -count=1 -run 'TestChaos$' -v ./integration/chaos/",
-					seed, strings.Join(res.Problems, "\n  "), res.TimelineString(), seed)
+				t.Errorf("seed %d FAILED:\n  %s\nfault timeline:\n%s\nlogs: %s\nreplay: EFM_CHAOS_SEED=%d go test -count=1 -run 'TestChaos$' -v ./integration/chaos/",
+					seed, strings.Join(res.Problems, "\n  "), res.TimelineString(), res.LogDir, seed)
 			}
 		})
 	}
@@ -125,7 +125,7 @@ func TestChaosCatchesUnsafeFencing(t *testing.T) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			t.Logf("%s", s)
 			var err error
-			res, err = Run(context.Background(), t, Options{Schedule: s, Bin: bin, SettleTimeout: 20 * time.Second})
+			res, err = Run(context.Background(), t, Options{Schedule: s, Bin: bin, SettleTimeout: 5 * time.Second})
 			if err != nil {
 				t.Fatalf("the control run could not be made: %v", err)
 			}

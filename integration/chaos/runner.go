@@ -66,6 +66,7 @@ type Result struct {
 	Final               string        // the settled cluster: primary, streaming, fenced
 	Fenced              int           // old primaries left fenced (rejoin off)
 	Problems            []string      // what fails the run
+	LogDir              string        // where a failed run's logs were kept
 }
 
 // OK reports whether the checker found nothing wrong.
@@ -89,7 +90,7 @@ type runner struct {
 
 	mu       sync.Mutex
 	timeline []Event
-	busy     map[string]bool // hosts under an active fault
+	busy     map[string]int  // host+"/"+resource -> active faults holding it
 	killedPG map[string]bool // postmasters this run killed and has not started again
 	injected int
 	skipped  int
@@ -141,7 +142,7 @@ func Run(ctx context.Context, tb harness.TB, o Options) (Result, error) {
 		return res, fmt.Errorf("the multi-host writer never committed: %w", err)
 	}
 
-	r := &runner{tb: tb, c: c, o: o, start: time.Now(), busy: map[string]bool{}, killedPG: map[string]bool{}}
+	r := &runner{tb: tb, c: c, o: o, start: time.Now(), busy: map[string]int{}, killedPG: map[string]bool{}}
 	r.logf("start: %d databases + witness, primary n1, synchronous=%v, props %v", s.DBHosts, !o.Async, o.Props)
 	var wg sync.WaitGroup
 	for _, f := range s.Faults {
@@ -227,7 +228,35 @@ func Run(ctx context.Context, tb harness.TB, o Options) (Result, error) {
 			}
 		}
 	}
+	if !res.OK() {
+		res.LogDir = keepLogs(c, s.Seed)
+	}
 	return res, nil
+}
+
+// keepLogs copies every agent's and server's log and notifications to
+// <tmp>/efm-chaos-seed-<seed>, which outlives the cluster's teardown.
+func keepLogs(c *harness.Cluster, seed uint64) string {
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("efm-chaos-seed-%d", seed))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "(logs not kept: " + err.Error() + ")"
+	}
+	for _, h := range c.AgentHosts() {
+		// Every agent this run started on h: efm-agent.log, efm-agent.1.log, ...
+		logs, _ := filepath.Glob(filepath.Join(h.Dir, "efm-agent*.log"))
+		for _, l := range logs {
+			if b, err := os.ReadFile(l); err == nil {
+				_ = os.WriteFile(filepath.Join(dir, h.Name+"-"+filepath.Base(l)), b, 0o644)
+			}
+		}
+		_ = os.WriteFile(filepath.Join(dir, h.Name+"-notifications.log"), []byte(strings.Join(c.Configs[h.Name].Notifications(), "\n")+"\n"), 0o644)
+		if db := c.PG(h.Name); db != nil {
+			if b, err := os.ReadFile(db.LogPath); err == nil {
+				_ = os.WriteFile(filepath.Join(dir, h.Name+"-postgres.log"), b, 0o644)
+			}
+		}
+	}
+	return dir
 }
 
 func head(ids []int64, n int) []int64 {
@@ -269,7 +298,7 @@ func (r *runner) healthy(ctx context.Context, primary string) int {
 	for _, db := range r.c.DB {
 		name := db.Host.Name
 		r.mu.Lock()
-		busy := r.busy[name]
+		busy := r.busyHost(name)
 		r.mu.Unlock()
 		if busy {
 			continue
@@ -327,7 +356,7 @@ func (r *runner) choose(ctx context.Context, f Fault) (h, peer *harness.Host, wh
 		defer r.mu.Unlock()
 		for i := range hs {
 			c := hs[(k+i)%len(hs)]
-			if !r.busy[c.Name] && c != not {
+			if r.free(c.Name, f.Kind) && c != not {
 				return c
 			}
 		}
@@ -386,18 +415,62 @@ func (r *runner) choose(ctx context.Context, f Fault) (h, peer *harness.Host, wh
 	return h, peer, ""
 }
 
+// resources are the parts of a host a fault takes and heals: two faults
+// on one host overlap only when they take different parts (a healed link
+// must not end a host kill that is still on).
+func resources(k Kind) []string {
+	switch k {
+	case KillPostmaster:
+		return []string{"pg"}
+	case KillAgent, FreezeShort, FreezeLong, WitnessDown, RestartAgent:
+		return []string{"agent"}
+	case KillHost:
+		return []string{"pg", "agent", "link"}
+	case CutLink:
+		return []string{"link"}
+	case OneWayLoss, PacketLoss:
+		// Separate iptables rules, deleted one by one.
+		return []string{"filter"}
+	}
+	return nil
+}
+
+// free reports whether k can be made on host now (r.mu held).
+func (r *runner) free(host string, k Kind) bool {
+	for _, res := range resources(k) {
+		if r.busy[host+"/"+res] > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// busyHost reports whether any fault is active on host (r.mu held).
+func (r *runner) busyHost(host string) bool {
+	for k, n := range r.busy {
+		if n > 0 && strings.HasPrefix(k, host+"/") {
+			return true
+		}
+	}
+	return false
+}
+
 // play makes f on h, waits its duration and heals it.
 func (r *runner) play(ctx context.Context, f Fault, h, peer *harness.Host) {
 	name := ""
 	if h != nil {
 		name = h.Name
 		r.mu.Lock()
-		r.busy[name] = true
+		for _, res := range resources(f.Kind) {
+			r.busy[name+"/"+res]++
+		}
 		r.injected++
 		r.mu.Unlock()
 		defer func() {
 			r.mu.Lock()
-			delete(r.busy, name)
+			for _, res := range resources(f.Kind) {
+				r.busy[name+"/"+res]--
+			}
 			r.mu.Unlock()
 		}()
 	} else {
@@ -603,36 +676,58 @@ func (r *runner) healAll(ctx context.Context) {
 // from it, or, when rejoin is off, is an old primary that is fenced (not
 // writable). It returns the primary and a description.
 func (r *runner) settle(ctx context.Context, probe *harness.Probe) (primary, final string, fenced int, err error) {
+	// The same state must hold for settleHold: a cluster that is settled
+	// for one poll and then changes (a healed old primary coming back, a
+	// late failover) has not settled.
+	const settleHold = 3 * time.Second
+	var since time.Time
+	var last string
 	err = harness.Eventually(ctx, r.o.SettleTimeout, 500*time.Millisecond, func(ctx context.Context) (bool, error) {
-		w := r.c.Writable(ctx)
-		if len(w) != 1 {
-			return false, fmt.Errorf("writable databases: %v", w)
+		var err error
+		primary, final, fenced, err = r.settledNow(ctx, probe)
+		if err != nil {
+			since, last = time.Time{}, ""
+			return false, err
 		}
-		primary = w[0]
-		snap := probe.Snapshot()
-		parts := []string{primary + " primary"}
-		fenced = 0
-		for _, db := range r.c.DB {
-			name := db.Host.Name
-			if name == primary {
-				continue
-			}
-			if streamsFrom(ctx, db, r.c.PG(primary)) {
-				parts = append(parts, name+" streaming")
-				continue
-			}
-			if len(snap.Intervals(name)) > 0 && !r.o.Rejoin {
-				// An old primary: fenced is all that can be asked without rejoin.
-				fenced++
-				parts = append(parts, name+" fenced (old primary, rejoin off)")
-				continue
-			}
-			return false, fmt.Errorf("%s is neither streaming from %s nor a fenced old primary", name, primary)
+		if final != last {
+			since, last = time.Now(), final
 		}
-		final = strings.Join(parts, ", ")
+		if time.Since(since) < settleHold {
+			return false, fmt.Errorf("%s for %v only", final, time.Since(since).Round(time.Millisecond))
+		}
 		return true, nil
 	})
 	return primary, final, fenced, err
+}
+
+// settledNow is one poll of settle: the primary and a description, or
+// why the cluster has not settled.
+func (r *runner) settledNow(ctx context.Context, probe *harness.Probe) (primary, final string, fenced int, err error) {
+	w := r.c.Writable(ctx)
+	if len(w) != 1 {
+		return "", "", 0, fmt.Errorf("writable databases: %v", w)
+	}
+	primary = w[0]
+	snap := probe.Snapshot()
+	parts := []string{primary + " primary"}
+	for _, db := range r.c.DB {
+		name := db.Host.Name
+		if name == primary {
+			continue
+		}
+		if streamsFrom(ctx, db, r.c.PG(primary)) {
+			parts = append(parts, name+" streaming")
+			continue
+		}
+		if len(snap.Intervals(name)) > 0 && !r.o.Rejoin {
+			// An old primary: fenced is all that can be asked without rejoin.
+			fenced++
+			parts = append(parts, name+" fenced (old primary, rejoin off)")
+			continue
+		}
+		return "", "", 0, fmt.Errorf("%s is neither streaming from %s nor a fenced old primary", name, primary)
+	}
+	return primary, strings.Join(parts, ", "), fenced, nil
 }
 
 // committedIDs reads every id in efmi_writer on p.
