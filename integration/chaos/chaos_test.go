@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,21 +90,48 @@ func TestChaos(t *testing.T) {
 	fmt.Println(table)
 }
 
-// buildUnsafe builds efm with -tags efm_unsafe_nofence into a scratch
-// directory of the test.
+var (
+	unsafeOnce sync.Once
+	unsafeBin  string
+	unsafeErr  error
+)
+
+// buildUnsafe builds efm with -tags efm_unsafe_nofence, once per test
+// process, into a scratch directory removed when the process's tests end.
 func buildUnsafe(t *testing.T) string {
 	t.Helper()
-	root, err := harness.ModuleRoot(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	unsafeOnce.Do(func() {
+		root, err := harness.ModuleRoot(context.Background())
+		if err != nil {
+			unsafeErr = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "efm-unsafe-")
+		if err != nil {
+			unsafeErr = err
+			return
+		}
+		bin := filepath.Join(dir, "efm-unsafe-nofence")
+		cmd := exec.Command("go", "build", "-tags", "efm_unsafe_nofence", "-o", bin, "./cmd/efm")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			unsafeErr = fmt.Errorf("go build -tags efm_unsafe_nofence: %w\n%s", err, out)
+			return
+		}
+		unsafeBin = bin
+	})
+	if unsafeErr != nil {
+		t.Fatal(unsafeErr)
 	}
-	bin := filepath.Join(t.TempDir(), "efm-unsafe-nofence")
-	cmd := exec.Command("go", "build", "-tags", "efm_unsafe_nofence", "-o", bin, "./cmd/efm")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build -tags efm_unsafe_nofence: %v\n%s", err, out)
+	return unsafeBin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if unsafeBin != "" {
+		os.RemoveAll(filepath.Dir(unsafeBin))
 	}
-	return bin
+	os.Exit(code)
 }
 
 // TestChaosCatchesUnsafeFencing is the negative control: agents built with
