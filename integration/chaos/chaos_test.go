@@ -74,7 +74,8 @@ func TestChaos(t *testing.T) {
 		s := NewSchedule(seed, ScheduleOptions{Length: length})
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			t.Logf("%s", s)
-			res, err := Run(context.Background(), t, Options{Schedule: s, Props: props, Rejoin: rejoin, Async: async})
+			res, err := Run(context.Background(), t, Options{Schedule: s, Props: props, Rejoin: rejoin, Async: async,
+				KeepLogs: os.Getenv("EFM_CHAOS_KEEP_LOGS") == "1"})
 			if err != nil {
 				t.Fatalf("seed %d: the run could not be made: %v\ntimeline:\n%s", seed, err, res.TimelineString())
 			}

@@ -36,6 +36,9 @@ type Options struct {
 	// SettleTimeout bounds the wait for the cluster to settle after the
 	// final heal; 90 s.
 	SettleTimeout time.Duration
+	// KeepLogs keeps the logs of a schedule that passed too (a failed
+	// one's are always kept).
+	KeepLogs bool
 }
 
 // Event is one line of a run's timeline.
@@ -234,7 +237,7 @@ func Run(ctx context.Context, tb harness.TB, o Options) (Result, error) {
 			}
 		}
 	}
-	if !res.OK() {
+	if !res.OK() || o.KeepLogs {
 		res.LogDir = keepLogs(c, s.Seed)
 	}
 	return res, nil
