@@ -5,7 +5,7 @@ BIN     ?= bin/efm
 BENCH_LOG ?= /tmp/efm-bench.log
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build test test-short demo lint sim-long bench soak clean
+.PHONY: build test test-short demo lint sim-long bench soak chaos clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/efm
@@ -49,6 +49,19 @@ bench:
 soak:
 	bash integration/setup-host.sh
 	EFM_SOAK=1 $(GO) test -count=1 -timeout 0 -run '^TestSoak$$' -v ./integration/
+
+# A long randomized chaos run on real clusters (integration/chaos,
+# docs/chaos.md); `make test` runs one short schedule and the negative
+# control. EFM_CHAOS_SCHEDULES=n schedules (50), EFM_CHAOS_LENGTH seconds of
+# faults each (60), EFM_CHAOS_SEED=s the first seed, EFM_CHAOS_REJOIN=1 sets
+# auto.rewind=true on every agent.
+CHAOS_LOG ?= /tmp/efm-chaos.log
+chaos:
+	bash integration/setup-host.sh
+	EFM_CHAOS_SCHEDULES=$${EFM_CHAOS_SCHEDULES:-50} EFM_CHAOS_LENGTH=$${EFM_CHAOS_LENGTH:-60} \
+	$(GO) test -count=1 -timeout 0 -run '^TestChaos$$' -v ./integration/chaos/ > $(CHAOS_LOG) 2>&1; s=$$?; \
+	awk '/^OpenEFM chaos run/{p=1} p&&!/^(\||OpenEFM)/{p=0} p' $(CHAOS_LOG); grep -E '(FAILED|^\s*--- FAIL|^FAIL)' $(CHAOS_LOG); \
+	echo "full log: $(CHAOS_LOG)"; exit $$s
 
 clean:
 	rm -rf bin

@@ -275,6 +275,10 @@ func (s *shell) dbOp(ctx context.Context, a core.DoDB) core.Event {
 	var err error
 	start := time.Now()
 	db := s.requireDB()
+	if unsafeSkip(a.Op) {
+		s.log.Error(unsafeBuild, "skipped", a.Op)
+		return s.opResult(ctx, a.Seq, a.Op, start, nil)
+	}
 	switch a.Op {
 	case core.OpStartDB:
 		err = db.Start(ctx)

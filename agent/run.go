@@ -401,6 +401,9 @@ func (p *process) serve(ctx context.Context) {
 	s, log := p.s, p.log
 	log.Info("agent started", "kind", s.node.Params().Kind, "pid", os.Getpid(), "admin", p.admin.Path(),
 		"lease", s.node.Timing().Lease, "tick", s.node.Params().TickInterval())
+	if unsafeBuild != "" {
+		log.Error(unsafeBuild)
+	}
 	s.startCustomMonitor(ctx, p.cfg, s.runner)
 	s.run(ctx)
 	stopCluster := false

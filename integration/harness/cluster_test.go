@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -146,7 +147,7 @@ func TestClusterSyncReplication(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range c.DB {
-		if got, err := p.QueryString(ctx, "current_setting('synchronous_standby_names')"); err != nil || got != "ANY 1 (n2)" {
+		if got, err := p.QueryString(ctx, "current_setting('synchronous_standby_names')"); err != nil || got != "ANY 1 (n1, n2)" {
 			t.Errorf("synchronous_standby_names on %s = %q, %v", p.Host.Name, got, err)
 		}
 	}
@@ -168,5 +169,37 @@ func TestClusterSyncReplication(t *testing.T) {
 	lost, err := r.Lost(ctx, c.DB[0])
 	if err != nil || len(lost) != 0 {
 		t.Errorf("acknowledged commits missing on the primary: %v, %v", lost, err)
+	}
+}
+
+// With Sync, a switched-over old primary is a synchronous standby of the
+// new primary: in a 2-database cluster it is the only one, and commits on
+// the new primary would otherwise wait forever.
+func TestClusterSyncAfterSwitchover(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	c, err := NewCluster(ctx, t, ClusterOptions{DBHosts: 2, NoWitness: true, Sync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n1, n2 := c.DB[0], c.DB[1]
+	// A switchover by hand: the primary stops cleanly, the standby is
+	// promoted, the old primary follows it.
+	if err := n1.Stop(ctx, "fast"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n2.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.MakeStandby(n2); err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w := StartWriter(t, c.Client, netip.AddrPortFrom(n2.Host.Addr, PGPort), WriterOptions{})
+	if err := w.WaitAcks(ctx, 30*time.Second, time.Now(), 10); err != nil {
+		state, _ := n2.QueryString(ctx, "SELECT coalesce(string_agg(application_name || ':' || sync_state, ','), 'none') FROM pg_stat_replication")
+		t.Fatalf("no commit on the new primary n2 with n1 streaming (standbys: %s): %v", state, err)
 	}
 }

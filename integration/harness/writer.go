@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,11 @@ type WriterOptions struct {
 	// a VIP that no host holds yet is only retransmitted after 1 s, so this
 	// is the resolution at which the writer notices the VIP has moved.
 	ConnectTimeout time.Duration
+	// Hosts, when set, replaces the target's address with a multi-host
+	// connection string over these addresses (the target's port) with
+	// target_session_attrs=read-write, as a client without a VIP or a load
+	// balancer finds the primary. ConnectTimeout then bounds each host.
+	Hosts []netip.Addr
 }
 
 // Ack is one commit the server acknowledged.
@@ -50,6 +56,7 @@ type Writer struct {
 	mu        sync.Mutex
 	acks      []Ack
 	uncertain []int64
+	failed    []Attempt
 	errs      int
 	readOnly  []Refusal
 	lastErr   error
@@ -111,6 +118,7 @@ func (w *Writer) loop(ctx context.Context) {
 		if err != nil {
 			w.mu.Lock()
 			w.uncertain = append(w.uncertain, id)
+			w.failed = append(w.failed, Attempt{ID: id, Sent: sent, Failed: time.Now()})
 			w.mu.Unlock()
 			w.fail(err)
 			if isReadOnly(err) {
@@ -127,7 +135,16 @@ func (w *Writer) loop(ctx context.Context) {
 }
 
 func (w *Writer) connect(ctx context.Context) (*pgx.Conn, error) {
-	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres sslmode=disable", w.target.Addr(), w.target.Port()))
+	hosts, extra, total := w.target.Addr().String(), "", w.opts.ConnectTimeout
+	if len(w.opts.Hosts) > 0 {
+		var hs []string
+		for _, h := range w.opts.Hosts {
+			hs = append(hs, h.String())
+		}
+		hosts, extra = strings.Join(hs, ","), " target_session_attrs=read-write"
+		total = time.Duration(len(hs)) * w.opts.ConnectTimeout
+	}
+	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres sslmode=disable%s", hosts, w.target.Port(), extra))
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +152,7 @@ func (w *Writer) connect(ctx context.Context) (*pgx.Conn, error) {
 	cfg.ConnectTimeout = w.opts.ConnectTimeout
 	cfg.DialFunc = w.from.DialContext
 	cfg.RuntimeParams["application_name"] = "efmi-writer"
-	cctx, cancel := context.WithTimeout(ctx, w.opts.ConnectTimeout)
+	cctx, cancel := context.WithTimeout(ctx, total)
 	defer cancel()
 	return pgx.ConnectConfig(cctx, cfg)
 }
@@ -204,12 +221,21 @@ func (w *Writer) Stop() WriterReport {
 	if w.stopped.IsZero() {
 		w.stopped = time.Now()
 	}
-	r := WriterReport{Acks: append([]Ack(nil), w.acks...), Uncertain: append([]int64(nil), w.uncertain...), Errors: w.errs,
+	r := WriterReport{Acks: append([]Ack(nil), w.acks...), Uncertain: append([]int64(nil), w.uncertain...),
+		Failed: append([]Attempt(nil), w.failed...), Errors: w.errs,
 		ReadOnly: append([]Refusal(nil), w.readOnly...), Started: w.started, Stopped: w.stopped}
 	if w.lastErr != nil {
 		r.LastError = w.lastErr.Error()
 	}
 	return r
+}
+
+// Attempt is a commit that failed or timed out: it may or may not have
+// committed.
+type Attempt struct {
+	ID     int64
+	Sent   time.Time // when the INSERT was sent
+	Failed time.Time // when the error came back
 }
 
 // Refusal is a commit a server refused as read-only.
@@ -222,8 +248,9 @@ type Refusal struct {
 // WriterReport is what a Writer saw.
 type WriterReport struct {
 	Acks      []Ack
-	Uncertain []int64 // attempts that failed: committed or not, nobody knows
-	Errors    int     // failed connects and commits
+	Uncertain []int64   // attempts that failed: committed or not, nobody knows
+	Failed    []Attempt // the same attempts with their times, for a history checker
+	Errors    int       // failed connects and commits
 	// ReadOnly are the commits a server refused as read-only: the
 	// writer's address led it to a server that was not the primary.
 	ReadOnly  []Refusal
