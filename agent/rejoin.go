@@ -34,6 +34,7 @@ type rejoinReport struct {
 	BaseBackup bool
 	Took       time.Duration
 	Detail     string // every step, for the log
+	Untouched  bool   // failed before it changed anything (pg.RejoinReport.Untouched)
 }
 
 // rejoiner is implemented by the local database that can be rebuilt as a
@@ -51,7 +52,7 @@ func (s *shell) rejoin(ctx context.Context, a core.RejoinDB) core.RejoinResult {
 	start := time.Now()
 	res := core.RejoinResult{Seq: a.Seq}
 	fail := func(err error) core.RejoinResult {
-		res.Method, res.Err, res.Took = string(pg.RejoinRefused), err.Error(), time.Since(start)
+		res.Method, res.Err, res.Took, res.Untouched = string(pg.RejoinRefused), err.Error(), time.Since(start), true
 		if res.Reason == "" {
 			res.Reason = err.Error()
 		}
@@ -70,6 +71,7 @@ func (s *shell) rejoin(ctx context.Context, a core.RejoinDB) core.RejoinResult {
 		"auto.rewind", a.Rewind, "auto.basebackup", a.BaseBackup)
 	rep, err := r.Rejoin(ctx, plan)
 	res.Method, res.Reason, res.BaseBackup, res.Took = rep.Method, rep.Reason, rep.BaseBackup, time.Since(start)
+	res.Untouched = rep.Untouched
 	if err != nil {
 		s.log.Error("rejoin failed", "primary", a.Primary, "report", rep.Detail, "err", err)
 		res.Err = errText(err)
@@ -150,5 +152,5 @@ func (l *pgLocal) Rejoin(ctx context.Context, plan rejoinPlan) (rejoinReport, er
 		BaseBackup: plan.BaseBackup,
 	})
 	return rejoinReport{Method: string(rep.Method), Reason: rep.Reason, BaseBackup: rep.Method == pg.RejoinBaseBackup,
-		Took: rep.Took, Detail: rep.String()}, err
+		Took: rep.Took, Detail: rep.String(), Untouched: rep.Untouched()}, err
 }

@@ -165,8 +165,12 @@ func (n *Node) fenceSelf(cause fenceCause, why string) {
 	wasHolder := n.lease.holder
 	n.dropLease()
 	// Only an isolated primary may resume by EFM 4.5's rule
-	// (resume_primary.go); a failed database is failed over.
-	n.heal.resume.isolated = cause == fenceIsolated
+	// (resume_primary.go); a failed database is failed over. A candidate
+	// whose lease ran out while it promoted is no primary that resumes:
+	// its pg_promote may still be in flight, and a resume would take that
+	// stale promotion for the win of its new epoch (simulator seed 42671:
+	// writable in the new epoch with its own vote alone).
+	n.heal.resume.isolated = cause == fenceIsolated && n.role == RolePrimary
 	n.heal.resume.fencedAt = n.now
 	switch cause {
 	case fenceIsolated:

@@ -73,6 +73,9 @@ type RejoinResult struct {
 	BaseBackup bool
 	Took       time.Duration
 	Err        string
+	// Untouched: the rejoin failed before it changed anything on this
+	// node (it only read), so it may be asked again soon.
+	Untouched bool
 }
 
 func (RejoinDB) isAction()               {}
@@ -82,8 +85,25 @@ func (n *Node) rejoinAllowed() bool      { return n.p.AutoRewind || n.p.AutoBase
 func (n *Node) rejoinInFlight() bool     { return n.heal.rejoinSeq != 0 }
 func (p Params) autoResumeEnabled() bool { return p.AutoResumeStartup > 0 || p.AutoResumeFailure > 0 }
 func (n *Node) healEnabled() bool        { return n.rejoinAllowed() || n.p.autoResumeEnabled() }
-func (h *healState) rejoinRetryDue(now, period time.Duration) bool {
-	return !h.rejoinFailed || period > 0 && now >= h.rejoinFailedAt+period
+func (h *healState) rejoinRetryDue(now, period, refusedRetry time.Duration) bool {
+	switch {
+	case !h.rejoinFailed:
+		return true
+	case h.rejoinRefused && now >= h.rejoinFailedAt+refusedRetry:
+		return true
+	}
+	return period > 0 && now >= h.rejoinFailedAt+period
+}
+
+// rejoinRefusedRetry is how long a fenced node waits before it asks again
+// for a rejoin that was refused before anything was changed (the new
+// primary not reachable yet, right after a link heals; its replication
+// settings not readable): such a rejoin only reads, so asking again costs
+// nothing, and its causes are often gone a moment later. A rejoin that
+// failed after it changed the database (a rewind or a base backup that
+// broke) waits for auto.resume.failure.period or efm resume, as before.
+func (n *Node) rejoinRefusedRetry() time.Duration {
+	return max(n.p.NodeTimeout, 10*time.Second)
 }
 
 // healState is the node's side of rejoin and auto.resume.
@@ -96,6 +116,11 @@ type healState struct {
 	// auto.resume.failure.period, or after efm resume.
 	rejoinFailed   bool
 	rejoinFailedAt time.Duration
+	// rejoinRefused: the failed rejoin changed nothing (Untouched); it is
+	// asked again after rejoinRefusedRetry. rejoinWhy is its reason,
+	// notified once per reason rather than at every retry.
+	rejoinRefused bool
+	rejoinWhy     string
 
 	// auto.resume: idle says the role was Idle at the last look, since
 	// idleAt; startupIdle that the agent has not been Primary or Standby
@@ -170,7 +195,7 @@ func (n *Node) rejoinTimers() {
 		return
 	}
 	pr := n.rejoinTarget()
-	if pr == "" || !h.rejoinRetryDue(n.now, n.p.AutoResumeFailure) {
+	if pr == "" || !h.rejoinRetryDue(n.now, n.p.AutoResumeFailure, n.rejoinRefusedRetry()) {
 		return
 	}
 	// The database restarts during the rebuild: the agent must not take
@@ -191,8 +216,12 @@ func (n *Node) rejoinDone(r RejoinResult) {
 	took := r.Took.Round(time.Millisecond)
 	if !r.OK {
 		h.rejoinFailed, h.rejoinFailedAt = true, n.now
+		h.rejoinRefused = r.Untouched
 		retry := "it is tried again after efm resume (auto.resume.failure.period=0)"
-		if n.p.AutoResumeFailure > 0 {
+		switch {
+		case h.rejoinRefused:
+			retry = fmt.Sprintf("nothing was changed, so it is asked again every %v", n.rejoinRefusedRetry())
+		case n.p.AutoResumeFailure > 0:
 			retry = fmt.Sprintf("it is tried again in %v (auto.resume.failure.period)", n.p.AutoResumeFailure)
 		}
 		why := r.Err
@@ -201,11 +230,14 @@ func (n *Node) rejoinDone(r RejoinResult) {
 		}
 		n.log(slog.LevelError, "rebuilding this old primary as a standby failed; it stays fenced",
 			"primary", pr, "method", r.Method, "why", why, "took", took)
-		n.notify(subject.FailedPrimaryNotRejoined,
-			fmt.Sprintf("Rebuilding %s as a standby of %s failed after %v: %s. The database stays fenced; %s.", n.p.Self, pr, took, why, retry))
+		if why != h.rejoinWhy {
+			n.notify(subject.FailedPrimaryNotRejoined,
+				fmt.Sprintf("Rebuilding %s as a standby of %s failed after %v: %s. The database stays fenced; %s.", n.p.Self, pr, took, why, retry))
+		}
+		h.rejoinWhy = why
 		return
 	}
-	h.rejoinFailed = false
+	h.rejoinFailed, h.rejoinRefused, h.rejoinWhy = false, false, ""
 	if r.BaseBackup {
 		n.notify(subject.FailedPrimaryRebuilt, fmt.Sprintf("%s was rebuilt from a base backup of %s: %s", n.p.Self, pr, r.Reason))
 	}

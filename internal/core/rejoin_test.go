@@ -351,21 +351,23 @@ func TestAutoResume(t *testing.T) {
 	}
 }
 
-// TestFencedNodeVotesWithoutItsWAL: a fenced old primary whose database is
-// stopped (waiting for a primary to rejoin) does not refuse its vote for
-// want of its own WAL position, as a standby does: in a cluster of two
-// databases it would otherwise block the only election that can give it a
-// primary (simulator seed 3878 of 20,000). The older-timeline rule still
-// applies.
-func TestFencedNodeVotesWithoutItsWAL(t *testing.T) {
-	f := voterFacts{self: oldPrimary, kind: KindDatabase, role: RoleIdle, promotable: true, now: time.Hour, epoch: 1, primary: newPrimary}
+// TestFencedNodeVotesByItsLastProbe: a fenced node is not exempt from the
+// standbys' WAL rule as such. A fenced old primary is exempt because its
+// last probe saw it out of recovery (it cannot tell acknowledged WAL from
+// its tail); a fenced node whose last probe saw it in recovery, or that
+// has no probe at all, may be a candidate fenced while it promoted, holding
+// acknowledged commits: it refuses while it cannot read its WAL
+// (simulator seeds 53420, 53502, 69827 elected a standby without them when
+// every fenced node was exempt). The older-timeline rule always applies.
+func TestFencedNodeVotesByItsLastProbe(t *testing.T) {
+	f := voterFacts{self: oldPrimary, kind: KindDatabase, role: RoleIdle, promotable: true, now: time.Hour, epoch: 1, primary: newPrimary, fenced: true}
 	m := Message{Type: MsgVoteReq, Epoch: 2, Target: newPrimary, Status: &NodeStatus{Role: RoleStandby, Kind: KindDatabase, InRecovery: true, ReceivedLSN: 10, Timeline: 2}}
 	if v := voteDecision(f, m, time.Hour); v.answer != voteRefuse || v.rule != ruleWALUnreadable {
-		t.Fatalf("not fenced: %s (%s), want the standby's refusal", v.answer, v.rule)
+		t.Fatalf("fenced, no probe: %s (%s), want the standby's refusal", v.answer, v.rule)
 	}
-	f.fenced = true
+	f.wal = LocalDBProbe{Reachable: false, InRecovery: false, Timeline: 1} // last seen writable, now stopped
 	if v := voteDecision(f, m, time.Hour); v.answer != voteGrant {
-		t.Fatalf("fenced: %s (%s: %s), want a grant", v.answer, v.rule, v.why)
+		t.Fatalf("fenced old primary: %s (%s: %s), want a grant", v.answer, v.rule, v.why)
 	}
 	f.wal = LocalDBProbe{Reachable: true, InRecovery: true, Timeline: 3}
 	if v := voteDecision(f, m, time.Hour); v.answer != voteRefuse || v.rule != ruleOlderTimeline {
@@ -414,5 +416,42 @@ func TestRejoinAsksForItsSlotWithSlotsOn(t *testing.T) {
 		if len(rj) != 1 || rj[0].Slot != tc.want {
 			t.Errorf("update.physical.slots.period=%v: RejoinDB %+v, want one with Slot %v", tc.period, rj, tc.want)
 		}
+	}
+}
+
+// A rejoin that failed before it changed anything (the new primary not
+// reachable yet: on real hosts the first attempt came right as a cut link
+// healed, and the node stayed fenced for good) is asked again after
+// max(node.timeout, 10 s), whatever auto.resume.failure.period says, and
+// the same reason is notified once, not at every attempt.
+func TestRejoinUntouchedFailureIsAskedAgain(t *testing.T) {
+	h := healHarness(t, fencedAfterFailover, dbDown, nil)
+	h.keepPrimaryAlive(2)
+	h.advance(100 * time.Millisecond)
+	why := "no replication settings to copy: 10.0.0.2: connect: no route to host"
+	for attempt := 1; attempt <= 3; attempt++ {
+		rj := rejoins(h.acts)
+		if len(rj) != attempt {
+			t.Fatalf("attempt %d: %d RejoinDB so far", attempt, len(rj))
+		}
+		h.step(RejoinResult{Seq: rj[attempt-1].Seq, Method: "refused", Reason: why, Untouched: true})
+		for i := 0; i < 9; i++ { // node.timeout is 10 s here
+			h.keepPrimaryAlive(2)
+			h.advance(time.Second)
+		}
+		if n := len(rejoins(h.acts)); n != attempt {
+			t.Fatalf("attempt %d: asked again within 9 s (%d RejoinDB)", attempt, n)
+		}
+		h.keepPrimaryAlive(2)
+		h.advance(2 * time.Second)
+	}
+	severe := 0
+	for _, s := range notes(h.acts) {
+		if strings.HasPrefix(s, "SEVERE") && strings.Contains(s, "could not be rebuilt") {
+			severe++
+		}
+	}
+	if severe != 1 {
+		t.Errorf("%d SEVERE notifications for three failures with one reason, want 1", severe)
 	}
 }

@@ -189,6 +189,14 @@ func (n *Node) mayDetachLost(id NodeID) bool {
 	if id == n.st.Primary || n.role == RoleIdle {
 		return false
 	}
+	// And only while this agent hears its primary (or is it): without a
+	// primary a failover may be under way, and the "lost standby" may be
+	// the candidate it elected, cut off from this agent alone (simulator
+	// seeds 7171, 43772, 84300: a one-way cut, and the new primary was
+	// detached as it took its lease).
+	if !n.lease.holder && !n.hearsPrimaryAgent(n.st.Primary) {
+		return false
+	}
 	p, ok := n.members[id]
 	if !ok || p.member.State == MemberAlive || p.status.Role == RolePrimary || p.status.Role == RolePromoting {
 		return false

@@ -208,11 +208,13 @@ func voteDecision(f voterFacts, m Message, since time.Duration) voteVerdict {
 	// name exactly those, and a standby that can never be promoted must not
 	// block a failover. The old primary (last seen out of recovery) cannot
 	// tell acknowledged WAL from its unacknowledged tail and does not apply
-	// it; witnesses have no WAL. Nor does a fenced node (a failed or
-	// replaced primary, waiting to be rebuilt): it is an old primary too,
-	// and its stopped database would otherwise block every election that
-	// could give it a primary to rejoin.
-	if l := f.wal; c != f.self && f.kind == KindDatabase && f.promotable && !f.fenced && (l.InRecovery || l == (LocalDBProbe{})) {
+	// it; witnesses have no WAL. A fenced node is NOT exempt: a candidate
+	// whose lease ran out while it promoted is fenced too, and it holds
+	// the acknowledged commits of a standby (simulator seeds 53420, 53502,
+	// 69827: exempting every fenced node elected a standby without them).
+	// A fenced old primary is exempt by the rule above: its last probe saw
+	// it out of recovery.
+	if l := f.wal; c != f.self && f.kind == KindDatabase && f.promotable && (l.InRecovery || l == (LocalDBProbe{})) {
 		// Compare with a position read after the request arrived (and after
 		// any lease hold): WAL received since the last routine probe may be
 		// exactly the acknowledged commit the candidate lacks.

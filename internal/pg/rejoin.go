@@ -83,6 +83,24 @@ type RejoinReport struct {
 	Took       time.Duration
 }
 
+// The two read-only steps; every other step changes the node.
+const (
+	stepInspectPrimary = "inspect new primary"
+	stepInspectLocal   = "inspect this node"
+)
+
+// Untouched says the rejoin ended before it changed anything on this node
+// (it only read: the new primary unreachable, a refusal by the guard), so
+// asking again costs nothing.
+func (r RejoinReport) Untouched() bool {
+	for _, s := range r.Steps {
+		if s.Name != stepInspectPrimary && s.Name != stepInspectLocal {
+			return false
+		}
+	}
+	return true
+}
+
 func (r RejoinReport) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s in %s: %s", r.Method, r.Took.Round(time.Millisecond), r.Reason)
@@ -198,7 +216,7 @@ func (r *rejoin) run(ctx context.Context) error {
 	}
 
 	var primary primaryPoint
-	if err := r.step(ctx, "inspect new primary", func(ctx context.Context) (string, error) {
+	if err := r.step(ctx, stepInspectPrimary, func(ctx context.Context) (string, error) {
 		var err error
 		primary, err = plan.Primary.primaryTimeline(ctx)
 		if err != nil {
@@ -280,7 +298,7 @@ func (r *rejoin) inspectLocal(ctx context.Context, primary primaryPoint) (rejoin
 	d, plan := r.d, r.plan
 	var verdict rejoinVerdict
 	var running bool
-	err := r.step(ctx, "inspect this node", func(ctx context.Context) (string, error) {
+	err := r.step(ctx, stepInspectLocal, func(ctx context.Context) (string, error) {
 		var err error
 		if running, err = d.Running(ctx); err != nil {
 			return "", err

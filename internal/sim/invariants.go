@@ -175,7 +175,8 @@ func (w *World) done() bool {
 }
 
 // checkDetaches: no agent detaches a primary from the load balancers
-// while that primary holds its lease by its own clock (a switched-over
+// while that primary holds its lease by its own clock and its database
+// runs (a switched-over
 // primary detaches itself after it dropped its lease). The one exception
 // is detach.on.agent.failure, the operator's choice to detach a primary
 // whose agent a majority found gone: an agent that restarts (or is heard
@@ -204,6 +205,12 @@ func (w *World) checkDetaches(by *simNode, acts []core.Action) {
 func (w *World) checkDetach(by *simNode, target core.NodeID, what string) {
 	t := w.byID[target]
 	if t == nil || t.agent == nil {
+		return
+	}
+	// A primary whose database is down (powered off by the candidate's
+	// STONITH, crashed) serves nobody: detaching it is right even while
+	// its agent, cut off, still counts its lease (seed 43772).
+	if t.db != nil && !t.db.up {
 		return
 	}
 	if st := t.agent.Status(); st.HasLease && t.local(w.now) < st.LeaseUntil {

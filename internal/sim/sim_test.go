@@ -228,3 +228,24 @@ func TestSimulationReplaysExactly(t *testing.T) {
 		}
 	}
 }
+
+// TestSimulationMergedFeatureSeeds replays the seeds the 100,000-schedule
+// run found once rejoin, the 4.5 resume, slots, num_sync, Pgpool and the
+// early probes ran together (each branch's own long run was clean):
+//   - 42671: a candidate fenced while its pg_promote was in flight took
+//     the 4.5 resume, and the stale promotion for the win of its new epoch
+//     (core/lease.go: only a Primary may resume);
+//   - 53420, 53502, 69827: every fenced voter skipped the standbys' WAL
+//     rule, and a fenced candidate holding acknowledged commits elected a
+//     standby without them (core/vote.go);
+//   - 7171, 84300: an agent that no longer heard its primary detached
+//     the new primary as a lost standby (core/routing.go);
+//   - 43772: the invariant counted a STONITHed primary, its database off,
+//     as one that must not be detached (sim/invariants.go).
+func TestSimulationMergedFeatureSeeds(t *testing.T) {
+	for _, seed := range []int64{42671, 53420, 53502, 69827, 7171, 84300, 43772} {
+		if r := runSeed(seed, nil); r.err != nil {
+			t.Errorf("seed %d: %v\n%s", seed, r.err, r.trace)
+		}
+	}
+}
