@@ -27,13 +27,11 @@ import (
 // lost and the probe never saw two writable servers. Every step's write
 // gap, settle time and rejoin (cause, method, duration) is printed.
 //
-// It does not pass yet, so it runs only with EFM_TENFAIL=1: at the second
-// failure (the new primary's link cut, then healed) the other standby ends
-// with WAL past the next primary's fork point and cannot follow it
-// ("requested timeline 3 does not contain minimum recovery point"). The
-// isolated old primary's rejoin starts its uncleanly stopped database once
-// in recovery to find where its WAL ends, and in that moment it serves its
-// own divergent WAL by cascading to the standby that still points at it.
+// It does not pass yet, so it runs only with EFM_TENFAIL=1: after the
+// third failure (a switchover) the other standby is found with WAL past
+// the new primary's fork point and cannot follow it. (The second failure
+// met the same through the old primary's crash-recovery start serving its
+// divergent WAL by cascading; that start now accepts no connection.)
 // docs/healing.md, "Known gaps".
 func TestTenFailuresInARow(t *testing.T) {
 	if os.Getenv("EFM_TENFAIL") != "1" {

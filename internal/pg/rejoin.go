@@ -374,7 +374,7 @@ func (r *rejoin) cleanShutdown(ctx context.Context) (ControlData, error) {
 		if err := d.WriteStandbySignal(ctx); err != nil {
 			return "", err
 		}
-		if err := d.Start(ctx); err != nil {
+		if err := d.startForRecoveryOnly(ctx); err != nil {
 			return "", err
 		}
 		if err := d.Stop(ctx, StopFast); err != nil {
@@ -386,6 +386,27 @@ func (r *rejoin) cleanShutdown(ctx context.Context) (ControlData, error) {
 		return fmt.Sprintf("was %q; started in recovery and stopped: now %q, WAL to %s on timeline %d", state, cd.State, cd.End(), cd.Timeline()), nil
 	})
 	return cd, err
+}
+
+// startForRecoveryOnly starts the server in recovery with hot_standby=off,
+// so that it accepts no connection at all while it replays, replication
+// ones included: this directory's WAL past the new primary's fork point
+// must not reach a standby that still points here (one did, by cascading,
+// in the ten-failures test, and could then never follow the new primary).
+// pg_ctl -w returns once recovery is consistent, as the normal start's
+// first connection did. With db.service.name the unit starts it as
+// configured, and hot standby may be on for that moment.
+func (d *DB) startForRecoveryOnly(ctx context.Context) error {
+	if d.cfg.ServiceName != "" {
+		return d.Start(ctx)
+	}
+	start := time.Now()
+	if _, err := d.runOwner(ctx, nil, d.pgBin("pg_ctl"), "start", "-D", d.cfg.ConfigDir, "-w", "-t", d.ctlSeconds(ctx),
+		"-l", d.cfg.LogFile, "-o", "-c hot_standby=off"); err != nil {
+		return fmt.Errorf("start database %s (%s) for crash recovery only: %w", d.cfg.Node, d.cfg.DataDir, err)
+	}
+	d.log.Info("database started for crash recovery, accepting no connections", "took", time.Since(start))
+	return nil
 }
 
 // rebuild discards the node's divergent WAL: pg_rewind when allowed, else

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // divergedPair is the situation a rejoin is for: A was the primary, B its
@@ -306,4 +308,51 @@ func TestRejoinFetchesRecycledWALFromPrimary(t *testing.T) {
 		t.Fatalf("method %q, want %q after fetching %s", rep.Method, RejoinRewound, common)
 	}
 	assertStandbyOf(t, a, b)
+}
+
+// The rejoin's crash-recovery start accepts no connection, replication
+// ones included: an old primary's WAL past the new primary's fork point
+// must not reach a standby that still points at it (in the ten-failures
+// test one streamed it by cascading, then could never follow the new
+// primary). The same server started normally in recovery does accept a
+// replication connection: the check can fail.
+func TestCrashRecoveryStartServesNoWAL(t *testing.T) {
+	requirePG(t)
+	t.Parallel()
+	base := baseDir(t)
+	a := startPrimary(t, base, "a")
+	ctx := context.Background()
+	a.mustSQL("CREATE TABLE t (v int)")
+	a.pgctl("-m", "immediate", "stop")
+	if err := a.db.WriteStandbySignal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	replicate := func() error {
+		cc, err := a.config().ConnConfig(testPassword)
+		if err != nil {
+			return err
+		}
+		cc.RuntimeParams["replication"] = "true"
+		c, err := pgx.ConnectConfig(ctx, cc)
+		if err == nil {
+			c.Close(ctx)
+		}
+		return err
+	}
+	if err := a.db.startForRecoveryOnly(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := replicate(); err == nil {
+		t.Errorf("a replication connection to the crash-recovery start was accepted")
+	} else {
+		t.Logf("crash-recovery start refuses replication: %v", err)
+	}
+	if err := a.db.Stop(ctx, StopFast); err != nil {
+		t.Fatal(err)
+	}
+	a.start()
+	waitFor(t, 30*time.Second, "a replication connection to the normal start", func() (bool, error) {
+		err := replicate()
+		return err == nil, err
+	})
 }
