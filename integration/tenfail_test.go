@@ -28,10 +28,11 @@ import (
 // gap, settle time and rejoin (cause, method, duration) is printed.
 //
 // It does not pass yet, so it runs only with EFM_TENFAIL=1: after the
-// third failure (a switchover) the other standby is found with WAL past
-// the new primary's fork point and cannot follow it. (The second failure
-// met the same through the old primary's crash-recovery start serving its
-// divergent WAL by cascading; that start now accepts no connection.)
+// second failure (the new primary's link cut and healed) the other standby
+// is found on the old timeline past the next primary's fork point and
+// cannot follow it. Two ways it got there are closed (the old primary's
+// crash-recovery start, and its own segments past the fork point left in
+// pg_wal after pg_rewind, both served by cascading); one is not found yet.
 // docs/healing.md, "Known gaps".
 func TestTenFailuresInARow(t *testing.T) {
 	if os.Getenv("EFM_TENFAIL") != "1" {
@@ -188,6 +189,15 @@ func settle(ctx context.Context, t *testing.T, c *harness.Cluster, primary strin
 			host, err := db.QueryString(ctx, "SELECT coalesce((SELECT sender_host FROM pg_stat_wal_receiver WHERE status = 'streaming'), '')")
 			if err != nil || host != want {
 				return false, fmt.Errorf("%s streams from %q (err %v), want %s", name, host, err, want)
+			}
+			// On the primary's timeline, not stuck at the end of an older
+			// one (a receiver past the fork point reconnects to stream the
+			// old timeline again and again, 'streaming' for a moment each
+			// time).
+			ptl, err1 := c.PG(primary).QueryString(ctx, "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int::text")
+			stl, err2 := db.QueryString(ctx, "SELECT coalesce((SELECT received_tli::text FROM pg_stat_wal_receiver WHERE status = 'streaming'), '')")
+			if err1 != nil || err2 != nil || stl != ptl {
+				return false, fmt.Errorf("%s receives timeline %q, the primary %s is on %q (errs %v, %v)", name, stl, primary, ptl, err1, err2)
 			}
 			if !slots {
 				continue

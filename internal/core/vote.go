@@ -159,8 +159,29 @@ func (n *Node) voterFacts() voterFacts {
 	}
 	if n.candidacy != nil {
 		f.promoting, f.promotingEpoch = true, n.candidacy.epoch
+	} else if e, ok := n.strayPromotion(); ok {
+		// A candidacy given up after its pg_promote was issued: until that
+		// answers, the database may turn writable at any moment under the
+		// old epoch's (lapsed) lease. Voting meanwhile, for itself in
+		// particular, would let that stale promotion pass for the win of a
+		// new epoch (simulator seed 18496).
+		f.promoting, f.promotingEpoch = true, e
 	}
 	return f
+}
+
+// strayPromotion: an OpPromoteDB of a candidacy that has ended is still
+// unanswered; its epoch.
+// (The newest, so the answer does not depend on map order.)
+func (n *Node) strayPromotion() (uint64, bool) {
+	var epoch uint64
+	found := false
+	for _, op := range n.pending {
+		if op.awaits == awaitCandidacy && op.phase == promotingDB && op.candidacy != nil && op.candidacy != n.candidacy {
+			epoch, found = max(epoch, op.candidacy.epoch), true
+		}
+	}
+	return epoch, found
 }
 
 // voteDecision applies the voting rules to a request for m.Target in

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -409,6 +410,49 @@ func (d *DB) startForRecoveryOnly(ctx context.Context) error {
 	return nil
 }
 
+// divergedSuffix marks a WAL segment set aside after a rewind: PostgreSQL
+// ignores the name, and nothing is deleted.
+const divergedSuffix = ".efm-diverged"
+
+// setAsideDivergentWAL renames, after a rewind, the segments of this
+// node's own timeline that reach past the new primary's fork point. They
+// hold WAL only this node had; pg_rewind leaves them in pg_wal, and once
+// the node runs as a standby it would serve them by cascading to a standby
+// that still points here, which could then never follow the new primary
+// (the ten-failures test's second failure). The standby fetches the
+// segment's common prefix from the primary instead.
+func (r *rejoin) setAsideDivergentWAL(ctx context.Context) (string, error) {
+	d := r.d
+	fork, ok := forkPoint(r.primary.History, r.local.TLI)
+	if !ok {
+		return "this node's timeline is not in the primary's history: nothing set aside", nil
+	}
+	var size int64
+	if err := r.plan.Primary.queryRow(ctx, "read wal_segment_size", "SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size'", nil, &size); err != nil {
+		return "", err
+	}
+	out, err := d.runOwner(ctx, nil, "ls", "-1", d.dataPath("pg_wal"))
+	if err != nil {
+		return "", err
+	}
+	var moved []string
+	for _, name := range strings.Fields(out) {
+		tli, start, err := segmentStart(name, size)
+		if err != nil || tli != r.local.TLI || start+LSN(size) <= fork {
+			continue // not a segment, another timeline, or wholly before the fork
+		}
+		from := d.dataPath("pg_wal/" + name)
+		if _, err := d.runOwner(ctx, nil, "mv", "-n", from, from+divergedSuffix); err != nil {
+			return "", err
+		}
+		moved = append(moved, name)
+	}
+	if len(moved) == 0 {
+		return "no segment of timeline " + strconv.FormatUint(uint64(r.local.TLI), 10) + " past the fork point " + fork.String(), nil
+	}
+	return fmt.Sprintf("%s renamed *%s (WAL past the fork point %s, only this node had it)", strings.Join(moved, ", "), divergedSuffix, fork), nil
+}
+
 // rebuild discards the node's divergent WAL: pg_rewind when allowed, else
 // or when it fails a base backup when allowed.
 func (r *rejoin) rebuild(ctx context.Context, why string) error {
@@ -416,6 +460,9 @@ func (r *rejoin) rebuild(ctx context.Context, why string) error {
 	var rewindErr error
 	if plan.Rewind {
 		rewindErr = r.rewind(ctx)
+		if rewindErr == nil {
+			rewindErr = r.step(ctx, "set aside divergent WAL", r.setAsideDivergentWAL)
+		}
 		if rewindErr == nil {
 			r.report.Method, r.report.Reason = RejoinRewound, why
 			return nil

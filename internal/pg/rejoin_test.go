@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -95,6 +96,30 @@ func TestRejoinRewindsFencedOldPrimary(t *testing.T) {
 	// It streams through its slot on the new primary.
 	if s := b.mustSQL("SELECT active FROM pg_replication_slots WHERE slot_name = $1", plan.SlotName); s != "true" {
 		t.Errorf("slot %s on b active = %q, want true", plan.SlotName, s)
+	}
+	// Its own WAL past the fork point is no longer in pg_wal, where it
+	// would cascade to a standby still pointing at it: set aside, not
+	// deleted.
+	ents, err := os.ReadDir(filepath.Join(a.dir, "pg_wal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	t.Logf("a's pg_wal after the rejoin: %v", names)
+	set := 0
+	for _, n := range names {
+		if orig, ok := strings.CutSuffix(n, divergedSuffix); ok {
+			set++
+			if slices.Contains(names, orig) {
+				t.Errorf("a's pg_wal still has %s beside its set-aside copy", orig)
+			}
+		}
+	}
+	if set == 0 || !hasStep(rep, "set aside divergent WAL") {
+		t.Errorf("no divergent segment set aside (%d) or no such step in the report", set)
 	}
 }
 

@@ -241,9 +241,12 @@ func TestSimulationReplaysExactly(t *testing.T) {
 //   - 7171, 84300: an agent that no longer heard its primary detached
 //     the new primary as a lost standby (core/routing.go);
 //   - 43772: the invariant counted a STONITHed primary, its database off,
-//     as one that must not be detached (sim/invariants.go).
+//     as one that must not be detached (sim/invariants.go);
+//   - 18496 (found by the run after those fixes): a candidate that gave up
+//     after issuing pg_promote voted for itself in the next epoch, and the
+//     stale promotion passed for that epoch's win (core/vote.go).
 func TestSimulationMergedFeatureSeeds(t *testing.T) {
-	for _, seed := range []int64{42671, 53420, 53502, 69827, 7171, 84300, 43772} {
+	for _, seed := range []int64{42671, 53420, 53502, 69827, 7171, 84300, 43772, 18496} {
 		if r := runSeed(seed, nil); r.err != nil {
 			t.Errorf("seed %d: %v\n%s", seed, r.err, r.trace)
 		}
