@@ -2,12 +2,10 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/openefm/efm/internal/core"
@@ -164,28 +162,18 @@ func (s *shell) follow(ctx context.Context, a core.FollowPrimary) error {
 		}
 		return db.Follow(ctx, string(a.Primary))
 	}
-	var tried []string
-	for _, src := range a.Sources {
-		rs, err := s.remote.ReplicationSettings(ctx, string(src))
-		if err == nil && rs.PrimaryConninfo == "" {
-			err = errors.New("its primary_conninfo is empty")
-		}
-		if err != nil {
-			s.log.Warn("cannot copy replication settings", "source", src, "err", err)
-			tried = append(tried, fmt.Sprintf("%s: %v", src, err))
-			continue
-		}
-		s.log.Info("old primary copies replication settings", "source", src, "primary", a.Primary)
-		if a.Slot {
-			rs.Slot = s.ensureOwnSlot(ctx, a.Primary)
-		}
-		if err := db.FollowWith(ctx, string(a.Primary), rs); err != nil {
-			return fmt.Errorf("following %s with the replication settings of %s: %w", a.Primary, src, err)
-		}
-		return nil
+	rs, src, err := s.copySettings(ctx, a.Sources)
+	if err != nil {
+		return fmt.Errorf("no replication settings to copy for this old primary (reading primary_conninfo needs db.user to be a superuser or have pg_read_all_settings): %w", err)
 	}
-	return fmt.Errorf("no replication settings to copy for this old primary (reading primary_conninfo needs db.user to be a superuser or have pg_read_all_settings): %s",
-		strings.Join(tried, "; "))
+	s.log.Info("old primary copies replication settings", "source", src, "primary", a.Primary)
+	if a.Slot {
+		rs.Slot = s.ensureOwnSlot(ctx, a.Primary)
+	}
+	if err := db.FollowWith(ctx, string(a.Primary), rs); err != nil {
+		return fmt.Errorf("following %s with the replication settings of %s: %w", a.Primary, src, err)
+	}
+	return nil
 }
 
 func (s *shell) probeLocal(ctx context.Context, seq uint64) core.Event {

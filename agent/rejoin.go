@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/openefm/efm/internal/core"
@@ -99,20 +98,11 @@ func (s *shell) rejoinSettings(ctx context.Context, primary core.NodeID) (replSe
 		}
 	}
 	sort.Slice(standbys, func(i, j int) bool { return standbys[i] < standbys[j] })
-	var tried []string
-	for _, src := range append([]core.NodeID{primary}, standbys...) {
-		rs, err := s.remote.ReplicationSettings(ctx, string(src))
-		if err == nil && rs.PrimaryConninfo == "" {
-			err = errors.New("its primary_conninfo is empty")
-		}
-		if err != nil {
-			tried = append(tried, fmt.Sprintf("%s: %v", src, err))
-			continue
-		}
-		return rs, nil
+	rs, _, err := s.copySettings(ctx, append([]core.NodeID{primary}, standbys...))
+	if err != nil {
+		return replSettings{}, fmt.Errorf("no replication settings to copy for rebuilding this old primary as a standby of %s (reading primary_conninfo needs db.user to be a superuser or have pg_read_all_settings): %w", primary, err)
 	}
-	return replSettings{}, fmt.Errorf("no replication settings to copy for rebuilding this old primary as a standby of %s (reading primary_conninfo needs db.user to be a superuser or have pg_read_all_settings): %s",
-		primary, strings.Join(tried, "; "))
+	return rs, nil
 }
 
 // Rejoin runs pg.Rejoin with the new primary reached through the agent's

@@ -51,19 +51,33 @@ func (h *handler) standbySource(ctx context.Context) (admin.StandbySource, error
 		return admin.StandbySource{}, fmt.Errorf("the agents name %s as primary, but its database is in recovery", primary)
 	}
 	sort.Slice(standbys, func(i, j int) bool { return standbys[i] < standbys[j] })
+	rs, src, err := s.copySettings(ctx, append(standbys, primary))
+	if err != nil {
+		return admin.StandbySource{}, fmt.Errorf("no replication settings to copy for a new standby of %s (reading primary_conninfo needs db.user to be a superuser or have pg_read_all_settings): %w", primary, err)
+	}
+	return admin.StandbySource{Primary: string(primary), Port: h.dbPort, PrimaryConninfo: rs.PrimaryConninfo,
+		RestoreCommand: rs.RestoreCommand, CopiedFrom: string(src)}, nil
+}
+
+// copySettings returns the replication settings of the first of sources
+// whose primary_conninfo can be read and is set, and which source that
+// was. Otherwise the error names every source tried and why it failed,
+// for the caller to say what the settings were for. Read over the
+// database connection, never carried in agent messages: they may hold a
+// password.
+func (s *shell) copySettings(ctx context.Context, sources []core.NodeID) (replSettings, core.NodeID, error) {
 	var tried []string
-	for _, src := range append(standbys, primary) {
+	for _, src := range sources {
 		rs, err := s.remote.ReplicationSettings(ctx, string(src))
 		if err == nil && rs.PrimaryConninfo == "" {
 			err = errors.New("its primary_conninfo is empty")
 		}
 		if err != nil {
+			s.log.Warn("cannot copy replication settings", "source", src, "err", err)
 			tried = append(tried, fmt.Sprintf("%s: %v", src, err))
 			continue
 		}
-		return admin.StandbySource{Primary: string(primary), Port: h.dbPort, PrimaryConninfo: rs.PrimaryConninfo,
-			RestoreCommand: rs.RestoreCommand, CopiedFrom: string(src)}, nil
+		return rs, src, nil
 	}
-	return admin.StandbySource{}, fmt.Errorf("no replication settings to copy for a new standby of %s (reading primary_conninfo needs db.user to be a superuser or have pg_read_all_settings): %s",
-		primary, strings.Join(tried, "; "))
+	return replSettings{}, "", errors.New(strings.Join(tried, "; "))
 }

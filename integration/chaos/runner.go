@@ -211,7 +211,7 @@ func Run(ctx context.Context, tb harness.TB, o Options) (Result, error) {
 		res.Problems = append(res.Problems, "SPLIT BRAIN: "+o.String())
 	}
 	if primary != "" {
-		have, err := committedIDs(ctx, c.PG(primary))
+		have, err := harness.CommittedIDs(ctx, c.PG(primary))
 		readDone := time.Now()
 		if err != nil {
 			res.Problems = append(res.Problems, fmt.Sprintf("reading the commits on the final primary %s: %v", primary, err))
@@ -737,31 +737,6 @@ func (r *runner) settledNow(ctx context.Context, probe *harness.Probe) (primary,
 		return "", "", 0, fmt.Errorf("%s is neither streaming from %s nor a fenced old primary", name, primary)
 	}
 	return primary, strings.Join(parts, ", "), fenced, nil
-}
-
-// committedIDs reads every id in efmi_writer on p.
-func committedIDs(ctx context.Context, p *harness.PG) (map[int64]bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	conn, err := p.Connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close(context.Background())
-	rows, err := conn.Query(ctx, "SELECT id FROM efmi_writer")
-	if err != nil {
-		return nil, fmt.Errorf("reading efmi_writer on %s: %w", p.Host.Name, err)
-	}
-	defer rows.Close()
-	have := map[int64]bool{}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		have[id] = true
-	}
-	return have, rows.Err()
 }
 
 // failovers counts how often the writable database changed, from the

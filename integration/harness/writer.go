@@ -320,27 +320,9 @@ func (r WriterReport) AckedBy() map[string]int {
 // Lost returns the acknowledged ids missing from efmi_writer on p (the
 // final primary): acknowledged commits the failover lost.
 func (r WriterReport) Lost(ctx context.Context, p *PG) ([]int64, error) {
-	ctx, cancel := withDefaultTimeout(ctx, 30*time.Second)
-	defer cancel()
-	c, err := p.Connect(ctx)
+	have, err := CommittedIDs(ctx, p)
 	if err != nil {
 		return nil, err
-	}
-	defer c.Close(context.Background())
-	rows, err := c.Query(ctx, "SELECT id FROM efmi_writer")
-	if err != nil {
-		return nil, fmt.Errorf("reading efmi_writer on %s: %w", p.Host.Name, err)
-	}
-	have := map[int64]bool{}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		have[id] = true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading efmi_writer on %s: %w", p.Host.Name, err)
 	}
 	var lost []int64
 	for _, a := range r.Acks {
@@ -356,4 +338,33 @@ func (r WriterReport) Lost(ctx context.Context, p *PG) ([]int64, error) {
 func (r WriterReport) Summary() string {
 	return "writer: " + strconv.Itoa(len(r.Acks)) + " acked, " + strconv.Itoa(len(r.Uncertain)) + " uncertain, " +
 		strconv.Itoa(r.Errors) + " errors, max gap " + r.MaxGap().String()
+}
+
+// CommittedIDs reads every id in efmi_writer on p: what a writer's commits
+// left on that server.
+func CommittedIDs(ctx context.Context, p *PG) (map[int64]bool, error) {
+	ctx, cancel := withDefaultTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c, err := p.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close(context.Background())
+	rows, err := c.Query(ctx, "SELECT id FROM efmi_writer")
+	if err != nil {
+		return nil, fmt.Errorf("reading efmi_writer on %s: %w", p.Host.Name, err)
+	}
+	defer rows.Close()
+	have := map[int64]bool{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		have[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading efmi_writer on %s: %w", p.Host.Name, err)
+	}
+	return have, nil
 }
