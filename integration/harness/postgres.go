@@ -257,6 +257,9 @@ func (p *PG) KillPostmaster() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("killing the postmaster of %s: %w", p.Host.Name, err)
 	}
+	if !p.isPostmaster(pid) {
+		return pid, fmt.Errorf("killing the postmaster of %s: pid %d in postmaster.pid is not a postmaster of %s", p.Host.Name, pid, p.DataDir)
+	}
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		return pid, fmt.Errorf("killing the postmaster of %s (pid %d): %w", p.Host.Name, pid, err)
 	}
@@ -274,10 +277,27 @@ func (p *PG) Kill() error {
 		}
 		return err
 	}
+	// postmaster.pid outlives a killed postmaster, and its pid may belong
+	// to another process since (this machine's pid_max is small, and the
+	// tests start thousands of processes): signal only a postmaster of
+	// this data directory.
+	if !p.isPostmaster(pid) {
+		return nil
+	}
 	if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("killing PostgreSQL on %s (pgid %d): %w", p.Host.Name, pid, err)
 	}
 	return nil
+}
+
+// isPostmaster reports whether pid runs postgres on this data directory.
+func (p *PG) isPostmaster(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return false
+	}
+	cmd := strings.ReplaceAll(string(b), "\x00", " ")
+	return strings.Contains(cmd, "postgres") && strings.Contains(cmd, p.DataDir)
 }
 
 // ConnConfig returns a pgx configuration for the server's unix socket: it

@@ -87,6 +87,9 @@ func (h *Host) Start(tb TB, name string, opts ProcOptions, argv ...string) (*Pro
 
 // Signal sends sig to the process group.
 func (p *Proc) Signal(sig syscall.Signal) error {
+	if p.exited() {
+		return nil // its pid may be another process's by now
+	}
 	if err := syscall.Kill(-p.Pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("signalling %s (pid %d) on %s with %v: %w", p.Name, p.Pid, p.Host.Name, sig, err)
 	}
@@ -95,6 +98,9 @@ func (p *Proc) Signal(sig syscall.Signal) error {
 
 // Kill SIGKILLs the process group and waits for the process to be reaped.
 func (p *Proc) Kill() {
+	if p.exited() {
+		return // reaped: its pid may be another process's by now
+	}
 	_ = syscall.Kill(-p.Pid, syscall.SIGKILL)
 	select {
 	case <-p.done:
@@ -199,4 +205,14 @@ func (h *Host) Run(ctx context.Context, opts ProcOptions, argv ...string) (strin
 		return out.String(), fmt.Errorf("%s on %s: %w: %s", strings.Join(argv, " "), h.Name, err, strings.TrimSpace(out.String()))
 	}
 	return out.String(), nil
+}
+
+// exited reports whether the process has been reaped.
+func (p *Proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
 }
