@@ -178,14 +178,5 @@ func (d *DB) createStandby(ctx context.Context, src ReplicationSettings, host st
 	}
 	// The copy carries the primary's port; this node's is db.port.
 	settings["port"] = strconv.Itoa(d.cfg.Port)
-	if err := d.editAutoConf(ctx, settings); err != nil {
-		return err
-	}
-	if err := d.WriteStandbySignal(ctx); err != nil {
-		return err
-	}
-	if err := d.Start(ctx); err != nil {
-		return err
-	}
-	return d.WaitStreaming(ctx, host, port, d.cfg.RestartConnectionTimeout)
+	return d.startStreamingFrom(ctx, settings, host, port)
 }

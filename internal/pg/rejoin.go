@@ -270,16 +270,7 @@ func (r *rejoin) run(ctx context.Context) error {
 				return "", err
 			}
 		}
-		if err := d.editAutoConf(ctx, settings); err != nil {
-			return "", err
-		}
-		if err := d.WriteStandbySignal(ctx); err != nil {
-			return "", err
-		}
-		if err := d.Start(ctx); err != nil {
-			return "", err
-		}
-		if err := d.WaitStreaming(ctx, plan.Host, plan.Port, d.cfg.RestartConnectionTimeout); err != nil {
+		if err := d.startStreamingFrom(ctx, settings, plan.Host, plan.Port); err != nil {
 			// Leave it as it came: stopped and fenced, not a standby
 			// that cannot stream passing for one.
 			_ = d.Stop(context.WithoutCancel(ctx), StopFast)

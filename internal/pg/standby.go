@@ -306,6 +306,13 @@ func (d *DB) followAsStandby(ctx context.Context, src ReplicationSettings, host 
 	if err := d.Stop(ctx, StopFast); err != nil {
 		return err
 	}
+	return d.startStreamingFrom(ctx, settings, host, port)
+}
+
+// startStreamingFrom is how every path here turns a stopped data directory
+// into a standby of host: settings written to postgresql.auto.conf,
+// standby.signal, start, and wait until it streams from host.
+func (d *DB) startStreamingFrom(ctx context.Context, settings map[string]string, host string, port int) error {
 	if err := d.editAutoConf(ctx, settings); err != nil {
 		return err
 	}
