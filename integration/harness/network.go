@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -220,7 +221,7 @@ func (n *Network) KillHost(ctx context.Context, h *Host) error {
 		return err
 	}
 	for _, pid := range pids {
-		_ = unix.Kill(pid, unix.SIGKILL)
+		killInNamespace(pid)
 	}
 	n.tb.Logf("harness: host %s killed (link cut, SIGKILL to %d processes)", h.Name, len(pids))
 	return nil
@@ -322,6 +323,17 @@ func (n *Network) Close() error {
 	return errors.Join(errs...)
 }
 
+// killInNamespace SIGKILLs a process `ip netns pids` listed, unless it is
+// this test process: a goroutine of ours that entered the namespace on the
+// main thread (inNetns) makes the whole process show up there, and a CI run
+// was killed by its own cleanup that way ("signal: killed").
+func killInNamespace(pid int) {
+	if pid == os.Getpid() {
+		return
+	}
+	_ = unix.Kill(pid, unix.SIGKILL)
+}
+
 // deleteNamespace SIGKILLs every process inside ns, waits for them to go and
 // deletes ns. A missing namespace is not an error.
 func deleteNamespace(ctx context.Context, ns string) error {
@@ -331,14 +343,14 @@ func deleteNamespace(ctx context.Context, ns string) error {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		out, _ := run(ctx, "ip", "netns", "pids", ns)
-		pids := strings.Fields(out)
+		pids := slices.DeleteFunc(strings.Fields(out), func(p string) bool { return p == strconv.Itoa(os.Getpid()) })
 		if len(pids) == 0 {
 			break
 		}
 		for _, p := range pids {
 			var pid int
 			if _, err := fmt.Sscan(p, &pid); err == nil && pid > 1 {
-				_ = unix.Kill(pid, unix.SIGKILL)
+				killInNamespace(pid)
 			}
 		}
 		if time.Now().After(deadline) {
