@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -110,7 +111,21 @@ func (l *pgLocal) Fence(ctx context.Context) error        { return l.db.Fence(ct
 func (l *pgLocal) Unfence(ctx context.Context) error      { return l.db.RemoveStandbySignal(ctx) }
 func (l *pgLocal) PauseReplay(ctx context.Context) error  { return l.db.PauseReplay(ctx) }
 func (l *pgLocal) ResumeReplay(ctx context.Context) error { return l.db.ResumeReplay(ctx) }
-func (l *pgLocal) Close(ctx context.Context) error        { return l.db.Close(ctx) }
+func (l *pgLocal) DetachReceiver(ctx context.Context) error {
+	return l.db.DetachReceiver(ctx)
+}
+
+func (l *pgLocal) DivergedFrom(ctx context.Context, primary string) (bool, string, error) {
+	if l.remote == nil {
+		return false, "", errors.New("no connection to the other nodes' databases")
+	}
+	prim, err := l.remote.db(primary)
+	if err != nil {
+		return false, "", fmt.Errorf("connecting to the primary %s: %w", primary, err)
+	}
+	return l.db.DivergedFrom(ctx, prim)
+}
+func (l *pgLocal) Close(ctx context.Context) error { return l.db.Close(ctx) }
 
 func (l *pgLocal) Follow(ctx context.Context, primary string) error {
 	if err := l.db.Repoint(ctx, primary, l.port); err != nil {

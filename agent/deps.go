@@ -45,6 +45,11 @@ type localDB interface {
 	Unfence(ctx context.Context) error
 	PauseReplay(ctx context.Context) error
 	ResumeReplay(ctx context.Context) error
+	// DetachReceiver ends the WAL receiver's connection (core.OpDetachReceiver).
+	DetachReceiver(ctx context.Context) error
+	// DivergedFrom: this database certainly holds WAL past primary's
+	// fork point (pg.DB.DivergedFrom); why says what was compared.
+	DivergedFrom(ctx context.Context, primary string) (diverged bool, why string, err error)
 	Follow(ctx context.Context, primaryHost string) error
 	// FollowWith makes this stopped old primary a standby of primaryHost
 	// with replication settings copied from another node (switchover).

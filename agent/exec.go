@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -47,7 +48,8 @@ func (s *shell) do(ctx context.Context, a core.Action) error {
 			if err == nil {
 				s.log.Info("following the new primary", "primary", a.Primary)
 			}
-			return core.DBOpResult{Seq: a.Seq, OK: err == nil, Err: errText(err)}
+			var div *divergedError
+			return core.DBOpResult{Seq: a.Seq, OK: err == nil, Err: errText(err), Diverged: errors.As(err, &div)}
 		})
 	case core.CheckSyncStandbys:
 		s.async(ctx, a.Timeout, func(ctx context.Context) core.Event { return s.checkSync(ctx, a.Seq) })
@@ -155,6 +157,55 @@ func (s *shell) send(ctx context.Context, a core.Send) {
 // encrypted. Without any, the old primary stays stopped and fenced and the
 // error names every source tried: never a standby that cannot stream.
 func (s *shell) follow(ctx context.Context, a core.FollowPrimary) error {
+	// A database with WAL past the primary's fork point cannot stream from
+	// it whatever its settings: say so at once rather than after a restart
+	// and the whole streaming timeout. Checked again after a failed follow:
+	// the startup process may have replayed more of its pg_wal by then.
+	if err := s.checkDiverged(ctx, a.Primary, nil); err != nil {
+		return err
+	}
+	if err := s.followOnly(ctx, a); err != nil {
+		if derr := s.checkDiverged(ctx, a.Primary, err); derr != nil {
+			return derr
+		}
+		return err
+	}
+	return nil
+}
+
+// divergedError: this database holds WAL the primary lacks
+// (core.DBOpResult.Diverged).
+type divergedError struct {
+	primary core.NodeID
+	why     string
+	after   error // the failed follow, if any
+}
+
+func (e *divergedError) Error() string {
+	msg := fmt.Sprintf("cannot stream from %s: %s", e.primary, e.why)
+	if e.after != nil {
+		msg += " (the follow failed: " + e.after.Error() + ")"
+	}
+	return msg
+}
+
+// checkDiverged returns a *divergedError when this database certainly
+// diverged from primary's history; a check that cannot tell returns nil
+// (logged): the follow goes on, and its own failure is reported.
+func (s *shell) checkDiverged(ctx context.Context, primary core.NodeID, after error) error {
+	d, why, err := s.requireDB().DivergedFrom(ctx, string(primary))
+	if err != nil {
+		s.log.Info("could not tell whether this database diverged from the primary's history", "primary", primary, "err", err)
+		return nil
+	}
+	if !d {
+		return nil
+	}
+	return &divergedError{primary: primary, why: why, after: after}
+}
+
+// followOnly re-points the database (follow's work, without the checks).
+func (s *shell) followOnly(ctx context.Context, a core.FollowPrimary) error {
 	db := s.requireDB()
 	if len(a.Sources) == 0 {
 		if a.Slot {
@@ -294,6 +345,8 @@ func (s *shell) dbOp(ctx context.Context, a core.DoDB) core.Event {
 		err = db.PauseReplay(ctx)
 	case core.OpResumeReplay:
 		err = db.ResumeReplay(ctx)
+	case core.OpDetachReceiver:
+		err = db.DetachReceiver(ctx)
 	default:
 		err = fmt.Errorf("unknown database operation %v", a.Op)
 	}
@@ -342,8 +395,12 @@ func (noDB) Fence(context.Context) error                   { return errNoDB }
 func (noDB) Unfence(context.Context) error                 { return errNoDB }
 func (noDB) PauseReplay(context.Context) error             { return errNoDB }
 func (noDB) ResumeReplay(context.Context) error            { return errNoDB }
-func (noDB) Follow(context.Context, string) error          { return errNoDB }
-func (noDB) Close(context.Context) error                   { return nil }
+func (noDB) DetachReceiver(context.Context) error          { return errNoDB }
+func (noDB) DivergedFrom(context.Context, string) (bool, string, error) {
+	return false, "", errNoDB
+}
+func (noDB) Follow(context.Context, string) error { return errNoDB }
+func (noDB) Close(context.Context) error          { return nil }
 
 func (noDB) FollowWith(context.Context, string, replSettings) error { return errNoDB }
 

@@ -17,11 +17,26 @@ type fakeFollowDB struct {
 	followed string       // Follow: own settings
 	with     replSettings // FollowWith: copied settings
 	withPrim string
+	// diverged answers DivergedFrom (divergedAfter: only once a follow
+	// was tried); divergedErr makes it fail.
+	diverged, divergedAfter bool
+	divergedErr             error
+	followErr               error
+}
+
+func (f *fakeFollowDB) DivergedFrom(context.Context, string) (bool, string, error) {
+	if f.divergedErr != nil {
+		return false, "", f.divergedErr
+	}
+	if f.divergedAfter && f.followed == "" {
+		return false, "at the fork point", nil
+	}
+	return f.diverged || f.divergedAfter, "WAL past the fork point", nil
 }
 
 func (f *fakeFollowDB) Follow(_ context.Context, primary string) error {
 	f.followed = primary
-	return nil
+	return f.followErr
 }
 
 func (f *fakeFollowDB) FollowWith(_ context.Context, primary string, src replSettings) error {
@@ -94,6 +109,40 @@ func TestFollowCopiesSettingsForTheOldPrimary(t *testing.T) {
 			}
 			if db.with.PrimaryConninfo != tt.wantFrom || tt.wantFrom != "" && db.withPrim != "10.0.0.2" {
 				t.Errorf("FollowWith(%q, %q), want (10.0.0.2, %q)", db.withPrim, db.with.PrimaryConninfo, tt.wantFrom)
+			}
+		})
+	}
+}
+
+// TestFollowReportsDivergence: a database with WAL past the primary's fork
+// point is reported Diverged without being touched; one found so only
+// after a failed follow (its startup process replayed further meanwhile)
+// too; a check that cannot tell leaves the follow to go on.
+func TestFollowReportsDivergence(t *testing.T) {
+	tests := []struct {
+		name         string
+		db           fakeFollowDB
+		wantDiverged bool
+		wantFollowed bool
+		wantOK       bool
+	}{
+		{name: "diverged before: not re-pointed", db: fakeFollowDB{diverged: true}, wantDiverged: true},
+		{name: "diverged found after a failed follow", db: fakeFollowDB{divergedAfter: true, followErr: errors.New("not streaming within 1m")},
+			wantDiverged: true, wantFollowed: true},
+		{name: "check in doubt: the follow goes on", db: fakeFollowDB{divergedErr: errors.New("primary unreachable")}, wantFollowed: true, wantOK: true},
+		{name: "not diverged", wantFollowed: true, wantOK: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := tt.db
+			s := &shell{log: slog.New(slog.DiscardHandler), db: &db, remote: &fakeSources{}}
+			err := s.follow(context.Background(), core.FollowPrimary{Primary: "10.0.0.2"})
+			var div *divergedError
+			if errors.As(err, &div) != tt.wantDiverged || (err == nil) != tt.wantOK {
+				t.Errorf("follow: %v, want diverged %v ok %v", err, tt.wantDiverged, tt.wantOK)
+			}
+			if (db.followed != "") != tt.wantFollowed {
+				t.Errorf("re-pointed: %v, want %v", db.followed != "", tt.wantFollowed)
 			}
 		})
 	}

@@ -80,10 +80,17 @@ const (
 	// its dirty buffers while it still takes writes, so that the shutdown
 	// checkpoint, during which it takes none, is short.
 	OpCheckpointDB
+	// OpDetachReceiver ends this standby's WAL receiver connection (the
+	// startup process starts a new one later, with the same settings). A
+	// voter detaches before it reads the position it votes with: WAL the
+	// old primary wrote into that connection before it died (buffered in
+	// its kernel, sent when a cut link heals) would otherwise still arrive
+	// after the vote, past the new primary's fork point.
+	OpDetachReceiver
 )
 
 var dbOpNames = [...]string{"", "start-db", "stop-db", "promote-db", "fence-db", "unfence-db",
-	"pause-replay", "resume-replay", "checkpoint-db"}
+	"pause-replay", "resume-replay", "checkpoint-db", "detach-receiver"}
 
 func (o DBOp) String() string {
 	if int(o) < len(dbOpNames) {

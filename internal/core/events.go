@@ -116,6 +116,10 @@ type DBOpResult struct {
 	Seq uint64
 	OK  bool
 	Err string
+	// Diverged (FollowPrimary only): this standby's WAL runs past the
+	// primary's fork point, so it cannot stream from it without a rewind
+	// (diverged.go).
+	Diverged bool
 }
 
 // ScriptResult answers RunScript.

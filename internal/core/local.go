@@ -39,8 +39,11 @@ const (
 // other agents at once, without the rest of local.timeout and the last
 // attempt (EFM waits those out whatever the failure).
 type localMon struct {
-	last      LocalDBProbe
-	lastOK    time.Duration
+	last   LocalDBProbe
+	lastOK time.Duration
+	// readAt: when the last answered probe was issued; what it read is
+	// no older than that (lastOK is when the answer came).
+	readAt    time.Duration
 	nextProbe time.Duration
 	inflight  uint64
 	phase     monitorPhase
@@ -96,6 +99,10 @@ func (n *Node) onLocalProbe(e LocalDBProbe) {
 	if e.Reachable {
 		n.local.last = e
 		n.local.lastOK = n.now
+		n.local.readAt = n.now
+		if ok {
+			n.local.readAt = op.issuedAt
+		}
 		if e.InRecovery && e.Upstream != "" && !n.standby.followIssued {
 			n.standby.following = e.Upstream
 		}

@@ -41,12 +41,16 @@ const (
 	awaitRejoin                           // RejoinDB (rejoin.go)
 	awaitCheckpoint                       // the primary's CHECKPOINT before it hands over
 	awaitEarlyProbe                       // a VIP or ping.server.ip probe started with a check round (early.go)
+	awaitVoteDetach                       // OpDetachReceiver before a vote's WAL read (vote.go)
 )
 
 // pendingOp remembers why an action with a Seq was issued, to route its
 // result.
 type pendingOp struct {
 	awaits awaiting
+	// issuedAt is when the action was issued: a probe's answer describes
+	// the database no earlier than that.
+	issuedAt time.Duration
 	// candidacy and phase: the candidacy and its phase an awaitCandidacy
 	// result returns to (candidacyAt).
 	candidacy *candidacy
@@ -66,6 +70,7 @@ type pendingOp struct {
 // await registers op and returns the Seq of the action that waits for it.
 func (n *Node) await(op pendingOp) uint64 {
 	seq := n.nextSeq()
+	op.issuedAt = n.now
 	n.pending[seq] = op
 	return seq
 }
@@ -169,7 +174,7 @@ func (n *Node) opDone(op pendingOp, e DBOpResult) {
 			n.promotionDone(e.OK, e.Err)
 		}
 	case awaitFollow:
-		n.followDone(e.OK, e.Err)
+		n.followDone(e.OK, e.Err, e.Diverged)
 	case awaitSyncSet:
 		n.syncSet(op, e)
 	case awaitSyncRename:
@@ -182,6 +187,8 @@ func (n *Node) opDone(op pendingOp, e DBOpResult) {
 		n.handoverCheckpointed(e)
 	case awaitReplayPaused:
 		n.replayPausedFor(op.job, e)
+	case awaitVoteDetach:
+		n.voteDetached(op, e)
 	case awaitOutcome:
 		if e.OK {
 			return

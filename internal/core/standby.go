@@ -18,6 +18,9 @@ type standbyState struct {
 	followAt      time.Duration // scheduled FollowPrimary (standby.restart.delay)
 	followIssued  bool          // FollowPrimary for followTarget is under way
 	warnedNoRecfg uint64        // epoch of the last auto.reconfigure=false warning
+	// notStreamingSince: this standby of a live primary has not streamed
+	// from it since then (0: it streams); see recheckStuckStandby.
+	notStreamingSince time.Duration
 }
 
 // onPromoted: a candidate finished its promotion.
@@ -68,6 +71,7 @@ func (n *Node) standbyTimers() {
 		n.resumeReplay()
 	}
 	pr := n.st.Primary
+	n.recheckStuckStandby(pr)
 	if n.p.Kind != KindDatabase || n.primaryOrPromoting() || pr == "" || pr == n.p.Self || n.standby.following == pr {
 		return
 	}
@@ -126,9 +130,16 @@ func (n *Node) settingsSources(pr NodeID) []NodeID {
 	return out
 }
 
-func (n *Node) followDone(ok bool, errText string) {
+func (n *Node) followDone(ok bool, errText string, diverged bool) {
 	target := n.standby.followTarget
 	n.standby.followIssued = false
+	if !ok && diverged && (n.role == RoleStandby || n.handover.follow && n.role == RoleIdle) {
+		// The old primary of a handover too: its tail was not all
+		// replicated after all, and the rejoin's rewind is its way back.
+		n.handover.follow, n.handover.source = false, ""
+		n.standbyDiverged(target, errText)
+		return
+	}
 	if !ok {
 		n.notify(subject.StandbyRestartedCannotConnect,
 			fmt.Sprintf("Reconfiguring %s to follow %s failed: %s", n.p.Self, target, errText))

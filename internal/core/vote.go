@@ -17,6 +17,8 @@ type voterState struct {
 	pending     *Message
 	pendingFrom NodeID
 	pendingAt   time.Duration
+	// detach: the receiver detach before a vote's WAL read (detach.go).
+	detach detachState
 }
 
 // onRenewal answers a lease renewal request from `from` for m.Epoch.
@@ -136,6 +138,8 @@ type voterFacts struct {
 	// wal is the last local probe, walReadAt when a probe last succeeded.
 	wal       LocalDBProbe
 	walReadAt time.Duration
+	// detach: the last WAL receiver detach (detach.go).
+	detach detachState
 }
 
 func (n *Node) voterFacts() voterFacts {
@@ -155,7 +159,8 @@ func (n *Node) voterFacts() voterFacts {
 		holdFor:    n.voter.holdFor,
 		ignoreHold: n.brokenNoLeaseWait,
 		wal:        n.local.last,
-		walReadAt:  n.local.lastOK,
+		walReadAt:  n.local.readAt,
+		detach:     n.voter.detach,
 	}
 	if n.candidacy != nil {
 		f.promoting, f.promotingEpoch = true, n.candidacy.epoch
@@ -238,12 +243,17 @@ func voteDecision(f voterFacts, m Message, since time.Duration) voteVerdict {
 	if l := f.wal; c != f.self && f.kind == KindDatabase && f.promotable && (l.InRecovery || l == (LocalDBProbe{})) {
 		// Compare with a position read after the request arrived (and after
 		// any lease hold): WAL received since the last routine probe may be
-		// exactly the acknowledged commit the candidate lacks.
+		// exactly the acknowledged commit the candidate lacks. And read it
+		// with the receiver detached, so that it cannot grow after the
+		// vote (detach.go).
 		if !l.Reachable || f.walReadAt < since {
 			if f.role == RoleStandby || f.role == RoleUnknown {
 				return voteVerdict{answer: voteReadWALFirst, rule: ruleWALNotRead, why: "reading this standby's WAL position first"}
 			}
 			return refuse(ruleWALUnreadable, "this standby cannot read its own WAL position (database unreachable)")
+		}
+		if l.InRecovery && !f.detachedSince(since) {
+			return voteVerdict{answer: voteReadWALFirst, rule: ruleWALNotRead, why: "detaching this standby's WAL receiver, then reading its WAL position"}
 		}
 		if m.Status != nil && (m.Status.Timeline < l.Timeline || m.Status.Timeline == l.Timeline && m.Status.ReceivedLSN < l.ReceivedLSN) {
 			return refuse(ruleLessWAL, fmt.Sprintf("candidate received %d/%s, this standby %d/%s", m.Status.Timeline, m.Status.ReceivedLSN, l.Timeline, l.ReceivedLSN))
@@ -260,8 +270,8 @@ func (n *Node) onVoteReqAt(from NodeID, m Message, since time.Duration) {
 	v := voteDecision(n.voterFacts(), m, since)
 	switch v.answer {
 	case voteDefer, voteReadWALFirst:
-		if v.answer == voteReadWALFirst && n.local.inflight == 0 {
-			n.probe(false)
+		if v.answer == voteReadWALFirst {
+			n.readWALForVote(since)
 		}
 		if n.voter.pending == nil || n.voter.pending.Epoch <= m.Epoch {
 			mm := m

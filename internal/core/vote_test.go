@@ -23,8 +23,10 @@ func TestVoteDecision(t *testing.T) {
 			self: self, kind: KindDatabase, role: RoleStandby, promotable: true, now: now,
 			epoch: 1,
 			wal:   LocalDBProbe{Reachable: true, InRecovery: true, ReceivedLSN: 100, ReplayLSN: 100, Timeline: 2},
-			// Read after the request arrived.
+			// Read after the request arrived, with the receiver
+			// detached after it too (detach.go).
 			walReadAt: now,
+			detach:    detachState{at: since, ok: true},
 		}
 	}
 	request := func() Message {
@@ -143,6 +145,22 @@ func TestVoteDecision(t *testing.T) {
 			facts:  func(f *voterFacts) { f.role, f.wal, f.walReadAt = RoleUnknown, LocalDBProbe{}, 0 },
 			rule:   ruleWALNotRead,
 			answer: voteReadWALFirst},
+		{name: "WAL receiver detached before the request arrived: detach again, then read",
+			facts:  func(f *voterFacts) { f.detach.at = since - time.Millisecond },
+			rule:   ruleWALNotRead,
+			answer: voteReadWALFirst},
+		{name: "WAL receiver never detached: detach, then read",
+			facts:  func(f *voterFacts) { f.detach = detachState{} },
+			rule:   ruleWALNotRead,
+			answer: voteReadWALFirst},
+		{name: "WAL position read before the detach: read it again",
+			facts:  func(f *voterFacts) { f.walReadAt, f.detach.at = since, since+time.Millisecond },
+			rule:   ruleWALNotRead,
+			answer: voteReadWALFirst},
+		{name: "idle standby agent whose receiver is not detached: detach, then read",
+			facts:  func(f *voterFacts) { f.role, f.detach = RoleIdle, detachState{} },
+			rule:   ruleWALNotRead,
+			answer: voteReadWALFirst},
 		// ruleWALUnreadable
 		{name: "idle standby agent whose database is unreachable: refuse",
 			facts:  func(f *voterFacts) { f.role, f.wal.Reachable = RoleIdle, false },
@@ -207,8 +225,9 @@ func TestVoteDecision(t *testing.T) {
 }
 
 // TestVoteReadsWALPositionFirst: the caller applies "read my WAL position
-// first": it reads the standby's WAL position (a local probe) and decides
-// the deferred request against that position, not the routine one.
+// first": it detaches the standby's WAL receiver, then reads its WAL
+// position (a local probe) and decides the deferred request against that
+// position, not the routine one.
 func TestVoteReadsWALPositionFirst(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -233,6 +252,27 @@ func TestVoteReadsWALPositionFirst(t *testing.T) {
 			// decided on that answer, not at a later routine probe.
 			h.step(MessageReceived{From: "10.0.0.2", Msg: Message{Cluster: "c", Type: MsgVoteReq, Epoch: 2, Target: "10.0.0.2",
 				Status: &NodeStatus{Role: RoleStandby, Kind: KindDatabase, InRecovery: true, ReceivedLSN: tt.candLSN, Timeline: standbyProbe.Timeline}}})
+			// First the receiver is detached, and nothing is answered
+			// before that is done.
+			var detach *DoDB
+			for _, a := range h.acts {
+				switch a := a.(type) {
+				case DoDB:
+					if a.Op == OpDetachReceiver {
+						detach = &a
+					}
+				case Send:
+					if a.Msg.Type == MsgVoteResp {
+						t.Fatalf("vote answered before the WAL receiver was detached: %+v", a)
+					}
+				}
+			}
+			if detach == nil {
+				t.Fatal("no WAL receiver detach before the vote")
+			}
+			h.acts = nil
+			h.step(DBOpResult{Seq: detach.Seq, OK: true})
+			h.advance(100 * time.Millisecond)
 			probed := false
 			var resp []Send
 			for _, a := range h.acts {
@@ -246,7 +286,7 @@ func TestVoteReadsWALPositionFirst(t *testing.T) {
 				}
 			}
 			if !probed {
-				t.Error("no WAL position read before the vote was answered")
+				t.Error("no WAL position read after the detach, before the vote was answered")
 			}
 			if len(resp) != 1 || resp[0].Msg.OK != tt.granted {
 				t.Fatalf("answers %+v, want one with OK=%v", resp, tt.granted)

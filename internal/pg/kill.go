@@ -29,7 +29,7 @@ func (d *DB) killPostmaster(ctx context.Context) error {
 	if err != nil || pid <= 1 {
 		return fmt.Errorf("postmaster.pid in %s: first line %q is not a pid", d.cfg.DataDir, first)
 	}
-	if err := d.checkPostmaster(pid); err != nil {
+	if err := d.checkServerProcess(pid, "the postmaster"); err != nil {
 		return err
 	}
 	if os.Geteuid() == 0 {
@@ -66,15 +66,16 @@ func (d *DB) killPostmaster(ctx context.Context) error {
 	return nil
 }
 
-// checkPostmaster refuses to kill pid unless it is a postgres process
-// owned by the service owner.
-func (d *DB) checkPostmaster(pid int) error {
+// checkServerProcess refuses to signal pid (what, for the error) unless it
+// is a postgres process owned by the service owner: a pid read from
+// postmaster.pid or a statistics view may have been reused meanwhile.
+func (d *DB) checkServerProcess(pid int, what string) error {
 	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 	if err != nil {
-		return fmt.Errorf("postmaster %d from %s/postmaster.pid: %w", pid, d.cfg.DataDir, err)
+		return fmt.Errorf("%s (pid %d) of %s: %w", what, pid, d.cfg.DataDir, err)
 	}
 	if c := strings.TrimSpace(string(comm)); c != "postgres" && c != "postmaster" {
-		return fmt.Errorf("postmaster.pid in %s names pid %d, which is %q, not postgres: refusing to kill it", d.cfg.DataDir, pid, c)
+		return fmt.Errorf("%s of %s: pid %d is %q, not postgres: refusing to signal it", what, d.cfg.DataDir, pid, c)
 	}
 	cred, _, err := lookupCredential(d.cfg.ServiceOwner)
 	if err != nil {
@@ -82,10 +83,10 @@ func (d *DB) checkPostmaster(pid int) error {
 	}
 	var st syscall.Stat_t
 	if err := syscall.Stat(fmt.Sprintf("/proc/%d", pid), &st); err != nil {
-		return fmt.Errorf("postmaster %d: %w", pid, err)
+		return fmt.Errorf("%s (pid %d): %w", what, pid, err)
 	}
 	if st.Uid != cred.Uid {
-		return fmt.Errorf("postmaster.pid in %s names pid %d owned by uid %d, not %s: refusing to kill it", d.cfg.DataDir, pid, st.Uid, d.cfg.ServiceOwner)
+		return fmt.Errorf("%s of %s: pid %d is owned by uid %d, not %s: refusing to signal it", what, d.cfg.DataDir, pid, st.Uid, d.cfg.ServiceOwner)
 	}
 	return nil
 }

@@ -34,6 +34,10 @@ type Config struct {
 	// cleared num_sync as synchronous ones (self-test: the durability
 	// invariant must then fail).
 	BrokenAsyncIsSync bool
+	// NoDetach makes the shell ignore core.OpDetachReceiver (self-test:
+	// a voter then receives the old primary's last WAL after its vote,
+	// and a standby ends past the new primary's fork point).
+	NoDetach bool
 }
 
 func (c Config) String() string {

@@ -38,6 +38,24 @@ type fakeDB struct {
 	// on the primary it follows.
 	slots map[core.NodeID]core.LSN
 	slot  bool
+	// conn is the WAL receiver's connection to the primary it follows:
+	// what that primary has written into it, received or not. A cut link
+	// holds it back; it arrives when the link heals even if the primary
+	// died meanwhile (its kernel sends an orphaned socket's data), unless
+	// the connection ended first (this server stopped, the receiver was
+	// detached, it follows another primary, the primary's host died).
+	conn *walConn
+}
+
+// walConn is WAL in flight on a replication connection from a primary.
+type walConn struct {
+	from core.NodeID
+	tl   int
+	lsn  core.LSN
+	// votedEpoch is the receiving node's persisted vote when WAL last
+	// flowed normally: WAL that arrives after a newer vote (for another
+	// node) was compared by nobody.
+	votedEpoch uint64
 }
 
 func (d *fakeDB) writable() bool { return d.up && !d.inRecovery }
@@ -79,6 +97,31 @@ func (w *World) replicate() {
 			continue
 		}
 		p := w.byID[d.following]
+		if c := d.conn; c != nil && (p == nil || c.from != p.id || p.db == nil) {
+			d.conn = nil // the receiver follows another primary now
+		}
+		if c := d.conn; c != nil && p.db.writable() && p.db.tl == c.tl {
+			// Written into the connection whether the link holds or not.
+			c.lsn = p.db.lsn
+		}
+		if c := d.conn; c != nil && !p.db.writable() && w.linked(p.idx, s.idx) {
+			// The primary is gone, and what it had sent arrives now.
+			if c.lsn > d.lsn && w.contains(c.tl, c.lsn, d.tl, d.lsn) {
+				w.logf("%s received %d/%s that %s had sent before it stopped", s.id, c.tl, c.lsn, p.id)
+				if st := s.persisted; s.params.Promotable && st.VotedEpoch > c.votedEpoch && st.VotedFor != p.id && st.VotedFor != s.id {
+					// The vote compared a position that has grown since (a
+					// promotable voter applies the WAL rule, vote.go):
+					// the voter may now hold WAL its candidate lacks.
+					w.fail("%s received WAL from %s (to %d/%s) after voting for %s in epoch %d: a voter's position must not grow after its vote (core/detach.go)",
+						s.id, p.id, c.tl, c.lsn, st.VotedFor, st.VotedEpoch)
+				}
+				d.tl, d.lsn = c.tl, c.lsn
+				if !d.paused {
+					d.replay = d.lsn
+				}
+			}
+			d.conn = nil
+		}
 		if p == nil || p.db == nil || !p.db.writable() || !w.linked(p.idx, s.idx) {
 			continue
 		}
@@ -100,6 +143,8 @@ func (w *World) replicate() {
 		if !d.paused {
 			d.replay = d.lsn
 		}
+		// The rest of what the primary wrote is in flight.
+		d.conn = &walConn{from: p.id, tl: pd.tl, lsn: pd.lsn, votedEpoch: s.persisted.VotedEpoch}
 	}
 	for _, p := range w.nodes {
 		if p.db == nil || !p.db.writable() {
@@ -199,6 +244,7 @@ func (w *World) dbDown(n *simNode, why string) {
 	}
 	d.up = false
 	d.paused = false
+	d.conn = nil
 	w.logf("%s database %s", n.id, why)
 	if n.id == w.primaryDB {
 		w.primaryDist = w.now
@@ -223,4 +269,24 @@ func (w *World) startDB(n *simNode, why string) {
 		state = "in recovery"
 	}
 	w.logf("%s database started (%s, %s)", n.id, state, why)
+}
+
+// shutdownSend: a primary's fast shutdown writes its shutdown checkpoint and
+// waits until its WAL senders have sent everything to the standbys
+// connected to it, which receive it; a standby cut off from it gets nothing
+// (what was written into its connection stays in flight, walConn).
+func (w *World) shutdownSend(p *simNode) {
+	for _, s := range w.nodes {
+		d := s.db
+		if s == p || d == nil || !d.up || !d.inRecovery || d.following != p.id || !w.linked(p.idx, s.idx) {
+			continue
+		}
+		if d.lsn < p.db.lsn && w.contains(p.db.tl, p.db.lsn, d.tl, d.lsn) {
+			d.tl, d.lsn = p.db.tl, p.db.lsn
+			if !d.paused {
+				d.replay = d.lsn
+			}
+			d.conn = nil
+		}
+	}
 }

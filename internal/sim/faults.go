@@ -318,9 +318,13 @@ func (w *World) repair() {
 			// the agents' back races any failover in progress. If it was
 			// the primary and nobody replaced it, the agents promote it
 			// again (it has the newest WAL).
+			// With auto.rewind or auto.basebackup the operator leaves
+			// the rest to the agents: a database with WAL the primary
+			// lacks is found out when it follows (Diverged) and rebuilt.
+			// Without, the operator rebuilds it by hand (rewind).
 			d.fenced = true
 			d.inRecovery = true
-			d.rewind = true
+			d.rewind = !w.cfg.Params.AutoRewind && !w.cfg.Params.AutoBasebackup
 			if latest != n.id {
 				d.following = latest
 			}

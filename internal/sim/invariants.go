@@ -129,7 +129,16 @@ func (w *World) fullyLinked(n *simNode) bool {
 // three failover bounds (a first attempt that may fail on stale state, a
 // retry, and the lease of a fenced primary running out).
 func (w *World) livenessBound() time.Duration {
-	return time.Second + 3*w.cfg.Params.Timing().FailoverBound
+	p := w.cfg.Params
+	b := time.Second + 3*p.Timing().FailoverBound
+	if p.AutoRewind || p.AutoBasebackup {
+		// A database the operator started in recovery with WAL the
+		// primary lacks is found out only after it has not streamed for
+		// core.StuckStandbyAfter, then rebuilt (a rejoin refused at
+		// first is asked again after max(node.timeout, 10 s)).
+		b += core.StuckStandbyAfter(p) + max(p.NodeTimeout, 10*time.Second)
+	}
+	return b
 }
 
 // settled: exactly one writable database, its agent Primary with a valid

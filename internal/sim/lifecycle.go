@@ -124,6 +124,11 @@ func (w *World) resetNode(n *simNode, d time.Duration) {
 		w.dbDown(n, "lost with its host")
 		n.db.hung = false
 	}
+	for _, s := range w.nodes {
+		if s.db != nil && s.db.conn != nil && s.db.conn.from == n.id {
+			s.db.conn = nil // its kernel, and what it had yet to send, are gone
+		}
+	}
 	if n.id == w.primaryDB {
 		w.primaryDist = w.now
 	}

@@ -113,8 +113,26 @@ func (w *World) unhealed() string {
 		if n.role != core.RoleStandby && n.role != core.RolePrimary {
 			return fmt.Sprintf("%s is %s (fenced %v, persisted primary %s of epoch %d)", n.id, n.role, n.persisted.Fenced, n.persisted.Primary, n.persisted.Epoch)
 		}
+		if why := w.diverged(n); why != "" {
+			return why
+		}
 	}
 	return ""
+}
+
+// diverged: n is a standby of the primary of the moment that can never
+// stream from it: its WAL runs past the primary's fork point and nothing
+// will rewind it. A standby "healed" in name only.
+func (w *World) diverged(n *simNode) string {
+	p := w.byID[w.primaryDB]
+	d := n.db
+	if n.role != core.RoleStandby || p == nil || p == n || p.db == nil || !p.db.writable() || d == nil || !d.inRecovery || d.rewind {
+		return ""
+	}
+	if w.contains(p.db.tl, p.db.lsn, d.tl, d.lsn) {
+		return ""
+	}
+	return fmt.Sprintf("%s is a standby at %d/%s, past the fork point of the primary %s (%d/%s): it cannot follow it", n.id, d.tl, d.lsn, p.id, p.db.tl, p.db.lsn)
 }
 
 // rejoinable: the operator leaves n to the agents' rejoin (a fenced old

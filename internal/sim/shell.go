@@ -245,6 +245,9 @@ func (w *World) doDB(n *simNode, a core.DoDB) {
 			}
 		case core.OpStopDB:
 			d.adminStop = true
+			if d.writable() {
+				w.shutdownSend(n)
+			}
 			w.dbDown(n, "stopped by its agent")
 		case core.OpPromoteDB:
 			switch {
@@ -270,6 +273,12 @@ func (w *World) doDB(n *simNode, a core.DoDB) {
 		case core.OpResumeReplay:
 			d.paused = false
 			d.replay = d.lsn
+		case core.OpDetachReceiver:
+			if !d.up || d.hung {
+				ok, errText = false, "database not running"
+			} else if !w.cfg.NoDetach {
+				d.conn = nil
+			}
 		case core.OpCheckpointDB:
 			if !d.up || d.hung {
 				ok, errText = false, "database not running"
@@ -305,8 +314,13 @@ func (w *World) doVIP(n *simNode, a core.DoVIP) {
 	})
 }
 
-// follow: stop, point primary_conninfo at the new primary (rewinding if
-// needed, as auto.rewind would), start in recovery.
+// follow: point primary_conninfo at the new primary and (re)start in
+// recovery. A standby whose WAL runs past the primary's fork point is left
+// as it is and answered Diverged, as the shell's check against the
+// primary's timeline history does: the shell never rewinds in a follow
+// (the rejoin does). The old primary of a switchover stops first; it
+// stopped after the candidate had all its WAL, which the model does not
+// track, so it may rewind (rewind) to stand for that.
 func (w *World) follow(n *simNode, a core.FollowPrimary) {
 	d := n.db
 	l := w.lat(100*time.Millisecond, 300*time.Millisecond)
@@ -315,8 +329,17 @@ func (w *World) follow(n *simNode, a core.FollowPrimary) {
 	gen := n.gen
 	w.at(start+l, func() {
 		ok := !n.nodeDown
+		if p := w.byID[a.Primary]; ok && (d.inRecovery || !d.up) && !d.rewind && p != nil && p.db != nil && p.db.writable() &&
+			w.linked(p.idx, n.idx) && !w.contains(p.db.tl, p.db.lsn, d.tl, d.lsn) {
+			w.logf("%s cannot follow %s: its WAL %d/%s runs past the primary's fork point", n.id, p.id, d.tl, d.lsn)
+			if n.agent != nil && gen == n.gen {
+				w.deliver(n, gen, core.DBOpResult{Seq: a.Seq, Err: "diverged", Diverged: true})
+			}
+			return
+		}
 		if ok {
-			if d.up && !d.inRecovery {
+			wasPrimary := d.up && !d.inRecovery
+			if wasPrimary {
 				w.dbDown(n, "stopped to become a standby")
 			}
 			d.following = a.Primary
@@ -324,7 +347,7 @@ func (w *World) follow(n *simNode, a core.FollowPrimary) {
 			if a.Slot {
 				w.followSlot(n, a.Primary)
 			}
-			d.rewind = true
+			d.rewind = d.rewind || wasPrimary
 			d.fenced = true
 			d.inRecovery = true
 			d.paused = false

@@ -144,4 +144,7 @@ var (
 	// only for pg_basebackup); OpenEFM says how each one ended.
 	FailedPrimaryRejoined    = oursWarning("Failed primary rejoined as a standby on {node} for cluster {cluster}")
 	FailedPrimaryNotRejoined = oursSevere("Failed primary could not be rebuilt as a standby on {node} for cluster {cluster}")
+	// A standby whose WAL runs past the new primary's fork point cannot
+	// follow it; EFM leaves it failing to stream.
+	StandbyDiverged = oursSevere("Standby database has WAL the primary lacks on {node} for cluster {cluster}")
 )

@@ -1,0 +1,59 @@
+package pg
+
+import (
+	"context"
+	"fmt"
+)
+
+// DivergedFrom tells whether this standby (running or stopped) holds WAL
+// past primary's fork point from its timeline, so that it cannot stream
+// from primary without a rewind. It answers true only on proof: a position
+// this node has certainly reached (replayed or received, or the end
+// pg_control records) beyond the point where primary's history left this
+// node's timeline, or a timeline that is not in primary's history at all.
+// Anything it cannot read (primary's history, a running primary here)
+// answers false with the reason, and the caller follows as usual.
+func (d *DB) DivergedFrom(ctx context.Context, primary *DB) (bool, string, error) {
+	p, err := primary.primaryTimeline(ctx)
+	if err != nil {
+		return false, "", fmt.Errorf("the primary %s: %w", primary.cfg.Node, err)
+	}
+	if p.History == nil {
+		return false, "the primary's timeline history could not be read", nil
+	}
+	running, err := d.Running(ctx)
+	if err != nil {
+		return false, "", err
+	}
+	var tli uint32
+	var end LSN
+	if running {
+		st, err := d.Probe(ctx)
+		if err != nil {
+			return false, "", err
+		}
+		if !st.InRecovery {
+			return false, "this node is a running primary", nil
+		}
+		tli, end = st.Timeline, max(st.ReceivedLSN, st.ReplayLSN)
+	} else {
+		cd, err := d.ControlData(ctx)
+		if err != nil {
+			return false, "", err
+		}
+		tli, end = cd.Timeline(), cd.End()
+	}
+	if tli == 0 || tli >= p.TLI {
+		return false, fmt.Sprintf("timeline %d, the primary's is %d: no fork to be past", tli, p.TLI), nil
+	}
+	fork, ok := forkPoint(p.History, tli)
+	if !ok {
+		return true, fmt.Sprintf("this node's timeline %d is not in the history of %s (timeline %d): it branched off elsewhere",
+			tli, primary.cfg.Node, p.TLI), nil
+	}
+	if end > fork {
+		return true, fmt.Sprintf("this node's WAL goes to at least %s on timeline %d, past %s's fork point %s: that WAL is not on the primary",
+			end, tli, primary.cfg.Node, fork), nil
+	}
+	return false, fmt.Sprintf("this node's WAL reaches %s on timeline %d, at or before %s's fork point %s", end, tli, primary.cfg.Node, fork), nil
+}
