@@ -54,7 +54,7 @@ soak:
 # docs/chaos.md); `make test` runs one short schedule and the negative
 # control. EFM_CHAOS_SCHEDULES=n schedules (50), EFM_CHAOS_LENGTH seconds of
 # faults each (60), EFM_CHAOS_SEED=s the first seed, EFM_CHAOS_REJOIN=1 sets
-# auto.rewind=true on every agent.
+# auto.rewind=true, auto.resume.*.period=10, update.physical.slots.period=1.
 CHAOS_LOG ?= /tmp/efm-chaos.log
 chaos:
 	bash integration/setup-host.sh

@@ -20,7 +20,8 @@ import (
 // fresh cluster, seeds from EFM_CHAOS_SEED (one schedule replays exactly
 // that seed's schedule) or, by default, from the clock: every CI run tries
 // new schedules and prints the seeds it used. EFM_CHAOS_REJOIN=1 sets
-// auto.rewind=true on every agent and asks the settled cluster for every
+// auto.rewind=true, auto.resume.*.period=10 and update.physical.slots.period=1
+// on every agent and asks the settled cluster for every
 // database streaming. EFM_CHAOS_ASYNC=1 leaves replication asynchronous:
 // lost commits are then counted, not failed on.
 
@@ -65,7 +66,11 @@ func TestChaos(t *testing.T) {
 	rejoin := os.Getenv("EFM_CHAOS_REJOIN") == "1"
 	async := os.Getenv("EFM_CHAOS_ASYNC") == "1"
 	if rejoin {
-		props = map[string]string{"auto.rewind": "true"}
+		// A cluster left to heal itself, as an operator who wants that
+		// configures it: failed old primaries and diverged standbys
+		// rebuilt, Idle agents resuming by themselves, followers on slots.
+		props = map[string]string{"auto.rewind": "true", "auto.resume.failure.period": "10", "auto.resume.startup.period": "10",
+			"update.physical.slots.period": "1"}
 	}
 	var results []Result
 	failed := 0
