@@ -182,3 +182,80 @@ func TestIsolatedPrimaryResumesAsPrimary(t *testing.T) {
 	t.Logf("measured: the client could not write for %v", gap.Duration().Round(time.Millisecond))
 	checkLost(ctx, t, wr, c.PG("n1"), true)
 }
+
+// A rewind that cannot work falls back to a base backup only when
+// auto.basebackup allows it. The replication role lacks pg_rewind's
+// functions here (no grantRewind: a common production setup), so pg_rewind
+// fails on the source. With auto.basebackup=true the isolated old primary
+// is rebuilt from a base backup and streams, the notification saying both
+// why the rewind failed and that a base backup was taken; with it false it
+// stays fenced, and SEVERE says why. Nothing acknowledged is lost either
+// way.
+func TestRejoinFallsBackToBaseBackup(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		basebackup bool
+	}{
+		{name: "auto.basebackup=true", basebackup: true},
+		{name: "auto.basebackup=false", basebackup: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, ctx := startCluster(t, harness.ClusterOptions{Sync: true, Props: map[string]string{
+				"auto.rewind": "true", "auto.basebackup": fmt.Sprint(tc.basebackup)}})
+			w := c.StartWriter(harness.WriterOptions{})
+			if err := w.WaitAcks(ctx, 30*time.Second, time.Now(), 20); err != nil {
+				t.Fatal(err)
+			}
+			// The primary's link is cut, and a session on it commits with
+			// synchronous_commit=local before it fences itself: WAL only
+			// n1 has, so it must be rewound or rebuilt to follow.
+			isolated := c.Net.Host("n1")
+			if err := c.Net.CutLink(ctx, isolated); err != nil {
+				t.Fatal(err)
+			}
+			cut := time.Now()
+			if err := c.PG("n1").Exec(ctx, "SET synchronous_commit = local; CREATE TABLE n1_only (v int); INSERT INTO n1_only VALUES (1)"); err != nil {
+				t.Fatalf("a local-only commit on the isolated n1: %v", err)
+			}
+			np := newPrimary(ctx, t, c, "n1", 90*time.Second)
+			if err := w.WaitAcks(ctx, 60*time.Second, cut, 20); err != nil {
+				t.Fatalf("the client cannot write after the failover: %v", err)
+			}
+			if err := c.Net.RestoreLink(ctx, isolated); err != nil {
+				t.Fatal(err)
+			}
+			if tc.basebackup {
+				waitRejoined(ctx, t, c, "n1", np, cut)
+				notes := strings.Join(c.Configs["n1"].Notifications(), "\n")
+				for _, want := range []string{"was rebuilt from a base backup", "pg_rewind failed"} {
+					if !strings.Contains(notes, want) {
+						t.Errorf("n1's notifications do not say %q:\n%s", want, notes)
+					}
+				}
+				checkFollows(ctx, t, c, np)
+			} else {
+				var note string
+				err := harness.Eventually(ctx, 120*time.Second, 200*time.Millisecond, func(context.Context) (bool, error) {
+					for _, l := range c.Configs["n1"].Notifications() {
+						if strings.Contains(l, "could not be rebuilt as a standby") {
+							note = l
+						}
+					}
+					return note != "", fmt.Errorf("no SEVERE rejoin failure notified on n1")
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("rejoin refused as it should be: %s", note)
+				if all := strings.Join(c.Configs["n1"].Notifications(), "\n"); !strings.Contains(all, "pg_rewind failed and auto.basebackup is false") {
+					t.Errorf("n1's notifications do not say the rewind failed and a base backup was not allowed:\n%s", all)
+				}
+				if rec, err := c.PG("n1").InRecovery(ctx); err == nil && !rec {
+					t.Errorf("n1 is writable after a failed rejoin")
+				}
+			}
+			wr := w.Stop()
+			checkLost(ctx, t, wr, c.PG(np), true)
+		})
+	}
+}

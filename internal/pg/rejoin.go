@@ -346,9 +346,18 @@ func (r *rejoin) inspectLocal(ctx context.Context, primary primaryPoint) (rejoin
 }
 
 // controlPoint is a stopped node's timeline position from pg_control;
-// newestHistory is the newest timeline history file in its pg_wal.
+// newestHistory is the newest timeline history file in its pg_wal. Only a
+// primary's clean shutdown makes pg_control's end exact (its shutdown
+// checkpoint is its last record). A server shut down in recovery records
+// how far it replayed, and its pg_wal can hold more: WAL it received and
+// had not replayed, or, after the crash-recovery start (pg_ctl -w returns
+// at consistency, before recovery reached the end of pg_wal), the rest of
+// an old primary's own WAL. Taking that for the end once judged an old
+// primary "nothing to rewind" that then replayed past the fork point
+// (TestRejoinFallsBackToBaseBackup); pg_rewind, which reads the WAL,
+// decides such a node.
 func controlPoint(cd ControlData, newestHistory uint32) timelinePoint {
-	return timelinePoint{TLI: max(cd.Timeline(), newestHistory), End: cd.End(), WasPrimary: !cd.WasStandby(), Exact: cd.CleanlyShutDown()}
+	return timelinePoint{TLI: max(cd.Timeline(), newestHistory), End: cd.End(), WasPrimary: !cd.WasStandby(), Exact: cd.State == "shut down"}
 }
 
 // cleanShutdown makes sure pg_control describes the end of the node's WAL:

@@ -126,8 +126,8 @@ func judgeRejoin(local timelinePoint, primary primaryPoint, primaryName string) 
 				local.End, local.TLI, primaryName, sw.End)
 		}
 		if local.End <= sw.End {
-			return verdictDiverged, fmt.Sprintf("this node stopped uncleanly on timeline %d; its WAL may go past %s's fork point %s",
-				local.TLI, primaryName, sw.End)
+			return verdictDiverged, fmt.Sprintf("this node's WAL on timeline %d reaches at least %s, and may go past %s's fork point %s (pg_control gives only a lower bound): pg_rewind decides",
+				local.TLI, local.End, primaryName, sw.End)
 		}
 		return verdictDiverged, fmt.Sprintf("this node's WAL goes to %s on timeline %d, past %s's fork point %s: its extra WAL is not on the primary",
 			local.End, local.TLI, primaryName, sw.End)

@@ -68,7 +68,7 @@ func TestJudgeRejoin(t *testing.T) {
 		{"old primary stopped at the fork point (sync replication): follow as it is",
 			timelinePoint{TLI: 1, End: lsn("0/3000000"), WasPrimary: true, Exact: true}, primary, verdictOnHistory, "nothing to rewind"},
 		{"unclean stop before the fork point: WAL may go on, rewind decides",
-			timelinePoint{TLI: 1, End: lsn("0/2000000"), WasPrimary: true}, primary, verdictDiverged, "uncleanly"},
+			timelinePoint{TLI: 1, End: lsn("0/2000000"), WasPrimary: true}, primary, verdictDiverged, "lower bound"},
 		{"standby that received past the fork point: rewind",
 			timelinePoint{TLI: 1, End: lsn("0/3100000"), Exact: true}, primary, verdictDiverged, "past"},
 		{"standby on the primary's timeline: nothing to rewind",
