@@ -81,3 +81,45 @@ func TestStuckStandbyIsRecheckedAndDivergedRebuilt(t *testing.T) {
 		})
 	}
 }
+
+// TestFencedOldPrimaryCoordinatesWhenANewerEpochExists: an isolated old
+// primary, fenced and waiting to resume by EFM 4.5's rule, is the smallest
+// id and so the coordinator. Once it hears the others follow a newer epoch
+// naming another node (an election there failed: that node is no primary),
+// it must stop waiting to resume and coordinate a failover; before, it
+// neither resumed (no majority in its epoch) nor suspected its own role,
+// and nobody else coordinated (chaos seed 2000: no primary for 150 s).
+func TestFencedOldPrimaryCoordinatesWhenANewerEpochExists(t *testing.T) {
+	// Its database started in recovery for the resume, as the shell does.
+	inRec := LocalDBProbe{Reachable: true, InRecovery: true, Timeline: 1, ReceivedLSN: 900, ReplayLSN: 900}
+	h := healHarness(t, Persisted{Epoch: 0, Primary: oldPrimary}, inRec, nil)
+	// As fenceSelf leaves an isolated primary.
+	h.n.st.Fenced = true
+	h.n.heal.resume.isolated, h.n.heal.resume.fencedAt = true, h.now
+	h.n.becomeIdle(idleFenced)
+	// What its start made of a primary found in recovery is not the
+	// point here.
+	h.n.failover, h.n.watch.suspect = nil, 0
+	status := func(from NodeID, kind Kind, role Role) MessageReceived {
+		return MessageReceived{From: from, Msg: Message{V: ProtocolVersion, Cluster: "c", Type: MsgHeartbeat, From: from, Epoch: 1,
+			Primary: newPrimary, Status: &NodeStatus{Role: role, Kind: kind, DBReachable: kind == KindDatabase, InRecovery: true, Timeline: 1}}}
+	}
+	h.acts = nil
+	if !h.n.resumeCandidate() {
+		t.Fatalf("set-up: not a resume candidate (role %s)", h.n.role)
+	}
+	for range 20 {
+		h.step(status(newPrimary, KindDatabase, RoleStandby))
+		h.step(status(thirdNode, KindWitness, RoleWitness))
+		h.advance(500 * time.Millisecond)
+	}
+	checks := 0
+	for _, a := range h.acts {
+		if s, ok := a.(Send); ok && s.Msg.Type == MsgCheckReq {
+			checks++
+		}
+	}
+	if checks == 0 {
+		t.Fatalf("the fenced old primary (the coordinator) started no failover check in 10 s while the others follow epoch 1 of %s", newPrimary)
+	}
+}

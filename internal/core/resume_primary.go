@@ -67,10 +67,33 @@ type resumeState struct {
 	fencedAt time.Duration
 }
 
-// resumeCandidate: this node may try to resume as the primary it was.
+// resumeCandidate: this node may try to resume as the primary it was. Not
+// once it hears another node follow a newer epoch naming another primary:
+// a promotion may have happened, and it is the failover's (and then the
+// rejoin's) business. A resume candidate neither suspects its own primary
+// role nor coordinates a failover of it, so staying one then would leave
+// the cluster without a primary for good whenever it is the coordinator
+// (chaos seed 2000: an election in epoch 1 failed, the old primary, the
+// smallest id, kept waiting to resume in epoch 0 and nobody else
+// coordinated).
 func (n *Node) resumeCandidate() bool {
 	return n.p.Kind == KindDatabase && n.heal.resume.isolated && n.role == RoleIdle && n.st.Fenced && n.st.Primary == n.p.Self &&
-		!n.primaryOrPromoting() && n.failover == nil && !n.rejoinInFlight()
+		!n.primaryOrPromoting() && n.failover == nil && !n.rejoinInFlight() && !n.newerPrimaryHeard()
+}
+
+// newerPrimaryHeard: a member heard since this node fenced itself follows
+// an epoch above this node's, naming another node its primary.
+func (n *Node) newerPrimaryHeard() bool {
+	for _, id := range n.order {
+		p := n.members[id]
+		if id == n.p.Self || p == nil || !p.heard || p.lastSeen <= n.heal.resume.fencedAt {
+			continue
+		}
+		if p.epoch > n.st.Epoch && p.primary != "" && p.primary != n.p.Self {
+			return true
+		}
+	}
+	return false
 }
 
 // majorityInEpoch: a strict majority of the voters, this node included,

@@ -248,6 +248,11 @@ func (r *rejoin) run(ctx context.Context) error {
 	// recovery ran in standby mode stays a node that wrote its own WAL,
 	// and a timeline it wrote a history file for stays its newest.
 	local := controlPoint(cd, 0)
+	if r.local.Exact && r.local.TLI == local.TLI {
+		// A running standby's position, read before its fast stop
+		// (which adds no WAL), is exact where pg_control's is not.
+		local.End, local.Exact = max(local.End, r.local.End), true
+	}
 	local.TLI = max(local.TLI, r.local.TLI)
 	local.WasPrimary = local.WasPrimary || r.local.WasPrimary
 	r.local, r.primary = local, primary
@@ -330,16 +335,15 @@ func (r *rejoin) inspectLocal(ctx context.Context, primary primaryPoint) (rejoin
 		var why string
 		verdict, why = judgeRejoin(local, primary, plan.Host)
 		r.report.Reason = why
-		switch {
-		case verdict == verdictRefuse:
+		if verdict == verdictRefuse {
 			r.report.Method = RejoinRefused
 			return "", errors.New(why)
-		case verdict == verdictOnHistory && running && !local.WasPrimary:
-			// A running standby on the primary's history needs its
-			// primary_conninfo repointed (Repoint), not a rejoin.
-			r.report.Method = RejoinNothing
-			r.report.Reason = why + "; a running standby: repoint it, nothing to rejoin"
 		}
+		// A running server in recovery on the primary's history that does
+		// not stream from it is still stopped and started with the copied
+		// settings below: its own primary_conninfo may be empty (an old
+		// primary a service manager started behind standby.signal), and
+		// re-pointing that would never stream (chaos seed 2000).
 		return fmt.Sprintf("running=%t timeline %d, WAL to %s (was primary: %t): %s", running, local.TLI, local.End, local.WasPrimary, verdict), nil
 	})
 	return verdict, running, err
