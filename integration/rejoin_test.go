@@ -10,21 +10,6 @@ import (
 	"github.com/openefm/efm/integration/harness"
 )
 
-// grantRewind gives the replication role what pg_rewind needs on a source
-// that is not a superuser (PostgreSQL's pg_rewind documentation), on the
-// primary, so that every standby and every future primary has it: the
-// agents rebuild an old primary with the standbys' own primary_conninfo.
-func grantRewind(ctx context.Context, t *testing.T, primary *harness.PG) {
-	t.Helper()
-	err := primary.Exec(ctx, `GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean) TO `+harness.ReplUser+`;
-		GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_file(text, boolean) TO `+harness.ReplUser+`;
-		GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO `+harness.ReplUser+`;
-		GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO `+harness.ReplUser)
-	if err != nil {
-		t.Fatalf("granting pg_rewind's functions to %s: %v", harness.ReplUser, err)
-	}
-}
-
 // waitRejoined waits until old's database streams from primary and old's
 // agent reported the rejoin; it prints the rejoin's notification (method,
 // cause, duration) and how long it took from the fault.
@@ -66,7 +51,9 @@ func waitRejoined(ctx context.Context, t *testing.T, c *harness.Cluster, old, pr
 // loses nothing, and the probe never sees two writable servers.
 func TestOldPrimaryRejoinsByItself(t *testing.T) {
 	c, ctx := startCluster(t, harness.ClusterOptions{Sync: true, Props: map[string]string{"auto.rewind": "true"}})
-	grantRewind(ctx, t, c.DB[0])
+	if err := harness.GrantRewind(ctx, c.DB[0]); err != nil {
+		t.Fatal(err)
+	}
 	w, p := c.StartWriter(harness.WriterOptions{}), c.StartProbe()
 	if err := w.WaitAcks(ctx, 30*time.Second, time.Now(), 20); err != nil {
 		t.Fatal(err)

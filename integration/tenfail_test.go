@@ -38,7 +38,9 @@ func TestTenFailuresInARow(t *testing.T) {
 		"check.num.sync.period":        "1",
 		"reconfigure.num.sync":         "true",
 	}})
-	grantRewind(ctx, t, c.DB[0])
+	if err := harness.GrantRewind(ctx, c.DB[0]); err != nil {
+		t.Fatal(err)
+	}
 	w, p := c.StartWriter(harness.WriterOptions{}), c.StartProbe()
 	if err := w.WaitAcks(ctx, 30*time.Second, time.Now(), 20); err != nil {
 		t.Fatal(err)

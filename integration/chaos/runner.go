@@ -125,6 +125,13 @@ func Run(ctx context.Context, tb harness.TB, o Options) (Result, error) {
 	if o.Bin != "" {
 		c.Bin = o.Bin
 	}
+	if o.Rejoin {
+		// As an operator who sets auto.rewind does: without these a
+		// replication role that is not a superuser cannot run pg_rewind.
+		if err := harness.GrantRewind(ctx, c.DB[0]); err != nil {
+			return res, err
+		}
+	}
 	if err := c.StartAgents(ctx); err != nil {
 		return res, err
 	}

@@ -448,3 +448,19 @@ func appendFile(path, text string) error {
 	}
 	return f.Close()
 }
+
+// GrantRewind gives the replication role what pg_rewind needs on a source
+// that is not a superuser (PostgreSQL's pg_rewind documentation), on the
+// primary, so that every standby and every future primary has it: the
+// agents rebuild an old primary with the standbys' own primary_conninfo. An
+// operator who sets auto.rewind does the same.
+func GrantRewind(ctx context.Context, primary *PG) error {
+	err := primary.Exec(ctx, `GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean) TO `+ReplUser+`;
+		GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_file(text, boolean) TO `+ReplUser+`;
+		GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO `+ReplUser+`;
+		GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO `+ReplUser)
+	if err != nil {
+		return fmt.Errorf("granting pg_rewind's functions to %s: %w", ReplUser, err)
+	}
+	return nil
+}
