@@ -47,6 +47,12 @@ type localMon struct {
 	idle      idleReason
 	// gone counts the checks in a row that found the server certainly gone.
 	gone int
+	// answeredAt is when a probe last answered, whatever it found;
+	// stopped is the data directory read by the last probe that found the
+	// server gone, at stoppedAt (zero once a probe reaches the server).
+	answeredAt time.Duration
+	stopped    StoppedDB
+	stoppedAt  time.Duration
 
 	askRound    uint64
 	askDeadline time.Duration
@@ -93,6 +99,7 @@ func (n *Node) onLocalProbe(e LocalDBProbe) {
 		n.log(slog.LevelWarn, "local database check failed", "certainly_gone", e.Gone, "gone_checks", n.local.gone, "err", e.Err)
 	}
 	n.reconcileVIP(e)
+	n.noteStopped(e)
 	if e.Reachable {
 		n.local.last = e
 		n.local.lastOK = n.now

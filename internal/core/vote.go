@@ -92,6 +92,10 @@ const (
 	ruleWALUnreadable voteRule = "WAL unreadable"       // refuse
 	ruleLessWAL       voteRule = "less WAL"             // refuse
 	ruleUpToDate      voteRule = "up to date"           // grant
+	// A voter whose database is stopped (stopped.go).
+	ruleStoppedPrimary voteRule = "stopped old primary"       // grant
+	ruleStoppedStandby voteRule = "stopped standby"           // refuse
+	ruleStoppedInDoubt voteRule = "stopped database in doubt" // refuse
 	// A resume request (Message.Resume, resume_primary.go).
 	ruleNewerPrimary   voteRule = "another primary since" // refuse
 	ruleNoNewerPrimary voteRule = "no primary since"      // grant
@@ -136,6 +140,18 @@ type voterFacts struct {
 	// wal is the last local probe, walReadAt when a probe last succeeded.
 	wal       LocalDBProbe
 	walReadAt time.Duration
+	// probedAt is when a local probe last answered, whatever it found;
+	// stopped is the data directory of a stopped database as the last
+	// probe that found it gone read it, at stoppedAt (stopped.go).
+	probedAt  time.Duration
+	stopped   StoppedDB
+	stoppedAt time.Duration
+}
+
+// ownTimeline is the newest timeline this node's database is known to
+// have been on: its last probe's, or its stopped data directory's.
+func (f voterFacts) ownTimeline() uint32 {
+	return max(f.wal.Timeline, stoppedTimeline(f.stopped))
 }
 
 func (n *Node) voterFacts() voterFacts {
@@ -156,6 +172,9 @@ func (n *Node) voterFacts() voterFacts {
 		ignoreHold: n.brokenNoLeaseWait,
 		wal:        n.local.last,
 		walReadAt:  n.local.lastOK,
+		probedAt:   n.local.answeredAt,
+		stopped:    n.local.stopped,
+		stoppedAt:  n.local.stoppedAt,
 	}
 	if n.candidacy != nil {
 		f.promoting, f.promotingEpoch = true, n.candidacy.epoch
@@ -219,8 +238,8 @@ func voteDecision(f voterFacts, m Message, since time.Duration) voteVerdict {
 	// Every database voter, the old primary included, refuses a candidate
 	// on an older timeline than its own last one: that candidate missed a
 	// promotion and everything written after it.
-	if l := f.wal; c != f.self && f.kind == KindDatabase && m.Status != nil && m.Status.Timeline < l.Timeline {
-		return refuse(ruleOlderTimeline, fmt.Sprintf("candidate is on timeline %d, this node was on %d", m.Status.Timeline, l.Timeline))
+	if tl := f.ownTimeline(); c != f.self && f.kind == KindDatabase && m.Status != nil && m.Status.Timeline < tl {
+		return refuse(ruleOlderTimeline, fmt.Sprintf("candidate is on timeline %d, this node was on %d", m.Status.Timeline, tl))
 	}
 	// Raft's up-to-date rule: a standby does not vote for a candidate that
 	// received less WAL than itself. With synchronous replication this is
@@ -234,13 +253,23 @@ func voteDecision(f voterFacts, m Message, since time.Duration) voteVerdict {
 	// the acknowledged commits of a standby (simulator seeds 53420, 53502,
 	// 69827: exempting every fenced node elected a standby without them).
 	// A fenced old primary is exempt by the rule above: its last probe saw
-	// it out of recovery.
+	// it out of recovery. A voter whose database is stopped decides by
+	// what its data directory proves, read since the request
+	// (stoppedVote).
+	if c != f.self && f.kind == KindDatabase && f.promotable {
+		if v, ok := stoppedVote(f, m, since); ok {
+			return v
+		}
+	}
 	if l := f.wal; c != f.self && f.kind == KindDatabase && f.promotable && (l.InRecovery || l == (LocalDBProbe{})) {
 		// Compare with a position read after the request arrived (and after
 		// any lease hold): WAL received since the last routine probe may be
 		// exactly the acknowledged commit the candidate lacks.
 		if !l.Reachable || f.walReadAt < since {
-			if f.role == RoleStandby || f.role == RoleUnknown {
+			// An Idle agent reads once: its database may be stopped
+			// (stoppedVote) or answer again; a probe that answered since
+			// without either is an unreadable position.
+			if f.role == RoleStandby || f.role == RoleUnknown || f.role == RoleIdle && f.probedAt < since {
 				return voteVerdict{answer: voteReadWALFirst, rule: ruleWALNotRead, why: "reading this standby's WAL position first"}
 			}
 			return refuse(ruleWALUnreadable, "this standby cannot read its own WAL position (database unreachable)")

@@ -38,6 +38,8 @@ type fakeDB struct {
 	// on the primary it follows.
 	slots map[core.NodeID]core.LSN
 	slot  bool
+	// ctl is pg_control (control.go).
+	ctl controlFile
 }
 
 func (d *fakeDB) writable() bool { return d.up && !d.inRecovery }
@@ -199,6 +201,7 @@ func (w *World) dbDown(n *simNode, why string) {
 	}
 	d.up = false
 	d.paused = false
+	d.stopCtl(false) // a crash; dbStop makes it a clean stop
 	w.logf("%s database %s", n.id, why)
 	if n.id == w.primaryDB {
 		w.primaryDist = w.now

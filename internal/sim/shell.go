@@ -195,7 +195,11 @@ func (w *World) dbStatus(n *simNode, seq uint64) core.LocalDBProbe {
 	if !d.up || d.hung {
 		// A stopped server has no postmaster: the shell would find it
 		// certainly gone.
-		return core.LocalDBProbe{Seq: seq, Err: "connection refused", Gone: !d.up}
+		p := core.LocalDBProbe{Seq: seq, Err: "connection refused", Gone: !d.up}
+		if !d.up {
+			p.Stopped = stoppedDir(d)
+		}
+		return p
 	}
 	p := core.LocalDBProbe{Seq: seq, Reachable: true, InRecovery: d.inRecovery, ReplayPaused: d.paused, Timeline: uint32(d.tl + 1)}
 	if d.inRecovery {
@@ -245,7 +249,7 @@ func (w *World) doDB(n *simNode, a core.DoDB) {
 			}
 		case core.OpStopDB:
 			d.adminStop = true
-			w.dbDown(n, "stopped by its agent")
+			w.dbStop(n, "stopped by its agent")
 		case core.OpPromoteDB:
 			switch {
 			case !d.up:
@@ -273,6 +277,8 @@ func (w *World) doDB(n *simNode, a core.DoDB) {
 		case core.OpCheckpointDB:
 			if !d.up || d.hung {
 				ok, errText = false, "database not running"
+			} else {
+				d.checkpoint()
 			}
 		}
 		if n.agent != nil && gen == n.gen {
@@ -317,7 +323,7 @@ func (w *World) follow(n *simNode, a core.FollowPrimary) {
 		ok := !n.nodeDown
 		if ok {
 			if d.up && !d.inRecovery {
-				w.dbDown(n, "stopped to become a standby")
+				w.dbStop(n, "stopped to become a standby")
 			}
 			d.following = a.Primary
 			d.slot = a.Slot

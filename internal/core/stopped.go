@@ -1,0 +1,131 @@
+package core
+
+import (
+	"fmt"
+	"time"
+)
+
+// StoppedDB is what the shell reads from a data directory no server runs
+// on (LocalDBProbe.Gone): pg_control's fields, as pg_controldata names
+// them, and the newest timeline history file in pg_wal. The shell reads it
+// only with no postmaster before and after the read, so that it describes
+// the last run of the server, not one starting up.
+type StoppedDB struct {
+	// Read: the shell read all of it; false, nothing below is known.
+	Read bool
+	// State is "Database cluster state" (ClusterShutDown, ...).
+	State string
+	// CheckpointLSN and CheckpointTimeline are "Latest checkpoint
+	// location" and "Latest checkpoint's TimeLineID".
+	CheckpointLSN      LSN
+	CheckpointTimeline uint32
+	// MinRecoveryLSN and MinRecoveryTimeline are "Minimum recovery ending
+	// location" and its timeline (0 on a server that was a primary).
+	MinRecoveryLSN      LSN
+	MinRecoveryTimeline uint32
+	// NewestHistory is the highest timeline with a history file in pg_wal
+	// (0: none). A server promoted and stopped before its first
+	// checkpoint on the new timeline shows the old timeline in pg_control,
+	// but wrote the new timeline's history file before it left recovery.
+	NewestHistory uint32
+}
+
+// pg_control's "Database cluster state" values the vote rule tells apart.
+const (
+	// ClusterShutDown: a primary stopped cleanly (its shutdown checkpoint
+	// is its last WAL record).
+	ClusterShutDown = "shut down"
+	// ClusterInProduction: a primary that did not stop cleanly (crashed,
+	// killed, immediate shutdown).
+	ClusterInProduction = "in production"
+	// ClusterShutDownInRecovery, ClusterInArchiveRecovery: a standby,
+	// stopped cleanly or not (pg_rewind leaves a rewound directory in
+	// archive recovery too).
+	ClusterShutDownInRecovery = "shut down in recovery"
+	ClusterInArchiveRecovery  = "in archive recovery"
+)
+
+// noteStopped keeps what a probe read from a stopped data directory, for
+// the vote rules; a probe that reached the server forgets it.
+func (n *Node) noteStopped(e LocalDBProbe) {
+	n.local.answeredAt = n.now
+	switch {
+	case e.Reachable:
+		n.local.stopped, n.local.stoppedAt = StoppedDB{}, 0
+	case e.Gone && e.Stopped.Read:
+		n.local.stopped, n.local.stoppedAt = e.Stopped, n.now
+	}
+}
+
+// stoppedKind is what a stopped database's control file proves about the
+// server's last run.
+type stoppedKind uint8
+
+const (
+	// stoppedInDoubt: nothing usable (a state of a server starting or
+	// stopping, or crashed in crash recovery): the vote fails closed.
+	stoppedInDoubt stoppedKind = iota
+	// stoppedPrimary: it last ran out of recovery, on timeline at most
+	// stoppedTimeline.
+	stoppedPrimary
+	// stoppedStandby: it last ran in recovery. The WAL it received may
+	// go past every position pg_control records (minimum recovery point,
+	// checkpoint): its position is unknown.
+	stoppedStandby
+)
+
+// judgeStopped reads s.
+func judgeStopped(s StoppedDB) (stoppedKind, string) {
+	switch {
+	case !s.Read:
+		return stoppedInDoubt, "data directory not read"
+	case s.CheckpointTimeline == 0:
+		return stoppedInDoubt, "pg_control names no checkpoint timeline"
+	case s.State == ClusterShutDown || s.State == ClusterInProduction:
+		return stoppedPrimary, ""
+	case s.State == ClusterShutDownInRecovery || s.State == ClusterInArchiveRecovery:
+		return stoppedStandby, fmt.Sprintf("this node's database is stopped and was a standby (%q): the WAL it received is not in pg_control", s.State)
+	default:
+		return stoppedInDoubt, fmt.Sprintf("this node's database is stopped in state %q", s.State)
+	}
+}
+
+// stoppedTimeline is the newest timeline the directory can be on: its
+// latest checkpoint's, its minimum recovery point's, or a newer one it
+// wrote (or received) a history file for. An upper bound, never less than
+// the truth: the timeline rule refuses candidates below it.
+func stoppedTimeline(s StoppedDB) uint32 {
+	if !s.Read {
+		return 0
+	}
+	return max(s.CheckpointTimeline, s.MinRecoveryTimeline, s.NewestHistory)
+}
+
+// stoppedVote decides the up-to-date rule for a voter whose database is
+// stopped, from its data directory read at or after since; ok is false when
+// there is no such read (the WAL rules of voteDecision decide).
+//
+// A server that last ran out of recovery is what the old-primary exemption
+// is for: its WAL past what the standbys hold is its unacknowledged tail.
+// That is safe only together with the timeline rule, applied before with
+// stoppedTimeline: a candidate fenced mid-promotion (simulator seeds
+// 53420, 53502, 69827) that did leave recovery is on the new timeline,
+// and any candidate on that timeline streamed its WAL up to the
+// promotion, acknowledged commits included; one still in recovery is a
+// standby here and refuses.
+func stoppedVote(f voterFacts, m Message, since time.Duration) (voteVerdict, bool) {
+	if !f.stopped.Read || f.stoppedAt < since {
+		return voteVerdict{}, false
+	}
+	kind, why := judgeStopped(f.stopped)
+	switch {
+	case kind == stoppedPrimary && m.Status == nil:
+		return voteVerdict{answer: voteRefuse, rule: ruleStoppedInDoubt, why: "the candidate sent no timeline to compare with this stopped old primary's"}, true
+	case kind == stoppedPrimary:
+		return voteVerdict{answer: voteGrant, rule: ruleStoppedPrimary}, true
+	case kind == stoppedStandby:
+		return voteVerdict{answer: voteRefuse, rule: ruleStoppedStandby, why: why}, true
+	default:
+		return voteVerdict{answer: voteRefuse, rule: ruleStoppedInDoubt, why: why}, true
+	}
+}
