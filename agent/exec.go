@@ -197,6 +197,15 @@ func (s *shell) probeLocal(ctx context.Context, seq uint64) core.Event {
 			var why string
 			ev.Gone, why = s.db.PostmasterGone(ctx)
 			ev.Err += "; " + why
+			if ev.Gone {
+				// What the server's last run left behind, for the
+				// votes (core/stopped.go); unread, nothing is known.
+				if sd, err := s.db.ReadStopped(ctx); err != nil {
+					ev.Err += "; " + err.Error()
+				} else {
+					ev.Stopped = sd
+				}
+			}
 		}
 		s.observeVIP(&ev)
 		return ev
