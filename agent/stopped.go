@@ -23,7 +23,7 @@ func toStopped(sd pg.StoppedDir) core.StoppedDB {
 	return core.StoppedDB{Read: true, State: c.State,
 		CheckpointLSN: c.Checkpoint, CheckpointTimeline: c.CheckpointTLI,
 		MinRecoveryLSN: c.MinRecoveryEnd, MinRecoveryTimeline: c.MinRecoveryEndTLI,
-		NewestHistory: sd.NewestHistory}
+		NewestHistory: sd.NewestHistory, BackupLabel: sd.BackupLabel}
 }
 
 func (noDB) ReadStopped(context.Context) (core.StoppedDB, error) { return core.StoppedDB{}, errNoDB }

@@ -28,6 +28,9 @@ type StoppedDB struct {
 	// checkpoint on the new timeline shows the old timeline in pg_control,
 	// but wrote the new timeline's history file before it left recovery.
 	NewestHistory uint32
+	// BackupLabel: backup_label is there (a base backup not started yet,
+	// or a rewound directory): pg_control is not its last run's.
+	BackupLabel bool
 }
 
 // pg_control's "Database cluster state" values the vote rule tells apart.
@@ -81,6 +84,10 @@ func judgeStopped(s StoppedDB) (stoppedKind, string) {
 		return stoppedInDoubt, "data directory not read"
 	case s.CheckpointTimeline == 0:
 		return stoppedInDoubt, "pg_control names no checkpoint timeline"
+	case s.BackupLabel:
+		// pg_basebackup copies pg_control from the running primary ("in
+		// production"): a standby not started yet would pass for one.
+		return stoppedInDoubt, "this node's stopped data directory has a backup_label: pg_control does not describe its last run"
 	case s.State == ClusterShutDown || s.State == ClusterInProduction:
 		return stoppedPrimary, ""
 	case s.State == ClusterShutDownInRecovery || s.State == ClusterInArchiveRecovery:

@@ -216,6 +216,14 @@ func TestVoteDecision(t *testing.T) {
 			facts:  func(f *voterFacts) { f.wal.Reachable = false; stopped(f, "in crash recovery", 2, 0, now) },
 			rule:   ruleStoppedInDoubt,
 			answer: voteRefuse},
+		{name: "stopped \"in production\" with a backup_label (a base backup never started): refuse",
+			facts: func(f *voterFacts) {
+				f.wal = LocalDBProbe{}
+				stopped(f, ClusterInProduction, 2, 0, now)
+				f.stopped.BackupLabel = true
+			},
+			rule:   ruleStoppedInDoubt,
+			answer: voteRefuse},
 		{name: "stopped primary, candidate sent no timeline: refuse",
 			facts:  func(f *voterFacts) { f.wal = LocalDBProbe{}; stopped(f, ClusterShutDown, 2, 0, now) },
 			req:    func(m *Message) { m.Status = nil },

@@ -16,6 +16,10 @@ type StoppedDir struct {
 	// on its new timeline still shows the old one in pg_control, but wrote
 	// the new timeline's history file before it left recovery.
 	NewestHistory uint32
+	// BackupLabel: backup_label is there. pg_control then is a copy taken
+	// from a running server by pg_basebackup (or set by pg_rewind), not
+	// the record of this directory's last run.
+	BackupLabel bool
 }
 
 // ReadStopped reads the data directory of a server that is certainly not
@@ -34,8 +38,12 @@ func (d *DB) ReadStopped(ctx context.Context) (StoppedDir, error) {
 	if err != nil {
 		return StoppedDir{}, fmt.Errorf("timeline history files of %s: %w", d.cfg.Node, err)
 	}
+	label, err := d.ownerFileExists(ctx, d.dataPath("backup_label"))
+	if err != nil {
+		return StoppedDir{}, fmt.Errorf("backup_label of %s: %w", d.cfg.Node, err)
+	}
 	if gone, why := d.PostmasterGone(ctx); !gone {
 		return StoppedDir{}, fmt.Errorf("reading the stopped data directory of %s: a server started meanwhile (%s)", d.cfg.Node, why)
 	}
-	return StoppedDir{Control: cd, NewestHistory: hist}, nil
+	return StoppedDir{Control: cd, NewestHistory: hist, BackupLabel: label}, nil
 }

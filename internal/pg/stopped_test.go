@@ -48,7 +48,7 @@ func TestReadStoppedRealServer(t *testing.T) {
 			t.Fatalf("%s: %v", in.name, err)
 		}
 		t.Logf("%s stopped: %+v", in.name, s)
-		if s.Control.State != state {
+		if s.Control.State != state || s.BackupLabel && in.name != "stopnew" {
 			t.Fatalf("%s: state %q, want %q", in.name, s.Control.State, state)
 		}
 		return s
@@ -56,6 +56,17 @@ func TestReadStoppedRealServer(t *testing.T) {
 
 	if _, err := a.db.ReadStopped(ctx); err == nil || !strings.Contains(err.Error(), "may be running") {
 		t.Fatalf("running primary: %v, want a refusal to read", err)
+	}
+
+	// A base backup never started: pg_control is the running primary's
+	// copy ("in production"), and backup_label says so.
+	nb := newInstance(t, base, "stopnew")
+	if out, err := asPostgres(t, 60*time.Second, filepath.Join(pgBinDir, "pg_basebackup"), "-h", "127.0.0.1",
+		"-p", strconv.Itoa(a.port), "-U", "postgres", "-D", nb.dir, "-R", "-X", "stream", "-c", "fast", "--no-sync"); err != nil {
+		t.Fatalf("pg_basebackup: %v: %s", err, out)
+	}
+	if s := read(nb, "in production"); !s.BackupLabel {
+		t.Fatalf("base backup not started: no backup_label seen")
 	}
 
 	// A clean stop of the primary: no WAL carries data past the shutdown
