@@ -23,7 +23,8 @@ func toStopped(sd pg.StoppedDir) core.StoppedDB {
 	return core.StoppedDB{Read: true, State: c.State,
 		CheckpointLSN: c.Checkpoint, CheckpointTimeline: c.CheckpointTLI,
 		MinRecoveryLSN: c.MinRecoveryEnd, MinRecoveryTimeline: c.MinRecoveryEndTLI,
-		NewestHistory: sd.NewestHistory, BackupLabel: sd.BackupLabel}
+		NewestHistory: sd.NewestHistory, BackupLabel: sd.BackupLabel,
+		WALEnd: sd.WALEnd, WALEndWhy: sd.WALEndWhy}
 }
 
 func (noDB) ReadStopped(context.Context) (core.StoppedDB, error) { return core.StoppedDB{}, errNoDB }

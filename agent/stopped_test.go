@@ -66,10 +66,10 @@ func TestProbeReadsStoppedDirectory(t *testing.T) {
 
 // TestToStopped: every pg_control field the core reads is carried over.
 func TestToStopped(t *testing.T) {
-	got := toStopped(pg.StoppedDir{NewestHistory: 3, BackupLabel: true, Control: pg.ControlData{State: "in production",
+	got := toStopped(pg.StoppedDir{NewestHistory: 3, BackupLabel: true, WALEnd: 30, WALEndWhy: "why", Control: pg.ControlData{State: "in production",
 		Checkpoint: 10, CheckpointTLI: 2, MinRecoveryEnd: 20, MinRecoveryEndTLI: 1}})
 	want := core.StoppedDB{Read: true, State: core.ClusterInProduction, CheckpointLSN: 10, CheckpointTimeline: 2,
-		MinRecoveryLSN: 20, MinRecoveryTimeline: 1, NewestHistory: 3, BackupLabel: true}
+		MinRecoveryLSN: 20, MinRecoveryTimeline: 1, NewestHistory: 3, BackupLabel: true, WALEnd: 30, WALEndWhy: "why"}
 	if got != want {
 		t.Fatalf("%+v, want %+v", got, want)
 	}

@@ -31,6 +31,14 @@ type StoppedDB struct {
 	// BackupLabel: backup_label is there (a base backup not started yet,
 	// or a rewound directory): pg_control is not its last run's.
 	BackupLabel bool
+	// WALEnd is where the valid WAL in pg_wal ends on CheckpointTimeline,
+	// read from the latest checkpoint on (pg_waldump): the start of the
+	// first record that is not there, never before the end of the last
+	// one that is. 0: not read (the shell reads it only for a server that
+	// last ran in recovery, with no newer timeline known).
+	WALEnd LSN
+	// WALEndWhy says why WALEnd was not read.
+	WALEndWhy string
 }
 
 // pg_control's "Database cluster state" values the vote rule tells apart.
@@ -75,6 +83,9 @@ const (
 	// go past every position pg_control records (minimum recovery point,
 	// checkpoint): its position is unknown.
 	stoppedStandby
+	// stoppedStandbyAt: it last ran in recovery, and its received WAL
+	// ends at WALEnd on CheckpointTimeline.
+	stoppedStandbyAt
 )
 
 // judgeStopped reads s.
@@ -90,8 +101,16 @@ func judgeStopped(s StoppedDB) (stoppedKind, string) {
 		return stoppedInDoubt, "this node's stopped data directory has a backup_label: pg_control does not describe its last run"
 	case s.State == ClusterShutDown || s.State == ClusterInProduction:
 		return stoppedPrimary, ""
+	case (s.State == ClusterShutDownInRecovery || s.State == ClusterInArchiveRecovery) &&
+		s.WALEnd != 0 && stoppedTimeline(s) == s.CheckpointTimeline:
+		// Every byte the WAL receiver flushed is in pg_wal, so the end
+		// of the valid WAL there is at or past its received position,
+		// acknowledged commits included. Only on the checkpoint's
+		// timeline: after a timeline switch the WAL is in files of
+		// another timeline.
+		return stoppedStandbyAt, ""
 	case s.State == ClusterShutDownInRecovery || s.State == ClusterInArchiveRecovery:
-		return stoppedStandby, fmt.Sprintf("this node's database is stopped and was a standby (%q): the WAL it received is not in pg_control", s.State)
+		return stoppedStandby, fmt.Sprintf("this node's database is stopped and was a standby (%q): the WAL it received is not in pg_control, and its end in pg_wal was not read (%s)", s.State, s.WALEndWhy)
 	default:
 		return stoppedInDoubt, fmt.Sprintf("this node's database is stopped in state %q", s.State)
 	}
@@ -132,6 +151,17 @@ func stoppedVote(f voterFacts, m Message, since time.Duration) (voteVerdict, boo
 		return voteVerdict{answer: voteGrant, rule: ruleStoppedPrimary}, true
 	case kind == stoppedStandby:
 		return voteVerdict{answer: voteRefuse, rule: ruleStoppedStandby, why: why}, true
+	case kind == stoppedStandbyAt && m.Status == nil:
+		return voteVerdict{answer: voteRefuse, rule: ruleStoppedInDoubt, why: "the candidate sent no WAL position to compare with this stopped standby's"}, true
+	case kind == stoppedStandbyAt:
+		// The up-to-date rule, with the position read from pg_wal (the
+		// timeline rule has refused older timelines).
+		tl, end := f.stopped.CheckpointTimeline, f.stopped.WALEnd
+		if m.Status.Timeline == tl && m.Status.ReceivedLSN < end {
+			return voteVerdict{answer: voteRefuse, rule: ruleLessWAL,
+				why: fmt.Sprintf("candidate received %d/%s, this stopped standby's WAL ends at %d/%s", m.Status.Timeline, m.Status.ReceivedLSN, tl, end)}, true
+		}
+		return voteVerdict{answer: voteGrant, rule: ruleStoppedStandbyAt}, true
 	default:
 		return voteVerdict{answer: voteRefuse, rule: ruleStoppedInDoubt, why: why}, true
 	}

@@ -93,9 +93,12 @@ const (
 	ruleLessWAL       voteRule = "less WAL"             // refuse
 	ruleUpToDate      voteRule = "up to date"           // grant
 	// A voter whose database is stopped (stopped.go).
-	ruleStoppedPrimary voteRule = "stopped old primary"       // grant
-	ruleStoppedStandby voteRule = "stopped standby"           // refuse
-	ruleStoppedInDoubt voteRule = "stopped database in doubt" // refuse
+	ruleStoppedPrimary voteRule = "stopped old primary" // grant
+	ruleStoppedStandby voteRule = "stopped standby"     // refuse
+	// ruleStoppedStandbyAt: its WAL end read from pg_wal, as far as the
+	// candidate's (else ruleLessWAL).
+	ruleStoppedStandbyAt voteRule = "stopped standby, WAL end read" // grant
+	ruleStoppedInDoubt   voteRule = "stopped database in doubt"     // refuse
 	// A resume request (Message.Resume, resume_primary.go).
 	ruleNewerPrimary   voteRule = "another primary since" // refuse
 	ruleNoNewerPrimary voteRule = "no primary since"      // grant

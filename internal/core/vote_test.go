@@ -211,6 +211,40 @@ func TestVoteDecision(t *testing.T) {
 			},
 			rule:   ruleStoppedStandby,
 			answer: voteRefuse},
+		// ruleStoppedStandbyAt
+		{name: "stopped standby, its WAL end read from pg_wal, candidate as far: grant",
+			facts: func(f *voterFacts) {
+				f.role, f.wal.Reachable = RoleIdle, false
+				stopped(f, ClusterInArchiveRecovery, 2, 2, now)
+				f.stopped.WALEnd = 100
+			},
+			rule:   ruleStoppedStandbyAt,
+			answer: voteGrant},
+		{name: "stopped standby, its WAL end read from pg_wal, candidate on a newer timeline with less: grant",
+			facts: func(f *voterFacts) {
+				f.role, f.wal.Reachable = RoleIdle, false
+				stopped(f, ClusterShutDownInRecovery, 2, 0, now)
+				f.stopped.WALEnd = 500
+			},
+			req:    func(m *Message) { m.Status.Timeline = 3 },
+			rule:   ruleStoppedStandbyAt,
+			answer: voteGrant},
+		{name: "stopped standby, its WAL end read from pg_wal, candidate received less: refuse",
+			facts: func(f *voterFacts) {
+				f.role, f.wal.Reachable = RoleIdle, false
+				stopped(f, ClusterInArchiveRecovery, 2, 0, now)
+				f.stopped.WALEnd = 101
+			},
+			rule:   ruleLessWAL,
+			answer: voteRefuse},
+		{name: "stopped standby, WAL end read but a newer timeline's history file: refuse (its WAL is in other files)",
+			facts: func(f *voterFacts) {
+				f.role, f.wal.Reachable = RoleIdle, false
+				stopped(f, ClusterInArchiveRecovery, 1, 2, now)
+				f.stopped.WALEnd = 50
+			},
+			rule:   ruleStoppedStandby,
+			answer: voteRefuse},
 		// ruleStoppedInDoubt
 		{name: "database stopped while in crash recovery: refuse",
 			facts:  func(f *voterFacts) { f.wal.Reachable = false; stopped(f, "in crash recovery", 2, 0, now) },

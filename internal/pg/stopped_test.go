@@ -77,6 +77,9 @@ func TestReadStoppedRealServer(t *testing.T) {
 	waitReplayed(t, a, b)
 	a.pgctl("-m", "fast", "-w", "stop")
 	s := read(a, "shut down")
+	if s.WALEnd != 0 || s.WALEndWhy != "not a standby" {
+		t.Fatalf("primary stopped: WAL end %s (%s), want none read", s.WALEnd, s.WALEndWhy)
+	}
 	if s.Control.Checkpoint < written || s.Control.CheckpointTLI != 1 || s.NewestHistory != 0 {
 		t.Fatalf("clean stop: checkpoint %d/%s, history %d; want timeline 1 at or past %s, no history", s.Control.CheckpointTLI, s.Control.Checkpoint, s.NewestHistory, written)
 	}
@@ -85,12 +88,28 @@ func TestReadStoppedRealServer(t *testing.T) {
 	// The standby, stopped cleanly and immediately (no checkpoint, as a
 	// crash leaves it; the kill -9 cases come last: without a reaping
 	// init here, a killed postmaster's zombie blocks a restart).
-	b.pgctl("-m", "fast", "-w", "stop")
-	read(b, "shut down in recovery")
-	b.start()
-	b.pgctl("-m", "immediate", "-w", "stop")
-	read(b, "in archive recovery")
-	b.start()
+	// pg_wal's valid WAL ends at or past what it received (every
+	// acknowledged commit), and not past what the primary wrote.
+	walEnd := func(state string) {
+		t.Helper()
+		a.mustSQL("INSERT INTO t SELECT generate_series(1, 1000)")
+		waitReplayed(t, a, b)
+		received := mustLSN(t, b.mustSQL("SELECT pg_last_wal_receive_lsn()"))
+		if state == "shut down in recovery" {
+			b.pgctl("-m", "fast", "-w", "stop")
+		} else {
+			b.pgctl("-m", "immediate", "-w", "stop")
+		}
+		s := read(b, state)
+		flushed := mustLSN(t, a.mustSQL("SELECT pg_current_wal_flush_lsn()"))
+		if s.WALEnd == 0 || s.WALEnd < received || s.WALEnd > flushed {
+			t.Fatalf("%s: WAL end %s (%s); want at or past %s received, at most %s flushed on the primary", state, s.WALEnd, s.WALEndWhy, received, flushed)
+		}
+		t.Logf("measured: %s: received %s, WAL end read %s, primary flushed %s", state, received, s.WALEnd, flushed)
+		b.start()
+	}
+	walEnd("shut down in recovery")
+	walEnd("in archive recovery")
 
 	// kill -9 of the primary: "in production", its end unknown.
 	waitReplayed(t, a, b)

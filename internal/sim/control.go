@@ -69,6 +69,10 @@ func stoppedDir(d *fakeDB) core.StoppedDB {
 	if d.ctl.minRecLSN != 0 || d.ctl.minRecTL != 0 {
 		s.MinRecoveryLSN, s.MinRecoveryTimeline = d.ctl.minRecLSN, uint32(d.ctl.minRecTL+1)
 	}
+	if d.inRecovery && d.tl == d.ctl.ckptTL {
+		// pg_waldump from the checkpoint: every byte received is there.
+		s.WALEnd = d.lsn
+	}
 	if d.tl > 0 {
 		// The history file of the newest timeline it was on (written when
 		// it promoted to it, or streamed from its primary).
