@@ -34,26 +34,29 @@ func (d *stoppedDB) ReadStopped(context.Context) (core.StoppedDB, error) {
 	return d.dir, d.err
 }
 
-// TestProbeReadsStoppedDirectory: a probe that finds the server certainly
-// gone reports what its data directory says; one in doubt does not read
-// it, and a failed read is reported as nothing known, with the error.
+// TestProbeReadsStoppedDirectory: a probe for a vote that finds the server
+// certainly gone reports what its data directory says; one in doubt, or a
+// routine check, does not read it, and a failed read is reported as
+// nothing known, with the error.
 func TestProbeReadsStoppedDirectory(t *testing.T) {
 	dir := core.StoppedDB{Read: true, State: core.ClusterShutDown, CheckpointLSN: 0x818080, CheckpointTimeline: 1}
 	tests := []struct {
 		name    string
 		db      *stoppedDB
+		routine bool // a routine check, not one for a vote
 		want    core.StoppedDB
 		reads   int
 		errPart string
 	}{
 		{name: "gone: read", db: &stoppedDB{gone: true, dir: dir}, want: dir, reads: 1},
+		{name: "gone, a routine check: not read (too slow for every check)", db: &stoppedDB{gone: true, dir: dir}, routine: true, reads: 0},
 		{name: "postmaster in doubt: not read", db: &stoppedDB{gone: false, dir: dir}, reads: 0},
 		{name: "gone, read failed: nothing known", db: &stoppedDB{gone: true, err: errors.New("pg_controldata: boom")}, reads: 1, errPart: "pg_controldata: boom"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &shell{log: slog.New(slog.DiscardHandler), db: tc.db}
-			ev := s.probeLocal(context.Background(), 7).(core.LocalDBProbe)
+			ev := s.probeLocal(context.Background(), core.ProbeLocalDB{Seq: 7, ReadStopped: !tc.routine}).(core.LocalDBProbe)
 			if ev.Reachable || ev.Gone != tc.db.gone || ev.Stopped != tc.want || tc.db.reads != tc.reads {
 				t.Fatalf("probe %+v after %d reads; want gone %v, stopped %+v, %d reads", ev, tc.db.reads, tc.db.gone, tc.want, tc.reads)
 			}

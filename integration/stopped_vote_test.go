@@ -69,3 +69,54 @@ func TestTwoDatabasesRestartedOldPrimaryVotes(t *testing.T) {
 		t.Errorf("the old primary's data directory has no standby.signal fence: %v", err)
 	}
 }
+
+// Three databases, no witness: n3's standby postmaster is killed (its agent
+// goes Idle, its database down), then n1's postmaster and agent are killed.
+// n2 needs n3's vote. n3 reads where its WAL ends in pg_wal (pg_waldump) and,
+// n2 having received at least as much, grants; before, a standby whose
+// database was down refused every vote (issue 11) and nothing was promoted.
+func TestStoppedStandbyVotesByItsWALEnd(t *testing.T) {
+	// No VIP: n1's killed agent would leave it on n1's live host, and
+	// check.vip.before.promotion would (rightly) stop the promotion.
+	c, ctx := startCluster(t, harness.ClusterOptions{DBHosts: 3, NoWitness: true,
+		Props: map[string]string{"virtual.ip": "", "virtual.ip.interface": "", "virtual.ip.prefix": ""}})
+	n1, n2, n3 := c.DB[0], c.DB[1], c.DB[2]
+	if _, err := n3.KillPostmaster(); err != nil {
+		t.Fatal(err)
+	}
+	// n3's agent finds its database failed and goes Idle.
+	err := harness.Eventually(ctx, 60*time.Second, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+		for _, l := range c.Configs["n3"].Notifications() {
+			if strings.Contains(l, "Standby database failure") {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("no standby database failure notification from n3 yet")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent := c.Agent("n1")
+	agent.Kill()
+	if _, err := n1.KillPostmaster(); err != nil {
+		t.Fatal(err)
+	}
+	fault := time.Now()
+	err = harness.Eventually(ctx, 90*time.Second, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		ok, err := n2.Writable(ctx)
+		return ok, fmt.Errorf("n2 writable %v: %v", ok, err)
+	})
+	if err != nil {
+		t.Fatalf("n2 was not promoted: %v", err)
+	}
+	t.Logf("measured: n2 took writes %v after the fault", time.Since(fault).Round(time.Millisecond))
+	log := c.Agent("n3").Log()
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "vote") {
+			t.Logf("n3: %s", l)
+		}
+	}
+	if !strings.Contains(log, "vote granted") {
+		t.Errorf("n3, its database stopped, logged no granted vote")
+	}
+}

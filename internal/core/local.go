@@ -47,9 +47,11 @@ type localMon struct {
 	idle      idleReason
 	// gone counts the checks in a row that found the server certainly gone.
 	gone int
-	// answeredAt is when a probe last answered, whatever it found;
-	// stopped is the data directory read by the last probe that found the
-	// server gone, at stoppedAt (zero once a probe reaches the server).
+	// voteSeq is the probe a vote asked for (probeForVote), answeredAt
+	// when such a probe last answered, whatever it found; stopped is the
+	// data directory read by the last probe that found the server gone,
+	// at stoppedAt (zero once a probe reaches the server).
+	voteSeq    uint64
 	answeredAt time.Duration
 	stopped    StoppedDB
 	stoppedAt  time.Duration

@@ -59,13 +59,28 @@ const (
 // noteStopped keeps what a probe read from a stopped data directory, for
 // the vote rules; a probe that reached the server forgets it.
 func (n *Node) noteStopped(e LocalDBProbe) {
-	n.local.answeredAt = n.now
+	if e.Seq != 0 && e.Seq == n.local.voteSeq {
+		n.local.answeredAt = n.now
+	}
 	switch {
 	case e.Reachable:
 		n.local.stopped, n.local.stoppedAt = StoppedDB{}, 0
 	case e.Gone && e.Stopped.Read:
 		n.local.stopped, n.local.stoppedAt = e.Stopped, n.now
 	}
+}
+
+// probeForVote is a check of the local database for a vote: a routine
+// probe, that also reads the data directory if the server is certainly
+// gone. It may take longer than a check period (pg_waldump reads the WAL
+// since the last checkpoint): bounded by remote.timeout, what a vote
+// request waits for anyway.
+func (n *Node) probeForVote() {
+	seq := n.await(pendingOp{awaits: awaitProbe})
+	n.local.inflight = seq
+	n.local.voteSeq = seq
+	n.local.nextProbe = n.now + n.p.LocalPeriod
+	n.emit(ProbeLocalDB{Seq: seq, Timeout: max(n.p.LocalPeriod, n.p.RemoteTimeout), ReadStopped: true})
 }
 
 // stoppedKind is what a stopped database's control file proves about the

@@ -143,7 +143,8 @@ type voterFacts struct {
 	// wal is the last local probe, walReadAt when a probe last succeeded.
 	wal       LocalDBProbe
 	walReadAt time.Duration
-	// probedAt is when a local probe last answered, whatever it found;
+	// probedAt is when a probe for a vote last answered, whatever it
+	// found;
 	// stopped is the data directory of a stopped database as the last
 	// probe that found it gone read it, at stoppedAt (stopped.go).
 	probedAt  time.Duration
@@ -293,7 +294,7 @@ func (n *Node) onVoteReqAt(from NodeID, m Message, since time.Duration) {
 	switch v.answer {
 	case voteDefer, voteReadWALFirst:
 		if v.answer == voteReadWALFirst && n.local.inflight == 0 {
-			n.probe(false)
+			n.probeForVote()
 		}
 		if n.voter.pending == nil || n.voter.pending.Epoch <= m.Epoch {
 			mm := m

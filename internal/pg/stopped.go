@@ -2,8 +2,11 @@ package pg
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -62,7 +65,7 @@ func (d *DB) ReadStopped(ctx context.Context) (StoppedDir, error) {
 	case max(cd.MinRecoveryEndTLI, hist) > cd.CheckpointTLI:
 		sd.WALEndWhy = fmt.Sprintf("timeline %d is newer than the checkpoint's %d", max(cd.MinRecoveryEndTLI, hist), cd.CheckpointTLI)
 	default:
-		end, err := d.walEnd(ctx, cd.CheckpointTLI, cd.Checkpoint)
+		end, err := d.walEnd(ctx, cd.CheckpointTLI, cd.Checkpoint, cd.SegmentSize)
 		if err != nil {
 			sd.WALEndWhy = err.Error()
 		} else {
@@ -72,36 +75,118 @@ func (d *DB) ReadStopped(ctx context.Context) (StoppedDir, error) {
 	return sd, nil
 }
 
-// walEndLine is pg_waldump's last line when it reaches the end of the
-// valid WAL: the last record read, and where the next one should have
-// started.
-var walEndLine = regexp.MustCompile(`^pg_waldump: error: error in WAL record at ([0-9A-F]+/[0-9A-F]+): invalid record length at ([0-9A-F]+/[0-9A-F]+): wanted \d+, got 0$`)
+// walEndLength is pg_waldump's last line when the WAL ends within a
+// page: zeroes where the next record should start.
+var walEndLength = regexp.MustCompile(`^pg_waldump: error: error in WAL record at [0-9A-F]+/[0-9A-F]+: invalid record length at ([0-9A-F]+/[0-9A-F]+): wanted \d+, got 0$`)
+
+// walEndPage is pg_waldump's last line when the WAL ends at a page: the
+// page's header is not one written for this position (a preallocated or
+// recycled segment's old or zeroed content).
+var walEndPage = regexp.MustCompile(`^pg_waldump: error: error in WAL record at [0-9A-F]+/[0-9A-F]+: (?:invalid magic number [0-9A-F]+|unexpected pageaddr [0-9A-F]+/[0-9A-F]+) in log segment ([0-9A-F]{24}), offset (\d+)$`)
 
 // walEnd reads the WAL in pg_wal on timeline tli from the record at start
-// (pg_waldump -q, as the service owner) and returns where it ends: the
-// start of the record that is not there, which is where the last valid
-// record ended (what a standby reports as received). Only a zero-length
-// record counts as the end (what lies past the last write in a
-// preallocated or recycled segment); any other ending (a missing segment,
-// a checksum failure, a new segment's header) is an error, not an end:
-// the WAL may go on.
-func (d *DB) walEnd(ctx context.Context, tli uint32, start LSN) (LSN, error) {
+// (pg_waldump -q, as the service owner) up to the end of the newest
+// segment file of that timeline, and returns where the valid WAL ends: at
+// or past the end of the last record there, which is what a standby
+// reports as received (its WAL receiver writes and flushes every byte it
+// received into these files, in order). The ends it accepts: that
+// segment's end (every record valid to there, nothing can have been
+// received past an existing file), zeroes where a record should start, or
+// a page whose header was not written for its position. Anything else (a
+// missing segment in between, a bad checksum, a timeout) is an error: the
+// WAL may go on past it.
+func (d *DB) walEnd(ctx context.Context, tli uint32, start LSN, segSize uint64) (LSN, error) {
+	fail := func(f string, a ...any) (LSN, error) {
+		return InvalidLSN, fmt.Errorf("WAL end of %s on timeline %d from %s: %s", d.cfg.Node, tli, start, fmt.Sprintf(f, a...))
+	}
+	if segSize == 0 || segSize&(segSize-1) != 0 {
+		return fail("WAL segment size %d unknown", segSize)
+	}
+	names, err := d.walNames(ctx)
+	if err != nil {
+		return fail("%v", err)
+	}
+	var last uint64
+	found := false
+	for _, n := range names {
+		if seg, ok := segmentNo(n, tli, segSize); ok && (!found || seg > last) {
+			last, found = seg, true
+		}
+	}
+	if !found {
+		return fail("no WAL segment of the timeline in pg_wal")
+	}
+	bound := LSN((last + 1) * segSize)
+	if bound <= start {
+		return fail("newest segment ends at %s", bound)
+	}
+	// -e bounds the read by what exists: past it pg_waldump would wait
+	// for the next segment to appear (ten times half a second).
 	out, err := d.runOwner(ctx, nil, "env", "LC_ALL=C", "LANG=C", d.pgBin("pg_waldump"), "-q",
-		"-p", d.dataPath("pg_wal"), "-t", fmt.Sprint(tli), "-s", start.String())
+		"-p", d.dataPath("pg_wal"), "-t", fmt.Sprint(tli), "-s", start.String(), "-e", bound.String())
 	if err == nil {
-		return InvalidLSN, fmt.Errorf("pg_waldump of %s from %d/%s: no end of WAL reported (%q)", d.cfg.Node, tli, start, out)
+		return bound, nil
 	}
-	last := out
-	if i := strings.LastIndexByte(out, '\n'); i >= 0 {
-		last = out[i+1:]
+	lastLine := strings.TrimSpace(out)
+	if i := strings.LastIndexByte(lastLine, '\n'); i >= 0 {
+		lastLine = lastLine[i+1:]
 	}
-	m := walEndLine.FindStringSubmatch(strings.TrimSpace(last))
-	if m == nil {
-		return InvalidLSN, fmt.Errorf("pg_waldump of %s from %d/%s: not an end of WAL: %w", d.cfg.Node, tli, start, err)
+	var end LSN
+	if m := walEndLength.FindStringSubmatch(lastLine); m != nil {
+		end, err = ParseLSN(m[1])
+		if err != nil {
+			return fail("%q: %v", lastLine, err)
+		}
+	} else if m := walEndPage.FindStringSubmatch(lastLine); m != nil {
+		seg, ok := segmentNo(m[1], tli, segSize)
+		off, perr := strconv.ParseUint(m[2], 10, 64)
+		if !ok || perr != nil || off >= segSize {
+			return fail("%q: not a segment of the timeline", lastLine)
+		}
+		end = LSN(seg*segSize + off)
+	} else {
+		return fail("not an end of WAL: %v", err)
 	}
-	end, perr := ParseLSN(m[2])
-	if perr != nil || end < start {
-		return InvalidLSN, fmt.Errorf("pg_waldump of %s from %d/%s: end %q: %v", d.cfg.Node, tli, start, m[2], perr)
+	if end < start || end > bound {
+		return fail("end %s outside %s..%s", end, start, bound)
 	}
 	return end, nil
+}
+
+// segmentNo is the segment number of a WAL segment file name of timeline
+// tli (TTTTTTTTXXXXXXXXYYYYYYYY: the segment is X * segments per 4 GB + Y).
+func segmentNo(name string, tli uint32, segSize uint64) (uint64, bool) {
+	if len(name) != 24 {
+		return 0, false
+	}
+	t, err1 := strconv.ParseUint(name[:8], 16, 32)
+	hi, err2 := strconv.ParseUint(name[8:16], 16, 32)
+	lo, err3 := strconv.ParseUint(name[16:], 16, 32)
+	perXLogID := uint64(0x100000000) / segSize
+	if err1 != nil || err2 != nil || err3 != nil || uint32(t) != tli || lo >= perXLogID {
+		return 0, false
+	}
+	return hi*perXLogID + lo, true
+}
+
+// walNames lists pg_wal, as the service owner if this process may not.
+func (d *DB) walNames(ctx context.Context) ([]string, error) {
+	dir := d.dataPath("pg_wal")
+	ents, err := os.ReadDir(dir)
+	switch {
+	case err == nil:
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		return names, nil
+	case errors.Is(err, os.ErrPermission):
+		out, err := d.runOwner(ctx, nil, "ls", "-1", dir)
+		if err != nil {
+			return nil, fmt.Errorf("list %s as %s: %w", dir, d.cfg.ServiceOwner, err)
+		}
+		return strings.Fields(out), nil
+	default:
+		return nil, fmt.Errorf("list %s: %w", dir, err)
+	}
 }

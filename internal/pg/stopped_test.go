@@ -90,9 +90,14 @@ func TestReadStoppedRealServer(t *testing.T) {
 	// init here, a killed postmaster's zombie blocks a restart).
 	// pg_wal's valid WAL ends at or past what it received (every
 	// acknowledged commit), and not past what the primary wrote.
-	walEnd := func(state string) {
+	walEnd := func(state string, switchWAL bool) {
 		t.Helper()
 		a.mustSQL("INSERT INTO t SELECT generate_series(1, 1000)")
+		if switchWAL {
+			// The WAL ends at a segment's end: no next segment yet, or
+			// a recycled one.
+			a.mustSQL("SELECT pg_switch_wal()")
+		}
 		waitReplayed(t, a, b)
 		received := mustLSN(t, b.mustSQL("SELECT pg_last_wal_receive_lsn()"))
 		if state == "shut down in recovery" {
@@ -108,8 +113,10 @@ func TestReadStoppedRealServer(t *testing.T) {
 		t.Logf("measured: %s: received %s, WAL end read %s, primary flushed %s", state, received, s.WALEnd, flushed)
 		b.start()
 	}
-	walEnd("shut down in recovery")
-	walEnd("in archive recovery")
+	walEnd("shut down in recovery", false)
+	walEnd("in archive recovery", false)
+	walEnd("in archive recovery", true)
+	walEnd("in archive recovery", true)
 
 	// kill -9 of the primary: "in production", its end unknown.
 	waitReplayed(t, a, b)

@@ -55,7 +55,7 @@ func (w *World) exec(n *simNode, a core.Action) {
 	case core.Persist:
 		w.onPersist(n, a.State)
 	case core.ProbeLocalDB:
-		w.probeLocal(n, a.Seq, a.Timeout)
+		w.probeLocal(n, a)
 	case core.CheckRemoteDB:
 		t := w.byID[a.Node]
 		d := w.lat(2*time.Millisecond, 20*time.Millisecond)
@@ -176,7 +176,8 @@ func (w *World) vipAnswers(from *simNode) bool {
 	return false
 }
 
-func (w *World) probeLocal(n *simNode, seq uint64, timeout time.Duration) {
+func (w *World) probeLocal(n *simNode, a core.ProbeLocalDB) {
+	seq, timeout := a.Seq, a.Timeout
 	d := n.db
 	if d == nil {
 		return
@@ -187,7 +188,13 @@ func (w *World) probeLocal(n *simNode, seq uint64, timeout time.Duration) {
 		})
 		return
 	}
-	w.result(n, w.lat(time.Millisecond, 10*time.Millisecond), func() core.Event { return w.dbStatus(n, seq) })
+	w.result(n, w.lat(time.Millisecond, 10*time.Millisecond), func() core.Event {
+		p := w.dbStatus(n, seq)
+		if d := n.db; !d.up && a.ReadStopped {
+			p.Stopped = stoppedDir(d)
+		}
+		return p
+	})
 }
 
 func (w *World) dbStatus(n *simNode, seq uint64) core.LocalDBProbe {
@@ -195,11 +202,7 @@ func (w *World) dbStatus(n *simNode, seq uint64) core.LocalDBProbe {
 	if !d.up || d.hung {
 		// A stopped server has no postmaster: the shell would find it
 		// certainly gone.
-		p := core.LocalDBProbe{Seq: seq, Err: "connection refused", Gone: !d.up}
-		if !d.up {
-			p.Stopped = stoppedDir(d)
-		}
-		return p
+		return core.LocalDBProbe{Seq: seq, Err: "connection refused", Gone: !d.up}
 	}
 	p := core.LocalDBProbe{Seq: seq, Reachable: true, InRecovery: d.inRecovery, ReplayPaused: d.paused, Timeline: uint32(d.tl + 1)}
 	if d.inRecovery {
