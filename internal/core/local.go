@@ -47,11 +47,14 @@ type localMon struct {
 	idle      idleReason
 	// gone counts the checks in a row that found the server certainly gone.
 	gone int
-	// voteSeq is the probe a vote asked for (probeForVote), answeredAt
-	// when such a probe last answered, whatever it found; stopped is the
-	// data directory read by the last probe that found the server gone,
-	// at stoppedAt (zero once a probe reaches the server).
+	// voteSeq is the probe a vote asked for (probeForVote), issued at
+	// voteAt; answeredAt is when the last such probe that answered was
+	// issued, whatever it found; stopped is the data directory read by
+	// the last probe that found the server gone, issued at stoppedAt (zero
+	// once a probe reaches the server). Issue times: the read happened
+	// no earlier.
 	voteSeq    uint64
+	voteAt     time.Duration
 	answeredAt time.Duration
 	stopped    StoppedDB
 	stoppedAt  time.Duration

@@ -59,14 +59,16 @@ const (
 // noteStopped keeps what a probe read from a stopped data directory, for
 // the vote rules; a probe that reached the server forgets it.
 func (n *Node) noteStopped(e LocalDBProbe) {
+	at := n.now // a routine probe: no issue time kept (it reads no directory)
 	if e.Seq != 0 && e.Seq == n.local.voteSeq {
-		n.local.answeredAt = n.now
+		at = n.local.voteAt
+		n.local.answeredAt = at
 	}
 	switch {
 	case e.Reachable:
 		n.local.stopped, n.local.stoppedAt = StoppedDB{}, 0
 	case e.Gone && e.Stopped.Read:
-		n.local.stopped, n.local.stoppedAt = e.Stopped, n.now
+		n.local.stopped, n.local.stoppedAt = e.Stopped, at
 	}
 }
 
@@ -78,7 +80,7 @@ func (n *Node) noteStopped(e LocalDBProbe) {
 func (n *Node) probeForVote() {
 	seq := n.await(pendingOp{awaits: awaitProbe})
 	n.local.inflight = seq
-	n.local.voteSeq = seq
+	n.local.voteSeq, n.local.voteAt = seq, n.now
 	n.local.nextProbe = n.now + n.p.LocalPeriod
 	n.emit(ProbeLocalDB{Seq: seq, Timeout: max(n.p.LocalPeriod, n.p.RemoteTimeout), ReadStopped: true})
 }

@@ -69,3 +69,19 @@ func TestStoppedVoterReadsItsDataDirectory(t *testing.T) {
 		})
 	}
 }
+
+// TestStoppedReadTimedAtItsProbe: a stopped directory counts as read when
+// the probe that read it was issued, not when it answered (pg_waldump may
+// take a while): a vote request that arrived in between needs a new read.
+func TestStoppedReadTimedAtItsProbe(t *testing.T) {
+	h := newHarness(t, "10.0.0.1", KindDatabase, Persisted{Epoch: 1, Primary: "10.0.0.1", Fenced: true}, LocalDBProbe{Err: "connection refused", Gone: true},
+		Member{ID: "10.0.0.1", Kind: KindDatabase, State: MemberAlive}, Member{ID: "10.0.0.2", Kind: KindDatabase, State: MemberAlive})
+	h.n.probeForVote()
+	issued, seq := h.now, h.n.local.voteSeq
+	h.now += time.Second
+	h.n.Step(h.now, LocalDBProbe{Seq: seq, Err: "connection refused", Gone: true,
+		Stopped: StoppedDB{Read: true, State: ClusterInProduction, CheckpointTimeline: 1}})
+	if f := h.n.voterFacts(); f.stoppedAt != issued || f.probedAt != issued || !f.stopped.Read {
+		t.Fatalf("read at %v, probed at %v (stopped %+v); want both at the issue time %v", f.stoppedAt, f.probedAt, f.stopped, issued)
+	}
+}
