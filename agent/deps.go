@@ -33,6 +33,9 @@ type localDB interface {
 	// PostmasterGone: certainly no postmaster of this data directory
 	// runs (pg.DB.PostmasterGone); why says what was found or in doubt.
 	PostmasterGone(ctx context.Context) (gone bool, why string)
+	// ReadStopped reads the data directory of a server certainly not
+	// running (pg.DB.ReadStopped) for the core's vote rules.
+	ReadStopped(ctx context.Context) (core.StoppedDB, error)
 	Stop(ctx context.Context) error
 	Start(ctx context.Context) error
 	// Promote promotes and returns once the server takes writes;

@@ -28,7 +28,7 @@ func (s *shell) do(ctx context.Context, a core.Action) error {
 	case core.Send:
 		s.send(ctx, a)
 	case core.ProbeLocalDB:
-		s.async(ctx, a.Timeout, func(ctx context.Context) core.Event { return s.probeLocal(ctx, a.Seq) })
+		s.async(ctx, a.Timeout, func(ctx context.Context) core.Event { return s.probeLocal(ctx, a) })
 	case core.CheckRemoteDB:
 		s.async(ctx, a.Timeout, func(ctx context.Context) core.Event {
 			st, err := s.remote.Probe(ctx, string(a.Node))
@@ -227,7 +227,8 @@ func (s *shell) followOnly(ctx context.Context, a core.FollowPrimary) error {
 	return nil
 }
 
-func (s *shell) probeLocal(ctx context.Context, seq uint64) core.Event {
+func (s *shell) probeLocal(ctx context.Context, a core.ProbeLocalDB) core.Event {
+	seq := a.Seq
 	if s.db == nil {
 		return core.LocalDBProbe{Seq: seq, Err: "no local database (witness)"}
 	}
@@ -248,6 +249,15 @@ func (s *shell) probeLocal(ctx context.Context, seq uint64) core.Event {
 			var why string
 			ev.Gone, why = s.db.PostmasterGone(ctx)
 			ev.Err += "; " + why
+			if ev.Gone && a.ReadStopped {
+				// What the server's last run left behind, for the
+				// votes (core/stopped.go); unread, nothing is known.
+				if sd, err := s.db.ReadStopped(ctx); err != nil {
+					ev.Err += "; " + err.Error()
+				} else {
+					ev.Stopped = sd
+				}
+			}
 		}
 		s.observeVIP(&ev)
 		return ev

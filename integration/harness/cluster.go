@@ -265,14 +265,19 @@ func (c *Cluster) EFM(ctx context.Context, h *Host, args ...string) (string, err
 	return RunEFM(ctx, h, c.Bin, c.Configs[h.Name], args...)
 }
 
-// WaitHealthy polls `efm cluster-status` on the witness until it exits 0
-// (every agent up, a primary, standbys up and in sync) and returns its last
-// output; on timeout the error carries that output.
+// WaitHealthy polls `efm cluster-status` on the witness (the last database
+// host with NoWitness) until it exits 0 (every agent up, a primary,
+// standbys up and in sync) and returns its last output; on timeout the
+// error carries that output.
 func (c *Cluster) WaitHealthy(ctx context.Context, timeout time.Duration) (string, error) {
 	var out string
+	on := c.Witness
+	if on == nil {
+		on = c.DB[len(c.DB)-1].Host
+	}
 	err := Eventually(ctx, timeout, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
 		var err error
-		out, err = c.EFM(ctx, c.Witness, "cluster-status", c.Name)
+		out, err = c.EFM(ctx, on, "cluster-status", c.Name)
 		return err == nil, err
 	})
 	if err != nil {

@@ -28,6 +28,10 @@ type Persist struct{ State Persisted }
 type ProbeLocalDB struct {
 	Seq     uint64
 	Timeout time.Duration
+	// ReadStopped: if the server is certainly gone, also read its data
+	// directory (LocalDBProbe.Stopped). Only a vote asks: the read runs
+	// pg_controldata and pg_waldump, too slow for every check.
+	ReadStopped bool
 }
 
 // CheckRemoteDB connects directly to Node's database (not through its agent)

@@ -53,7 +53,7 @@ func (n *Node) readWALForVote(since time.Duration) {
 		return
 	}
 	if n.local.inflight == 0 {
-		n.probe(false)
+		n.probeForVote()
 	}
 }
 
@@ -66,12 +66,12 @@ func (n *Node) voteDetached(op pendingOp, e DBOpResult) {
 		d.failedAt = n.now
 		n.log(slog.LevelWarn, "could not detach the WAL receiver before voting; the vote waits", "err", e.Err)
 		if n.local.inflight == 0 {
-			n.probe(false) // a database gone down answers as unreadable
+			n.probeForVote() // a database gone down answers as unreadable
 		}
 		return
 	}
 	d.at, d.ok = op.issuedAt, true
 	if n.local.inflight == 0 {
-		n.probe(false)
+		n.probeForVote()
 	}
 }

@@ -50,7 +50,10 @@ type LocalDBProbe struct {
 	// (a timeout, an authentication error, a server shutting down or
 	// starting up) leaves it false: no answer, waited out as EFM does.
 	Gone bool
-	Err  string
+	// Stopped is what the shell read from the data directory of a server
+	// it found certainly gone (Gone): zero unless it read it (stopped.go).
+	Stopped StoppedDB
+	Err     string
 }
 
 // MembershipChanged carries the whole current view, self included.

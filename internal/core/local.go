@@ -50,6 +50,17 @@ type localMon struct {
 	idle      idleReason
 	// gone counts the checks in a row that found the server certainly gone.
 	gone int
+	// voteSeq is the probe a vote asked for (probeForVote), issued at
+	// voteAt; answeredAt is when the last such probe that answered was
+	// issued, whatever it found; stopped is the data directory read by
+	// the last probe that found the server gone, issued at stoppedAt (zero
+	// once a probe reaches the server). Issue times: the read happened
+	// no earlier.
+	voteSeq    uint64
+	voteAt     time.Duration
+	answeredAt time.Duration
+	stopped    StoppedDB
+	stoppedAt  time.Duration
 
 	askRound    uint64
 	askDeadline time.Duration
@@ -96,6 +107,7 @@ func (n *Node) onLocalProbe(e LocalDBProbe) {
 		n.log(slog.LevelWarn, "local database check failed", "certainly_gone", e.Gone, "gone_checks", n.local.gone, "err", e.Err)
 	}
 	n.reconcileVIP(e)
+	n.noteStopped(e)
 	if e.Reachable {
 		n.local.last = e
 		n.local.lastOK = n.now

@@ -362,8 +362,12 @@ func TestAutoResume(t *testing.T) {
 func TestFencedNodeVotesByItsLastProbe(t *testing.T) {
 	f := voterFacts{self: oldPrimary, kind: KindDatabase, role: RoleIdle, promotable: true, now: time.Hour, epoch: 1, primary: newPrimary, fenced: true}
 	m := Message{Type: MsgVoteReq, Epoch: 2, Target: newPrimary, Status: &NodeStatus{Role: RoleStandby, Kind: KindDatabase, InRecovery: true, ReceivedLSN: 10, Timeline: 2}}
+	if v := voteDecision(f, m, time.Hour); v.answer != voteReadWALFirst {
+		t.Fatalf("fenced, no probe: %s (%s), want a probe first", v.answer, v.rule)
+	}
+	f.probedAt = time.Hour // it answered, with neither a position nor a stopped data directory
 	if v := voteDecision(f, m, time.Hour); v.answer != voteRefuse || v.rule != ruleWALUnreadable {
-		t.Fatalf("fenced, no probe: %s (%s), want the standby's refusal", v.answer, v.rule)
+		t.Fatalf("fenced, probed, no position: %s (%s), want the standby's refusal", v.answer, v.rule)
 	}
 	f.wal = LocalDBProbe{Reachable: false, InRecovery: false, Timeline: 1} // last seen writable, now stopped
 	if v := voteDecision(f, m, time.Hour); v.answer != voteGrant {

@@ -94,6 +94,13 @@ const (
 	ruleWALUnreadable voteRule = "WAL unreadable"       // refuse
 	ruleLessWAL       voteRule = "less WAL"             // refuse
 	ruleUpToDate      voteRule = "up to date"           // grant
+	// A voter whose database is stopped (stopped.go).
+	ruleStoppedPrimary voteRule = "stopped old primary" // grant
+	ruleStoppedStandby voteRule = "stopped standby"     // refuse
+	// ruleStoppedStandbyAt: its WAL end read from pg_wal, as far as the
+	// candidate's (else ruleLessWAL).
+	ruleStoppedStandbyAt voteRule = "stopped standby, WAL end read" // grant
+	ruleStoppedInDoubt   voteRule = "stopped database in doubt"     // refuse
 	// A resume request (Message.Resume, resume_primary.go).
 	ruleNewerPrimary   voteRule = "another primary since" // refuse
 	ruleNoNewerPrimary voteRule = "no primary since"      // grant
@@ -140,6 +147,19 @@ type voterFacts struct {
 	walReadAt time.Duration
 	// detach: the last WAL receiver detach (detach.go).
 	detach detachState
+	// probedAt is when a probe for a vote last answered, whatever it
+	// found;
+	// stopped is the data directory of a stopped database as the last
+	// probe that found it gone read it, at stoppedAt (stopped.go).
+	probedAt  time.Duration
+	stopped   StoppedDB
+	stoppedAt time.Duration
+}
+
+// ownTimeline is the newest timeline this node's database is known to
+// have been on: its last probe's, or its stopped data directory's.
+func (f voterFacts) ownTimeline() uint32 {
+	return max(f.wal.Timeline, stoppedTimeline(f.stopped))
 }
 
 func (n *Node) voterFacts() voterFacts {
@@ -161,6 +181,9 @@ func (n *Node) voterFacts() voterFacts {
 		wal:        n.local.last,
 		walReadAt:  n.local.readAt,
 		detach:     n.voter.detach,
+		probedAt:   n.local.answeredAt,
+		stopped:    n.local.stopped,
+		stoppedAt:  n.local.stoppedAt,
 	}
 	if n.candidacy != nil {
 		f.promoting, f.promotingEpoch = true, n.candidacy.epoch
@@ -224,8 +247,8 @@ func voteDecision(f voterFacts, m Message, since time.Duration) voteVerdict {
 	// Every database voter, the old primary included, refuses a candidate
 	// on an older timeline than its own last one: that candidate missed a
 	// promotion and everything written after it.
-	if l := f.wal; c != f.self && f.kind == KindDatabase && m.Status != nil && m.Status.Timeline < l.Timeline {
-		return refuse(ruleOlderTimeline, fmt.Sprintf("candidate is on timeline %d, this node was on %d", m.Status.Timeline, l.Timeline))
+	if tl := f.ownTimeline(); c != f.self && f.kind == KindDatabase && m.Status != nil && m.Status.Timeline < tl {
+		return refuse(ruleOlderTimeline, fmt.Sprintf("candidate is on timeline %d, this node was on %d", m.Status.Timeline, tl))
 	}
 	// Raft's up-to-date rule: a standby does not vote for a candidate that
 	// received less WAL than itself. With synchronous replication this is
@@ -239,7 +262,14 @@ func voteDecision(f voterFacts, m Message, since time.Duration) voteVerdict {
 	// the acknowledged commits of a standby (simulator seeds 53420, 53502,
 	// 69827: exempting every fenced node elected a standby without them).
 	// A fenced old primary is exempt by the rule above: its last probe saw
-	// it out of recovery.
+	// it out of recovery. A voter whose database is stopped decides by
+	// what its data directory proves, read since the request
+	// (stoppedVote).
+	if c != f.self && f.kind == KindDatabase && f.promotable {
+		if v, ok := stoppedVote(f, m, since); ok {
+			return v
+		}
+	}
 	if l := f.wal; c != f.self && f.kind == KindDatabase && f.promotable && (l.InRecovery || l == (LocalDBProbe{})) {
 		// Compare with a position read after the request arrived (and after
 		// any lease hold): WAL received since the last routine probe may be
@@ -247,7 +277,10 @@ func voteDecision(f voterFacts, m Message, since time.Duration) voteVerdict {
 		// with the receiver detached, so that it cannot grow after the
 		// vote (detach.go).
 		if !l.Reachable || f.walReadAt < since {
-			if f.role == RoleStandby || f.role == RoleUnknown {
+			// An Idle agent reads once: its database may be stopped
+			// (stoppedVote) or answer again; a probe that answered since
+			// without either is an unreadable position.
+			if f.role == RoleStandby || f.role == RoleUnknown || f.role == RoleIdle && f.probedAt < since {
 				return voteVerdict{answer: voteReadWALFirst, rule: ruleWALNotRead, why: "reading this standby's WAL position first"}
 			}
 			return refuse(ruleWALUnreadable, "this standby cannot read its own WAL position (database unreachable)")

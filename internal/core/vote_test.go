@@ -161,15 +161,137 @@ func TestVoteDecision(t *testing.T) {
 			facts:  func(f *voterFacts) { f.role, f.detach = RoleIdle, detachState{} },
 			rule:   ruleWALNotRead,
 			answer: voteReadWALFirst},
-		// ruleWALUnreadable
-		{name: "idle standby agent whose database is unreachable: refuse",
+		{name: "idle standby agent whose database is unreachable: read it first (it may be stopped)",
 			facts:  func(f *voterFacts) { f.role, f.wal.Reachable = RoleIdle, false },
-			rule:   ruleWALUnreadable,
-			answer: voteRefuse},
-		{name: "idle agent whose WAL position was read before the request arrived: refuse",
+			rule:   ruleWALNotRead,
+			answer: voteReadWALFirst},
+		{name: "idle agent whose WAL position was read before the request arrived: read it first",
 			facts:  func(f *voterFacts) { f.role, f.walReadAt = RoleIdle, since-time.Millisecond },
+			rule:   ruleWALNotRead,
+			answer: voteReadWALFirst},
+		// ruleWALUnreadable
+		{name: "idle standby agent, a probe answered since, no position and no stopped data directory: refuse",
+			facts:  func(f *voterFacts) { f.role, f.wal.Reachable, f.probedAt = RoleIdle, false, since },
 			rule:   ruleWALUnreadable,
 			answer: voteRefuse},
+		{name: "primary agent whose database went into recovery, position not read since: refuse",
+			facts:  func(f *voterFacts) { f.role, f.walReadAt = RolePrimary, since-time.Millisecond },
+			rule:   ruleWALUnreadable,
+			answer: voteRefuse},
+		// ruleStoppedPrimary
+		{name: "database stopped cleanly as a primary, read since the request: grant (old primary)",
+			facts:  func(f *voterFacts) { stopped(f, ClusterShutDown, 2, 0, since) },
+			req:    func(m *Message) { m.Status.ReceivedLSN = 50 },
+			rule:   ruleStoppedPrimary,
+			answer: voteGrant},
+		{name: "database crashed as a primary, no probe since the agent started: grant (old primary)",
+			facts: func(f *voterFacts) {
+				f.role, f.wal, f.walReadAt = RoleIdle, LocalDBProbe{}, 0
+				stopped(f, ClusterInProduction, 2, 0, now)
+			},
+			rule:   ruleStoppedPrimary,
+			answer: voteGrant},
+		{name: "stopped primary, last probe saw it in recovery (it promoted since): grant",
+			facts:  func(f *voterFacts) { f.wal.Reachable = false; stopped(f, ClusterInProduction, 2, 0, now) },
+			rule:   ruleStoppedPrimary,
+			answer: voteGrant},
+		// The timeline rule with a stopped directory's timeline.
+		{name: "crashed as a primary after promoting, checkpoint still on the old timeline: the history file's timeline counts",
+			facts: func(f *voterFacts) {
+				f.role, f.wal, f.walReadAt = RoleIdle, LocalDBProbe{}, 0
+				stopped(f, ClusterInProduction, 2, 3, now)
+			},
+			rule:   ruleOlderTimeline,
+			answer: voteRefuse},
+		{name: "stopped old primary, candidate on an older timeline than its checkpoint: refuse",
+			facts:  func(f *voterFacts) { f.wal = LocalDBProbe{}; stopped(f, ClusterShutDown, 3, 0, now) },
+			rule:   ruleOlderTimeline,
+			answer: voteRefuse},
+		{name: "stopped directory read before the request, on a newer timeline: the timeline rule still applies",
+			facts: func(f *voterFacts) {
+				f.wal.Reachable = false
+				stopped(f, ClusterInArchiveRecovery, 2, 3, since-time.Second)
+			},
+			rule:   ruleOlderTimeline,
+			answer: voteRefuse},
+		// ruleStoppedStandby
+		{name: "database stopped cleanly as a standby: refuse (received WAL unknown)",
+			facts: func(f *voterFacts) {
+				f.role, f.wal.Reachable = RoleIdle, false
+				stopped(f, ClusterShutDownInRecovery, 2, 0, now)
+			},
+			rule:   ruleStoppedStandby,
+			answer: voteRefuse},
+		{name: "database crashed as a standby, last probe saw it out of recovery: refuse (it became a standby since)",
+			facts: func(f *voterFacts) {
+				f.role, f.wal = RoleIdle, LocalDBProbe{CurrentLSN: 500, Timeline: 2}
+				stopped(f, ClusterInArchiveRecovery, 2, 0, now)
+			},
+			rule:   ruleStoppedStandby,
+			answer: voteRefuse},
+		// ruleStoppedStandbyAt
+		{name: "stopped standby, its WAL end read from pg_wal, candidate as far: grant",
+			facts: func(f *voterFacts) {
+				f.role, f.wal.Reachable = RoleIdle, false
+				stopped(f, ClusterInArchiveRecovery, 2, 2, now)
+				f.stopped.WALEnd = 100
+			},
+			rule:   ruleStoppedStandbyAt,
+			answer: voteGrant},
+		{name: "stopped standby, its WAL end read from pg_wal, candidate on a newer timeline with less: grant",
+			facts: func(f *voterFacts) {
+				f.role, f.wal.Reachable = RoleIdle, false
+				stopped(f, ClusterShutDownInRecovery, 2, 0, now)
+				f.stopped.WALEnd = 500
+			},
+			req:    func(m *Message) { m.Status.Timeline = 3 },
+			rule:   ruleStoppedStandbyAt,
+			answer: voteGrant},
+		{name: "stopped standby, its WAL end read from pg_wal, candidate received less: refuse",
+			facts: func(f *voterFacts) {
+				f.role, f.wal.Reachable = RoleIdle, false
+				stopped(f, ClusterInArchiveRecovery, 2, 0, now)
+				f.stopped.WALEnd = 101
+			},
+			rule:   ruleLessWAL,
+			answer: voteRefuse},
+		{name: "stopped standby, WAL end read but a newer timeline's history file: refuse (its WAL is in other files)",
+			facts: func(f *voterFacts) {
+				f.role, f.wal.Reachable = RoleIdle, false
+				stopped(f, ClusterInArchiveRecovery, 1, 2, now)
+				f.stopped.WALEnd = 50
+			},
+			rule:   ruleStoppedStandby,
+			answer: voteRefuse},
+		// ruleStoppedInDoubt
+		{name: "database stopped while in crash recovery: refuse",
+			facts:  func(f *voterFacts) { f.wal.Reachable = false; stopped(f, "in crash recovery", 2, 0, now) },
+			rule:   ruleStoppedInDoubt,
+			answer: voteRefuse},
+		{name: "stopped \"in production\" with a backup_label (a base backup never started): refuse",
+			facts: func(f *voterFacts) {
+				f.wal = LocalDBProbe{}
+				stopped(f, ClusterInProduction, 2, 0, now)
+				f.stopped.BackupLabel = true
+			},
+			rule:   ruleStoppedInDoubt,
+			answer: voteRefuse},
+		{name: "stopped primary, candidate sent no timeline: refuse",
+			facts:  func(f *voterFacts) { f.wal = LocalDBProbe{}; stopped(f, ClusterShutDown, 2, 0, now) },
+			req:    func(m *Message) { m.Status = nil },
+			rule:   ruleStoppedInDoubt,
+			answer: voteRefuse},
+		{name: "stopped primary read before the request: read again first",
+			facts:  func(f *voterFacts) { f.wal = LocalDBProbe{}; stopped(f, ClusterShutDown, 2, 0, since-time.Millisecond) },
+			rule:   ruleWALNotRead,
+			answer: voteReadWALFirst},
+		{name: "non-promotable standby whose database is stopped as a standby: grant (the WAL rule is not its)",
+			facts: func(f *voterFacts) {
+				f.promotable, f.wal.Reachable = false, false
+				stopped(f, ClusterInArchiveRecovery, 2, 0, now)
+			},
+			rule:   ruleUpToDate,
+			answer: voteGrant},
 		// ruleLessWAL
 		{name: "candidate received less WAL than me: refuse",
 			req:    func(m *Message) { m.Status.ReceivedLSN = 99 },
@@ -222,6 +344,13 @@ func TestVoteDecision(t *testing.T) {
 			}
 		})
 	}
+}
+
+// stopped gives f a data directory read at `at`, stopped in state, with its
+// latest checkpoint on timeline tl and the newest history file for hist.
+func stopped(f *voterFacts, state string, tl, hist uint32, at time.Duration) {
+	f.stopped = StoppedDB{Read: true, State: state, CheckpointLSN: 80, CheckpointTimeline: tl, NewestHistory: hist}
+	f.stoppedAt = at
 }
 
 // TestVoteReadsWALPositionFirst: the caller applies "read my WAL position

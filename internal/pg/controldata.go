@@ -29,6 +29,8 @@ type ControlData struct {
 	DataChecksums bool
 	// WALLogHints is the wal_log_hints the server last ran with.
 	WALLogHints bool
+	// SegmentSize is "Bytes per WAL segment" (0 if not shown).
+	SegmentSize uint64
 }
 
 // CleanlyShutDown tells whether pg_rewind can use the directory as it is:
@@ -116,6 +118,9 @@ func parseControlData(out string) (ControlData, error) {
 	cd.MinRecoveryEndTLI = tli("Min recovery ending loc's timeline")
 	cd.DataChecksums = need("Data page checksum version") != "0"
 	cd.WALLogHints = need("wal_log_hints setting") == "on"
+	if v, ok := fields["Bytes per WAL segment"]; ok {
+		cd.SegmentSize, _ = strconv.ParseUint(v, 10, 64)
+	}
 	if len(errs) > 0 {
 		return ControlData{}, fmt.Errorf("unexpected output (%s)", strings.Join(errs, "; "))
 	}

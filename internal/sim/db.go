@@ -38,6 +38,8 @@ type fakeDB struct {
 	// on the primary it follows.
 	slots map[core.NodeID]core.LSN
 	slot  bool
+	// ctl is pg_control (control.go).
+	ctl controlFile
 	// conn is the WAL receiver's connection to the primary it follows:
 	// what that primary has written into it, received or not. A cut link
 	// holds it back; it arrives when the link heals even if the primary
@@ -245,6 +247,7 @@ func (w *World) dbDown(n *simNode, why string) {
 	d.up = false
 	d.paused = false
 	d.conn = nil
+	d.stopCtl(false) // a crash; dbStop makes it a clean stop
 	w.logf("%s database %s", n.id, why)
 	if n.id == w.primaryDB {
 		w.primaryDist = w.now

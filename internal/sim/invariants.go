@@ -106,6 +106,14 @@ func (w *World) promote(n *simNode) {
 	d.following = ""
 	d.paused = false
 	d.replay = d.lsn
+	// The checkpoint after the promotion (pg_control's timeline lags
+	// until it completes; control.go).
+	tl := d.tl
+	w.after(promotionCheckpoint, func() {
+		if d.up && d.tl == tl {
+			d.checkpoint()
+		}
+	})
 	w.logf("%s PROMOTED in epoch %d at %s (timeline %d, %d votes)", n.id, e, d.lsn, d.tl, votes)
 	if w.primaryDB != "" && w.primaryDB != n.id {
 		w.failovers++

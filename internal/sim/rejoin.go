@@ -45,7 +45,7 @@ func (w *World) rejoin(n *simNode, a core.RejoinDB) {
 		default:
 			pd := p.db
 			if d.up {
-				w.dbDown(n, "stopped for the rejoin")
+				w.dbStop(n, "stopped for the rejoin")
 			}
 			res.Method = "followed without rewind"
 			if !w.contains(pd.tl, pd.lsn, d.tl, d.lsn) {

@@ -55,7 +55,7 @@ func (w *World) exec(n *simNode, a core.Action) {
 	case core.Persist:
 		w.onPersist(n, a.State)
 	case core.ProbeLocalDB:
-		w.probeLocal(n, a.Seq, a.Timeout)
+		w.probeLocal(n, a)
 	case core.CheckRemoteDB:
 		t := w.byID[a.Node]
 		d := w.lat(2*time.Millisecond, 20*time.Millisecond)
@@ -176,7 +176,8 @@ func (w *World) vipAnswers(from *simNode) bool {
 	return false
 }
 
-func (w *World) probeLocal(n *simNode, seq uint64, timeout time.Duration) {
+func (w *World) probeLocal(n *simNode, a core.ProbeLocalDB) {
+	seq, timeout := a.Seq, a.Timeout
 	d := n.db
 	if d == nil {
 		return
@@ -187,7 +188,13 @@ func (w *World) probeLocal(n *simNode, seq uint64, timeout time.Duration) {
 		})
 		return
 	}
-	w.result(n, w.lat(time.Millisecond, 10*time.Millisecond), func() core.Event { return w.dbStatus(n, seq) })
+	w.result(n, w.lat(time.Millisecond, 10*time.Millisecond), func() core.Event {
+		p := w.dbStatus(n, seq)
+		if d := n.db; !d.up && a.ReadStopped {
+			p.Stopped = stoppedDir(d)
+		}
+		return p
+	})
 }
 
 func (w *World) dbStatus(n *simNode, seq uint64) core.LocalDBProbe {
@@ -248,7 +255,7 @@ func (w *World) doDB(n *simNode, a core.DoDB) {
 			if d.writable() {
 				w.shutdownSend(n)
 			}
-			w.dbDown(n, "stopped by its agent")
+			w.dbStop(n, "stopped by its agent")
 		case core.OpPromoteDB:
 			switch {
 			case !d.up:
@@ -282,6 +289,8 @@ func (w *World) doDB(n *simNode, a core.DoDB) {
 		case core.OpCheckpointDB:
 			if !d.up || d.hung {
 				ok, errText = false, "database not running"
+			} else {
+				d.checkpoint()
 			}
 		}
 		if n.agent != nil && gen == n.gen {
@@ -340,7 +349,7 @@ func (w *World) follow(n *simNode, a core.FollowPrimary) {
 		if ok {
 			wasPrimary := d.up && !d.inRecovery
 			if wasPrimary {
-				w.dbDown(n, "stopped to become a standby")
+				w.dbStop(n, "stopped to become a standby")
 			}
 			d.following = a.Primary
 			d.slot = a.Slot
