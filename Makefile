@@ -53,13 +53,16 @@ soak:
 # A long randomized chaos run on real clusters (integration/chaos,
 # docs/chaos.md); `make test` runs one short schedule and the negative
 # control. EFM_CHAOS_SCHEDULES=n schedules (50), EFM_CHAOS_LENGTH seconds of
-# faults each (60), EFM_CHAOS_SEED=s the first seed, EFM_CHAOS_REJOIN=1 sets
-# auto.rewind=true, auto.resume.*.period=10, update.physical.slots.period=1.
+# faults each (75), EFM_CHAOS_SEED=s the first seed, EFM_CHAOS_REJOIN (1: sets
+# auto.rewind=true, auto.resume.*.period=10, update.physical.slots.period=1;
+# 0: EFM's defaults, a failed primary stays fenced). The seeds that found a
+# defect are replayed after the run (TestChaosRegressions).
 CHAOS_LOG ?= /tmp/efm-chaos.log
 chaos:
 	bash integration/setup-host.sh
-	EFM_CHAOS_SCHEDULES=$${EFM_CHAOS_SCHEDULES:-50} EFM_CHAOS_LENGTH=$${EFM_CHAOS_LENGTH:-60} \
-	$(GO) test -count=1 -timeout 0 -run '^TestChaos$$' -v ./integration/chaos/ > $(CHAOS_LOG) 2>&1; s=$$?; \
+	EFM_CHAOS_SCHEDULES=$${EFM_CHAOS_SCHEDULES:-50} EFM_CHAOS_LENGTH=$${EFM_CHAOS_LENGTH:-75} \
+	EFM_CHAOS_REJOIN=$${EFM_CHAOS_REJOIN:-1} EFM_CHAOS_REGRESSIONS=1 \
+	$(GO) test -count=1 -timeout 0 -run '^(TestChaos|TestChaosRegressions)$$' -v ./integration/chaos/ > $(CHAOS_LOG) 2>&1; s=$$?; \
 	awk '/^OpenEFM chaos run/{p=1} p&&!/^(\||OpenEFM)/{p=0} p' $(CHAOS_LOG); grep -E '(FAILED|^\s*--- FAIL|^FAIL)' $(CHAOS_LOG); \
 	echo "full log: $(CHAOS_LOG)"; exit $$s
 
