@@ -34,7 +34,7 @@ sim-long:
 
 # Failover timings measured on real clusters against check-conf's
 # predictions (integration/bench_test.go), idle cost, and the 3/5/7-node
-# sweep (bench_sweep_test.go); not part of `make test` (about 20 minutes).
+# sweep (bench_sweep_test.go); not part of `make test` (about 10 minutes).
 # EFM_BENCH_RUNS=n runs per line with the example's timers (3),
 # EFM_BENCH_SLOW_RUNS=n with EFM's defaults (1; over a minute each),
 # EFM_BENCH_SLOW=0 leaves EFM's defaults out, EFM_BENCH_SWEEP=3,5 (or 0).
