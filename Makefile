@@ -33,13 +33,15 @@ sim-long:
 	EFM_SIM_SCHEDULES=100000 $(GO) test -count=1 -run TestSimulation -timeout 120m -v ./internal/sim/
 
 # Failover timings measured on real clusters against check-conf's
-# predictions (integration/bench_test.go); not part of `make test`.
-# EFM_BENCH_RUNS=n runs per line (3); EFM_BENCH_SLOW=1 adds EFM's default
-# timers (minutes per run).
+# predictions (integration/bench_test.go), idle cost, and the 3/5/7-node
+# sweep (bench_sweep_test.go); not part of `make test` (about 10 minutes).
+# EFM_BENCH_RUNS=n runs per line with the example's timers (3),
+# EFM_BENCH_SLOW_RUNS=n with EFM's defaults (1; over a minute each),
+# EFM_BENCH_SLOW=0 leaves EFM's defaults out, EFM_BENCH_SWEEP=3,5 (or 0).
 bench:
 	bash integration/setup-host.sh
-	EFM_BENCH=1 $(GO) test -count=1 -timeout 0 -run '^TestBench(Idle)?$$' -v ./integration/ > $(BENCH_LOG) 2>&1; s=$$?; \
-	awk '/^OpenEFM (bench|idle)/{p=1} p&&!/^(\||OpenEFM)/{p=0} p' $(BENCH_LOG); grep -E '^\s*(--- FAIL|FAIL)' $(BENCH_LOG); \
+	EFM_BENCH=1 $(GO) test -count=1 -timeout 0 -run '^TestBench(Idle|Sweep)?$$' -v ./integration/ > $(BENCH_LOG) 2>&1; s=$$?; \
+	awk '/^OpenEFM (bench|idle|cluster-size)/{p=1} p&&!/^(\||OpenEFM)/{p=0} p' $(BENCH_LOG); grep -E '^\s*(--- FAIL|FAIL)' $(BENCH_LOG); \
 	echo "full log: $(BENCH_LOG)"; exit $$s
 
 # The false-failover soak (integration/soak_test.go): the example's timers

@@ -103,8 +103,8 @@ func TestBenchIdle(t *testing.T) {
 		lat = append(lat, time.Since(s))
 	}
 	slices.Sort(lat)
-	fmt.Printf("\nOpenEFM idle cost over %v (fast profile), %s\n| agent | CPU (of one core) | RSS |\n|---|---|---|\n%s\n"+
+	fmt.Printf("\nOpenEFM idle cost over %v (fast profile), %s, load average %s (1, 5, 15 min) at the end\n| agent | CPU (of one core) | RSS |\n|---|---|---|\n%s\n"+
 		"| efm cluster-status on the witness, 10 runs | median %v | max %v |\n",
-		el.Round(time.Second), time.Now().UTC().Format("2006-01-02 15:04 UTC"), strings.Join(rows, "\n"),
+		el.Round(time.Second), time.Now().UTC().Format("2006-01-02 15:04 UTC"), loadAvg(), strings.Join(rows, "\n"),
 		lat[len(lat)/2].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
 }

@@ -20,7 +20,13 @@ func logSteps(t *testing.T, c *harness.Cluster) {
 		}
 		for _, line := range strings.Split(p.Log(), "\n") {
 			if strings.Contains(line, ` step" `) || strings.Contains(line, `msg="database operation"`) ||
-				strings.Contains(line, `msg="database promoted"`) || strings.Contains(line, `msg="checkpoint after promotion"`) {
+				strings.Contains(line, `msg="database promoted"`) || strings.Contains(line, `msg="checkpoint after promotion"`) ||
+				// When the primary was suspected, when the coordinator
+				// (which needs it DOWN in the membership) started, and
+				// when the other standbys re-pointed: a synchronous
+				// client's commits wait for that too.
+				strings.Contains(line, `msg="primary suspected"`) || strings.Contains(line, `msg="failover check started"`) ||
+				strings.Contains(line, `msg="reconfiguring to follow the new primary"`) {
 				t.Logf("%s: %s", h.Name, stepFields(line))
 			}
 		}

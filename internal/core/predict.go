@@ -261,7 +261,7 @@ func promotionChain(p Params, overlapped time.Duration) []Term {
 		if p.VIPConfigured {
 			out = append(out, Term{Name: "VIP added (remote.timeout)", Max: rt})
 		}
-		return out
+		return append(out, repointTerm(p))
 	}
 	// The VIP left with the old primary: its probe runs to its deadline
 	// (a VIP that still answers is probed again every
@@ -291,7 +291,19 @@ func promotionChain(p Params, overlapped time.Duration) []Term {
 	if p.VIPConfigured {
 		out = append(out, Term{Name: "VIP added (remote.timeout)", Max: rt})
 	}
-	return out
+	return append(out, repointTerm(p))
+}
+
+// repointTerm: with synchronous replication a commit on the new primary
+// waits until a standby streams from it again. The standbys that were not
+// promoted re-point as soon as the promotion is announced (its message
+// carries the new primary's status), after standby.restart.delay; the
+// restart itself is work (Wait 0), bounded by the follow's timeout
+// (followBound). Counted for every client: without synchronous replication
+// it only overstates by standby.restart.delay.
+func repointTerm(p Params) Term {
+	return Term{Name: "a synchronous standby streams again: the other standbys re-point (standby.restart.delay)",
+		Wait: p.StandbyRestartDelay, Max: p.StandbyRestartDelay + 6*p.RemoteTimeout}
 }
 
 // crashPrediction is a primary database whose postmaster is gone while its

@@ -47,6 +47,12 @@ func TestPredict(t *testing.T) {
 	noStopFailed := func(p Params) Params { p.StopFailedPrimary = false; return p }
 	shortLease := func(p Params) Params { p.Lease = 3 * s; return p }
 	bigDrift := func(p Params) Params { p.MaxClockDrift = 0.19; return p }
+	restartDelay := func(p Params) Params { p.StandbyRestartDelay = 5 * s; return p }
+	// Every chain to a new primary ends with the other standbys
+	// re-pointing (a synchronous commit waits for one): no wait without
+	// standby.restart.delay, bounded by the follow's timeout,
+	// 6*remote.timeout.
+	const efmRepoint, fastRepoint = 60 * s, 12 * s
 
 	type want struct {
 		event, outcome  string
@@ -73,19 +79,19 @@ func TestPredict(t *testing.T) {
 			// round: 1 left. Bound: check round 10, WAL read 10, candidate
 			// lease round 10, ping 6, pg_promote 20.
 			{"primary host lost", "writes on a new primary", 50*s + 2500*ms + 5*s + 1*s,
-				50*s + 2500*ms + 10*s + 10*s + 10*s + 6*s + 20*s, "no renewal for one lease"},
+				50*s + 2500*ms + 10*s + 10*s + 10*s + 6*s + 20*s + efmRepoint, "no renewal for one lease"},
 			// lease 50 - allowance 12.5 + tick 2.5; the fencing itself up to 12.5.
 			{"primary isolated", "old primary stops taking writes", 50*s - 12500*ms + 2500*ms, 50*s + 2500*ms, "50 s - fencing allowance"},
-			{"primary isolated", "writes on a new primary", 58500 * ms, 108500 * ms, ""},
+			{"primary isolated", "writes on a new primary", 58500 * ms, 108500*ms + efmRepoint, ""},
 			// Postmaster gone: 3 checks, local.period 10 apart, + the
 			// coordinator's tick + ping 6. Bound: + ask 10 + stop 12.5 +
 			// check 10 + WAL 10 + lease round 10 + pg_promote 20.
 			{"primary database crash", "writes on a new primary", 30*s + 2500*ms + 6*s,
-				30*s + 10*s + 12500*ms + 10*s + 2500*ms + 10*s + 10*s + 6*s + 20*s, "3 checks find no postmaster (3*local.period) 30 s"},
+				30*s + 10*s + 12500*ms + 10*s + 2500*ms + 10*s + 10*s + 6*s + 20*s + efmRepoint, "3 checks find no postmaster (3*local.period) 30 s"},
 			// Not answering: local.timeout 60 + tick + final attempt 10 +
 			// the coordinator's tick + ping 6; bound as above.
 			{"primary database not answering", "writes on a new primary", 60*s + 2500*ms + 10*s + 2500*ms + 6*s,
-				60*s + 2500*ms + 10*s + 10*s + 12500*ms + 10*s + 2500*ms + 10*s + 10*s + 6*s + 20*s, "local.timeout without a successful check 60 s"},
+				60*s + 2500*ms + 10*s + 10*s + 12500*ms + 10*s + 2500*ms + 10*s + 10*s + 6*s + 20*s + efmRepoint, "local.timeout without a successful check 60 s"},
 			{"standby lost", "reported", 50 * s, 60 * s, ""},
 			{"network stall", "tolerated", 50*s - 12500*ms - 10*s, 0, "renewal interval (lease/5) 10 s"},
 			{"primary agent pause", "keeps its lease", 27500 * ms, 0, ""},
@@ -95,34 +101,41 @@ func TestPredict(t *testing.T) {
 			// The VIP probe runs beside the ping probe: still 1 s left of
 			// both; bound: the ping's 6 becomes check.vip.timeout 60 +
 			// recovery.check.period 1 + probe 6, + VIP added 10.
-			{"primary host lost", "writes on a new primary", 58500 * ms, 108500*ms - 6*s + 60*s + 1*s + 6*s + 10*s, "VIP probe"},
+			{"primary host lost", "writes on a new primary", 58500 * ms, 108500*ms - 6*s + 60*s + 1*s + 6*s + 10*s + efmRepoint, "VIP probe"},
 		}},
 		{"EFM defaults, stop.failed.primary=false", noStopFailed(predictEFMDefaults()), []want{
 			// The voters wait their hold out instead of the resignation.
 			{"primary database crash", "writes on a new primary", 30*s + 51011*ms + 2500*ms + 6*s,
-				30*s + 10*s + 10*s + 51011*ms + 2500*ms + 10*s + 10*s + 6*s + 20*s, "vote hold"},
+				30*s + 10*s + 10*s + 51011*ms + 2500*ms + 10*s + 10*s + 6*s + 20*s + efmRepoint, "vote hold"},
 			{"primary database not answering", "writes on a new primary", 60*s + 2500*ms + 10*s + 51011*ms + 2500*ms + 6*s,
-				60*s + 2500*ms + 10*s + 10*s + 10*s + 51011*ms + 2500*ms + 10*s + 10*s + 6*s + 20*s, "vote hold"},
+				60*s + 2500*ms + 10*s + 10*s + 10*s + 51011*ms + 2500*ms + 10*s + 10*s + 6*s + 20*s + efmRepoint, "vote hold"},
 		}},
 		{"fast profile", predictFastProfile(), []want{
 			{"primary host lost", "writes on a new primary", 5*s + 250*ms + 1*s + 5*s,
-				5*s + 250*ms + 2*s + 1*s + 2*s + 6*s + 4*s, ""},
+				5*s + 250*ms + 2*s + 1*s + 2*s + 6*s + 4*s + fastRepoint, ""},
 			{"primary isolated", "old primary stops taking writes", 5*s - 1250*ms + 250*ms, 5*s + 250*ms, ""},
 			// 3 checks (3 s) beat local.timeout 3 + tick + final 1.
 			{"primary database crash", "writes on a new primary", 3*s + 250*ms + 6*s,
-				3*s + 2*s + 1250*ms + 2*s + 250*ms + 1*s + 2*s + 6*s + 4*s, "3 checks find no postmaster"},
+				3*s + 2*s + 1250*ms + 2*s + 250*ms + 1*s + 2*s + 6*s + 4*s + fastRepoint, "3 checks find no postmaster"},
 			{"primary database not answering", "writes on a new primary", 3*s + 250*ms + 1*s + 250*ms + 6*s,
-				3*s + 250*ms + 1*s + 2*s + 1250*ms + 2*s + 250*ms + 1*s + 2*s + 6*s + 4*s, "last attempt"},
+				3*s + 250*ms + 1*s + 2*s + 1250*ms + 2*s + 250*ms + 1*s + 2*s + 6*s + 4*s + fastRepoint, "last attempt"},
 			{"standby lost", "reported", 5 * s, 7 * s, ""},
 			{"network stall", "tolerated", 5*s - 1250*ms - 1*s, 0, ""},
 			{"standby agent pause", "tolerated", 5*s - 2*500*ms, 0, ""},
+		}},
+		{"fast profile, standby.restart.delay=5", restartDelay(predictFastProfile()), []want{
+			// The other standbys wait 5 s before re-pointing: a
+			// synchronous commit on the new primary waits with them.
+			{"primary host lost", "writes on a new primary", 5*s + 250*ms + 1*s + 5*s + 5*s,
+				5*s + 250*ms + 2*s + 1*s + 2*s + 6*s + 4*s + 5*s + fastRepoint, "re-point (standby.restart.delay) 5 s"},
+			{"primary database crash", "writes on a new primary", 3*s + 250*ms + 6*s + 5*s, 0, "re-point"},
 		}},
 		{"fast profile, lease below node.timeout", shortLease(predictFastProfile()), []want{
 			// Lease 3: renewals silent for 3 s, but the coordinator needs the
 			// membership DOWN (node.timeout 5 s). Tick: min(600 ms/4, 250 ms)
 			// = 150 ms. Hold 3*1.01/0.99 = 3.0606 -> 3.061 s, over by then.
 			{"primary host lost", "writes on a new primary", 3*s + 2*s + 150*ms + 1*s + 5*s,
-				3*s + 2*s + 150*ms + 2*s + 1*s + 2*s + 6*s + 4*s, "membership DOWN after node.timeout 2 s"},
+				3*s + 2*s + 150*ms + 2*s + 1*s + 2*s + 6*s + 4*s + fastRepoint, "membership DOWN after node.timeout 2 s"},
 			{"network stall", "tolerated", 3*s - 750*ms - 600*ms, 0, ""},
 		}},
 		{"fast profile, 19 % clock drift", bigDrift(predictFastProfile()), []want{
@@ -131,7 +144,7 @@ func TestPredict(t *testing.T) {
 			// In the bound the check round took 2 s: 7.25 s, 0.096 s left.
 			// The probes started with the check round: 6 - 1 - 1.346 left.
 			{"primary host lost", "writes on a new primary", 6250*ms + (7346*ms - 6250*ms + 250*ms) + (6*s - 1*s - 1346*ms),
-				7250*ms + (7346*ms - 7250*ms + 250*ms) + 1*s + 2*s + 6*s + 4*s, "rest of the vote hold"},
+				7250*ms + (7346*ms - 7250*ms + 250*ms) + 1*s + 2*s + 6*s + 4*s + fastRepoint, "rest of the vote hold"},
 		}},
 	}
 	for _, c := range cases {
@@ -188,7 +201,7 @@ func TestPredictionString(t *testing.T) {
 	got := pr.String()
 	want := "primary host lost: writes on a new primary within 58.5 s (no renewal for one lease (lease = node.timeout unless set) 50 s + one tick 2.5 s + " +
 		"connect to its database times out (remote.timeout/2) 5 s + ping.server.ip probe (ping.server.command), started with the check round, " +
-		"its deadline 6 s less the 5 s already waited: 1 s), at most 108.5 s if every step runs to its timeout"
+		"its deadline 6 s less the 5 s already waited: 1 s), at most 168.5 s if every step runs to its timeout"
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}

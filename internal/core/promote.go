@@ -253,7 +253,7 @@ func (n *Node) promotionDone(ok bool, errText string) {
 	n.renameSyncForNewPrimary(old)
 	if c.resumed {
 		n.resumedAsPrimary(c)
-		n.broadcast(Message{Type: MsgPromoted, Epoch: c.epoch, Primary: n.p.Self, Priority: n.priority})
+		n.broadcast(n.promotedMsg(c, ""))
 		return
 	}
 	completed := subject.FailoverCompleted
@@ -262,7 +262,7 @@ func (n *Node) promotionDone(ok bool, errText string) {
 	}
 	n.notify(completed,
 		fmt.Sprintf("%s is the new primary (epoch %d), replacing %q.", n.p.Self, c.epoch, c.failed))
-	n.broadcast(Message{Type: MsgPromoted, Epoch: c.epoch, Primary: n.p.Self, FailedPrimary: c.failed, Priority: n.priority})
+	n.broadcast(n.promotedMsg(c, c.failed))
 	// A coordinator that elected itself hears no MsgPromoted (a broadcast
 	// goes to the others): its failover ends here, as onPromoted ends it
 	// on every other agent.

@@ -194,7 +194,11 @@ func (n *Node) mayDetachLost(id NodeID) bool {
 	// the candidate it elected, cut off from this agent alone (simulator
 	// seeds 7171, 43772, 84300: a one-way cut, and the new primary was
 	// detached as it took its lease).
-	if !n.lease.holder && !n.hearsPrimaryAgent(n.st.Primary) {
+	// A primary that resigned, or is otherwise suspected, counts as not
+	// heard although its last renewal is recent (seed 42768: it fenced
+	// itself on one side of a partition while the other side promoted
+	// the "lost standby").
+	if !n.lease.holder && (n.watch.suspect != 0 || !n.hearsPrimaryAgent(n.st.Primary)) {
 		return false
 	}
 	p, ok := n.members[id]

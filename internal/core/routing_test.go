@@ -312,6 +312,17 @@ func TestRoutingDecisions(t *testing.T) {
 			lostStandby(h, members(MemberAlive, MemberAlive, MemberDown, MemberAlive))
 			return h
 		}, []string{"script.load.balancer.detach 10.0.0.3 s", "pgpool-detach 10.0.0.3"}, standbyFailed},
+		{"standby node lost after the primary resigned: nobody detaches (it may be the new primary)", func(t *testing.T) *harness {
+			// Simulator seed 42768: the primary resigned (fenced on its
+			// side of a partition); the lost "standby", on the other
+			// side, was being promoted. Its renewals were heard a moment
+			// ago, but a resigned primary is no primary to go by.
+			h := routed(newHarness(t, "10.0.0.1", KindDatabase, Persisted{Epoch: 1, Primary: "10.0.0.2"}, standbyProbe, members(MemberAlive, MemberAlive, MemberAlive, MemberAlive)...))
+			h.step(MessageReceived{From: "10.0.0.2", Msg: Message{Cluster: "c", Type: MsgHeartbeat, Epoch: 1, Primary: "10.0.0.2", Round: 1}})
+			h.step(MessageReceived{From: "10.0.0.2", Msg: Message{Cluster: "c", Type: MsgResign, Epoch: 1, Primary: "10.0.0.2", Reason: "database stopped and fenced"}})
+			lostStandby(h, members(MemberAlive, MemberAlive, MemberDown, MemberAlive))
+			return h
+		}, nil, standbyFailed},
 		{"standby node lost, seen from a minority: nobody detaches", func(t *testing.T) *harness {
 			h := routed(newHarness(t, "10.0.0.1", KindDatabase, Persisted{Epoch: 1, Primary: "10.0.0.2"}, standbyProbe, members(MemberAlive, MemberAlive, MemberAlive, MemberAlive)...))
 			lostStandby(h, members(MemberAlive, MemberAlive, MemberDown, MemberDown))

@@ -61,6 +61,26 @@ func TestScenarioHostLostWithinPrediction(t *testing.T) {
 			if took > bound {
 				t.Errorf("promotion took %v, more than the predicted bound %v\n%s", took, bound, w.Trace())
 			}
+			// The prediction ends with the other standbys re-pointed (a
+			// synchronous commit waits for one): within the bound too.
+			primary := w.primaryDB
+			following := func() bool {
+				for _, n := range w.nodes[1:] {
+					if n.db != nil && n.id != primary && n.db.following != primary {
+						return false
+					}
+				}
+				return true
+			}
+			for !following() && w.now < lostAt+2*bound && w.err == nil {
+				w.run(w.now + 10*time.Millisecond)
+			}
+			if w.err != nil {
+				t.Fatalf("invariant violated: %v\n%s", w.err, w.Trace())
+			}
+			if took := w.now - lostAt; !following() || took > bound {
+				t.Errorf("the other standbys followed %s %v after the loss (following: %v), more than the predicted bound %v\n%s", primary, took, following(), bound, w.Trace())
+			}
 		})
 	}
 }

@@ -244,9 +244,12 @@ func TestSimulationReplaysExactly(t *testing.T) {
 //     as one that must not be detached (sim/invariants.go);
 //   - 18496 (found by the run after those fixes): a candidate that gave up
 //     after issuing pg_promote voted for itself in the next epoch, and the
-//     stale promotion passed for that epoch's win (core/vote.go).
+//     stale promotion passed for that epoch's win (core/vote.go);
+//   - 42768 (found once the promotion message carried the new primary's
+//     status): a standby whose primary had resigned still counted it as
+//     heard and detached the node the other side promoted (core/routing.go).
 func TestSimulationMergedFeatureSeeds(t *testing.T) {
-	for _, seed := range []int64{42671, 53420, 53502, 69827, 7171, 84300, 43772, 18496} {
+	for _, seed := range []int64{42671, 53420, 53502, 69827, 7171, 84300, 43772, 18496, 42768} {
 		if r := runSeed(seed, nil); r.err != nil {
 			t.Errorf("seed %d: %v\n%s", seed, r.err, r.trace)
 		}
