@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -105,13 +106,23 @@ func TestRoutingSwitchover(t *testing.T) {
 	}
 	// The old primary detaches itself as it hands over and attaches itself
 	// as a standby once it follows the new primary.
+	// The old primary and the other standby re-point concurrently: their
+	// attaches come in either order (each agent's own in order).
+	got := w.routing
+	if i := slices.Index(got, "10.0.0.1 script.load.balancer.attach 10.0.0.1 s"); i >= 4 {
+		sb := "SB pgpool-attach SB"
+		sb = strings.NewReplacer("SB", otherStandby(w.primaryDB)).Replace(sb)
+		if j := slices.Index(got, sb); j >= 4 && j < i {
+			// Move the other standby's attach last, where the list wants it.
+			got = append(append(slices.Clone(got[:j]), got[j+1:]...), sb)
+			w.routing = got
+		}
+	}
 	wantRouting(t, w, []string{
 		"10.0.0.1 script.load.balancer.detach 10.0.0.1 p",
 		"10.0.0.1 pgpool-detach 10.0.0.1",
 		"NP script.load.balancer.attach NP p",
 		"NP pgpool-promote NP",
-		// The old primary, stopped after its checkpoint, follows before the
-		// other standby's re-point finishes (the two need not be ordered).
 		"10.0.0.1 script.load.balancer.attach 10.0.0.1 s",
 		"10.0.0.1 pgpool-attach 10.0.0.1",
 		"SB pgpool-attach SB",
