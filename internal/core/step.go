@@ -181,6 +181,7 @@ func (n *Node) onMessage(from NodeID, m Message) {
 	if m.Epoch > n.coord.maxEpochSeen {
 		n.coord.maxEpochSeen = m.Epoch
 	}
+	n.adoptWinnerOfMyEpoch(from, m)
 	switch m.Type {
 	case MsgHeartbeat:
 		n.onHeartbeat(from, m)

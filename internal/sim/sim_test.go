@@ -248,8 +248,13 @@ func TestSimulationReplaysExactly(t *testing.T) {
 //   - 42768 (found once the promotion message carried the new primary's
 //     status): a standby whose primary had resigned still counted it as
 //     heard and detached the node the other side promoted (core/routing.go).
+//   - 23427 (found once the simulator modelled WAL in flight and an honest
+//     operator): a cut-off old primary's resume attempt and a failover
+//     both took epoch 2; the old primary missed the winner's
+//     announcement and named itself that epoch's primary for good
+//     (core/epoch_winner.go).
 func TestSimulationMergedFeatureSeeds(t *testing.T) {
-	for _, seed := range []int64{42671, 53420, 53502, 69827, 7171, 84300, 43772, 18496, 42768} {
+	for _, seed := range []int64{42671, 53420, 53502, 69827, 7171, 84300, 43772, 18496, 42768, 23427} {
 		if r := runSeed(seed, nil); r.err != nil {
 			t.Errorf("seed %d: %v\n%s", seed, r.err, r.trace)
 		}
