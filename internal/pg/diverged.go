@@ -8,9 +8,15 @@ import (
 // DivergedFrom tells whether this standby (running or stopped) holds WAL
 // past primary's fork point from its timeline, so that it cannot stream
 // from primary without a rewind. It answers true only on proof: a position
-// this node has certainly reached (replayed or received, or the end
-// pg_control records) beyond the point where primary's history left this
-// node's timeline, or a timeline that is not in primary's history at all.
+// this node has replayed (or, stopped, the end pg_control records) beyond
+// the point where primary's history left this node's timeline, or a
+// timeline that is not in primary's history at all. Replayed, not
+// received: the startup process switches to the new timeline at the fork
+// point if it has not replayed past it, whatever it received (the received
+// position may also end inside a record the dead primary never finished,
+// which is no divergence; counting it fenced a healthy standby in the
+// ten-failures test). WAL received and replayed later is caught by the
+// check after a failed follow.
 // Anything it cannot read (primary's history, a running primary here)
 // answers false with the reason, and the caller follows as usual.
 func (d *DB) DivergedFrom(ctx context.Context, primary *DB) (bool, string, error) {
@@ -35,7 +41,7 @@ func (d *DB) DivergedFrom(ctx context.Context, primary *DB) (bool, string, error
 		if !st.InRecovery {
 			return false, "this node is a running primary", nil
 		}
-		tli, end = st.Timeline, max(st.ReceivedLSN, st.ReplayLSN)
+		tli, end = st.Timeline, st.ReplayLSN
 	} else {
 		cd, err := d.ControlData(ctx)
 		if err != nil {
@@ -52,8 +58,8 @@ func (d *DB) DivergedFrom(ctx context.Context, primary *DB) (bool, string, error
 			tli, primary.cfg.Node, p.TLI), nil
 	}
 	if end > fork {
-		return true, fmt.Sprintf("this node's WAL goes to at least %s on timeline %d, past %s's fork point %s: that WAL is not on the primary",
+		return true, fmt.Sprintf("this node replayed WAL to %s on timeline %d, past %s's fork point %s: that WAL is not on the primary",
 			end, tli, primary.cfg.Node, fork), nil
 	}
-	return false, fmt.Sprintf("this node's WAL reaches %s on timeline %d, at or before %s's fork point %s", end, tli, primary.cfg.Node, fork), nil
+	return false, fmt.Sprintf("this node replayed WAL to %s on timeline %d, at or before %s's fork point %s", end, tli, primary.cfg.Node, fork), nil
 }
