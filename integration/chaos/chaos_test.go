@@ -107,6 +107,8 @@ func TestChaos(t *testing.T) {
 // regressionSeeds are schedules that found a defect, replayed as they ran
 // (60 s of faults, rejoin on): docs/chaos.md says what each found.
 var regressionSeeds = []uint64{
+	1000, // a standby took the fenced old primary's tail by cascading (first pass, rejoin off): now rebuilt
+	1003, // voters refused a candidate reported on timeline 0, and an Idle standby refused every vote (first pass)
 	2000, // a failed election left the isolated old primary, the coordinator, waiting to resume; a rejoin re-pointed an empty primary_conninfo
 	2002, // pg_rewind refused for want of the operator's grants (the runner's set-up)
 }
