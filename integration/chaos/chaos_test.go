@@ -111,6 +111,7 @@ var regressionSeeds = []uint64{
 	1003, // voters refused a candidate reported on timeline 0, and an Idle standby refused every vote (first pass)
 	2000, // a failed election left the isolated old primary, the coordinator, waiting to resume; a rejoin re-pointed an empty primary_conninfo
 	2002, // pg_rewind refused for want of the operator's grants (the runner's set-up)
+	3037, // an isolated primary's resume attempt and a failover took the same epoch; the loser named itself that epoch's primary for good
 }
 
 // TestChaosRegressions replays regressionSeeds with EFM_CHAOS_REGRESSIONS=1
