@@ -237,6 +237,14 @@ func (n *Node) promotionDone(ok bool, errText string) {
 	}
 	n.local.last.InRecovery = false
 	n.standby.following = ""
+	// The failover that elected this node is over: if its own database
+	// fails next, it may coordinate that failover at once. The check
+	// round's hold (othersUntil) would otherwise keep it waiting for a
+	// whole failover window, and as the smallest id it may be the only
+	// coordinator (chaos seed 3004: 84 s without a primary). Every other
+	// agent ends the hold in onPromoted; the candidate hears no
+	// MsgPromoted of its own.
+	n.coord.othersUntil = min(n.coord.othersUntil, n.now)
 	n.becomePrimary()
 	n.assignVIPIfMissing()
 	if !c.noScripts {

@@ -43,3 +43,29 @@ func TestScenarioIsolatedPrimaryCoordinatesAfterAFailedElection(t *testing.T) {
 		t.Fatalf("no single primary 41 s after n3 thawed (primary of record %s, %d promotions)\n%s", w.primaryDB, w.promotions, w.Trace())
 	}
 }
+
+// The chaos runner's seed 3004, scripted: two switchovers make n1 (the
+// smallest id) primary again, elected by a check round someone else
+// coordinated; then n1's database crashes. n1 is the coordinator of that
+// failover and must start it at once, not after the check round's hold
+// (a whole failover window, 84 s on real hosts) that every other agent
+// ended when it heard n1's promotion (core/promote.go).
+func TestScenarioPromotedCoordinatorFailsOverItselfAtOnce(t *testing.T) {
+	bound := BaseParams().Timing().FailoverBound
+	crash := 18 * time.Second
+	w := scenario(t, func(c *Config) {
+		c.DBs, c.Promotable = 2, []bool{true, true}
+	}, func(w *World) {
+		w.at(5*time.Second, func() { w.deliver(w.nodes[2], -1, core.AdminPromote{Seq: 1, Switchover: true}) })
+		w.at(15*time.Second, func() { w.deliver(w.nodes[2], -1, core.AdminPromote{Seq: 2, Switchover: true}) })
+		w.at(crash, func() {
+			if w.primaryDB != "10.0.0.1" {
+				t.Errorf("set-up: primary %s before the crash, want 10.0.0.1 back\n%s", w.primaryDB, w.Trace())
+			}
+			w.crashDB(w.nodes[0], 0)
+		})
+	}, crash+bound)
+	if w.primaryDB != "10.0.0.2" || !w.settled() {
+		t.Fatalf("no failover to 10.0.0.2 within %v of the crash (failover bound); primary of record %s\n%s", bound, w.primaryDB, w.Trace())
+	}
+}
