@@ -112,6 +112,7 @@ var regressionSeeds = []uint64{
 	2000, // a failed election left the isolated old primary, the coordinator, waiting to resume; a rejoin re-pointed an empty primary_conninfo
 	2002, // pg_rewind refused for want of the operator's grants (the runner's set-up)
 	3037, // an isolated primary's resume attempt and a failover took the same epoch; the loser named itself that epoch's primary for good
+	3004, // a primary just elected by another's check round, the smallest id, waited out that round's hold before failing itself over (84 s)
 }
 
 // TestChaosRegressions replays regressionSeeds with EFM_CHAOS_REGRESSIONS=1
