@@ -52,14 +52,9 @@ func (d *DB) DivergedFrom(ctx context.Context, primary *DB) (bool, string, error
 	if tli == 0 || tli >= p.TLI {
 		return false, fmt.Sprintf("timeline %d, the primary's is %d: no fork to be past", tli, p.TLI), nil
 	}
-	fork, ok := forkPoint(p.History, tli)
-	if !ok {
-		return true, fmt.Sprintf("this node's timeline %d is not in the history of %s (timeline %d): it branched off elsewhere",
-			tli, primary.cfg.Node, p.TLI), nil
-	}
-	if end > fork {
-		return true, fmt.Sprintf("this node replayed WAL to %s on timeline %d, past %s's fork point %s: that WAL is not on the primary",
-			end, tli, primary.cfg.Node, fork), nil
-	}
-	return false, fmt.Sprintf("this node replayed WAL to %s on timeline %d, at or before %s's fork point %s", end, tli, primary.cfg.Node, fork), nil
+	// The rejoin's judgement, with the position taken as exact: it is a
+	// lower bound of this node's WAL, so past the fork point is proof, and
+	// at or before it is no divergence yet.
+	v, why := judgeRejoin(timelinePoint{TLI: tli, End: end, Exact: true}, p, primary.cfg.Node)
+	return v == verdictDiverged, why, nil
 }

@@ -435,12 +435,12 @@ func (r *rejoin) setAsideDivergentWAL(ctx context.Context) (string, error) {
 	if err := r.plan.Primary.queryRow(ctx, "read wal_segment_size", "SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size'", nil, &size); err != nil {
 		return "", err
 	}
-	out, err := d.runOwner(ctx, nil, "ls", "-1", d.dataPath("pg_wal"))
+	names, err := d.walNames(ctx)
 	if err != nil {
 		return "", err
 	}
 	var moved []string
-	for _, name := range strings.Fields(out) {
+	for _, name := range names {
 		tli, start, err := segmentStart(name, size)
 		if err != nil || tli != r.local.TLI || start+LSN(size) <= fork {
 			continue // not a segment, another timeline, or wholly before the fork

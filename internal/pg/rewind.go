@@ -208,6 +208,9 @@ func segmentStart(seg string, size int64) (uint32, LSN, error) {
 		v[i] = n
 	}
 	perID := uint64(1<<32) / uint64(size)
+	if v[2] >= perID {
+		return 0, 0, fmt.Errorf("WAL segment name %q: segment %X past the %d a log id holds", seg, v[2], perID)
+	}
 	return uint32(v[0]), LSN((v[1]*perID + v[2]) * uint64(size)), nil
 }
 

@@ -154,19 +154,13 @@ func (d *DB) walEnd(ctx context.Context, tli uint32, start LSN, segSize uint64) 
 }
 
 // segmentNo is the segment number of a WAL segment file name of timeline
-// tli (TTTTTTTTXXXXXXXXYYYYYYYY: the segment is X * segments per 4 GB + Y).
+// tli (segmentStart's first LSN over the segment size).
 func segmentNo(name string, tli uint32, segSize uint64) (uint64, bool) {
-	if len(name) != 24 {
+	t, start, err := segmentStart(name, int64(segSize))
+	if err != nil || t != tli {
 		return 0, false
 	}
-	t, err1 := strconv.ParseUint(name[:8], 16, 32)
-	hi, err2 := strconv.ParseUint(name[8:16], 16, 32)
-	lo, err3 := strconv.ParseUint(name[16:], 16, 32)
-	perXLogID := uint64(0x100000000) / segSize
-	if err1 != nil || err2 != nil || err3 != nil || uint32(t) != tli || lo >= perXLogID {
-		return 0, false
-	}
-	return hi*perXLogID + lo, true
+	return uint64(start) / segSize, true
 }
 
 // walNames lists pg_wal, as the service owner if this process may not.

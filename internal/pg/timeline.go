@@ -3,9 +3,7 @@ package pg
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 )
@@ -177,22 +175,9 @@ func (d *DB) primaryTimeline(ctx context.Context) (primaryPoint, error) {
 // checkpoint on the new timeline shows the old one in pg_control, but has
 // written the new timeline's history file.
 func (d *DB) newestLocalHistory(ctx context.Context) (uint32, error) {
-	dir := d.dataPath("pg_wal")
-	var names []string
-	ents, err := os.ReadDir(dir)
-	switch {
-	case err == nil:
-		for _, e := range ents {
-			names = append(names, e.Name())
-		}
-	case errors.Is(err, os.ErrPermission):
-		out, err := d.runOwner(ctx, nil, "ls", "-1", dir)
-		if err != nil {
-			return 0, fmt.Errorf("list %s as %s: %w", dir, d.cfg.ServiceOwner, err)
-		}
-		names = strings.Fields(out)
-	default:
-		return 0, fmt.Errorf("list %s: %w", dir, err)
+	names, err := d.walNames(ctx)
+	if err != nil {
+		return 0, err
 	}
 	var newest uint32
 	for _, n := range names {
