@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/openefm/efm/fencing"
 	"github.com/openefm/efm/internal/config"
 	"github.com/openefm/efm/internal/hooks"
@@ -168,26 +166,10 @@ func checkProgram(line string) error {
 	if err != nil {
 		return err
 	}
-	prog := argv[0]
-	fi, err := os.Stat(prog)
-	switch {
-	case err != nil:
-		return fmt.Errorf("program %s: %w", prog, unwrapPath(err))
-	case !fi.Mode().IsRegular():
-		return fmt.Errorf("program %s is not a regular file", prog)
-	case unix.Access(prog, unix.X_OK) != nil:
-		return fmt.Errorf("program %s is not executable (mode %v): chmod +x it", prog, fi.Mode().Perm())
+	if err := hooks.CheckExecutable(argv[0]); err != nil {
+		return fmt.Errorf("program %w", err)
 	}
 	return nil
-}
-
-// unwrapPath drops the *PathError's repetition of the path.
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // interfaceNames lists this node's interfaces for an error message.

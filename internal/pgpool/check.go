@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/openefm/efm/internal/hooks"
 )
 
 // CheckPassFile requires the PCP password file to be a regular file
@@ -43,15 +45,8 @@ func CheckPrograms(bin string) error {
 			}
 			continue
 		}
-		p := filepath.Join(bin, name)
-		fi, err := os.Stat(p)
-		switch {
-		case err != nil:
-			errs = append(errs, fmt.Sprintf("%s: %v", p, unwrapPath(err)))
-		case !fi.Mode().IsRegular():
-			errs = append(errs, p+" is not a regular file")
-		case unix.Access(p, unix.X_OK) != nil:
-			errs = append(errs, p+" is not executable")
+		if err := hooks.CheckExecutable(filepath.Join(bin, name)); err != nil {
+			errs = append(errs, err.Error())
 		}
 	}
 	if len(errs) > 0 {
