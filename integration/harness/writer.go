@@ -81,7 +81,15 @@ func StartWriter(tb TB, from *Host, target netip.AddrPort, opts WriterOptions) *
 	w := &Writer{from: from, target: target, opts: opts, tb: tb, cancel: cancel, done: make(chan struct{}), started: time.Now()}
 	go w.loop(ctx)
 	tb.Cleanup(func() { w.Stop() })
-	tb.Logf("harness: writer on %s committing to %s every %v", from.Name, target, opts.Interval)
+	to := target.String()
+	if len(opts.Hosts) > 0 {
+		var hs []string
+		for _, h := range opts.Hosts {
+			hs = append(hs, h.String())
+		}
+		to = fmt.Sprintf("%s port %d (target_session_attrs=read-write)", strings.Join(hs, ","), target.Port())
+	}
+	tb.Logf("harness: writer on %s committing to %s every %v", from.Name, to, opts.Interval)
 	return w
 }
 
