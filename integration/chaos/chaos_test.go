@@ -23,7 +23,10 @@ import (
 // auto.rewind=true, auto.resume.*.period=10 and update.physical.slots.period=1
 // on every agent and asks the settled cluster for every
 // database streaming. EFM_CHAOS_ASYNC=1 leaves replication asynchronous:
-// lost commits are then counted, not failed on.
+// lost commits are then counted, not failed on. EFM_CHAOS_AUTOSTART=1
+// starts a killed old primary's database writable when no other database
+// takes writes at that instant (a database service enabled at boot, against
+// the installation rule: Options.AutostartPrimary).
 
 func envInt(t *testing.T, key string, def int) int {
 	t.Helper()
@@ -84,7 +87,7 @@ func TestChaos(t *testing.T) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			t.Logf("%s", s)
 			res, err := Run(context.Background(), t, Options{Schedule: s, Props: props, Rejoin: rejoin, Async: async,
-				KeepLogs: os.Getenv("EFM_CHAOS_KEEP_LOGS") == "1"})
+				KeepLogs: os.Getenv("EFM_CHAOS_KEEP_LOGS") == "1", AutostartPrimary: os.Getenv("EFM_CHAOS_AUTOSTART") == "1"})
 			if err != nil {
 				t.Fatalf("seed %d: the run could not be made: %v\ntimeline:\n%s", seed, err, res.TimelineString())
 			}
@@ -113,6 +116,7 @@ var regressionSeeds = []uint64{
 	2002, // pg_rewind refused for want of the operator's grants (the runner's set-up)
 	3037, // an isolated primary's resume attempt and a failover took the same epoch; the loser named itself that epoch's primary for good
 	3004, // a primary just elected by another's check round, the smallest id, waited out that round's hold before failing itself over (84 s)
+	4011, // the runner's boot autostart started a killed primary writable 42 ms before a promotion completed (140 ms of two writers): it is left to the agents now
 }
 
 // TestChaosRegressions replays regressionSeeds with EFM_CHAOS_REGRESSIONS=1

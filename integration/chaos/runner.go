@@ -39,6 +39,14 @@ type Options struct {
 	// KeepLogs keeps the logs of a schedule that passed too (a failed
 	// one's are always kept).
 	KeepLogs bool
+	// AutostartPrimary models a database service enabled at boot, against
+	// the installation rule (docs/chaos.md, "Who starts a killed
+	// database"): a killed old primary without a fence is started writable
+	// when, at that instant, no other database takes writes. That races a
+	// failover in progress (seed 4011), a limit of every failover manager
+	// that does not own the database's start. Off: such a database is left
+	// to the agents (failover, then rejoin).
+	AutostartPrimary bool
 }
 
 // Event is one line of a run's timeline.
@@ -621,11 +629,16 @@ func (r *runner) restartAgent(ctx context.Context, h *harness.Host) error {
 	return err
 }
 
-// startPG starts a postmaster this run killed, as the service owner would
-// at boot, unless it runs already. An old primary without a fence
-// (standby.signal) is left stopped when another database accepts writes:
-// EFM's installation guide has the DBA disable the database's automatic
-// start for exactly this reason, and bringing it back is rejoin's job.
+// startPG starts a postmaster this run killed, as the service owner would,
+// unless it runs already. A standby's (one with standby.signal: a standby
+// or a fenced old primary) comes up in recovery and is always safe to
+// start. An old primary's without a fence is left stopped: the
+// installation rule (EFM's, and ours) disables the database's automatic
+// start, and bringing it back is the agents' job (a failover, then the
+// rejoin). Started writable behind the agents' back it would race a
+// failover in progress: seed 4011 saw two writable databases for 140 ms
+// that way. AutostartPrimary keeps the old model, which started it
+// whenever no other database took writes at that instant.
 func (r *runner) startPG(ctx context.Context, name string) error {
 	db := r.c.PG(name)
 	if db == nil {
@@ -642,6 +655,11 @@ func (r *runner) startPG(ctx context.Context, name string) error {
 		return nil
 	}
 	if _, err := os.Stat(filepath.Join(db.DataDir, "standby.signal")); err != nil {
+		if !r.o.AutostartPrimary {
+			r.logf("left %s's database stopped: an old primary without a fence is the agents' to bring back", name)
+			r.forgetKilled(name)
+			return nil
+		}
 		if others := slices.DeleteFunc(r.c.Writable(ctx), func(s string) bool { return s == name }); len(others) > 0 {
 			r.logf("left %s's database stopped: an old primary without a fence while %v takes writes", name, others)
 			r.forgetKilled(name)
