@@ -62,6 +62,10 @@ type walConn struct {
 
 func (d *fakeDB) writable() bool { return d.up && !d.inRecovery }
 
+// holds: p's WAL contains all of d's (d is on p's history, not past its
+// fork point), so d can stream from p without a rewind.
+func (w *World) holds(p, d *fakeDB) bool { return w.contains(p.tl, p.lsn, d.tl, d.lsn) }
+
 // contains: a server whose WAL ends at (tl, lsn) holds commit (ctl, clsn).
 func (w *World) contains(tl int, lsn core.LSN, ctl int, clsn core.LSN) bool {
 	limit := lsn
@@ -87,7 +91,7 @@ func (w *World) streams(s *simNode) bool {
 	if p == nil || p.db == nil || !p.db.writable() || !w.linked(p.idx, s.idx) {
 		return false
 	}
-	return d.rewind || w.contains(p.db.tl, p.db.lsn, d.tl, d.lsn)
+	return d.rewind || w.holds(p.db, d)
 }
 
 // replicate streams WAL to every standby from the primary it follows, and
@@ -128,7 +132,7 @@ func (w *World) replicate() {
 			continue
 		}
 		pd := p.db
-		if !w.contains(pd.tl, pd.lsn, d.tl, d.lsn) {
+		if !w.holds(pd, d) {
 			if !d.rewind {
 				continue // diverged: stuck until rebuilt
 			}
@@ -284,7 +288,7 @@ func (w *World) shutdownSend(p *simNode) {
 		if s == p || d == nil || !d.up || !d.inRecovery || d.following != p.id || !w.linked(p.idx, s.idx) {
 			continue
 		}
-		if d.lsn < p.db.lsn && w.contains(p.db.tl, p.db.lsn, d.tl, d.lsn) {
+		if d.lsn < p.db.lsn && w.holds(p.db, d) {
 			d.tl, d.lsn = p.db.tl, p.db.lsn
 			if !d.paused {
 				d.replay = d.lsn

@@ -35,7 +35,7 @@ func (w *World) rejoin(n *simNode, a core.RejoinDB) {
 			res.Err = "host down"
 		case p == nil || p.db == nil || !p.db.writable() || !w.linked(n.idx, p.idx) || !w.linked(p.idx, n.idx):
 			res.Method, res.Reason = "refused", "the new primary "+string(a.Primary)+" cannot be reached or is not writable"
-		case d.tl > p.db.tl || d.tl == p.db.tl && !w.contains(p.db.tl, p.db.lsn, d.tl, d.lsn):
+		case d.tl > p.db.tl || d.tl == p.db.tl && !w.holds(p.db, d):
 			// The core asks for a rejoin only once a newer primary holds
 			// the lease: a node that may hold WAL the primary lacks means
 			// it asked too early.
@@ -48,7 +48,7 @@ func (w *World) rejoin(n *simNode, a core.RejoinDB) {
 				w.dbStop(n, "stopped for the rejoin")
 			}
 			res.Method = "followed without rewind"
-			if !w.contains(pd.tl, pd.lsn, d.tl, d.lsn) {
+			if !w.holds(pd, d) {
 				res.Method = "rewound"
 				w.checkRejoinLoss(n, p)
 				w.logf("%s REJOIN discards its WAL %d/%s, rebuilt from %s at %d/%s", n.id, d.tl, d.lsn, p.id, pd.tl, pd.lsn)
@@ -129,7 +129,7 @@ func (w *World) diverged(n *simNode) string {
 	if n.role != core.RoleStandby || p == nil || p == n || p.db == nil || !p.db.writable() || d == nil || !d.inRecovery || d.rewind {
 		return ""
 	}
-	if w.contains(p.db.tl, p.db.lsn, d.tl, d.lsn) {
+	if w.holds(p.db, d) {
 		return ""
 	}
 	return fmt.Sprintf("%s is a standby at %d/%s, past the fork point of the primary %s (%d/%s): it cannot follow it", n.id, d.tl, d.lsn, p.id, p.db.tl, p.db.lsn)

@@ -339,7 +339,7 @@ func (w *World) follow(n *simNode, a core.FollowPrimary) {
 	w.at(start+l, func() {
 		ok := !n.nodeDown
 		if p := w.byID[a.Primary]; ok && (d.inRecovery || !d.up) && !d.rewind && p != nil && p.db != nil && p.db.writable() &&
-			w.linked(p.idx, n.idx) && !w.contains(p.db.tl, p.db.lsn, d.tl, d.lsn) {
+			w.linked(p.idx, n.idx) && !w.holds(p.db, d) {
 			w.logf("%s cannot follow %s: its WAL %d/%s runs past the primary's fork point", n.id, p.id, d.tl, d.lsn)
 			if n.agent != nil && gen == n.gen {
 				w.deliver(n, gen, core.DBOpResult{Seq: a.Seq, Err: "diverged", Diverged: true})
