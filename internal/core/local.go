@@ -78,7 +78,10 @@ func (n *Node) probe(final bool) {
 	seq := n.await(op)
 	n.local.inflight = seq
 	n.local.nextProbe = n.now + n.p.LocalPeriod
-	n.emit(ProbeLocalDB{Seq: seq, Timeout: t})
+	// The probe that decides the role also reads a stopped database's
+	// data directory: detectRole needs to know whether it last ran as a
+	// primary.
+	n.emit(ProbeLocalDB{Seq: seq, Timeout: t, ReadStopped: n.role == RoleUnknown})
 }
 
 // GoneChecks is how many checks in a row, one local.period apart, must find
@@ -291,6 +294,29 @@ func (n *Node) dbFailed(what string) {
 	n.becomeIdle(idleFailed)
 }
 
+// oldPrimaryDown: this node's database, found down by the probe that
+// decides the role, was the primary. Either this node is the primary of
+// the newest epoch it knows, or its stopped data directory proves it last
+// ran out of recovery while the newest epoch names another primary: an
+// agent that restarts after its host was lost can hear the new primary
+// before its first probe, and then only pg_control tells it that its
+// database is an old primary, to be fenced and rebuilt rather than left
+// down for good (chaos seed 5007).
+func (n *Node) oldPrimaryDown(e LocalDBProbe) bool {
+	if n.st.Primary == n.p.Self {
+		return true
+	}
+	if n.st.Primary == "" || !e.Gone {
+		return false
+	}
+	if k, _ := judgeStopped(e.Stopped); k != stoppedPrimary {
+		return false
+	}
+	n.log(slog.LevelWarn, "this node's stopped database last ran as a primary (pg_control) and another node is the primary: fencing it",
+		"state", e.Stopped.State, "primary", n.st.Primary)
+	return true
+}
+
 // detectRole sets the role from the first probe (efm-reference §4.2-3).
 func (n *Node) detectRole(e LocalDBProbe) {
 	defer func() { n.routing.attachOnStandby = false }()
@@ -303,11 +329,12 @@ func (n *Node) detectRole(e LocalDBProbe) {
 	}
 	switch {
 	case !e.Reachable:
-		if n.st.Primary == n.p.Self && !n.st.Fenced {
+		if !n.st.Fenced && n.oldPrimaryDown(e) {
 			// We were the primary and our database is down: make sure it
 			// comes back in recovery (standby.signal), whatever restarts
 			// it. Meanwhile the cluster may well fail over (EFM: an Idle
-			// agent ensures the recovery file exists).
+			// agent ensures the recovery file exists). Fenced, it is also
+			// the rejoin's to rebuild once a newer primary is heard.
 			n.doDB(OpFenceDB, n.p.RemoteTimeout)
 			n.st.Fenced = true
 			n.persist()

@@ -461,3 +461,52 @@ func TestRejoinUntouchedFailureIsAskedAgain(t *testing.T) {
 		t.Errorf("%d SEVERE notifications for three failures with one reason, want 1", severe)
 	}
 }
+
+// TestRestartedOldPrimaryThatHeardTheNewPrimaryFirstIsRebuilt: chaos seed
+// 5007. An old primary's host came back with its database left stopped;
+// its agent heard the new primary (epoch 3) before its first probe, so its
+// state names the other node. Only pg_control shows that the database is
+// an old primary: it must be fenced and rebuilt, not left down for good.
+// The same agent with a stopped standby's directory, or one it could not
+// read, fences nothing.
+func TestRestartedOldPrimaryThatHeardTheNewPrimaryFirstIsRebuilt(t *testing.T) {
+	heard := Persisted{Epoch: 3, Primary: newPrimary}
+	stopped := func(state string) LocalDBProbe {
+		return LocalDBProbe{Err: "connection refused", Gone: true,
+			Stopped: StoppedDB{Read: true, State: state, CheckpointLSN: 800, CheckpointTimeline: 2}}
+	}
+	fenceOps := func(acts []Action) int {
+		c := 0
+		for _, a := range acts {
+			if d, ok := a.(DoDB); ok && d.Op == OpFenceDB {
+				c++
+			}
+		}
+		return c
+	}
+	for _, state := range []string{ClusterInProduction, ClusterShutDown} {
+		t.Run(state, func(t *testing.T) {
+			h := healHarness(t, heard, stopped(state), nil)
+			if fenceOps(h.acts) != 1 || !h.n.Persisted().Fenced || h.n.Role() != RoleIdle {
+				t.Fatalf("fence ops %d, persisted %+v, role %s: want the database fenced and the agent Idle", fenceOps(h.acts), h.n.Persisted(), h.n.Role())
+			}
+			h.keepPrimaryAlive(3)
+			h.advance(100 * time.Millisecond)
+			if n := len(rejoins(h.acts)); n != 1 {
+				t.Fatalf("%d RejoinDB, want 1: the fenced old primary is rebuilt", n)
+			}
+		})
+	}
+	for name, probe := range map[string]LocalDBProbe{
+		"a stopped standby":           stopped(ClusterShutDownInRecovery),
+		"a directory not read":        {Err: "connection refused", Gone: true},
+		"a server not certainly gone": {Err: "timeout", Stopped: StoppedDB{Read: true, State: ClusterInProduction, CheckpointTimeline: 2}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := healHarness(t, heard, probe, nil)
+			if n := fenceOps(h.acts); n != 0 || h.n.Persisted().Fenced {
+				t.Fatalf("fence ops %d, persisted %+v: want nothing fenced", n, h.n.Persisted())
+			}
+		})
+	}
+}
