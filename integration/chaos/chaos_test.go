@@ -116,6 +116,7 @@ var regressionSeeds = []uint64{
 	2002, // pg_rewind refused for want of the operator's grants (the runner's set-up)
 	3037, // an isolated primary's resume attempt and a failover took the same epoch; the loser named itself that epoch's primary for good
 	3004, // a primary just elected by another's check round, the smallest id, waited out that round's hold before failing itself over (84 s)
+	5007, // an old primary's restarted agent heard the new primary before its first probe and left its stopped database unfenced, never rebuilt
 	4011, // the runner's boot autostart started a killed primary writable 42 ms before a promotion completed (140 ms of two writers): it is left to the agents now
 }
 
