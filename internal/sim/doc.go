@@ -31,7 +31,9 @@
 //     checked.
 //   - When the faults stop, an operator boots hosts, starts agents, starts
 //     every stopped database as a standby (standby.signal first) and runs
-//     efm resume on Idle agents, every 3 s.
+//     efm resume on Idle agents, every 3 s. With auto.rewind or
+//     auto.basebackup it leaves a replaced old primary's stopped database
+//     to the agents (start.conf=manual), as the chaos runner does.
 //   - Database checks between nodes follow the partition state, not the
 //     random message loss (a TCP connection retries lost packets).
 //   - Synchronous replication is modelled as ANY k over the promotable

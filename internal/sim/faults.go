@@ -290,6 +290,16 @@ func (w *World) quiet() {
 	w.after(time.Second, w.repair)
 }
 
+// leftToAgents: with auto.rewind or auto.basebackup, the operator leaves a
+// stopped database that last ran as a primary (no fence) to the agents when
+// another node is the primary of the newest epoch: its agent must fence it
+// and the rejoin rebuild it (chaos seed 5007, where an agent that heard the
+// new primary before its first probe left it down for good).
+func (w *World) leftToAgents(n *simNode, latest core.NodeID) bool {
+	p, d := w.cfg.Params, n.db
+	return (p.AutoRewind || p.AutoBasebackup) && !d.inRecovery && !d.fenced && latest != "" && latest != n.id
+}
+
 // repair is the operator: boot hosts, start agents, start databases as
 // standbys (of the latest primary), and efm resume on Idle agents. Repeated every 3 s until the run ends.
 func (w *World) repair() {
@@ -312,7 +322,11 @@ func (w *World) repair() {
 			w.startAgent(n, "operator")
 		}
 		d := n.db
-		if d != nil && !d.up && !n.nodeDown && !w.rejoinable(n) {
+		if d != nil && !d.up && !n.nodeDown && w.leftToAgents(n, latest) {
+			// start.conf=manual: an old primary's database another node
+			// replaced is the agents' to fence and rebuild, as the
+			// installation steps and the chaos runner have it.
+		} else if d != nil && !d.up && !n.nodeDown && !w.rejoinable(n) {
 			// Always as a standby (standby.signal first, EFM's "start the
 			// agent before PostgreSQL"): a database started writable behind
 			// the agents' back races any failover in progress. If it was

@@ -261,6 +261,20 @@ func TestSimulationMergedFeatureSeeds(t *testing.T) {
 	}
 }
 
+// TestSimulationOldPrimaryLeftToAgentsSeeds: chaos seed 5007 on real
+// hosts, found here once the operator left a replaced old primary's stopped
+// database to the agents (leftToAgents). Seed 2913 fails without the fix in
+// core/local.go (oldPrimaryDown): the restarted agent heard the new primary
+// before its first probe and stayed Idle with its database unfenced and
+// down, never rebuilt.
+func TestSimulationOldPrimaryLeftToAgentsSeeds(t *testing.T) {
+	for _, seed := range []int64{2913} {
+		if r := runSeed(seed, nil); r.err != nil {
+			t.Errorf("seed %d: %v\n%s", seed, r.err, r.trace)
+		}
+	}
+}
+
 // TestSimulationCatchesNoDetach makes the shell ignore the voters' WAL
 // receiver detach (core/detach.go) and expects the run to find a standby
 // that received the old primary's last WAL after its vote and can no longer
