@@ -94,6 +94,9 @@ func TestChaos(t *testing.T) {
 			results = append(results, res)
 			// Each row as it comes: a long run stopped early still has them.
 			t.Logf("row: %s", strings.Split(Table([]Result{res}), "\n")[2])
+			if res.OK() && res.LogDir != "" {
+				t.Logf("logs kept: %s", res.LogDir)
+			}
 			if !res.OK() {
 				failed++
 				t.Errorf("seed %d FAILED:\n  %s\nfault timeline:\n%s\nlogs: %s\nreplay: EFM_CHAOS_SEED=%d go test -count=1 -run 'TestChaos$' -v ./integration/chaos/",

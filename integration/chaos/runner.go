@@ -77,7 +77,7 @@ type Result struct {
 	Final               string        // the settled cluster: primary, streaming, fenced
 	Fenced              int           // old primaries left fenced (rejoin off)
 	Problems            []string      // what fails the run
-	LogDir              string        // where a failed run's logs were kept
+	LogDir              string        // where the logs were kept (a failed run's, a long gap's, or KeepLogs)
 }
 
 // OK reports whether the checker found nothing wrong.
@@ -252,11 +252,19 @@ func Run(ctx context.Context, tb harness.TB, o Options) (Result, error) {
 			}
 		}
 	}
-	if !res.OK() || o.KeepLogs {
+	if !res.OK() || o.KeepLogs || max(res.MaxGap, res.MaxGapMulti) > keepLogsGap {
 		res.LogDir = keepLogs(c, s.Seed)
 	}
 	return res, nil
 }
+
+// keepLogsGap: a schedule that passed but kept clients from writing for
+// longer than this keeps its logs too, to be read (not a failure: with
+// synchronous replication and one standby, commits rightly wait while the
+// standby is away). A schedule rarely replays exactly (faults are aimed at
+// roles, and the roles depend on timing), so the logs of the run itself
+// are what explains a long gap.
+const keepLogsGap = 30 * time.Second
 
 // keepLogs copies every agent's and server's log and notifications to
 // <tmp>/efm-chaos-seed-<seed>, which outlives the cluster's teardown.
