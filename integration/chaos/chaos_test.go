@@ -22,7 +22,8 @@ import (
 // new schedules and prints the seeds it used. EFM_CHAOS_REJOIN=1 sets
 // auto.rewind=true, auto.resume.*.period=10 and update.physical.slots.period=1
 // on every agent and asks the settled cluster for every
-// database streaming. EFM_CHAOS_ASYNC=1 leaves replication asynchronous:
+// database streaming, with a STONITH as script.fence (Options.Stonith).
+// EFM_CHAOS_ASYNC=1 leaves replication asynchronous:
 // lost commits are then counted, not failed on. EFM_CHAOS_AUTOSTART=1
 // starts a killed old primary's database writable when no other database
 // takes writes at that instant (a database service enabled at boot, against
@@ -86,7 +87,7 @@ func TestChaos(t *testing.T) {
 		s := NewSchedule(seed, ScheduleOptions{Length: length})
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			t.Logf("%s", s)
-			res, err := Run(context.Background(), t, Options{Schedule: s, Props: props, Rejoin: rejoin, Async: async,
+			res, err := Run(context.Background(), t, Options{Schedule: s, Props: props, Rejoin: rejoin, Stonith: rejoin, Async: async,
 				KeepLogs: os.Getenv("EFM_CHAOS_KEEP_LOGS") == "1", AutostartPrimary: os.Getenv("EFM_CHAOS_AUTOSTART") == "1"})
 			if err != nil {
 				t.Fatalf("seed %d: the run could not be made: %v\ntimeline:\n%s", seed, err, res.TimelineString())
@@ -135,7 +136,7 @@ func TestChaosRegressions(t *testing.T) {
 	for _, seed := range regressionSeeds {
 		s := NewSchedule(seed, ScheduleOptions{Length: 60 * time.Second})
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			res, err := Run(context.Background(), t, Options{Schedule: s, Props: props, Rejoin: true})
+			res, err := Run(context.Background(), t, Options{Schedule: s, Props: props, Rejoin: true, Stonith: true})
 			if err != nil {
 				t.Fatalf("seed %d: the run could not be made: %v", seed, err)
 			}

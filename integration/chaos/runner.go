@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -39,6 +40,14 @@ type Options struct {
 	// KeepLogs keeps the logs of a schedule that passed too (a failed
 	// one's are always kept).
 	KeepLogs bool
+	// Stonith configures script.fence with a STONITH that kills the
+	// server of any database it is asked to fence that runs out of
+	// recovery, as a power fence would its host (stonithScript). A lease
+	// binds only a running agent: a primary agent frozen while its
+	// database is cut off from the others cannot stop that database, and
+	// script.fence (or a watchdog) is what covers it (docs/design.md, "What
+	// a lease does not cover"; seed 6027).
+	Stonith bool
 	// AutostartPrimary models a database service enabled at boot, against
 	// the installation rule (docs/chaos.md, "Who starts a killed
 	// database"): a killed old primary without a fence is started writable
@@ -101,8 +110,10 @@ type runner struct {
 
 	mu       sync.Mutex
 	timeline []Event
-	busy     map[string]int  // host+"/"+resource -> active faults holding it
-	killedPG map[string]bool // postmasters this run killed and has not started again
+	busy     map[string]int // host+"/"+resource -> active faults holding it
+	// killedPG: postmasters this run killed and has not started again,
+	// true for one that was a standby (standby.signal) when killed.
+	killedPG map[string]bool
 	injected int
 	skipped  int
 }
@@ -126,9 +137,31 @@ func Run(ctx context.Context, tb harness.TB, o Options) (Result, error) {
 	if o.SettleTimeout == 0 {
 		o.SettleTimeout = 90 * time.Second
 	}
-	c, err := harness.NewCluster(ctx, tb, harness.ClusterOptions{Name: "chaos", DBHosts: s.DBHosts, Sync: !o.Async, Props: o.Props})
+	props := o.Props
+	var fenceScript string
+	if o.Stonith {
+		// Named as the harness names its scratch directories, so that
+		// the sweep removes it after a run that was killed.
+		dir, err := os.MkdirTemp("", fmt.Sprintf("efmi-%d-stonith-", os.Getpid()))
+		if err != nil {
+			return res, err
+		}
+		tb.Cleanup(func() { os.RemoveAll(dir) })
+		fenceScript = filepath.Join(dir, "stonith.sh")
+		props = maps.Clone(o.Props)
+		if props == nil {
+			props = map[string]string{}
+		}
+		props["script.fence"] = fenceScript + " %p %f"
+	}
+	c, err := harness.NewCluster(ctx, tb, harness.ClusterOptions{Name: "chaos", DBHosts: s.DBHosts, Sync: !o.Async, Props: props})
 	if err != nil {
 		return res, err
+	}
+	if o.Stonith {
+		if err := writeStonith(fenceScript, c); err != nil {
+			return res, err
+		}
 	}
 	if o.Bin != "" {
 		c.Bin = o.Bin
@@ -516,19 +549,21 @@ func (r *runner) play(ctx context.Context, f Fault, h, peer *harness.Host) {
 	what := fmt.Sprintf("%s on %s", f.Kind, name)
 	switch f.Kind {
 	case KillPostmaster:
+		standby := hasFence(c.PG(name))
 		_, err = c.PG(name).KillPostmaster()
 		r.mu.Lock()
-		r.killedPG[name] = true
+		r.killedPG[name] = standby
 		r.mu.Unlock()
 		heal = func() error { return r.startPG(ctx, name) }
 	case KillAgent, WitnessDown:
 		c.Agent(name).Kill()
 		heal = func() error { return r.startAgent(ctx, h) }
 	case KillHost:
+		standby := c.PG(name) != nil && hasFence(c.PG(name))
 		err = c.Net.KillHost(ctx, h)
 		if c.PG(name) != nil {
 			r.mu.Lock()
-			r.killedPG[name] = true
+			r.killedPG[name] = standby
 			r.mu.Unlock()
 		}
 		heal = func() error {
@@ -638,22 +673,24 @@ func (r *runner) restartAgent(ctx context.Context, h *harness.Host) error {
 }
 
 // startPG starts a postmaster this run killed, as the service owner would,
-// unless it runs already. A standby's (one with standby.signal: a standby
-// or a fenced old primary) comes up in recovery and is always safe to
-// start. An old primary's without a fence is left stopped: the
+// unless it runs already. One that was a standby when killed
+// (standby.signal) comes up in recovery and is safe to start. One that was
+// the primary is left stopped, even once its agent has fenced it: the
 // installation rule (EFM's, and ours) disables the database's automatic
 // start, and bringing it back is the agents' job (a failover, then the
 // rejoin). Started writable behind the agents' back it would race a
-// failover in progress: seed 4011 saw two writable databases for 140 ms
-// that way. AutostartPrimary keeps the old model, which started it
-// whenever no other database took writes at that instant.
+// failover in progress (seed 4011: two writable databases for 140 ms);
+// started after its agent fenced it, it races the agent's pg_rewind of the
+// same directory (seed 6026: a rewind cut short, pg_filenode.map left
+// empty). AutostartPrimary keeps the old model, which started it whenever
+// no other database took writes at that instant.
 func (r *runner) startPG(ctx context.Context, name string) error {
 	db := r.c.PG(name)
 	if db == nil {
 		return nil
 	}
 	r.mu.Lock()
-	killed := r.killedPG[name]
+	wasStandby, killed := r.killedPG[name]
 	r.mu.Unlock()
 	if !killed {
 		return nil
@@ -662,12 +699,12 @@ func (r *runner) startPG(ctx context.Context, name string) error {
 		r.forgetKilled(name)
 		return nil
 	}
-	if _, err := os.Stat(filepath.Join(db.DataDir, "standby.signal")); err != nil {
-		if !r.o.AutostartPrimary {
-			r.logf("left %s's database stopped: an old primary without a fence is the agents' to bring back", name)
-			r.forgetKilled(name)
-			return nil
-		}
+	if !wasStandby && !r.o.AutostartPrimary {
+		r.logf("left %s's database stopped: it was the primary when killed, and is the agents' to bring back", name)
+		r.forgetKilled(name)
+		return nil
+	}
+	if !hasFence(db) {
 		if others := slices.DeleteFunc(r.c.Writable(ctx), func(s string) bool { return s == name }); len(others) > 0 {
 			r.logf("left %s's database stopped: an old primary without a fence while %v takes writes", name, others)
 			r.forgetKilled(name)
@@ -680,6 +717,13 @@ func (r *runner) startPG(ctx context.Context, name string) error {
 	r.forgetKilled(name)
 	r.logf("started %s's database", name)
 	return nil
+}
+
+// hasFence: db's data directory has standby.signal (a standby, or an old
+// primary its agent fenced), so it starts in recovery.
+func hasFence(db *harness.PG) bool {
+	_, err := os.Stat(filepath.Join(db.DataDir, "standby.signal"))
+	return err == nil
 }
 
 func (r *runner) forgetKilled(name string) {
@@ -787,4 +831,37 @@ func failovers(pr harness.ProbeReport) int {
 		}
 	}
 	return n
+}
+
+// writeStonith writes the chaos cluster's script.fence. Called as
+// "stonith.sh <new primary> <address to fence>", it kills the whole process
+// group of the server at that address when it runs and pg_controldata says
+// it is out of recovery ("in production"): the fence of a database that may
+// take writes. A standby, a stopped server, or no address (nothing to
+// fence) exit 0; an address it does not know exits 1, which aborts the
+// promotion as an unconfigured fence should.
+func writeStonith(path string, c *harness.Cluster) error {
+	var cases strings.Builder
+	for _, db := range c.DB {
+		fmt.Fprintf(&cases, "%s) dir='%s'; bin='%s' ;;\n", db.Host.Addr, db.DataDir, db.Bin)
+	}
+	script := `#!/bin/sh
+# STONITH for the chaos runner (integration/chaos/runner.go, writeStonith).
+f="$2"
+[ -n "$f" ] || exit 0
+case "$f" in
+` + cases.String() + `*) echo "stonith: no database known at $f"; exit 1 ;;
+esac
+pid=$(head -n 1 "$dir/postmaster.pid" 2>/dev/null)
+if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+	echo "stonith: no server runs at $f"; exit 0
+fi
+state=$("$bin/pg_controldata" -D "$dir" | sed -n 's/^Database cluster state: *//p')
+case "$state" in
+"in archive recovery"|"shut down in recovery") echo "stonith: $f is a standby ($state)"; exit 0 ;;
+esac
+kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid"
+echo "stonith: killed the server at $f (pid $pid, $state)"
+`
+	return os.WriteFile(path, []byte(script), 0o755)
 }
