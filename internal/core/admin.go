@@ -69,7 +69,7 @@ func (n *Node) onSwitchover(from NodeID, m Message) {
 		n.notes.quietUntil = n.now + n.failoverWindow()
 	}
 	// The coordinator that asked runs the promotion: do not start one.
-	n.coord.othersUntil = max(n.coord.othersUntil, n.now+n.failoverWindow())
+	n.holdFor(from)
 	n.checkpointBeforeHandover()
 }
 

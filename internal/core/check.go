@@ -17,7 +17,7 @@ type checkJob struct {
 func (n *Node) onCheckReq(from NodeID, m Message) {
 	if m.Pause {
 		// Somebody coordinates a failover: one promotion at a time.
-		n.coord.othersUntil = max(n.coord.othersUntil, n.now+n.failoverWindow())
+		n.holdFor(from)
 	}
 	n.startCheckJob(from, m.Target, m.Round, m.Pause)
 }

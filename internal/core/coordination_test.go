@@ -28,3 +28,37 @@ func TestCoordinatesRightAfterAnotherPromotion(t *testing.T) {
 		t.Errorf("the coordinator did not start the failover check of 10.0.0.3 within a tick; sent %+v", reqs)
 	}
 }
+
+// A coordinator that gives its failover up (here a switchover's election
+// without a majority) ends the hold its check round set on the others: the
+// next coordinator acts when the primary is suspected, not a failover
+// window later. Chaos seed 7043: the witness's switchover election failed
+// and the old primary, the smallest id, suspected the never-promoted
+// candidate for 82 s before it could coordinate. The same message from
+// another node ends nothing.
+func TestCoordinatesRightAfterAnotherGivesUp(t *testing.T) {
+	check := Message{Cluster: "c", Type: MsgCheckReq, Epoch: 1, Target: "10.0.0.2", Round: 7, Pause: true}
+	abort := Message{Cluster: "c", Type: MsgResumeReplay, Aborted: true}
+	for _, tc := range []struct {
+		name      string
+		abortFrom NodeID
+		want      bool
+	}{{"given up by its coordinator", "10.0.0.4", true}, {"an abort from another node", "10.0.0.3", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "10.0.0.1", KindDatabase, Persisted{Epoch: 1, Primary: "10.0.0.2"}, standbyProbe,
+				members(MemberAlive, MemberAlive, MemberAlive, MemberAlive)...)
+			h.step(MessageReceived{From: "10.0.0.4", Msg: check})
+			h.advance(time.Second)
+			h.step(MessageReceived{From: tc.abortFrom, Msg: abort})
+			h.acts = nil
+			// The primary resigns: this node, the smallest id, is the
+			// coordinator of the failover.
+			h.step(MessageReceived{From: "10.0.0.2", Msg: Message{Cluster: "c", Type: MsgDBFailed, Epoch: 1, Primary: "10.0.0.2"}})
+			h.advance(500 * time.Millisecond)
+			reqs := sent(h.acts, MsgCheckReq)
+			if got := len(reqs) > 0 && reqs[0].Msg.Target == "10.0.0.2"; got != tc.want {
+				t.Errorf("failover check of 10.0.0.2 started within a tick: %v, want %v (sent %+v)", got, tc.want, reqs)
+			}
+		})
+	}
+}

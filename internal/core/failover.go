@@ -63,6 +63,7 @@ type primaryWatch struct {
 type coordination struct {
 	nextAttempt  time.Duration // earliest next failover attempt
 	othersUntil  time.Duration // someone else coordinates until then
+	othersBy     NodeID        // the coordinator whose round set othersUntil
 	maxEpochSeen uint64
 }
 
@@ -368,7 +369,11 @@ func (n *Node) abortFailover(backoff time.Duration) {
 	if f := n.failover; f != nil {
 		for _, id := range f.askedInOrder() {
 			if id != n.p.Self {
-				n.send(id, Message{Type: MsgResumeReplay})
+				// Aborted: the hold its check round set on id ends now,
+				// rather than a failover window later (chaos seed 7043:
+				// a failed switchover election kept every node from
+				// coordinating for 82 s).
+				n.send(id, Message{Type: MsgResumeReplay, Aborted: true})
 			}
 		}
 	}

@@ -111,6 +111,9 @@ type Message struct {
 	// that resumes (resume_primary.go): granted only by a voter whose
 	// newest epoch names Target as primary.
 	Resume bool `json:"res,omitempty"`
+	// Aborted, in MsgResumeReplay, says the coordinator gave its failover
+	// up (no candidate, no majority): the hold its round set ends.
+	Aborted bool `json:"ab,omitempty"`
 	// Voters is the sender's count of voting members (vote answers): the
 	// coordinator needs a majority of the largest count it hears of.
 	Voters int `json:"n,omitempty"`

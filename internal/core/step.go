@@ -201,6 +201,10 @@ func (n *Node) onMessage(from NodeID, m Message) {
 		n.onPromoted(from, m)
 	case MsgResumeReplay:
 		n.resumeReplay()
+		if m.Aborted && from == n.coord.othersBy {
+			// The coordinator gave its failover up: its hold ends.
+			n.coord.othersUntil = min(n.coord.othersUntil, n.now)
+		}
 	case MsgResign, MsgDBFailed:
 		n.onResign(from, m)
 	case MsgSwitchover:
@@ -213,11 +217,20 @@ func (n *Node) onMessage(from NodeID, m Message) {
 	case MsgSlotsReq:
 		n.onSlotsReq(from)
 	case MsgFailoverStart:
-		n.coord.othersUntil = max(n.coord.othersUntil, n.now+n.failoverWindow())
+		n.holdFor(from)
 		if !m.NoScripts {
 			n.runScript(ScriptRemotePrePromote, Placeholders{NewPrimary: m.Target})
 		}
 	}
+}
+
+// holdFor: the coordinator from runs a failover (its pausing check round,
+// its MsgFailoverStart, its switchover request): this node coordinates
+// none for a failover window, or until that one is reported promoted or
+// given up (MsgResumeReplay with Aborted).
+func (n *Node) holdFor(from NodeID) {
+	n.coord.othersUntil = max(n.coord.othersUntil, n.now+n.failoverWindow())
+	n.coord.othersBy = from
 }
 
 // failoverWindow is how long a failover announced by another coordinator keeps
