@@ -42,7 +42,7 @@ type Options struct {
 	KeepLogs bool
 	// Stonith configures script.fence with a STONITH that kills the
 	// server of any database it is asked to fence that runs out of
-	// recovery, as a power fence would its host (stonithScript). A lease
+	// recovery, as a power fence would its host (writeStonith). A lease
 	// binds only a running agent: a primary agent frozen while its
 	// database is cut off from the others cannot stop that database, and
 	// script.fence (or a watchdog) is what covers it (docs/design.md, "What

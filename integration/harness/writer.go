@@ -83,11 +83,7 @@ func StartWriter(tb TB, from *Host, target netip.AddrPort, opts WriterOptions) *
 	tb.Cleanup(func() { w.Stop() })
 	to := target.String()
 	if len(opts.Hosts) > 0 {
-		var hs []string
-		for _, h := range opts.Hosts {
-			hs = append(hs, h.String())
-		}
-		to = fmt.Sprintf("%s port %d (target_session_attrs=read-write)", strings.Join(hs, ","), target.Port())
+		to = fmt.Sprintf("%s port %d (target_session_attrs=read-write)", joinAddrs(opts.Hosts), target.Port())
 	}
 	tb.Logf("harness: writer on %s committing to %s every %v", from.Name, to, opts.Interval)
 	return w
@@ -145,12 +141,8 @@ func (w *Writer) loop(ctx context.Context) {
 func (w *Writer) connect(ctx context.Context) (*pgx.Conn, error) {
 	hosts, extra, total := w.target.Addr().String(), "", w.opts.ConnectTimeout
 	if len(w.opts.Hosts) > 0 {
-		var hs []string
-		for _, h := range w.opts.Hosts {
-			hs = append(hs, h.String())
-		}
-		hosts, extra = strings.Join(hs, ","), " target_session_attrs=read-write"
-		total = time.Duration(len(hs)) * w.opts.ConnectTimeout
+		hosts, extra = joinAddrs(w.opts.Hosts), " target_session_attrs=read-write"
+		total = time.Duration(len(w.opts.Hosts)) * w.opts.ConnectTimeout
 	}
 	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres sslmode=disable%s", hosts, w.target.Port(), extra))
 	if err != nil {
@@ -375,4 +367,13 @@ func CommittedIDs(ctx context.Context, p *PG) (map[int64]bool, error) {
 		return nil, fmt.Errorf("reading efmi_writer on %s: %w", p.Host.Name, err)
 	}
 	return have, nil
+}
+
+// joinAddrs is the host list of a multi-host connection string.
+func joinAddrs(addrs []netip.Addr) string {
+	hs := make([]string, len(addrs))
+	for i, a := range addrs {
+		hs[i] = a.String()
+	}
+	return strings.Join(hs, ",")
 }

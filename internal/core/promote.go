@@ -244,7 +244,7 @@ func (n *Node) promotionDone(ok bool, errText string) {
 	// coordinator (chaos seed 3004: 84 s without a primary). Every other
 	// agent ends the hold in onPromoted; the candidate hears no
 	// MsgPromoted of its own.
-	n.coord.othersUntil = min(n.coord.othersUntil, n.now)
+	n.endHold()
 	n.becomePrimary()
 	n.assignVIPIfMissing()
 	if !c.noScripts {

@@ -50,7 +50,7 @@ func (n *Node) onPromoted(from NodeID, m Message) {
 	// The failover announced by another coordinator (MsgFailoverStart, a
 	// pausing check round) ended with this promotion: holding off further
 	// would delay the failover of the new primary by a whole window.
-	n.coord.othersUntil = min(n.coord.othersUntil, n.now)
+	n.endHold()
 	if n.p.Kind == KindDatabase {
 		n.runScript(ScriptRemotePostPromote, Placeholders{NewPrimary: from, FailedPrimary: m.FailedPrimary})
 	}

@@ -203,7 +203,7 @@ func (n *Node) onMessage(from NodeID, m Message) {
 		n.resumeReplay()
 		if m.Aborted && from == n.coord.othersBy {
 			// The coordinator gave its failover up: its hold ends.
-			n.coord.othersUntil = min(n.coord.othersUntil, n.now)
+			n.endHold()
 		}
 	case MsgResign, MsgDBFailed:
 		n.onResign(from, m)
@@ -232,6 +232,10 @@ func (n *Node) holdFor(from NodeID) {
 	n.coord.othersUntil = max(n.coord.othersUntil, n.now+n.failoverWindow())
 	n.coord.othersBy = from
 }
+
+// endHold: the failover that set the hold is over (promoted, or given up):
+// this node may coordinate the next one at once.
+func (n *Node) endHold() { n.coord.othersUntil = min(n.coord.othersUntil, n.now) }
 
 // failoverWindow is how long a failover announced by another coordinator keeps
 // this node from coordinating one itself (one promotion at a time).
