@@ -151,6 +151,9 @@ func (n *Network) addHost(ctx context.Context, name string, i int) (*Host, error
 			return nil, fmt.Errorf("creating host %s of %s: %w", name, n.Name, err)
 		}
 	}
+	if err := createIPC(ctx, h.NS); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(h.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", h.Dir, err)
 	}
@@ -335,10 +338,10 @@ func killInNamespace(pid int) {
 }
 
 // deleteNamespace SIGKILLs every process inside ns, waits for them to go and
-// deletes ns. A missing namespace is not an error.
+// deletes ns and its IPC namespace. A missing namespace is not an error.
 func deleteNamespace(ctx context.Context, ns string) error {
 	if _, err := os.Stat(nsPath(ns)); errors.Is(err, os.ErrNotExist) {
-		return nil
+		return deleteIPC(ns)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -361,7 +364,7 @@ func deleteNamespace(ctx context.Context, ns string) error {
 	if _, err := run(ctx, "ip", "netns", "del", ns); err != nil {
 		return err
 	}
-	return nil
+	return deleteIPC(ns)
 }
 
 // leaseSubnet picks a free third octet, held by an flock on a file under

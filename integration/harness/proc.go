@@ -70,7 +70,7 @@ func (h *Host) Start(tb TB, name string, opts ProcOptions, argv ...string) (*Pro
 		attr.Credential = &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid)}
 	}
 	cmd.SysProcAttr = attr
-	if err := inNetns(nsPath(h.NS), cmd.Start); err != nil {
+	if err := inHost(h, cmd.Start); err != nil {
 		lf.Close()
 		return nil, fmt.Errorf("starting %s (%s) on %s: %w", name, strings.Join(argv, " "), h.Name, err)
 	}
@@ -198,7 +198,7 @@ func (h *Host) Run(ctx context.Context, opts ProcOptions, argv ...string) (strin
 	// Kill the whole group on ctx end: pg_ctl and friends fork.
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 2 * time.Second
-	if err := inNetns(nsPath(h.NS), cmd.Start); err != nil {
+	if err := inHost(h, cmd.Start); err != nil {
 		return "", fmt.Errorf("starting %s on %s: %w", strings.Join(argv, " "), h.Name, err)
 	}
 	if err := cmd.Wait(); err != nil {

@@ -21,7 +21,7 @@ var sweepOnce sync.Once
 // captures the pid of the process that made them.
 var leftover = regexp.MustCompile(`^` + namePrefix + `(\d+)-`)
 
-// Sweep removes namespaces (killing the processes inside) and scratch
+// Sweep removes namespaces (killing the processes inside; network and IPC) and scratch
 // directories named efmi-<pid>-... whose pid is no longer alive: what a run
 // that crashed or was killed before its cleanups left behind. NewNetwork
 // calls it once per process.
@@ -39,6 +39,16 @@ func Sweep(ctx context.Context, tb TB) {
 			tb.Logf("harness: sweep: %v", err)
 		} else {
 			tb.Logf("harness: sweep: removed namespace %s of a dead run", f[0])
+		}
+	}
+	// IPC namespaces whose network namespace went first.
+	ipcs, _ := os.ReadDir(ipcDir)
+	for _, e := range ipcs {
+		if !deadOwner(e.Name()) {
+			continue
+		}
+		if err := deleteIPC(e.Name()); err != nil {
+			tb.Logf("harness: sweep: %v", err)
 		}
 	}
 	ents, _ := os.ReadDir(os.TempDir())

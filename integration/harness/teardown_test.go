@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -126,4 +128,60 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
 	return len(p), nil
+}
+
+// A killed postmaster's System V segment stays in its host's IPC namespace,
+// never in the machine's, and goes with the network: thousands of killed
+// servers must not exhaust SHMMNI for the runs after (a CI run died of it).
+func TestKilledPostmasterSegmentGoesWithTheHost(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	s := NewStandalone(slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	defer s.Close()
+	nw, err := NewNetwork(ctx, s, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := nw.Host("a")
+	pg, err := InitPrimary(ctx, s, h, PGOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pmPid, err := pg.PostmasterPID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pmPid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	inHostShm, err := h.Run(ctx, ProcOptions{}, "cat", "/proc/sysvipc/shm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !shmCreatedBy(inHostShm, pmPid) {
+		t.Fatalf("no System V segment of postmaster %d in host a's IPC namespace:\n%s", pmPid, inHostShm)
+	}
+	root, err := os.ReadFile("/proc/sysvipc/shm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shmCreatedBy(string(root), pmPid) {
+		t.Fatalf("postmaster %d made its segment in the machine's IPC namespace", pmPid)
+	}
+	s.Close()
+	if _, err := os.Stat(ipcPath(h.NS)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("IPC namespace %s survives Close: %v", ipcPath(h.NS), err)
+	}
+}
+
+// shmCreatedBy reports whether a /proc/sysvipc/shm listing has a segment
+// whose creator (cpid, the fifth column) is pid.
+func shmCreatedBy(listing string, pid int) bool {
+	for _, line := range strings.Split(listing, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && f[4] == strconv.Itoa(pid) {
+			return true
+		}
+	}
+	return false
 }

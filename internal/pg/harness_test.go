@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sys/unix"
 )
 
 // The harness runs real PostgreSQL 15 servers on 127.0.0.1, one port per
@@ -208,10 +209,41 @@ func newInstance(t *testing.T, base, name string) *instance {
 	t.Cleanup(func() {
 		// Always stop, whatever state the test left it in.
 		_, _ = asPostgres(t, 30*time.Second, filepath.Join(pgBinDir, "pg_ctl"), "-D", in.dir, "-m", "immediate", "-w", "stop")
+		releaseShm(in.dir)
 	})
 	in.db = in.newDB(nil)
 	_ = sock
 	return in
+}
+
+// releaseShm removes the System V segment a killed postmaster of dir left
+// behind; a stopped one removes its own. These servers run in the machine's
+// IPC namespace, where leftovers would pile up across runs until shmget
+// fails (SHMMNI). postmaster.pid's seventh line names the segment ("key
+// shmid"); only one no process is attached to goes, as PostgreSQL's own
+// start would decide.
+func releaseShm(dir string) {
+	b, err := os.ReadFile(filepath.Join(dir, "postmaster.pid"))
+	if err != nil {
+		return
+	}
+	lines := strings.Split(string(b), "\n")
+	if len(lines) < 7 {
+		return
+	}
+	f := strings.Fields(lines[6])
+	if len(f) != 2 {
+		return
+	}
+	id, err := strconv.Atoi(f[1])
+	if err != nil {
+		return
+	}
+	var ds unix.SysvShmDesc
+	if _, err := unix.SysvShmCtl(id, unix.IPC_STAT, &ds); err != nil || ds.Nattch != 0 {
+		return
+	}
+	_, _ = unix.SysvShmCtl(id, unix.IPC_RMID, nil)
 }
 
 func (in *instance) config() Config {
