@@ -102,7 +102,9 @@ func (l *pgLocal) Start(ctx context.Context) error {
 	return l.db.WaitConnect(ctx, l.restartTimeout)
 }
 
-func (l *pgLocal) Promote(ctx context.Context) error    { return l.db.PromoteOnly(ctx) }
+func (l *pgLocal) Promote(ctx context.Context, atLeast uint32) error {
+	return l.db.PromoteOnly(ctx, atLeast)
+}
 func (l *pgLocal) Checkpoint(ctx context.Context) error { return l.db.Checkpoint(ctx) }
 func (l *pgLocal) CheckpointAfterPromotion(ctx context.Context) {
 	l.db.CheckpointAfterPromotion(ctx)

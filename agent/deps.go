@@ -40,8 +40,9 @@ type localDB interface {
 	Start(ctx context.Context) error
 	// Promote promotes and returns once the server takes writes;
 	// CheckpointAfterPromotion is the CHECKPOINT that should follow, run
-	// by the caller once the VIP is on its way.
-	Promote(ctx context.Context) error
+	// by the caller once the VIP is on its way. The new timeline is
+	// atLeast or above (core.DoDB.Timeline; 0: PostgreSQL's choice).
+	Promote(ctx context.Context, atLeast uint32) error
 	CheckpointAfterPromotion(ctx context.Context)
 	Checkpoint(ctx context.Context) error
 	Fence(ctx context.Context) error

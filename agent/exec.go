@@ -334,7 +334,7 @@ func (s *shell) dbOp(ctx context.Context, a core.DoDB) core.Event {
 	case core.OpStopDB:
 		err = db.Stop(ctx)
 	case core.OpPromoteDB:
-		err = db.Promote(ctx)
+		err = db.Promote(ctx, a.Timeline)
 		if err == nil {
 			// The core adds the VIP once it has the result: the
 			// CHECKPOINT (for a later pg_rewind against this node)
@@ -398,7 +398,7 @@ func (noDB) Probe(context.Context) (dbStatus, error)       { return dbStatus{}, 
 func (noDB) PostmasterGone(context.Context) (bool, string) { return false, errNoDB.Error() }
 func (noDB) Stop(context.Context) error                    { return errNoDB }
 func (noDB) Start(context.Context) error                   { return errNoDB }
-func (noDB) Promote(context.Context) error                 { return errNoDB }
+func (noDB) Promote(context.Context, uint32) error         { return errNoDB }
 func (noDB) CheckpointAfterPromotion(context.Context)      {}
 func (noDB) Checkpoint(context.Context) error              { return errNoDB }
 func (noDB) Fence(context.Context) error                   { return errNoDB }

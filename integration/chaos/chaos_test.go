@@ -124,7 +124,7 @@ var regressionSeeds = []uint64{
 	6026, // the runner started a killed primary's database, fenced by then, in the middle of its agent's pg_rewind
 	6027, // a primary agent frozen while its link was cut: 3.7 s of two writable databases without a STONITH
 	7043, // a switchover's failed election left its check round's hold on every node: 82 s without a primary
-	7007, // NOT FIXED: two promotions from the same timeline both chose timeline 3; the old one is refused for good (docs/chaos.md)
+	7007, // two promotions from the same point both chose timeline 3, and the first was refused for good: timelines are reserved now (core/timeline.go)
 	4011, // the runner's boot autostart started a killed primary writable 42 ms before a promotion completed (140 ms of two writers): it is left to the agents now
 }
 

@@ -108,6 +108,10 @@ type DoDB struct {
 	Seq     uint64
 	Op      DBOp
 	Timeout time.Duration
+	// Timeline, for OpPromoteDB, is the lowest timeline the promotion may
+	// create (core/timeline.go): the shell makes PostgreSQL choose it, or
+	// one above, and fails the operation before promoting if it cannot.
+	Timeline uint32
 }
 
 // VIPOp is an operation on the virtual IP; the shell reports DBOpResult

@@ -127,6 +127,10 @@ type Message struct {
 	// renew recently (detach.on.agent.failure needs every answer to say
 	// no).
 	HeardAgent bool `json:"ha,omitempty"`
+	// Timeline, on every message, is the newest timeline the sender knows
+	// to exist or to be reserved (knownTimeline); receivers keep the
+	// largest (timeline.go).
+	Timeline uint32 `json:"mtl,omitempty"`
 }
 
 // VersionError is returned by Decode for a message of another protocol

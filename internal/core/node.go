@@ -28,6 +28,11 @@ type Persisted struct {
 	// ResetGen is the last reset-members generation applied to Voters
 	// (MembershipChanged.ResetGen).
 	ResetGen uint64 `json:"reset_gen,omitempty"`
+	// Timeline is the newest timeline this node knows to exist, or to be
+	// reserved by a promotion (timeline.go): a candidate promotes to a
+	// timeline above every one it knows, so that two promotions never
+	// give one number to two histories.
+	Timeline uint32 `json:"timeline,omitempty"`
 }
 
 // MemberStatus is one line of cluster-status as this node sees it.

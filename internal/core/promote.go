@@ -48,7 +48,11 @@ type candidacy struct {
 	// tell a resume by itself).
 	resumed     bool
 	resumedFrom uint64
-	clock       stepClock
+	// timeline is the lowest timeline the promotion may create: one above
+	// every timeline this node knew of when it became the candidate
+	// (timeline.go).
+	timeline uint32
+	clock    stepClock
 }
 
 func (n *Node) onPromote(from NodeID, m Message) {
@@ -218,7 +222,9 @@ func (n *Node) promoteDB() {
 	n.candidateStep(c, promotingDB)
 	c.phase = promotingDB
 	c.issued = true
-	n.doDBAwaiting(c.awaitingStep(), OpPromoteDB, n.p.promoteDBTimeout())
+	p := c.awaitingStep()
+	p.db = OpPromoteDB
+	n.emit(DoDB{Seq: n.await(p), Op: OpPromoteDB, Timeout: n.p.promoteDBTimeout(), Timeline: c.timeline})
 }
 
 func (n *Node) promotionDone(ok bool, errText string) {

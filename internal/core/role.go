@@ -47,6 +47,9 @@ func (n *Node) becomeCandidate(c *candidacy) {
 	}
 	n.st.Epoch = c.epoch
 	n.st.Primary = n.p.Self
+	if !c.resumed {
+		n.reserveTimeline(c)
+	}
 	n.persist()
 	n.candidacy = c
 	c.clock = n.startClock()

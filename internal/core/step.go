@@ -26,6 +26,7 @@ func (n *Node) send(to NodeID, m Message) {
 	if m.Primary == "" {
 		m.Primary = n.st.Primary
 	}
+	m.Timeline = n.knownTimeline()
 	n.emit(Send{To: to, Msg: m})
 }
 
@@ -180,6 +181,12 @@ func (n *Node) onMessage(from NodeID, m Message) {
 	}
 	if m.Epoch > n.coord.maxEpochSeen {
 		n.coord.maxEpochSeen = m.Epoch
+	}
+	// Before the handler answers: a lease ack or a vote must not go out
+	// before what it learnt is persisted (timeline.go).
+	n.learnTimeline(m.Timeline)
+	if m.Status != nil {
+		n.learnTimeline(m.Status.Timeline)
 	}
 	n.adoptWinnerOfMyEpoch(from, m)
 	switch m.Type {

@@ -123,11 +123,15 @@ func (d *DB) Start(ctx context.Context) error {
 	start := time.Now()
 	var err error
 	if d.cfg.ServiceName != "" {
+		if gone, _ := d.PostmasterGone(ctx); gone {
+			d.clearPlaceholdersBeforeStart(ctx)
+		}
 		err = d.systemctl(ctx, "start", d.cfg.ServiceName)
 	} else {
 		var running bool
 		running, err = d.Running(ctx)
 		if err == nil && !running {
+			d.clearPlaceholdersBeforeStart(ctx)
 			_, err = d.runOwner(ctx, nil, d.pgBin("pg_ctl"), "start", "-D", d.cfg.ConfigDir, "-w", "-t", d.ctlSeconds(ctx), "-l", d.cfg.LogFile)
 		}
 	}

@@ -23,7 +23,7 @@ func TestDivergedFrom(t *testing.T) {
 	a.mustSQL("CREATE TABLE t (v int)")
 	waitReplayed(t, a, b)
 	waitReplayed(t, a, c)
-	if err := b.db.Promote(ctx); err != nil {
+	if err := b.db.Promote(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
 	d, why, err := c.db.DivergedFrom(ctx, b.db)

@@ -82,7 +82,7 @@ func TestPromote(t *testing.T) {
 	}
 
 	start := time.Now()
-	if err := b.db.Promote(ctx); err != nil {
+	if err := b.db.Promote(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
 	took := time.Since(start)
@@ -108,7 +108,7 @@ func TestPromote(t *testing.T) {
 		t.Errorf("standby.signal after promote: %v, %v", ok, err)
 	}
 	// Promoting a primary is an error, not a silent success.
-	if err := b.db.Promote(ctx); err == nil {
+	if err := b.db.Promote(ctx, 0); err == nil {
 		t.Error("promoting a primary succeeded")
 	}
 	// So is repointing one: it would stay writable until a restart.

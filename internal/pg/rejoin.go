@@ -406,6 +406,7 @@ func (d *DB) startForRecoveryOnly(ctx context.Context) error {
 		return d.Start(ctx)
 	}
 	start := time.Now()
+	d.clearPlaceholdersBeforeStart(ctx)
 	if _, err := d.runOwner(ctx, nil, d.pgBin("pg_ctl"), "start", "-D", d.cfg.ConfigDir, "-w", "-t", d.ctlSeconds(ctx),
 		"-l", d.cfg.LogFile, "-o", "-c hot_standby=off"); err != nil {
 		return fmt.Errorf("start database %s (%s) for crash recovery only: %w", d.cfg.Node, d.cfg.DataDir, err)

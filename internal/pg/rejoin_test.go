@@ -219,7 +219,7 @@ func TestRejoinGuard(t *testing.T) {
 		s, err := b.sql("SELECT pg_last_wal_receive_lsn() > $1::text::pg_lsn", cd.Checkpoint.String())
 		return s == "true", err
 	})
-	if err := b.db.Promote(ctx); err != nil {
+	if err := b.db.Promote(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
 	b.mustSQL("INSERT INTO t VALUES ('from b')")

@@ -45,8 +45,8 @@ func (d *DB) Checkpoint(ctx context.Context) error {
 //
 // A failed CHECKPOINT is logged, not returned: the node is a primary by
 // then, and the caller must treat it as one.
-func (d *DB) Promote(ctx context.Context) error {
-	if err := d.PromoteOnly(ctx); err != nil {
+func (d *DB) Promote(ctx context.Context, atLeast uint32) error {
+	if err := d.PromoteOnly(ctx, atLeast); err != nil {
 		return err
 	}
 	d.CheckpointAfterPromotion(ctx)
@@ -66,11 +66,17 @@ func (d *DB) CheckpointAfterPromotion(ctx context.Context) {
 }
 
 // PromoteOnly is Promote without the CHECKPOINT after it: the caller runs
-// CheckpointAfterPromotion once the new primary is reachable.
-func (d *DB) PromoteOnly(ctx context.Context) error {
+// CheckpointAfterPromotion once the new primary is reachable. The new
+// timeline is atLeast or above (reserveTimelines; 0: PostgreSQL's own
+// choice); a reservation that cannot be made fails the promotion before it
+// is asked for.
+func (d *DB) PromoteOnly(ctx context.Context, atLeast uint32) error {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.CtlTimeout)
 	defer cancel()
+	if _, err := d.reserveTimelines(ctx, atLeast); err != nil {
+		return fmt.Errorf("promote %s (%s): %w", d.cfg.Node, d.cfg.DataDir, err)
+	}
 	if err := d.ResumeReplay(ctx); err != nil {
 		// Not fatal: the promotion still ends a paused recovery, only
 		// slower; and on a primary it fails below with a clearer error.
@@ -115,7 +121,15 @@ func (d *DB) PromoteOnly(ctx context.Context) error {
 	if err := d.removeOwnerFile(ctx, d.dataPath(promoteSignalName)); err != nil {
 		d.log.Warn("removing leftover promote signal file", "err", err)
 	}
-	d.log.Info("database promoted", "promoted_after", promoted, "signals", signals, "took", time.Since(start))
+	tli := uint32(0)
+	if st, err := d.Probe(ctx); err == nil {
+		tli = st.Timeline
+	}
+	if tli != 0 && tli < atLeast {
+		d.log.Error("promoted to a timeline below the one the agents reserved; a later rejoin may refuse nodes of the same timeline ID",
+			"timeline", tli, "reserved", atLeast)
+	}
+	d.log.Info("database promoted", "timeline", tli, "promoted_after", promoted, "signals", signals, "took", time.Since(start))
 	return nil
 }
 

@@ -26,7 +26,7 @@ func TestRepointStandbyToNewPrimary(t *testing.T) {
 	if err := a.db.Stop(ctx, StopFast); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.db.Promote(ctx); err != nil {
+	if err := b.db.Promote(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
 
@@ -107,7 +107,7 @@ func TestFollowAsStandby(t *testing.T) {
 	if err := a.db.Stop(ctx, StopFast); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.db.Promote(ctx); err != nil {
+	if err := b.db.Promote(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("MEASURED switchover stop A + promote B: %s", time.Since(start))

@@ -27,7 +27,7 @@ func TestRewindDivergedPrimary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.db.Promote(ctx); err != nil {
+	if err := b.db.Promote(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
 	a.mustSQL("INSERT INTO t VALUES ('diverged on a')")

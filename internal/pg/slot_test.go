@@ -75,7 +75,7 @@ func TestStandbyKeepsSlotsForPeers(t *testing.T) {
 	if err := a.db.Stop(ctx, StopFast); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.db.Promote(ctx); err != nil {
+	if err := b.db.Promote(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.db.Stop(ctx, StopFast); err != nil {

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -171,23 +173,142 @@ func (d *DB) primaryTimeline(ctx context.Context) (primaryPoint, error) {
 }
 
 // newestLocalHistory is the highest timeline with a history file in this
-// node's pg_wal (0 if none): a node promoted and crashed before its first
+// node's pg_wal, placeholders left out (0 if none): a node promoted and crashed before its first
 // checkpoint on the new timeline shows the old one in pg_control, but has
 // written the new timeline's history file.
 func (d *DB) newestLocalHistory(ctx context.Context) (uint32, error) {
-	names, err := d.walNames(ctx)
+	tlis, err := d.historyFiles(ctx)
 	if err != nil {
 		return 0, err
 	}
-	var newest uint32
+	for _, tli := range tlis {
+		// A placeholder holds no WAL (reserveTimelines).
+		if ph, err := d.isPlaceholder(ctx, tli); err != nil || !ph {
+			return tli, err
+		}
+	}
+	return 0, nil
+}
+
+// placeholderMark starts every placeholder history file ReserveTimelines
+// writes; PostgreSQL reads it as a comment.
+const placeholderMark = "# OpenEFM placeholder"
+
+// reserveTimelines makes this standby's promotion create timeline atLeast
+// or one above. PostgreSQL gives a promotion the ID one above the newest
+// history file it finds counting up from its own timeline
+// (findNewestTimeLine); another node may have created a timeline with one
+// of those IDs that this server never saw (chaos seed 7007), and the agents
+// reserved atLeast above all of them (core/timeline.go). So every ID below
+// atLeast without a history file gets a placeholder: a file of comments,
+// which PostgreSQL only probes for existence here. A standby that follows
+// the new primary later fetches the whole range of history files, so the
+// placeholders stay; clearLeftoverPlaceholders removes the ones a promotion
+// that did not happen left on top. It returns the files written, fsynced.
+func (d *DB) reserveTimelines(ctx context.Context, atLeast uint32) ([]string, error) {
+	if atLeast <= 2 {
+		return nil, nil
+	}
+	names, err := d.walNames(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reserving timeline %d: %w", atLeast, err)
+	}
+	have := make(map[string]bool, len(names))
+	for _, n := range names {
+		have[n] = true
+	}
+	var wrote []string
+	for tli := uint32(2); tli < atLeast; tli++ {
+		name := historyFileName(tli)
+		if have[name] {
+			continue
+		}
+		p := d.dataPath(filepath.Join("pg_wal", name))
+		content := fmt.Sprintf("%s: timeline %d holds no WAL of this server.\n"+
+			"# It makes the promotion of %s choose timeline %d or above: the agents reserved that one\n"+
+			"# because another node may have created a timeline with a lower ID that this server never saw.\n",
+			placeholderMark, tli, d.cfg.Node, atLeast)
+		if err := d.writeOwnerFile(ctx, p, []byte(content)); err != nil {
+			return wrote, fmt.Errorf("reserving timeline %d: %w", atLeast, err)
+		}
+		wrote = append(wrote, p)
+	}
+	if len(wrote) > 0 {
+		// A crash after the promotion must not lose them: a standby on
+		// an older timeline could then not fetch the range it needs.
+		if _, err := d.runOwner(ctx, nil, append([]string{"sync"}, append(wrote, d.dataPath("pg_wal"))...)...); err != nil {
+			return wrote, fmt.Errorf("reserving timeline %d: fsync: %w", atLeast, err)
+		}
+		d.log.Info("placeholder history files written so that the promotion picks the reserved timeline",
+			"timeline", atLeast, "files", len(wrote))
+	}
+	return wrote, nil
+}
+
+// historyFiles lists the timelines with a history file in pg_wal, newest
+// first.
+func (d *DB) historyFiles(ctx context.Context) ([]uint32, error) {
+	names, err := d.walNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var tlis []uint32
 	for _, n := range names {
 		hex, ok := strings.CutSuffix(n, ".history")
 		if !ok || len(hex) != 8 {
 			continue
 		}
 		if v, err := strconv.ParseUint(hex, 16, 32); err == nil {
-			newest = max(newest, uint32(v))
+			tlis = append(tlis, uint32(v))
 		}
 	}
-	return newest, nil
+	slices.Sort(tlis)
+	slices.Reverse(tlis)
+	return tlis, nil
+}
+
+// isPlaceholder reports whether timeline tli's history file is one
+// reserveTimelines wrote.
+func (d *DB) isPlaceholder(ctx context.Context, tli uint32) (bool, error) {
+	b, err := d.readOwnerFile(ctx, d.dataPath(filepath.Join("pg_wal", historyFileName(tli))))
+	if err != nil {
+		return false, err
+	}
+	return strings.HasPrefix(string(b), placeholderMark), nil
+}
+
+// clearLeftoverPlaceholders removes the placeholders above this server's
+// newest real history file: a promotion that reserved them did not happen
+// (failed, or the agent died between), and PostgreSQL would otherwise
+// start recovery towards the newest one and refuse it ("requested timeline
+// is not a child of this server's history"). Placeholders below a real
+// history file are kept: standbys of that timeline fetch them. Only for a
+// server that is not running.
+func (d *DB) clearLeftoverPlaceholders(ctx context.Context) error {
+	tlis, err := d.historyFiles(ctx)
+	if err != nil {
+		return err
+	}
+	for _, tli := range tlis {
+		ph, err := d.isPlaceholder(ctx, tli)
+		if err != nil {
+			return err
+		}
+		if !ph {
+			return nil
+		}
+		if err := d.removeOwnerFile(ctx, d.dataPath(filepath.Join("pg_wal", historyFileName(tli)))); err != nil {
+			return err
+		}
+		d.log.Warn("removed a placeholder history file a promotion that did not happen left", "timeline", tli)
+	}
+	return nil
+}
+
+// clearPlaceholdersBeforeStart runs clearLeftoverPlaceholders before a
+// start; a failure is logged: the start then says what is wrong.
+func (d *DB) clearPlaceholdersBeforeStart(ctx context.Context) {
+	if err := d.clearLeftoverPlaceholders(ctx); err != nil {
+		d.log.Warn("checking pg_wal for placeholder history files left by a promotion that did not happen", "err", err)
+	}
 }

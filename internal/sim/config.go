@@ -38,6 +38,10 @@ type Config struct {
 	// a voter then receives the old primary's last WAL after its vote,
 	// and a standby ends past the new primary's fork point).
 	NoDetach bool
+	// NoTimelineReservation makes the shell promote without the timeline
+	// the core reserved (core.DoDB.Timeline), as a bare pg_ctl promote
+	// does (self-test: TestSimulationCatchesUnreservedTimelines).
+	NoTimelineReservation bool
 }
 
 func (c Config) String() string {

@@ -61,22 +61,23 @@ func (w *World) dbStop(n *simNode, why string) {
 }
 
 // stoppedDir is what the agent reads from n's data directory with no
-// server running. Timelines are the simulator's indexes plus one, as
-// probes report them; timeline 1 has no history file.
-func stoppedDir(d *fakeDB) core.StoppedDB {
+// server running, timelines by their IDs as probes report them; timeline 1
+// has no history file.
+func (w *World) stoppedDir(d *fakeDB) core.StoppedDB {
 	s := core.StoppedDB{Read: true, State: d.ctl.state,
-		CheckpointLSN: d.ctl.ckptLSN, CheckpointTimeline: uint32(d.ctl.ckptTL + 1)}
+		CheckpointLSN: d.ctl.ckptLSN, CheckpointTimeline: w.tl[d.ctl.ckptTL].num}
 	if d.ctl.minRecLSN != 0 || d.ctl.minRecTL != 0 {
-		s.MinRecoveryLSN, s.MinRecoveryTimeline = d.ctl.minRecLSN, uint32(d.ctl.minRecTL+1)
+		s.MinRecoveryLSN, s.MinRecoveryTimeline = d.ctl.minRecLSN, w.tl[d.ctl.minRecTL].num
 	}
 	if d.inRecovery && d.tl == d.ctl.ckptTL {
 		// pg_waldump from the checkpoint: every byte received is there.
 		s.WALEnd = d.lsn
 	}
-	if d.tl > 0 {
+	if h := max(w.tl[d.tl].num, d.hist); h > 1 {
 		// The history file of the newest timeline it was on (written when
-		// it promoted to it, or streamed from its primary).
-		s.NewestHistory = uint32(d.tl + 1)
+		// it promoted to it, or streamed from its primary), or a newer
+		// placeholder.
+		s.NewestHistory = h
 	}
 	return s
 }

@@ -9,9 +9,14 @@ import (
 )
 
 // timeline is a PostgreSQL timeline: it branched from parent at branch.
+// Servers refer to it by its index in World.tl; num is the timeline ID
+// PostgreSQL gave it, chosen by the server that promoted as PostgreSQL
+// does (promote), so two timelines can get one number: the failure the
+// simulator must find (chaos seed 7007).
 type timeline struct {
 	parent int
 	branch core.LSN
+	num    uint32
 }
 
 // fakeDB is a PostgreSQL server as far as failover cares.
@@ -40,6 +45,10 @@ type fakeDB struct {
 	slot  bool
 	// ctl is pg_control (control.go).
 	ctl controlFile
+	// hist is the newest timeline ID with a history file in pg_wal beyond
+	// the server's own timeline's: the placeholders an earlier promotion
+	// placed (DoDB.Timeline).
+	hist uint32
 	// conn is the WAL receiver's connection to the primary it follows:
 	// what that primary has written into it, received or not. A cut link
 	// holds it back; it arrives when the link heals even if the primary

@@ -16,7 +16,7 @@ func New(cfg Config) *World {
 		cfg:        cfg,
 		rng:        rand.New(rand.NewSource(cfg.Seed ^ 0x5eed)),
 		byID:       map[core.NodeID]*simNode{},
-		tl:         []timeline{{parent: -1}},
+		tl:         []timeline{{parent: -1, num: 1}},
 		maxAcked:   map[int]core.LSN{},
 		maxAsync:   map[int]core.LSN{},
 		votes:      map[uint64]map[core.NodeID]core.NodeID{},

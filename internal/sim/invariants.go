@@ -33,8 +33,9 @@ func (w *World) window() time.Duration {
 	return p.NodeTimeout + 4*p.RemoteTimeout + tm.VoteHold + 6*p.RemoteTimeout + p.CheckVIPTimeout
 }
 
-// promote is pg_ctl promote on n; it checks the promotion invariants first.
-func (w *World) promote(n *simNode) {
+// promote is pg_ctl promote on n, asked to create timeline atLeast or one
+// above (DoDB.Timeline); it checks the promotion invariants first.
+func (w *World) promote(n *simNode, atLeast uint32) {
 	d := n.db
 	st := n.persisted
 	e := st.Epoch
@@ -99,7 +100,17 @@ func (w *World) promote(n *simNode) {
 		w.now > w.adminUntil && w.fullyLinked(old) {
 		w.fail("%s promoted although the primary database on %s was up and reachable for %v", n.id, old.id, w.now-w.primaryDist)
 	}
-	w.tl = append(w.tl, timeline{parent: d.tl, branch: d.lsn})
+	// PostgreSQL takes the ID one above the newest history file in pg_wal
+	// (its own timeline's, or a placeholder the shell placed for atLeast).
+	d.hist = max(d.hist, atLeast-min(atLeast, 1))
+	num := max(w.tl[d.tl].num, d.hist) + 1
+	for _, t := range w.tl {
+		if t.num == num {
+			w.fail("%s promoted to timeline ID %d from %d at %s, an ID another history has (branched from %d at %s): two histories with one ID (chaos seed 7007)",
+				n.id, num, w.tl[d.tl].num, d.lsn, w.tl[t.parent].num, t.branch)
+		}
+	}
+	w.tl = append(w.tl, timeline{parent: d.tl, branch: d.lsn, num: num})
 	d.tl = len(w.tl) - 1
 	d.inRecovery = false
 	d.fenced = false
@@ -114,7 +125,7 @@ func (w *World) promote(n *simNode) {
 			d.checkpoint()
 		}
 	})
-	w.logf("%s PROMOTED in epoch %d at %s (timeline %d, %d votes)", n.id, e, d.lsn, d.tl, votes)
+	w.logf("%s PROMOTED in epoch %d at %s (timeline %d, ID %d, %d votes)", n.id, e, d.lsn, d.tl, num, votes)
 	if w.primaryDB != "" && w.primaryDB != n.id {
 		w.failovers++
 	}

@@ -191,7 +191,7 @@ func (w *World) probeLocal(n *simNode, a core.ProbeLocalDB) {
 	w.result(n, w.lat(time.Millisecond, 10*time.Millisecond), func() core.Event {
 		p := w.dbStatus(n, seq)
 		if d := n.db; !d.up && a.ReadStopped {
-			p.Stopped = stoppedDir(d)
+			p.Stopped = w.stoppedDir(d)
 		}
 		return p
 	})
@@ -204,7 +204,7 @@ func (w *World) dbStatus(n *simNode, seq uint64) core.LocalDBProbe {
 		// certainly gone.
 		return core.LocalDBProbe{Seq: seq, Err: "connection refused", Gone: !d.up}
 	}
-	p := core.LocalDBProbe{Seq: seq, Reachable: true, InRecovery: d.inRecovery, ReplayPaused: d.paused, Timeline: uint32(d.tl + 1)}
+	p := core.LocalDBProbe{Seq: seq, Reachable: true, InRecovery: d.inRecovery, ReplayPaused: d.paused, Timeline: w.tl[d.tl].num}
 	if d.inRecovery {
 		p.ReceivedLSN, p.ReplayLSN = d.lsn, d.replay
 		p.Upstream = d.following
@@ -264,7 +264,11 @@ func (w *World) doDB(n *simNode, a core.DoDB) {
 				if n.params.VIPConfigured && n.params.CheckVIPBeforePromotion && !n.vipFree {
 					w.fail("%s promoted without a VIP probe that answered free (latest CheckVIP seq %d)", n.id, n.vipSeq)
 				}
-				w.promote(n)
+				atLeast := a.Timeline
+				if w.cfg.NoTimelineReservation {
+					atLeast = 0
+				}
+				w.promote(n, atLeast)
 			}
 		case core.OpFenceDB:
 			d.fenced = true

@@ -275,6 +275,24 @@ func TestSimulationOldPrimaryLeftToAgentsSeeds(t *testing.T) {
 	}
 }
 
+// TestSimulationCatchesUnreservedTimelines makes the shell promote without
+// the timeline the core reserved, as a bare pg_ctl promote does, and
+// expects a run to find two promotions that gave one timeline ID to two
+// histories: chaos seed 7007 on real hosts, which the simulator missed
+// while it numbered timelines for the whole world (core/timeline.go).
+func TestSimulationCatchesUnreservedTimelines(t *testing.T) {
+	broken := func(c *Config) { c.NoTimelineReservation = true }
+	n := envInt(t, "EFM_SIM_SCHEDULES", defaultSchedules)
+	first, _, steps, _, _ := runMany(envInt(t, "EFM_SIM_BASE", 1), n, broken, true)
+	if first == nil {
+		t.Fatalf("%d schedules (%d steps) promoting without the reserved timeline found no violation", n, steps)
+	}
+	t.Logf("unreserved timelines caught by seed %d: %v", first.seed, first.err)
+	if fixed := runSeed(first.seed, nil); fixed.err != nil {
+		t.Errorf("seed %d fails even with the reservation: %v\n%s", first.seed, fixed.err, fixed.trace)
+	}
+}
+
 // TestSimulationCatchesNoDetach makes the shell ignore the voters' WAL
 // receiver detach (core/detach.go) and expects the run to find a standby
 // that received the old primary's last WAL after its vote and can no longer
