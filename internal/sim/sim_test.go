@@ -281,15 +281,22 @@ func TestSimulationOldPrimaryLeftToAgentsSeeds(t *testing.T) {
 // histories: chaos seed 7007 on real hosts, which the simulator missed
 // while it numbered timelines for the whole world (core/timeline.go).
 func TestSimulationCatchesUnreservedTimelines(t *testing.T) {
-	broken := func(c *Config) { c.NoTimelineReservation = true }
+	expectCaught(t, "promoting without the reserved timeline", func(c *Config) { c.NoTimelineReservation = true })
+}
+
+// expectCaught runs the default schedules with the shell or core broken by
+// broken and expects a violation; the seed that found it must then pass
+// unbroken.
+func expectCaught(t *testing.T, what string, broken func(*Config)) {
+	t.Helper()
 	n := envInt(t, "EFM_SIM_SCHEDULES", defaultSchedules)
 	first, _, steps, _, _ := runMany(envInt(t, "EFM_SIM_BASE", 1), n, broken, true)
 	if first == nil {
-		t.Fatalf("%d schedules (%d steps) promoting without the reserved timeline found no violation", n, steps)
+		t.Fatalf("%d schedules (%d steps) %s found no violation", n, steps, what)
 	}
-	t.Logf("unreserved timelines caught by seed %d: %v", first.seed, first.err)
+	t.Logf("%s caught by seed %d: %v", what, first.seed, first.err)
 	if fixed := runSeed(first.seed, nil); fixed.err != nil {
-		t.Errorf("seed %d fails even with the reservation: %v\n%s", first.seed, fixed.err, fixed.trace)
+		t.Errorf("seed %d fails even unbroken: %v\n%s", first.seed, fixed.err, fixed.trace)
 	}
 }
 
@@ -302,15 +309,5 @@ func TestSimulationCatchesUnreservedTimelines(t *testing.T) {
 // the simulator missed it while its WAL moved only from a running primary
 // over a live link (db.go, walConn).
 func TestSimulationCatchesNoDetach(t *testing.T) {
-	broken := func(c *Config) { c.NoDetach = true }
-	n := envInt(t, "EFM_SIM_SCHEDULES", defaultSchedules)
-	first, _, steps, _, _ := runMany(envInt(t, "EFM_SIM_BASE", 1), n, broken, true)
-	if first == nil {
-		t.Fatalf("%d schedules (%d steps) with the receiver detach ignored found no violation", n, steps)
-	}
-	t.Logf("ignored detach caught by seed %d: %v", first.seed, first.err)
-	fixed := runSeed(first.seed, nil)
-	if fixed.err != nil {
-		t.Errorf("seed %d fails even with the detach: %v\n%s", first.seed, fixed.err, fixed.trace)
-	}
+	expectCaught(t, "with the receiver detach ignored", func(c *Config) { c.NoDetach = true })
 }
