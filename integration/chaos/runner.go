@@ -319,6 +319,18 @@ func keepLogs(c *harness.Cluster, seed uint64) string {
 			if b, err := os.ReadFile(db.LogPath); err == nil {
 				_ = os.WriteFile(filepath.Join(dir, h.Name+"-postgres.log"), b, 0o644)
 			}
+			// The servers the agent started log to pg_ctl's -l in the
+			// data directory; and what pg_wal held at the end.
+			if b, err := os.ReadFile(filepath.Join(db.DataDir, "openefm-pg_ctl.log")); err == nil {
+				_ = os.WriteFile(filepath.Join(dir, h.Name+"-openefm-pg_ctl.log"), b, 0o644)
+			}
+			if ents, err := os.ReadDir(filepath.Join(db.DataDir, "pg_wal")); err == nil {
+				var names []string
+				for _, e := range ents {
+					names = append(names, e.Name())
+				}
+				_ = os.WriteFile(filepath.Join(dir, h.Name+"-pg_wal.txt"), []byte(strings.Join(names, "\n")+"\n"), 0o644)
+			}
 		}
 	}
 	return dir

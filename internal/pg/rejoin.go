@@ -382,8 +382,12 @@ func (r *rejoin) cleanShutdown(ctx context.Context) (ControlData, error) {
 		if err := d.startForRecoveryOnly(ctx); err != nil {
 			return "", err
 		}
+		waitErr := d.waitLocalWALReplayed(ctx)
 		if err := d.Stop(ctx, StopFast); err != nil {
-			return "", err
+			return "", errors.Join(waitErr, err)
+		}
+		if waitErr != nil {
+			return "", waitErr
 		}
 		if cd, err = d.ControlData(ctx); err != nil {
 			return "", err
@@ -391,6 +395,35 @@ func (r *rejoin) cleanShutdown(ctx context.Context) (ControlData, error) {
 		return fmt.Sprintf("was %q; started in recovery and stopped: now %q, WAL to %s on timeline %d", state, cd.State, cd.End(), cd.Timeline()), nil
 	})
 	return cd, err
+}
+
+// waitLocalWALReplayed waits until a server started in recovery has
+// replayed every record in its own pg_wal: pg_control then says "in archive
+// recovery" with a minimum recovery point, which the startup process sets
+// to the end of that WAL when it leaves crash recovery. pg_ctl -w returns
+// long before that with hot_standby=off (the postmaster reports "standby"
+// when recovery starts), and a stop in the middle leaves a crashed
+// primary's directory "shut down in recovery" with no minimum recovery
+// point and its old checkpoint: pg_rewind then takes that checkpoint for
+// the end of its WAL and may find "no rewind required" for a node with
+// data past the fork point, and the next start needs that checkpoint's
+// segment in pg_wal (chaos seed 9016: it had been set aside, and the node
+// could never start again). A standby's directory already shows a minimum
+// recovery point.
+func (d *DB) waitLocalWALReplayed(ctx context.Context) error {
+	var last ControlData
+	err := pollUntil(ctx, d.cfg.CtlTimeout, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		cd, err := d.ControlData(ctx)
+		if err != nil {
+			return false, err
+		}
+		last = cd
+		return cd.State == "in archive recovery" && cd.MinRecoveryEnd != InvalidLSN, nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for %s to replay its own WAL (pg_control: %q, minimum recovery point %s): %w", d.cfg.Node, last.State, last.MinRecoveryEnd, err)
+	}
+	return nil
 }
 
 // startForRecoveryOnly starts the server in recovery with hot_standby=off,
@@ -420,12 +453,16 @@ func (d *DB) startForRecoveryOnly(ctx context.Context) error {
 const divergedSuffix = ".efm-diverged"
 
 // setAsideDivergentWAL renames, after a rewind, the segments of this
-// node's own timeline that reach past the new primary's fork point. They
-// hold WAL only this node had; pg_rewind leaves them in pg_wal, and once
-// the node runs as a standby it would serve them by cascading to a standby
-// that still points here, which could then never follow the new primary
-// (the ten-failures test's second failure). The standby fetches the
-// segment's common prefix from the primary instead.
+// node's own timeline that begin past the new primary's fork point, and
+// trims the one the fork point is in. They hold WAL only this node had;
+// pg_rewind leaves them in pg_wal, and once the node runs as a standby it
+// would serve them by cascading to a standby that still points here, which
+// could then never follow the new primary (the ten-failures test's second
+// failure). The segment with the fork point keeps what comes before it,
+// where this node's own last checkpoint may be (chaos seed 9016: with that
+// whole segment set aside the server could not start, and every later
+// rejoin failed for want of it); the rest is zeroes, where PostgreSQL
+// finds the end of the local WAL. Its original is kept beside it.
 func (r *rejoin) setAsideDivergentWAL(ctx context.Context) (string, error) {
 	d := r.d
 	fork, ok := forkPoint(r.primary.History, r.local.TLI)
@@ -440,22 +477,56 @@ func (r *rejoin) setAsideDivergentWAL(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var moved []string
+	var moved, trimmed []string
 	for _, name := range names {
 		tli, start, err := segmentStart(name, size)
 		if err != nil || tli != r.local.TLI || start+LSN(size) <= fork {
 			continue // not a segment, another timeline, or wholly before the fork
 		}
 		from := d.dataPath("pg_wal/" + name)
+		if start < fork {
+			if err := d.trimSegment(ctx, from, int64(fork-start), size); err != nil {
+				return "", err
+			}
+			trimmed = append(trimmed, name)
+			continue
+		}
 		if _, err := d.runOwner(ctx, nil, "mv", "-n", from, from+divergedSuffix); err != nil {
 			return "", err
 		}
 		moved = append(moved, name)
 	}
-	if len(moved) == 0 {
+	var done []string
+	if len(trimmed) > 0 {
+		done = append(done, fmt.Sprintf("%s zeroed from the fork point %s on (original kept as *%s)", strings.Join(trimmed, ", "), fork, divergedSuffix))
+	}
+	if len(moved) > 0 {
+		done = append(done, fmt.Sprintf("%s renamed *%s", strings.Join(moved, ", "), divergedSuffix))
+	}
+	if len(done) == 0 {
 		return "no segment of timeline " + strconv.FormatUint(uint64(r.local.TLI), 10) + " past the fork point " + fork.String(), nil
 	}
-	return fmt.Sprintf("%s renamed *%s (WAL past the fork point %s, only this node had it)", strings.Join(moved, ", "), divergedSuffix, fork), nil
+	return strings.Join(done, "; ") + " (WAL past the fork point, only this node had it)", nil
+}
+
+// trimSegment makes the WAL segment at path end after its first keep
+// bytes: zeroes follow, to the segment size. The original is copied to
+// path+divergedSuffix first (unless a copy is there already), and the
+// trimmed file replaces it by a rename, both fsynced: at every moment the
+// segment is there, whole or trimmed.
+func (d *DB) trimSegment(ctx context.Context, path string, keep, size int64) error {
+	const script = `set -e
+[ -e "$1` + divergedSuffix + `" ] || cp -p "$1" "$1` + divergedSuffix + `"
+cp -p "$1" "$1.openefm-trim"
+truncate -s "$2" "$1.openefm-trim"
+truncate -s "$3" "$1.openefm-trim"
+sync "$1` + divergedSuffix + `" "$1.openefm-trim"
+mv "$1.openefm-trim" "$1"
+sync "$(dirname "$1")"`
+	if _, err := d.runOwner(ctx, nil, "sh", "-c", script, "sh", path, strconv.FormatInt(keep, 10), strconv.FormatInt(size, 10)); err != nil {
+		return fmt.Errorf("trimming WAL segment %s after %d bytes: %w", path, keep, err)
+	}
+	return nil
 }
 
 // rebuild discards the node's divergent WAL: pg_rewind when allowed, else

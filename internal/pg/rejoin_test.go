@@ -1,6 +1,7 @@
 package pg
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -99,7 +100,7 @@ func TestRejoinRewindsFencedOldPrimary(t *testing.T) {
 	}
 	// Its own WAL past the fork point is no longer in pg_wal, where it
 	// would cascade to a standby still pointing at it: set aside, not
-	// deleted.
+	// deleted. The segment with the fork point stays, zeroed past it.
 	ents, err := os.ReadDir(filepath.Join(a.dir, "pg_wal"))
 	if err != nil {
 		t.Fatal(err)
@@ -114,13 +115,61 @@ func TestRejoinRewindsFencedOldPrimary(t *testing.T) {
 		if orig, ok := strings.CutSuffix(n, divergedSuffix); ok {
 			set++
 			if slices.Contains(names, orig) {
-				t.Errorf("a's pg_wal still has %s beside its set-aside copy", orig)
+				checkTrimmed(t, filepath.Join(a.dir, "pg_wal", orig), filepath.Join(a.dir, "pg_wal", n), forkOf(t, b, 1))
 			}
 		}
 	}
 	if set == 0 || !hasStep(rep, "set aside divergent WAL") {
 		t.Errorf("no divergent segment set aside (%d) or no such step in the report", set)
 	}
+}
+
+// checkTrimmed: the segment at trimmed is the one at orig up to fork (an
+// LSN in it), and zeroes from there on.
+func checkTrimmed(t *testing.T, trimmed, orig string, fork LSN) {
+	t.Helper()
+	a, err := os.ReadFile(trimmed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a) != len(b) || len(a) == 0 {
+		t.Fatalf("%s has %d bytes, its original %d", trimmed, len(a), len(b))
+	}
+	off := int(uint64(fork) % uint64(len(a)))
+	if !bytes.Equal(a[:off], b[:off]) {
+		t.Errorf("%s differs from its original before the fork point %s", trimmed, fork)
+	}
+	for j := off; j < len(a); j++ {
+		if a[j] != 0 {
+			t.Fatalf("%s: byte %d, past the fork point %s, is %#x, want 0", trimmed, j, fork, a[j])
+		}
+	}
+}
+
+// forkOf is where timeline tli ended in the history of primary's timeline.
+func forkOf(t *testing.T, primary *instance, tli uint32) LSN {
+	t.Helper()
+	st, err := primary.db.Probe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(primary.dir, "pg_wal", historyFileName(st.Timeline)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := parseHistory(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fork, ok := forkPoint(h, tli)
+	if !ok {
+		t.Fatalf("timeline %d not in the history of %s: %v", tli, primary.name, h)
+	}
+	return fork
 }
 
 func hasStep(rep RejoinReport, name string) bool {
@@ -380,4 +429,109 @@ func TestCrashRecoveryStartServesNoWAL(t *testing.T) {
 		err := replicate()
 		return err == nil, err
 	})
+}
+
+// Chaos seed 9016: an old primary that crashed with nothing the new
+// primary lacks. pg_rewind finds no rewind required, and the segment that
+// holds the fork point also holds the old primary's own last checkpoint:
+// setting that whole segment aside left it unable to start ("could not
+// locate a valid checkpoint record"), and every later rejoin failed for
+// want of it. Only the WAL past the fork point may go.
+func TestRejoinWithNothingDivergedKeepsTheWALBeforeTheFork(t *testing.T) {
+	requirePG(t)
+	t.Parallel()
+	base := baseDir(t)
+	a := startPrimary(t, base, "a")
+	b := startStandby(t, base, "b", a)
+	ctx := context.Background()
+	a.mustSQL("CREATE TABLE t (v text)")
+	// a's last checkpoint in the segment the fork point will be in.
+	a.mustSQL("SELECT pg_switch_wal()")
+	a.mustSQL("CHECKPOINT")
+	a.mustSQL("INSERT INTO t VALUES ('from a')")
+	src, err := b.db.ReplicationSettings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitReplayed(t, a, b)
+	if err := a.db.Stop(ctx, StopImmediate); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.db.Fence(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.db.Promote(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	b.mustSQL("INSERT INTO t VALUES ('from b')")
+	rep, err := a.db.Rejoin(ctx, a.planFrom(b, src, true, false))
+	t.Logf("rejoin: %s", rep)
+	if err != nil {
+		log, _ := os.ReadFile(filepath.Join(a.dir, "openefm-pg_ctl.log"))
+		t.Fatalf("%v\nserver log:\n%s", err, log)
+	}
+	waitFor(t, 10*time.Second, "b's rows on a", func() (bool, error) {
+		rows, err := a.sql("SELECT string_agg(v, ',' ORDER BY v) FROM t")
+		return rows == "from a,from b", err
+	})
+	if s := a.mustSQL("SELECT status FROM pg_stat_wal_receiver"); s != "streaming" {
+		t.Errorf("a's wal receiver: %q", s)
+	}
+}
+
+// A crashed primary's crash recovery must replay all of its own WAL before
+// the rejoin stops it again: pg_ctl -w returns as soon as recovery starts
+// (hot_standby=off), and a stop then leaves pg_control with the old
+// checkpoint and no minimum recovery point, which pg_rewind takes for the
+// end of the node's WAL (chaos seed 9016). Lots of WAL after the last
+// checkpoint makes that replay take a while.
+func TestRejoinCrashRecoveryReplaysAllLocalWAL(t *testing.T) {
+	requirePG(t)
+	t.Parallel()
+	base := baseDir(t)
+	a := startPrimary(t, base, "a")
+	b := startStandby(t, base, "b", a)
+	ctx := context.Background()
+	a.mustSQL("CREATE TABLE t (v text)")
+	a.mustSQL("CHECKPOINT")
+	a.mustSQL("INSERT INTO t SELECT repeat('x', 500) FROM generate_series(1, 60000)")
+	last, err := ParseLSN(a.mustSQL("SELECT pg_current_wal_lsn()"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := b.db.ReplicationSettings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitReplayed(t, a, b)
+	if err := a.db.Stop(ctx, StopImmediate); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.db.Fence(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.db.Promote(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := a.db.Rejoin(ctx, a.planFrom(b, src, true, false))
+	t.Logf("rejoin: %s", rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var end LSN
+	for _, s := range rep.Steps {
+		if s.Name != "crash recovery" {
+			continue
+		}
+		i := strings.Index(s.Detail, "WAL to ")
+		if i < 0 {
+			t.Fatalf("crash recovery step %q names no WAL end", s.Detail)
+		}
+		if end, err = ParseLSN(strings.Fields(s.Detail[i+len("WAL to "):])[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if end < last {
+		t.Errorf("after the crash recovery pg_control says the WAL ends at %s; a wrote up to %s", end, last)
+	}
 }
