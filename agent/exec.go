@@ -205,13 +205,26 @@ func (s *shell) checkDiverged(ctx context.Context, primary core.NodeID, after er
 }
 
 // followOnly re-points the database (follow's work, without the checks).
+// A standby with no primary_conninfo of its own (the cluster's first
+// primary, started in recovery behind its fence and never a standby since)
+// copies its settings from the standbys, as an old primary does.
 func (s *shell) followOnly(ctx context.Context, a core.FollowPrimary) error {
 	db := s.requireDB()
 	if len(a.Sources) == 0 {
+		var err error
 		if a.Slot {
-			return s.followThroughSlot(ctx, a)
+			err = s.followThroughSlot(ctx, a)
+		} else {
+			err = db.Follow(ctx, string(a.Primary))
 		}
-		return db.Follow(ctx, string(a.Primary))
+		if !errors.Is(err, pg.ErrNoPrimaryConninfo) {
+			return err
+		}
+		s.mu.Lock()
+		view := s.view
+		s.mu.Unlock()
+		a.Sources = settingsSources(view, s.self, a.Primary)
+		s.log.Warn("this standby has no primary_conninfo of its own; copying the replication settings of another node", "primary", a.Primary, "sources", a.Sources)
 	}
 	rs, src, err := s.copySettings(ctx, a.Sources)
 	if err != nil {

@@ -3,11 +3,13 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/openefm/efm/internal/core"
+	"github.com/openefm/efm/internal/pg"
 )
 
 // fakeFollowDB records how the local database was re-pointed; the other
@@ -145,5 +147,36 @@ func TestFollowReportsDivergence(t *testing.T) {
 				t.Errorf("re-pointed: %v, want %v", db.followed != "", tt.wantFollowed)
 			}
 		})
+	}
+}
+
+// Chaos seed 9136: the cluster's first primary, started in recovery behind
+// its fence, lost its resume and was told to follow the new primary. Its
+// primary_conninfo is empty: re-pointed, it would carry a host and no
+// credentials and never stream with scram-sha-256. It copies the settings
+// of a live standby instead, the primary last.
+func TestFollowWithoutOwnConninfoCopiesAStandbys(t *testing.T) {
+	good := replSettings{PrimaryConninfo: "host=10.0.0.2 user=replicator passfile=/pgpass"}
+	db := &fakeFollowDB{followErr: fmt.Errorf("point standby: %w", pg.ErrNoPrimaryConninfo)}
+	rem := &fakeSources{settings: map[string]replSettings{"10.0.0.4": good}}
+	s := &shell{log: slog.New(slog.DiscardHandler), db: db, remote: rem, self: "10.0.0.1"}
+	s.view = core.ClusterView{Members: []core.MemberStatus{
+		{Member: core.Member{ID: "10.0.0.1", Kind: core.KindDatabase, State: core.MemberAlive}, Status: core.NodeStatus{Role: core.RoleStandby}},
+		{Member: core.Member{ID: "10.0.0.2", Kind: core.KindDatabase, State: core.MemberAlive}, Status: core.NodeStatus{Role: core.RolePrimary}},
+		{Member: core.Member{ID: "10.0.0.3", Kind: core.KindDatabase, State: core.MemberDown}, Status: core.NodeStatus{Role: core.RoleStandby}},
+		{Member: core.Member{ID: "10.0.0.4", Kind: core.KindDatabase, State: core.MemberAlive}, Status: core.NodeStatus{Role: core.RoleStandby}},
+		{Member: core.Member{ID: "10.0.0.5", Kind: core.KindWitness, State: core.MemberAlive}, Status: core.NodeStatus{Role: core.RoleWitness}},
+	}}
+	if err := s.follow(context.Background(), core.FollowPrimary{Primary: "10.0.0.2"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(rem.asked, ","); got != "10.0.0.4" {
+		t.Errorf("asked %s for settings, want the live standby 10.0.0.4 first", got)
+	}
+	if db.withPrim != "10.0.0.2" || db.with.PrimaryConninfo != good.PrimaryConninfo {
+		t.Errorf("FollowWith(%q, %q), want (10.0.0.2, %q)", db.withPrim, db.with.PrimaryConninfo, good.PrimaryConninfo)
+	}
+	if got := settingsSources(s.view, s.self, "10.0.0.2"); fmt.Sprint(got) != "[10.0.0.4 10.0.0.2]" {
+		t.Errorf("sources %v, want the live standby, then the primary", got)
 	}
 }

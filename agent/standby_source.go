@@ -26,16 +26,9 @@ func (h *handler) standbySource(ctx context.Context) (admin.StandbySource, error
 	view := s.view
 	s.mu.Unlock()
 	var primary core.NodeID
-	var standbys []core.NodeID
 	for _, m := range view.Members {
-		if m.ID == s.self || m.State != core.MemberAlive || m.Kind == core.KindWitness {
-			continue
-		}
-		switch m.Status.Role {
-		case core.RolePrimary:
+		if m.ID != s.self && m.State == core.MemberAlive && m.Kind != core.KindWitness && m.Status.Role == core.RolePrimary {
 			primary = m.ID
-		case core.RoleStandby:
-			standbys = append(standbys, m.ID)
 		}
 	}
 	if primary == "" {
@@ -50,13 +43,26 @@ func (h *handler) standbySource(ctx context.Context) (admin.StandbySource, error
 	case st.InRecovery:
 		return admin.StandbySource{}, fmt.Errorf("the agents name %s as primary, but its database is in recovery", primary)
 	}
-	sort.Slice(standbys, func(i, j int) bool { return standbys[i] < standbys[j] })
-	rs, src, err := s.copySettings(ctx, append(standbys, primary))
+	rs, src, err := s.copySettings(ctx, settingsSources(view, s.self, primary))
 	if err != nil {
 		return admin.StandbySource{}, fmt.Errorf("no replication settings to copy for a new standby of %s (reading primary_conninfo needs db.user to be a superuser or have pg_read_all_settings): %w", primary, err)
 	}
 	return admin.StandbySource{Primary: string(primary), Port: h.dbPort, PrimaryConninfo: rs.PrimaryConninfo,
 		RestoreCommand: rs.RestoreCommand, CopiedFrom: string(src)}, nil
+}
+
+// settingsSources is where replication settings are copied from: the live
+// standbys of view other than self, in address order, then primary (a
+// promoted standby keeps its own primary_conninfo).
+func settingsSources(view core.ClusterView, self, primary core.NodeID) []core.NodeID {
+	var standbys []core.NodeID
+	for _, m := range view.Members {
+		if m.ID != self && m.ID != primary && m.State == core.MemberAlive && m.Kind != core.KindWitness && m.Status.Role == core.RoleStandby {
+			standbys = append(standbys, m.ID)
+		}
+	}
+	sort.Slice(standbys, func(i, j int) bool { return standbys[i] < standbys[j] })
+	return append(standbys, primary)
 }
 
 // copySettings returns the replication settings of the first of sources

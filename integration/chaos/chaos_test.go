@@ -126,6 +126,7 @@ var regressionSeeds = []uint64{
 	7043, // a switchover's failed election left its check round's hold on every node: 82 s without a primary
 	7007, // two promotions from the same point both chose timeline 3, and the first was refused for good: timelines are reserved now (core/timeline.go)
 	9016, // the rejoin stopped a crashed primary's crash recovery early and set aside the segment with its checkpoint: it never started again
+	9136, // the cluster's first primary, in recovery behind its fence after a lost resume, followed with an empty primary_conninfo: no credentials
 	4011, // the runner's boot autostart started a killed primary writable 42 ms before a promotion completed (140 ms of two writers): it is left to the agents now
 }
 

@@ -2,6 +2,7 @@ package pg
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -135,4 +136,48 @@ func TestFollowAsStandby(t *testing.T) {
 	if port := a.mustSQL("SHOW port"); port != itoa(a.port) {
 		t.Errorf("A's port = %s: per-node setting clobbered", port)
 	}
+}
+
+// Chaos seed 9136 on real servers: the cluster's first primary, stopped,
+// fenced and started again in recovery, has no primary_conninfo. Re-pointing
+// it would give it a host and no credentials (with scram-sha-256 it never
+// streams): Repoint refuses with ErrNoPrimaryConninfo, and the settings of a
+// standby, copied, make it stream.
+func TestRepointWithoutConninfoRefusesAndCopiedSettingsStream(t *testing.T) {
+	requirePG(t)
+	t.Parallel()
+	base := baseDir(t)
+	a := startPrimary(t, base, "a")
+	b := startStandby(t, base, "b", a)
+	ctx := context.Background()
+	a.mustSQL("CREATE TABLE t (v text)")
+	waitReplayed(t, a, b)
+	src, err := b.db.ReplicationSettings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.db.Stop(ctx, StopFast); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.db.Fence(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.db.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.db.Promote(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	err = a.db.Repoint(ctx, "127.0.0.1", b.port)
+	if !errors.Is(err, ErrNoPrimaryConninfo) {
+		t.Fatalf("repointing a standby without primary_conninfo: %v, want ErrNoPrimaryConninfo", err)
+	}
+	if err := a.db.FollowAsStandbyThroughSlot(ctx, src, "127.0.0.1", b.port, ""); err != nil {
+		t.Fatal(err)
+	}
+	b.mustSQL("INSERT INTO t VALUES ('from b')")
+	waitFor(t, 10*time.Second, "b's row on a", func() (bool, error) {
+		n, err := a.sql("SELECT count(*) FROM t WHERE v = 'from b'")
+		return n == "1", err
+	})
 }

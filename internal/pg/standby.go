@@ -161,6 +161,14 @@ func (d *DB) RepointThroughSlot(ctx context.Context, host string, port int, slot
 	return nil
 }
 
+// ErrNoPrimaryConninfo: a standby with an empty primary_conninfo has
+// nothing to re-point. It was never a standby (the cluster's first primary,
+// started in recovery behind its fence): a host and port alone carry no
+// user and no password, and with scram-sha-256 it could never stream
+// (chaos seed 9136). Its settings must be copied from a standby, as an old
+// primary's are.
+var ErrNoPrimaryConninfo = errors.New("this standby's primary_conninfo is empty: there are no replication settings to re-point")
+
 func (d *DB) repoint(ctx context.Context, host string, port int, slot string) error {
 	running, err := d.Running(ctx)
 	if err != nil {
@@ -181,6 +189,9 @@ func (d *DB) repoint(ctx context.Context, host string, port int, slot string) er
 	current, err := d.currentSetting(ctx, running, "primary_conninfo")
 	if err != nil {
 		return err
+	}
+	if strings.TrimSpace(current) == "" {
+		return ErrNoPrimaryConninfo
 	}
 	ci, err := ParseConninfo(current)
 	if err != nil {
