@@ -39,10 +39,15 @@ func TestHarnessReplication(t *testing.T) {
 	step("network (4 hosts + switch)", start)
 	n1, n2, n3, wit := nw.Host("n1"), nw.Host("n2"), nw.Host("n3"), nw.Host("witness")
 
-	// The namespaces see each other and nothing else.
+	// The namespaces see each other and nothing else. A veth just set up
+	// may take a moment to carry frames on a loaded machine (a CI run with
+	// chaos runs beside it missed the witness at the first try).
 	for _, to := range []*harness.Host{n2, n3, wit} {
-		if !n1.Reachable(ctx, to.Addr) {
-			t.Fatalf("%s cannot reach %s (%s) on a fresh network", n1.Name, to.Name, to.Addr)
+		err := harness.Eventually(ctx, 10*time.Second, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+			return n1.Reachable(ctx, to.Addr), nil
+		})
+		if err != nil {
+			t.Fatalf("%s cannot reach %s (%s) on a fresh network: %v", n1.Name, to.Name, to.Addr, err)
 		}
 	}
 	if n1.Reachable(ctx, netip.MustParseAddr("10.231.99.1")) {
