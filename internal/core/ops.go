@@ -90,8 +90,14 @@ func (n *Node) doDB(op DBOp, timeout time.Duration) {
 }
 
 func (n *Node) doDBAwaiting(p pendingOp, op DBOp, timeout time.Duration) {
-	p.db = op
-	n.emit(DoDB{Seq: n.await(p), Op: op, Timeout: timeout})
+	n.emitDBOp(p, DoDB{Op: op, Timeout: timeout})
+}
+
+// emitDBOp emits a, its result awaited as p.
+func (n *Node) emitDBOp(p pendingOp, a DoDB) {
+	p.db = a.Op
+	a.Seq = n.await(p)
+	n.emit(a)
 }
 
 func (n *Node) runScript(s Script, ph Placeholders) {

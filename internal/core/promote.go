@@ -222,9 +222,7 @@ func (n *Node) promoteDB() {
 	n.candidateStep(c, promotingDB)
 	c.phase = promotingDB
 	c.issued = true
-	p := c.awaitingStep()
-	p.db = OpPromoteDB
-	n.emit(DoDB{Seq: n.await(p), Op: OpPromoteDB, Timeout: n.p.promoteDBTimeout(), Timeline: c.timeline})
+	n.emitDBOp(c.awaitingStep(), DoDB{Op: OpPromoteDB, Timeout: n.p.promoteDBTimeout(), Timeline: c.timeline})
 }
 
 func (n *Node) promotionDone(ok bool, errText string) {

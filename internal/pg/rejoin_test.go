@@ -37,12 +37,7 @@ func divergedPair(t *testing.T, mutateA func(a *instance)) (a, b *instance, src 
 	b.mustSQL("SELECT pg_promote(true)")
 	a.mustSQL("INSERT INTO t VALUES ('diverged on a')")
 	b.mustSQL("INSERT INTO t VALUES ('from b')")
-	if err := a.db.Stop(ctx, StopImmediate); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.db.Fence(ctx, false); err != nil {
-		t.Fatal(err)
-	}
+	a.crashFenced(t)
 	return a, b, src
 }
 
@@ -170,6 +165,32 @@ func forkOf(t *testing.T, primary *instance, tli uint32) LSN {
 		t.Fatalf("timeline %d not in the history of %s: %v", tli, primary.name, h)
 	}
 	return fork
+}
+
+// crashFenced stops in at once, as a crash leaves it (no shutdown
+// checkpoint), and fences it as the agents fence a failed primary.
+func (in *instance) crashFenced(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	if err := in.db.Stop(ctx, StopImmediate); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.db.Fence(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// assertRowsStreaming: in comes to hold exactly rows in t (ordered, comma
+// separated), the rows of primary, and its WAL receiver streams.
+func assertRowsStreaming(t *testing.T, in *instance, primary, rows string) {
+	t.Helper()
+	waitFor(t, 10*time.Second, primary+"'s rows on "+in.name, func() (bool, error) {
+		got, err := in.sql("SELECT string_agg(v, ',' ORDER BY v) FROM t")
+		return got == rows, err
+	})
+	if s := in.mustSQL("SELECT status FROM pg_stat_wal_receiver"); s != "streaming" {
+		t.Errorf("%s's wal receiver: %q", in.name, s)
+	}
 }
 
 func hasStep(rep RejoinReport, name string) bool {
@@ -454,12 +475,7 @@ func TestRejoinWithNothingDivergedKeepsTheWALBeforeTheFork(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitReplayed(t, a, b)
-	if err := a.db.Stop(ctx, StopImmediate); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.db.Fence(ctx, false); err != nil {
-		t.Fatal(err)
-	}
+	a.crashFenced(t)
 	if err := b.db.Promote(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
@@ -470,13 +486,7 @@ func TestRejoinWithNothingDivergedKeepsTheWALBeforeTheFork(t *testing.T) {
 		log, _ := os.ReadFile(filepath.Join(a.dir, "openefm-pg_ctl.log"))
 		t.Fatalf("%v\nserver log:\n%s", err, log)
 	}
-	waitFor(t, 10*time.Second, "b's rows on a", func() (bool, error) {
-		rows, err := a.sql("SELECT string_agg(v, ',' ORDER BY v) FROM t")
-		return rows == "from a,from b", err
-	})
-	if s := a.mustSQL("SELECT status FROM pg_stat_wal_receiver"); s != "streaming" {
-		t.Errorf("a's wal receiver: %q", s)
-	}
+	assertRowsStreaming(t, a, "b", "from a,from b")
 }
 
 // A crashed primary's crash recovery must replay all of its own WAL before
@@ -504,12 +514,7 @@ func TestRejoinCrashRecoveryReplaysAllLocalWAL(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitReplayed(t, a, b)
-	if err := a.db.Stop(ctx, StopImmediate); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.db.Fence(ctx, false); err != nil {
-		t.Fatal(err)
-	}
+	a.crashFenced(t)
 	if err := b.db.Promote(ctx, 2); err != nil {
 		t.Fatal(err)
 	}

@@ -134,12 +134,7 @@ func TestRejoinAfterTwoPromotionsFromOnePoint(t *testing.T) {
 				t.Fatal(err)
 			}
 			b.mustSQL("INSERT INTO t VALUES ('only on b')")
-			if err := b.db.Stop(ctx, StopImmediate); err != nil {
-				t.Fatal(err)
-			}
-			if err := b.db.Fence(ctx, false); err != nil {
-				t.Fatal(err)
-			}
+			b.crashFenced(t)
 			atLeast := uint32(3) // B's lease round told C of timeline 2
 			if !reserved {
 				atLeast = 0
@@ -166,13 +161,7 @@ func TestRejoinAfterTwoPromotionsFromOnePoint(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 10*time.Second, "C's rows on B", func() (bool, error) {
-				rows, err := b.sql("SELECT string_agg(v, ',' ORDER BY v) FROM t")
-				return rows == "from a,from c", err
-			})
-			if s := b.mustSQL("SELECT status FROM pg_stat_wal_receiver"); s != "streaming" {
-				t.Errorf("B's wal receiver: %q", s)
-			}
+			assertRowsStreaming(t, b, "c", "from a,from c")
 		})
 	}
 }
