@@ -20,8 +20,8 @@ import (
 // fresh cluster, seeds from EFM_CHAOS_SEED (one schedule replays exactly
 // that seed's schedule) or, by default, from the clock: every CI run tries
 // new schedules and prints the seeds it used. EFM_CHAOS_REJOIN=1 sets
-// auto.rewind=true, auto.resume.*.period=10 and update.physical.slots.period=1
-// on every agent and asks the settled cluster for every
+// auto.rewind=true, auto.basebackup=true, auto.resume.*.period=10 and
+// update.physical.slots.period=1 on every agent and asks the settled cluster for every
 // database streaming, with a STONITH as script.fence (Options.Stonith).
 // EFM_CHAOS_ASYNC=1 leaves replication asynchronous:
 // lost commits are then counted, not failed on. EFM_CHAOS_AUTOSTART=1
@@ -62,11 +62,13 @@ func requireRoot(t *testing.T) {
 }
 
 // rejoinProps: a cluster left to heal itself, as an operator who wants that
-// configures it: failed old primaries and diverged standbys rebuilt, Idle
-// agents resuming by themselves, followers on slots.
+// configures it: failed old primaries and diverged standbys rebuilt (by
+// pg_rewind, or by a base backup when a rewind cannot be made or was cut
+// off, regression seed 2000), Idle agents resuming by themselves,
+// followers on slots.
 func rejoinProps() map[string]string {
-	return map[string]string{"auto.rewind": "true", "auto.resume.failure.period": "10", "auto.resume.startup.period": "10",
-		"update.physical.slots.period": "1"}
+	return map[string]string{"auto.rewind": "true", "auto.basebackup": "true", "auto.resume.failure.period": "10",
+		"auto.resume.startup.period": "10", "update.physical.slots.period": "1"}
 }
 
 func TestChaos(t *testing.T) {
@@ -116,7 +118,7 @@ func TestChaos(t *testing.T) {
 var regressionSeeds = []uint64{
 	1000, // a standby took the fenced old primary's tail by cascading (first pass, rejoin off): now rebuilt
 	1003, // voters refused a candidate reported on timeline 0, and an Idle standby refused every vote (first pass)
-	2000, // a failed election left the isolated old primary, the coordinator, waiting to resume; a rejoin re-pointed an empty primary_conninfo
+	2000, // a failed election left the isolated old primary, the coordinator, waiting to resume; a rejoin re-pointed an empty primary_conninfo; a pg_rewind cut off by its source's death (auto.basebackup in the profile since)
 	2002, // pg_rewind refused for want of the operator's grants (the runner's set-up)
 	3037, // an isolated primary's resume attempt and a failover took the same epoch; the loser named itself that epoch's primary for good
 	3004, // a primary just elected by another's check round, the smallest id, waited out that round's hold before failing itself over (84 s)
@@ -127,6 +129,7 @@ var regressionSeeds = []uint64{
 	7007, // two promotions from the same point both chose timeline 3, and the first was refused for good: timelines are reserved now (core/timeline.go)
 	9016, // the rejoin stopped a crashed primary's crash recovery early and set aside the segment with its checkpoint: it never started again
 	9136, // the cluster's first primary, in recovery behind its fence after a lost resume, followed with an empty primary_conninfo: no credentials
+	9238, // a node that had fenced its own earlier promotion refused the next epoch's promote order silently: 98 s without a primary
 	4011, // the runner's boot autostart started a killed primary writable 42 ms before a promotion completed (140 ms of two writers): it is left to the agents now
 }
 

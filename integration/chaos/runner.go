@@ -31,8 +31,9 @@ type Options struct {
 	// Async leaves replication asynchronous: lost commits are then counted
 	// (AsyncLost) instead of failing the run.
 	Async bool
-	// Rejoin: the agents rejoin failed old primaries (auto.rewind set), so
-	// settling needs every database streaming from the primary, none fenced.
+	// Rejoin: the agents rejoin failed old primaries (auto.rewind and
+	// auto.basebackup set), so settling needs every database streaming
+	// from the primary, none fenced.
 	Rejoin bool
 	// SettleTimeout bounds the wait for the cluster to settle after the
 	// final heal; 90 s.

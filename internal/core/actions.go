@@ -216,6 +216,13 @@ const (
 	LogThawStarted
 	// LogThawKept: that renewal succeeded; the holder keeps its lease.
 	LogThawKept
+	// LogPromoteRefused: this node refused a promote order (attributes
+	// coordinator and vote_epoch) and resigned that epoch.
+	LogPromoteRefused
+	// LogPromotionWaitedOut: a coordinator's candidate (attributes
+	// candidate and vote_epoch) did not report its promotion within the
+	// promotion budget.
+	LogPromotionWaitedOut
 )
 
 // AdminReply answers an admin event with the same Seq. Err non-empty means

@@ -147,9 +147,9 @@ func (n *Node) failoverTimers() {
 		n.log(slog.LevelWarn, "no majority of votes in time", "vote_epoch", n.failover.epoch, "votes", len(n.failover.votes), "voters", n.numVoters())
 		n.abortFailover(2 * n.p.RemoteTimeout)
 	case awaitingPromotion:
-		n.log(slog.LevelWarn, "candidate did not report its promotion in time", "candidate", n.failover.candidate)
-		n.failover = nil
-		n.coord.nextAttempt = n.now + n.p.RemoteTimeout
+		n.logEvent(LogPromotionWaitedOut, slog.LevelWarn, "candidate did not report its promotion in time",
+			"candidate", n.failover.candidate, "vote_epoch", n.failover.epoch)
+		n.abortFailover(n.p.RemoteTimeout)
 	}
 }
 

@@ -36,7 +36,9 @@ const (
 	// MsgResumeReplay ends a selection round: standbys resume replay.
 	MsgResumeReplay MsgType = "resume-replay"
 	// MsgResign: the primary of Epoch has fenced its database and gives up
-	// its lease (database failure, switchover, stop-cluster).
+	// its lease (database failure, switchover, stop-cluster), or the node
+	// elected in Epoch gives that epoch up (its candidacy failed, or it
+	// refused the promote order).
 	MsgResign MsgType = "resign"
 	// MsgDBFailed: From's local database failed (confirmed by nobody
 	// reaching it).

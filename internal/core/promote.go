@@ -64,7 +64,20 @@ func (n *Node) onPromote(from NodeID, m Message) {
 		return
 	}
 	if n.role != RoleStandby || !n.local.last.Reachable || !n.local.last.InRecovery {
-		n.log(slog.LevelWarn, "promote order refused: not a healthy standby", "role", n.role, "coordinator", from)
+		// Refused, and said so: the coordinator and the voters that
+		// elected this node give the epoch up now, as for a candidate that
+		// gave up, instead of waiting out the promotion budget and the
+		// vote hold (chaos seed 9238: a node that had fenced its own
+		// earlier promotion refused silently, and the cluster had no
+		// primary for 98 s). This node never promotes for m.Epoch: the
+		// order is sent once and nothing else starts a candidacy in it.
+		n.logEvent(LogPromoteRefused, slog.LevelWarn, "promote order refused: not a healthy standby", "role", n.role, "coordinator", from, "vote_epoch", m.Epoch)
+		n.broadcast(Message{Type: MsgResign, Epoch: m.Epoch, Primary: n.p.Self,
+			Reason: fmt.Sprintf("promote order refused: %s is not a healthy standby (role %s)", n.p.Self, n.role)})
+		if f := n.failover; from == n.p.Self && f != nil && f.candidate == n.p.Self {
+			// It elected itself: the broadcast does not come back.
+			n.abortFailover(n.p.RemoteTimeout)
+		}
 		return
 	}
 	n.becomeCandidate(&candidacy{epoch: m.Epoch, failed: m.FailedPrimary, fence: m.Fence, phase: takingLease, deadline: n.now + n.p.RemoteTimeout,

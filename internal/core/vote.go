@@ -372,6 +372,19 @@ func (n *Node) voterTimers() {
 // onResign: the primary of our epoch fenced itself (after its database
 // stopped) or gave up a candidacy; its lease no longer binds us.
 func (n *Node) onResign(from NodeID, m Message) {
+	if v := n.voter.pending; v != nil && v.Epoch == m.Epoch && v.Target == from {
+		// A vote for a candidate that gave that epoch up elects nobody.
+		n.voter.pending = nil
+	}
+	if f := n.failover; f != nil && f.phase == awaitingPromotion && f.candidate == from && f.epoch == m.Epoch {
+		// Our candidate gave up (VIP, ping server, fence script) or
+		// refused the order: retry soon rather than wait out the
+		// promotion budget. Its epoch is the failover's, whether or not
+		// this node's own vote (deferred by a lease hold) went in yet:
+		// chaos seed 9238, simulator seed 343.
+		n.log(slog.LevelWarn, "candidate gave up", "candidate", from, "vote_epoch", m.Epoch, "why", m.Reason)
+		n.abortFailover(n.p.RemoteTimeout)
+	}
 	if m.Epoch != n.st.Epoch || from != n.st.Primary {
 		return
 	}
@@ -382,13 +395,6 @@ func (n *Node) onResign(from NodeID, m Message) {
 	if n.failover != nil && n.failover.waitResign {
 		n.failover.resigned()
 		return
-	}
-	if n.failover != nil && n.failover.phase == awaitingPromotion && n.failover.candidate == from {
-		// Our candidate gave up (VIP, ping server, fence script): retry
-		// soon rather than wait out the promotion budget.
-		n.log(slog.LevelWarn, "candidate gave up", "candidate", from, "why", m.Reason)
-		n.failover = nil
-		n.coord.nextAttempt = n.now + n.p.RemoteTimeout
 	}
 	if m.Switchover {
 		trig = TriggerSwitchover

@@ -42,6 +42,10 @@ type Config struct {
 	// the core reserved (core.DoDB.Timeline), as a bare pg_ctl promote
 	// does (self-test: TestSimulationCatchesUnreservedTimelines).
 	NoTimelineReservation bool
+	// SilentPromoteRefusal makes the shell drop the resignation a node
+	// sends when it refuses a promote order, as the core did before chaos
+	// seed 9238 (self-test: TestSimulationCatchesSilentPromoteRefusal).
+	SilentPromoteRefusal bool
 }
 
 func (c Config) String() string {

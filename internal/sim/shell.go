@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/openefm/efm/internal/core"
@@ -51,6 +52,9 @@ func (w *World) lat(lo, hi time.Duration) time.Duration {
 func (w *World) exec(n *simNode, a core.Action) {
 	switch a := a.(type) {
 	case core.Send:
+		if w.cfg.SilentPromoteRefusal && a.Msg.Type == core.MsgResign && strings.HasPrefix(a.Msg.Reason, "promote order refused") {
+			return
+		}
 		w.send(n, a.To, a.Msg)
 	case core.Persist:
 		w.onPersist(n, a.State)
@@ -139,6 +143,12 @@ func (w *World) exec(n *simNode, a core.Action) {
 		case core.LogThawKept:
 			w.thawsKept++
 			w.logf("%s kept its lease after the thaw", n.id)
+		case core.LogPromoteRefused:
+			w.logf("%s refused a promote order: %v", n.id, a.Attrs)
+			w.promoteRefused(n, a)
+		case core.LogPromotionWaitedOut:
+			w.logf("%s waited out its candidate: %v", n.id, a.Attrs)
+			w.promotionWaitedOut(n, a)
 		}
 		if w.traceAll {
 			w.logf("%s log %s %v", n.id, a.Msg, a.Attrs)

@@ -275,6 +275,20 @@ func TestSimulationOldPrimaryLeftToAgentsSeeds(t *testing.T) {
 	}
 }
 
+// TestSimulationRefusedPromoteOrderSeeds: chaos seed 9238 on real hosts,
+// found here once refusal.go named a coordinator that waits out a candidate
+// that refused its order. 343, 8118 and 11297 failed with the refusal
+// answered but the answer ignored: the coordinator's own vote, deferred by
+// the old primary's lease, was not in yet, so the resignation did not match
+// its epoch (core/vote.go, onResign).
+func TestSimulationRefusedPromoteOrderSeeds(t *testing.T) {
+	for _, seed := range []int64{343, 8118, 11297} {
+		if r := runSeed(seed, nil); r.err != nil {
+			t.Errorf("seed %d: %v\n%s", seed, r.err, r.trace)
+		}
+	}
+}
+
 // TestSimulationCatchesUnreservedTimelines makes the shell promote without
 // the timeline the core reserved, as a bare pg_ctl promote does, and
 // expects a run to find two promotions that gave one timeline ID to two
@@ -282,6 +296,16 @@ func TestSimulationOldPrimaryLeftToAgentsSeeds(t *testing.T) {
 // while it numbered timelines for the whole world (core/timeline.go).
 func TestSimulationCatchesUnreservedTimelines(t *testing.T) {
 	expectCaught(t, "promoting without the reserved timeline", func(c *Config) { c.NoTimelineReservation = true })
+}
+
+// TestSimulationCatchesSilentPromoteRefusal drops the resignation of a node
+// that refuses its promote order and expects the run to find a coordinator
+// that waited out its promotion budget for it (refusal.go). Chaos seed
+// 9238 found it on real hosts; the simulator missed it because the wait
+// fits within its liveness bound (three failover bounds) and nothing else
+// named it.
+func TestSimulationCatchesSilentPromoteRefusal(t *testing.T) {
+	expectCaught(t, "with promote refusals kept silent", func(c *Config) { c.SilentPromoteRefusal = true })
 }
 
 // expectCaught runs the default schedules with the shell or core broken by

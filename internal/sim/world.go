@@ -172,6 +172,10 @@ type World struct {
 	// which the node kept its lease.
 	longPauses, thaws, thawsKept int
 
+	// refusals: promote orders refused where the coordinator could hear
+	// the answer (refusal.go).
+	refusals map[refusal]bool
+
 	steps    int
 	err      error
 	trace    []string
