@@ -21,6 +21,26 @@ func promoteWith(t *testing.T, prios map[NodeID]int, promotable3 bool) (NodeID, 
 	if h.n.Role() != RoleStandby {
 		t.Fatalf("role %s, want Standby", h.n.Role())
 	}
+	h.promoteAnswered(promotable3)
+	var cand NodeID
+	for _, s := range sent(h.acts, MsgVoteReq) {
+		cand = s.Msg.Target
+	}
+	if cand == "" {
+		h.advance(3 * time.Second) // past remote.timeout: decide on what answered
+		for _, s := range sent(h.acts, MsgVoteReq) {
+			cand = s.Msg.Target
+		}
+	}
+	return cand, h.n.Status().Priority, h.n.myStatus().Promotable
+}
+
+// promoteAnswered runs `efm promote` on h (10.0.0.2) after the last
+// heartbeats of standby 10.0.0.3 (promotable3, the same WAL as h) and
+// witness 10.0.0.4, and answers its check round of the DOWN primary
+// 10.0.0.1 from both.
+func (h *harness) promoteAnswered(promotable3 bool) {
+	h.t.Helper()
 	st3 := NodeStatus{Role: RoleStandby, Kind: KindDatabase, DBReachable: true, InRecovery: true,
 		Promotable: promotable3, ReceivedLSN: 100, ReplayLSN: 100, Timeline: 1}
 	stW := NodeStatus{Role: RoleWitness, Kind: KindWitness}
@@ -49,22 +69,11 @@ func promoteWith(t *testing.T, prios map[NodeID]int, promotable3 bool) (NodeID, 
 		}
 	}
 	if round == 0 {
-		t.Fatalf("efm promote started no check round: %+v", acts)
+		h.t.Fatalf("efm promote started no check round: %+v", acts)
 	}
 	h.acts = nil
 	h.step(MessageReceived{From: "10.0.0.3", Msg: Message{Cluster: "c", Type: MsgCheckResp, Round: round, Target: "10.0.0.1", Status: &st3}})
 	h.step(MessageReceived{From: "10.0.0.4", Msg: Message{Cluster: "c", Type: MsgCheckResp, Round: round, Target: "10.0.0.1", Status: &stW}})
-	var cand NodeID
-	for _, s := range sent(h.acts, MsgVoteReq) {
-		cand = s.Msg.Target
-	}
-	if cand == "" {
-		h.advance(3 * time.Second) // past remote.timeout: decide on what answered
-		for _, s := range sent(h.acts, MsgVoteReq) {
-			cand = s.Msg.Target
-		}
-	}
-	return cand, h.n.Status().Priority, h.n.myStatus().Promotable
 }
 
 // TestViewPrioritiesReachDecide: the set-priority values arrive with the

@@ -48,36 +48,7 @@ func electThree(t *testing.T) (*harness, uint64) {
 	view := members(MemberDown, MemberAlive, MemberAlive, MemberAlive)
 	h := newHarness(t, "10.0.0.2", KindDatabase, Persisted{Epoch: 1, Primary: "10.0.0.1"}, standbyProbe, view...)
 	h.step(MembershipChanged{Members: view, Priorities: map[NodeID]int{"10.0.0.3": 1}})
-	st3 := NodeStatus{Role: RoleStandby, Kind: KindDatabase, DBReachable: true, InRecovery: true,
-		Promotable: true, ReceivedLSN: 100, ReplayLSN: 100, Timeline: 1}
-	stW := NodeStatus{Role: RoleWitness, Kind: KindWitness}
-	for _, hb := range []struct {
-		from NodeID
-		st   *NodeStatus
-	}{{"10.0.0.3", &st3}, {"10.0.0.4", &stW}} {
-		h.step(MessageReceived{From: hb.from, Msg: Message{Cluster: "c", Type: MsgHeartbeat, Epoch: 1, Primary: "10.0.0.1", Status: hb.st}})
-	}
-	var round uint64
-	for _, a := range h.step(AdminPromote{Seq: 1}) {
-		switch a := a.(type) {
-		case Send:
-			if a.Msg.Type == MsgCheckReq {
-				round = a.Msg.Round
-			}
-		case CheckRemoteDB:
-			h.step(RemoteDBResult{Seq: a.Seq, Node: a.Node, Err: "connection refused"})
-		case DoDB:
-			if a.Op == OpPauseReplay {
-				h.step(DBOpResult{Seq: a.Seq, OK: true})
-			}
-		}
-	}
-	if round == 0 {
-		t.Fatal("efm promote started no check round")
-	}
-	h.acts = nil
-	h.step(MessageReceived{From: "10.0.0.3", Msg: Message{Cluster: "c", Type: MsgCheckResp, Round: round, Target: "10.0.0.1", Status: &st3}})
-	h.step(MessageReceived{From: "10.0.0.4", Msg: Message{Cluster: "c", Type: MsgCheckResp, Round: round, Target: "10.0.0.1", Status: &stW}})
+	h.promoteAnswered(true)
 	h.advance(3 * time.Second) // past remote.timeout: decide on what answered
 	reqs := sent(h.acts, MsgVoteReq)
 	if len(reqs) == 0 || reqs[0].Msg.Target != "10.0.0.3" {
