@@ -62,3 +62,58 @@ func TestCoordinatesRightAfterAnotherGivesUp(t *testing.T) {
 		})
 	}
 }
+
+// A hold ends with its own coordinator: when the membership reports that
+// coordinator DOWN (its failover died with its agent), and when that
+// coordinator gives up, whatever another coordinator does. Chaos seed 9331:
+// the witness started a switchover's election and was killed; a second
+// coordinator's failed election ended nothing because the witness's hold
+// was the one recorded, and the smallest id waited out the failover window
+// (88 s without a primary).
+func TestHoldEndsWithItsCoordinator(t *testing.T) {
+	check := func(round uint64) Message {
+		return Message{Cluster: "c", Type: MsgCheckReq, Epoch: 1, Target: "10.0.0.2", Round: round, Pause: true}
+	}
+	abort := Message{Cluster: "c", Type: MsgResumeReplay, Aborted: true}
+	witnessDown := members(MemberAlive, MemberAlive, MemberAlive, MemberDown)
+	for _, tc := range []struct {
+		name string
+		// after both 10.0.0.3 and the witness 10.0.0.4 started check rounds
+		then func(h *harness)
+		want bool
+	}{
+		{"both still coordinate", func(h *harness) {}, false},
+		{"the witness DOWN, 10.0.0.3 still coordinates", func(h *harness) {
+			h.step(MembershipChanged{Members: witnessDown})
+		}, false},
+		{"the witness DOWN and 10.0.0.3 gave up", func(h *harness) {
+			h.step(MembershipChanged{Members: witnessDown})
+			h.step(MessageReceived{From: "10.0.0.3", Msg: abort})
+		}, true},
+		{"10.0.0.3 gave up, the witness still coordinates", func(h *harness) {
+			h.step(MessageReceived{From: "10.0.0.3", Msg: abort})
+		}, false},
+		{"both gave up", func(h *harness) {
+			h.step(MessageReceived{From: "10.0.0.3", Msg: abort})
+			h.step(MessageReceived{From: "10.0.0.4", Msg: abort})
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "10.0.0.1", KindDatabase, Persisted{Epoch: 1, Primary: "10.0.0.2"}, standbyProbe,
+				members(MemberAlive, MemberAlive, MemberAlive, MemberAlive)...)
+			h.step(MessageReceived{From: "10.0.0.3", Msg: check(7)})
+			h.step(MessageReceived{From: "10.0.0.4", Msg: check(8)})
+			h.advance(time.Second)
+			tc.then(h)
+			h.acts = nil
+			// The primary fails: this node, the smallest id, coordinates
+			// its failover unless a hold keeps it back.
+			h.step(MessageReceived{From: "10.0.0.2", Msg: Message{Cluster: "c", Type: MsgDBFailed, Epoch: 1, Primary: "10.0.0.2"}})
+			h.advance(500 * time.Millisecond)
+			reqs := sent(h.acts, MsgCheckReq)
+			if got := len(reqs) > 0 && reqs[0].Msg.Target == "10.0.0.2"; got != tc.want {
+				t.Errorf("failover check of 10.0.0.2 started within a tick: %v, want %v (sent %+v)", got, tc.want, reqs)
+			}
+		})
+	}
+}

@@ -61,9 +61,12 @@ type primaryWatch struct {
 // coordination is what any node keeps between the failovers it may
 // coordinate (one promotion at a time, epochs above every one seen).
 type coordination struct {
-	nextAttempt  time.Duration // earliest next failover attempt
-	othersUntil  time.Duration // someone else coordinates until then
-	othersBy     NodeID        // the coordinator whose round set othersUntil
+	nextAttempt time.Duration // earliest next failover attempt
+	// holds: until when each other coordinator's failover keeps this node
+	// from coordinating (holdFor); an entry ends with that failover
+	// (promoted, given up) or with its coordinator (membership: DOWN or
+	// left).
+	holds        map[NodeID]time.Duration
 	maxEpochSeen uint64
 }
 
@@ -128,7 +131,7 @@ func (n *Node) promoteBudget() time.Duration {
 func (n *Node) failoverTimers() {
 	if n.failover == nil {
 		if n.watch.suspect != 0 && !n.primaryOrPromoting() && n.now >= n.coord.nextAttempt &&
-			n.now >= n.coord.othersUntil && n.isCoordinator() {
+			!n.held() && n.isCoordinator() {
 			n.startFailover(&failover{trigger: n.watch.suspect, primary: n.st.Primary})
 		}
 		return

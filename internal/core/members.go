@@ -138,6 +138,7 @@ func (n *Node) onMembership(ev MembershipChanged) {
 		n.order = append(n.order, id)
 	}
 	sort.Slice(n.order, func(i, j int) bool { return n.order[i] < n.order[j] })
+	n.endHoldsOfGone()
 	if changed {
 		n.persist()
 	}

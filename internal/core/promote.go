@@ -256,12 +256,12 @@ func (n *Node) promotionDone(ok bool, errText string) {
 	n.standby.following = ""
 	// The failover that elected this node is over: if its own database
 	// fails next, it may coordinate that failover at once. The check
-	// round's hold (othersUntil) would otherwise keep it waiting for a
+	// round's hold would otherwise keep it waiting for a
 	// whole failover window, and as the smallest id it may be the only
 	// coordinator (chaos seed 3004: 84 s without a primary). Every other
 	// agent ends the hold in onPromoted; the candidate hears no
 	// MsgPromoted of its own.
-	n.endHold()
+	n.endHolds()
 	n.becomePrimary()
 	n.assignVIPIfMissing()
 	if !c.noScripts {

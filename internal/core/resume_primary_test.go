@@ -174,6 +174,17 @@ func testIsolatedPrimaryResumes(t *testing.T, e0 uint64) {
 	if promote == nil {
 		t.Fatalf("no promotion after the lease: %v", h.acts[start:])
 	}
+	// Its database is in recovery on timeline 1: the promotion creates a
+	// timeline, reserved as any candidate's is, and named in its lease
+	// round before any voter acknowledges it.
+	if promote.Timeline != 2 {
+		t.Errorf("resume promotes to at least timeline %d, want 2 (reserved above 1)", promote.Timeline)
+	}
+	for _, r := range rounds(h.acts) {
+		if r.Epoch == e && r.Timeline != 2 {
+			t.Errorf("lease round %d names timeline %d, want the reserved 2", r.Round, r.Timeline)
+		}
+	}
 	h.probe = LocalDBProbe{Reachable: true, Timeline: 2, CurrentLSN: 600}
 	start = len(h.acts)
 	h.step(DBOpResult{Seq: promote.Seq, OK: true})

@@ -47,9 +47,11 @@ func (n *Node) becomeCandidate(c *candidacy) {
 	}
 	n.st.Epoch = c.epoch
 	n.st.Primary = n.p.Self
-	if !c.resumed {
-		n.reserveTimeline(c)
-	}
+	// A resume promotes too: its database waits in recovery behind its
+	// fence, and the promotion creates a timeline like any other
+	// (simulator seed 16401: a resumed primary and the next failover's
+	// candidate both took timeline ID 2).
+	n.reserveTimeline(c)
 	n.persist()
 	n.candidacy = c
 	c.clock = n.startClock()

@@ -39,18 +39,15 @@ func (n *Node) onPromoted(from NodeID, m Message) {
 	n.priority = append([]NodeID(nil), m.Priority...)
 	n.watch.heardAt = n.now
 	n.watch.suspect = 0
-	// The promotion someone else coordinated is over: this node may
-	// coordinate the next failover at once (a new primary can fail
-	// seconds after a switchover).
-	n.coord.othersUntil = 0
+	// The promotion someone else coordinated is over, and with it every
+	// failover announced to this node (MsgFailoverStart, pausing check
+	// rounds): this node may coordinate the next failover at once (a new
+	// primary can fail seconds after a switchover).
+	n.endHolds()
 	if n.failover != nil && n.failover.candidate == from {
 		n.stepDone(&n.failover.clock, "failover", "promotion (candidate's checks, pg_promote)")
 		n.failover = nil
 	}
-	// The failover announced by another coordinator (MsgFailoverStart, a
-	// pausing check round) ended with this promotion: holding off further
-	// would delay the failover of the new primary by a whole window.
-	n.endHold()
 	if n.p.Kind == KindDatabase {
 		n.runScript(ScriptRemotePostPromote, Placeholders{NewPrimary: from, FailedPrimary: m.FailedPrimary})
 	}

@@ -208,9 +208,9 @@ func (n *Node) onMessage(from NodeID, m Message) {
 		n.onPromoted(from, m)
 	case MsgResumeReplay:
 		n.resumeReplay()
-		if m.Aborted && from == n.coord.othersBy {
+		if m.Aborted {
 			// The coordinator gave its failover up: its hold ends.
-			n.endHold()
+			n.endHold(from)
 		}
 	case MsgResign, MsgDBFailed:
 		n.onResign(from, m)
@@ -234,15 +234,50 @@ func (n *Node) onMessage(from NodeID, m Message) {
 // holdFor: the coordinator from runs a failover (its pausing check round,
 // its MsgFailoverStart, its switchover request): this node coordinates
 // none for a failover window, or until that one is reported promoted or
-// given up (MsgResumeReplay with Aborted).
+// given up (MsgResumeReplay with Aborted), or until from is DOWN or left
+// (endHoldsOfGone). Each coordinator's hold is its own: one giving up
+// does not end another's.
 func (n *Node) holdFor(from NodeID) {
-	n.coord.othersUntil = max(n.coord.othersUntil, n.now+n.failoverWindow())
-	n.coord.othersBy = from
+	if n.coord.holds == nil {
+		n.coord.holds = map[NodeID]time.Duration{}
+	}
+	n.coord.holds[from] = max(n.coord.holds[from], n.now+n.failoverWindow())
 }
 
-// endHold: the failover that set the hold is over (promoted, or given up):
-// this node may coordinate the next one at once.
-func (n *Node) endHold() { n.coord.othersUntil = min(n.coord.othersUntil, n.now) }
+// held: another coordinator's failover may still run.
+func (n *Node) held() bool {
+	for _, until := range n.coord.holds {
+		if n.now < until {
+			return true
+		}
+	}
+	return false
+}
+
+// endHold: the failover from coordinated is over (given up): this node may
+// coordinate the next one at once, unless another coordinator holds it.
+func (n *Node) endHold(from NodeID) { delete(n.coord.holds, from) }
+
+// endHolds: a promotion completed, so every failover that held this node
+// is over.
+func (n *Node) endHolds() { clear(n.coord.holds) }
+
+// endHoldsOfGone ends the hold of a coordinator the membership reports
+// DOWN or left: its failover died with its agent (a restarted agent
+// coordinates nothing it started before), and nothing else would end the
+// hold before the failover window (chaos seed 9331: the witness started a
+// switchover's election and was killed; the smallest id, held, waited
+// 88 s with no primary). A coordinator only cut off from this node may
+// still be running its failover; a second one may then start beside it,
+// which costs an epoch, not safety (one vote per epoch, the lease hold).
+func (n *Node) endHoldsOfGone() {
+	for id := range n.coord.holds {
+		if p, ok := n.members[id]; !ok || p.member.State != MemberAlive {
+			n.log(slog.LevelInfo, "hold of a coordinator that is gone ended", "coordinator", id)
+			delete(n.coord.holds, id)
+		}
+	}
+}
 
 // failoverWindow is how long a failover announced by another coordinator keeps
 // this node from coordinating one itself (one promotion at a time).

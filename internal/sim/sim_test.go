@@ -289,6 +289,19 @@ func TestSimulationRefusedPromoteOrderSeeds(t *testing.T) {
 	}
 }
 
+// TestSimulationResumedPrimaryReservesSeeds: 16401, found once holds ended
+// with their coordinator (chaos seed 9331): an isolated primary resumed
+// without reserving a timeline, its database promoted from recovery to
+// timeline ID 2, and the next failover's candidate reserved 2 as well
+// (core/role.go, becomeCandidate).
+func TestSimulationResumedPrimaryReservesSeeds(t *testing.T) {
+	for _, seed := range []int64{16401} {
+		if r := runSeed(seed, nil); r.err != nil {
+			t.Errorf("seed %d: %v\n%s", seed, r.err, r.trace)
+		}
+	}
+}
+
 // TestSimulationCatchesUnreservedTimelines makes the shell promote without
 // the timeline the core reserved, as a bare pg_ctl promote does, and
 // expects a run to find two promotions that gave one timeline ID to two
