@@ -131,6 +131,7 @@ var regressionSeeds = []uint64{
 	9136, // the cluster's first primary, in recovery behind its fence after a lost resume, followed with an empty primary_conninfo: no credentials
 	9238, // a node that had fenced its own earlier promotion refused the next epoch's promote order silently: 98 s without a primary
 	9331, // the witness, coordinating a switchover, was killed mid-election; its hold kept the smallest id from coordinating for 88 s
+	9318, // a coordinator elected itself, its candidacy lost its lease round at once, and it waited out its own promotion budget (79 s)
 	4011, // the runner's boot autostart started a killed primary writable 42 ms before a promotion completed (140 ms of two writers): it is left to the agents now
 }
 

@@ -136,6 +136,16 @@ func (n *Node) failoverTimers() {
 		}
 		return
 	}
+	if f := n.failover; f.phase == awaitingPromotion && f.candidate == n.p.Self && n.candidacy == nil && n.role != RolePrimary {
+		// It elected itself and its candidacy ended without a promotion
+		// (lost its lease, a newer epoch, a failed pg_promote, a refused
+		// order): its resignation went to the others only. Chaos seed
+		// 9318: the coordinator waited out its own promotion budget, 79 s
+		// without a primary.
+		n.log(slog.LevelWarn, "own candidacy ended without a promotion; failover given up", "vote_epoch", f.epoch)
+		n.abortFailover(n.p.RemoteTimeout)
+		return
+	}
 	if n.now < n.failover.deadline {
 		return
 	}

@@ -74,10 +74,6 @@ func (n *Node) onPromote(from NodeID, m Message) {
 		n.logEvent(LogPromoteRefused, slog.LevelWarn, "promote order refused: not a healthy standby", "role", n.role, "coordinator", from, "vote_epoch", m.Epoch)
 		n.broadcast(Message{Type: MsgResign, Epoch: m.Epoch, Primary: n.p.Self,
 			Reason: fmt.Sprintf("promote order refused: %s is not a healthy standby (role %s)", n.p.Self, n.role)})
-		if f := n.failover; from == n.p.Self && f != nil && f.candidate == n.p.Self {
-			// It elected itself: the broadcast does not come back.
-			n.abortFailover(n.p.RemoteTimeout)
-		}
 		return
 	}
 	n.becomeCandidate(&candidacy{epoch: m.Epoch, failed: m.FailedPrimary, fence: m.Fence, phase: takingLease, deadline: n.now + n.p.RemoteTimeout,

@@ -181,9 +181,10 @@ func TestVIPProbeInDoubtNeverPromotes(t *testing.T) {
 			if warned == 0 || aborted == 0 {
 				t.Fatalf("warnings %q ×%d, aborts %q ×%d; want both; notifications %v", subject.VIPInDoubt, warned, subject.VIPInDoubtNoPromotion, aborted, s.notes)
 			}
-			// One warning per candidacy, however many probes it retried.
-			if warned != aborted {
-				t.Errorf("%d doubt warnings for %d candidacies; want one each", warned, aborted)
+			// One warning per candidacy, however many probes it retried
+			// (the last candidacy may still be probing when the run ends).
+			if warned != aborted && warned != aborted+1 {
+				t.Errorf("%d doubt warnings for %d candidacies given up; want one each", warned, aborted)
 			}
 			w, _ := s.first(subject.VIPInDoubt)
 			ab, _ := s.first(subject.VIPInDoubtNoPromotion)

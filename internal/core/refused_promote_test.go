@@ -100,3 +100,47 @@ func TestCoordinatorGivesUpWhenItsCandidateResigns(t *testing.T) {
 		t.Errorf("no new check round within %v of the resignation", h.n.p.RemoteTimeout+time.Second)
 	}
 }
+
+// A coordinator that elected itself gives its failover up as soon as its
+// own candidacy ends without a promotion: its resignation goes to the
+// others only. Chaos seed 9318: the candidate lost its lease round at once,
+// and the coordinator, itself, waited out its promotion budget (79 s).
+func TestCoordinatorGivesUpWhenItsOwnCandidacyEnds(t *testing.T) {
+	view := members(MemberDown, MemberAlive, MemberAlive, MemberAlive)
+	h := newHarness(t, "10.0.0.2", KindDatabase, Persisted{Epoch: 1, Primary: "10.0.0.1"}, standbyProbe, view...)
+	h.promoteAnswered(true)
+	h.advance(3 * time.Second) // past remote.timeout: decide on what answered
+	reqs := sent(h.acts, MsgVoteReq)
+	if len(reqs) == 0 || reqs[0].Msg.Target != "10.0.0.2" {
+		t.Fatalf("vote requests %+v, want an election of 10.0.0.2 itself", reqs)
+	}
+	epoch := reqs[0].Msg.Epoch
+	for _, v := range []NodeID{"10.0.0.3", "10.0.0.4"} {
+		h.step(MessageReceived{From: v, Msg: Message{Cluster: "c", Type: MsgVoteResp, Epoch: epoch, Target: "10.0.0.2", Round: epoch, OK: true, Voters: 4}})
+	}
+	elected := false
+	for end := h.now + h.n.tm.VoteHold + time.Second; h.now < end && !elected; {
+		for _, a := range h.advance(50 * time.Millisecond) {
+			if d, ok := a.(DoDB); ok {
+				h.step(DBOpResult{Seq: d.Seq, OK: true})
+			}
+		}
+		elected = h.n.candidacy != nil
+	}
+	if !elected || h.n.failover == nil {
+		t.Fatalf("10.0.0.2 did not become its own candidate (candidacy %v, failover %v)", h.n.candidacy != nil, h.n.failover != nil)
+	}
+	// Nobody acknowledges its lease round: the candidacy ends after a
+	// remote.timeout, and the failover with it, not a promotion budget later.
+	h.acts = nil
+	h.advance(h.n.p.RemoteTimeout + time.Second)
+	if h.n.candidacy != nil {
+		t.Fatal("the candidacy outlived its lease round")
+	}
+	if h.n.failover != nil {
+		t.Fatalf("its failover still waits (phase %v) for its own ended candidacy", h.n.failover.phase)
+	}
+	if !logged(h.acts, "own candidacy ended without a promotion; failover given up") {
+		t.Error("the give-up was not logged")
+	}
+}

@@ -12,6 +12,9 @@ import (
 // (77 s without a primary). The liveness bound allows three failover
 // bounds, so that wait alone failed no schedule; this check names it.
 //
+// A coordinator that elected itself needs no answer: waiting out its own
+// candidacy always fails (chaos seed 9318).
+//
 // A refusal counts when its answer could not have been lost: no random
 // loss, the two linked and both agents running, at the refusal and one
 // maximum message delay after it.
@@ -59,6 +62,11 @@ func (w *World) promoteRefused(cand *simNode, a core.Log) {
 // refused the order where the coordinator could hear it.
 func (w *World) promotionWaitedOut(coord *simNode, a core.Log) {
 	r := refusal{coord: coord.id, cand: core.NodeID(logAttr(a, "candidate").String()), epoch: logAttr(a, "vote_epoch").Uint64()}
+	if r.cand == coord.id {
+		// A node knows its own candidacy: chaos seed 9318.
+		w.fail("%s waited out its promotion budget for itself in epoch %d", coord.id, r.epoch)
+		return
+	}
 	if w.refusals[r] {
 		w.fail("%s waited out its promotion budget for %s in epoch %d, which had refused the promote order where %s could hear it",
 			coord.id, r.cand, r.epoch, coord.id)

@@ -289,6 +289,19 @@ func TestSimulationRefusedPromoteOrderSeeds(t *testing.T) {
 	}
 }
 
+// TestSimulationOwnCandidacySeeds: chaos seed 9318 on real hosts. A
+// coordinator that elected itself and whose candidacy ended without a
+// promotion waited out its own promotion budget; refusal.go names that
+// wait, and 320 of 20,000 schedules failed on it before the fix
+// (core/failover.go, failoverTimers). 113 was the first.
+func TestSimulationOwnCandidacySeeds(t *testing.T) {
+	for _, seed := range []int64{113} {
+		if r := runSeed(seed, nil); r.err != nil {
+			t.Errorf("seed %d: %v\n%s", seed, r.err, r.trace)
+		}
+	}
+}
+
 // TestSimulationResumedPrimaryReservesSeeds: 16401, found once holds ended
 // with their coordinator (chaos seed 9331): an isolated primary resumed
 // without reserving a timeline, its database promoted from recovery to
