@@ -50,13 +50,9 @@ func TestCoordinatesRightAfterAnotherGivesUp(t *testing.T) {
 			h.step(MessageReceived{From: "10.0.0.4", Msg: check})
 			h.advance(time.Second)
 			h.step(MessageReceived{From: tc.abortFrom, Msg: abort})
-			h.acts = nil
 			// The primary resigns: this node, the smallest id, is the
 			// coordinator of the failover.
-			h.step(MessageReceived{From: "10.0.0.2", Msg: Message{Cluster: "c", Type: MsgDBFailed, Epoch: 1, Primary: "10.0.0.2"}})
-			h.advance(500 * time.Millisecond)
-			reqs := sent(h.acts, MsgCheckReq)
-			if got := len(reqs) > 0 && reqs[0].Msg.Target == "10.0.0.2"; got != tc.want {
+			if got, reqs := h.checksFailedPrimaryAtOnce(); got != tc.want {
 				t.Errorf("failover check of 10.0.0.2 started within a tick: %v, want %v (sent %+v)", got, tc.want, reqs)
 			}
 		})
@@ -105,15 +101,22 @@ func TestHoldEndsWithItsCoordinator(t *testing.T) {
 			h.step(MessageReceived{From: "10.0.0.4", Msg: check(8)})
 			h.advance(time.Second)
 			tc.then(h)
-			h.acts = nil
 			// The primary fails: this node, the smallest id, coordinates
 			// its failover unless a hold keeps it back.
-			h.step(MessageReceived{From: "10.0.0.2", Msg: Message{Cluster: "c", Type: MsgDBFailed, Epoch: 1, Primary: "10.0.0.2"}})
-			h.advance(500 * time.Millisecond)
-			reqs := sent(h.acts, MsgCheckReq)
-			if got := len(reqs) > 0 && reqs[0].Msg.Target == "10.0.0.2"; got != tc.want {
+			if got, reqs := h.checksFailedPrimaryAtOnce(); got != tc.want {
 				t.Errorf("failover check of 10.0.0.2 started within a tick: %v, want %v (sent %+v)", got, tc.want, reqs)
 			}
 		})
 	}
+}
+
+// checksFailedPrimaryAtOnce: the primary 10.0.0.2 of epoch 1 reports its
+// database failed; does this node start the failover check within a tick?
+// It returns the check requests sent meanwhile.
+func (h *harness) checksFailedPrimaryAtOnce() (bool, []Send) {
+	h.acts = nil
+	h.step(MessageReceived{From: "10.0.0.2", Msg: Message{Cluster: "c", Type: MsgDBFailed, Epoch: 1, Primary: "10.0.0.2"}})
+	h.advance(500 * time.Millisecond)
+	reqs := sent(h.acts, MsgCheckReq)
+	return len(reqs) > 0 && reqs[0].Msg.Target == "10.0.0.2", reqs
 }

@@ -39,34 +39,42 @@ func TestRefusedPromoteOrderResignsTheEpoch(t *testing.T) {
 	}
 }
 
-// electThree makes 10.0.0.2, standby of a cluster whose primary 10.0.0.1
-// is DOWN, coordinate `efm promote` and elect 10.0.0.3 (priority 1) with
-// the witness 10.0.0.4. It returns the harness once the promote order is
-// sent, and the epoch of the election.
-func electThree(t *testing.T) (*harness, uint64) {
+// coordinateElection makes 10.0.0.2, standby of a cluster whose primary
+// 10.0.0.1 is DOWN, coordinate `efm promote` (after prios) and elect want
+// with the votes of 10.0.0.3 and the witness 10.0.0.4. Its own vote waits
+// out the lease the failed primary may still hold, then detaches its WAL
+// receiver (answered here as the shell would); the harness stops once done
+// says so or a vote hold has passed. It returns the epoch of the election.
+func coordinateElection(t *testing.T, prios map[NodeID]int, want NodeID, done func(*harness) bool) (*harness, uint64) {
 	t.Helper()
 	view := members(MemberDown, MemberAlive, MemberAlive, MemberAlive)
 	h := newHarness(t, "10.0.0.2", KindDatabase, Persisted{Epoch: 1, Primary: "10.0.0.1"}, standbyProbe, view...)
-	h.step(MembershipChanged{Members: view, Priorities: map[NodeID]int{"10.0.0.3": 1}})
+	h.step(MembershipChanged{Members: view, Priorities: prios})
 	h.promoteAnswered(true)
 	h.advance(3 * time.Second) // past remote.timeout: decide on what answered
 	reqs := sent(h.acts, MsgVoteReq)
-	if len(reqs) == 0 || reqs[0].Msg.Target != "10.0.0.3" {
-		t.Fatalf("vote requests %+v, want an election of 10.0.0.3", reqs)
+	if len(reqs) == 0 || reqs[0].Msg.Target != want {
+		t.Fatalf("vote requests %+v, want an election of %s", reqs, want)
 	}
 	epoch := reqs[0].Msg.Epoch
 	for _, v := range []NodeID{"10.0.0.3", "10.0.0.4"} {
-		h.step(MessageReceived{From: v, Msg: Message{Cluster: "c", Type: MsgVoteResp, Epoch: epoch, Target: "10.0.0.3", Round: epoch, OK: true, Voters: 4}})
+		h.step(MessageReceived{From: v, Msg: Message{Cluster: "c", Type: MsgVoteResp, Epoch: epoch, Target: want, Round: epoch, OK: true, Voters: 4}})
 	}
-	// Its own vote waits out the lease the failed primary may still hold,
-	// then detaches its WAL receiver (answered here as the shell would).
-	for end := h.now + h.n.tm.VoteHold + time.Second; h.now < end; {
+	for end := h.now + h.n.tm.VoteHold + time.Second; h.now < end && !done(h); {
 		for _, a := range h.advance(50 * time.Millisecond) {
 			if d, ok := a.(DoDB); ok {
 				h.step(DBOpResult{Seq: d.Seq, OK: true})
 			}
 		}
 	}
+	return h, epoch
+}
+
+// electThree: 10.0.0.2 coordinates the election of 10.0.0.3 (priority 1)
+// and has sent it the promote order.
+func electThree(t *testing.T) (*harness, uint64) {
+	t.Helper()
+	h, epoch := coordinateElection(t, map[NodeID]int{"10.0.0.3": 1}, "10.0.0.3", func(*harness) bool { return false })
 	if ps := sent(h.acts, MsgPromote); len(ps) != 1 || ps[0].To != "10.0.0.3" {
 		t.Fatalf("promote orders %+v, want one to 10.0.0.3", ps)
 	}
@@ -106,27 +114,8 @@ func TestCoordinatorGivesUpWhenItsCandidateResigns(t *testing.T) {
 // others only. Chaos seed 9318: the candidate lost its lease round at once,
 // and the coordinator, itself, waited out its promotion budget (79 s).
 func TestCoordinatorGivesUpWhenItsOwnCandidacyEnds(t *testing.T) {
-	view := members(MemberDown, MemberAlive, MemberAlive, MemberAlive)
-	h := newHarness(t, "10.0.0.2", KindDatabase, Persisted{Epoch: 1, Primary: "10.0.0.1"}, standbyProbe, view...)
-	h.promoteAnswered(true)
-	h.advance(3 * time.Second) // past remote.timeout: decide on what answered
-	reqs := sent(h.acts, MsgVoteReq)
-	if len(reqs) == 0 || reqs[0].Msg.Target != "10.0.0.2" {
-		t.Fatalf("vote requests %+v, want an election of 10.0.0.2 itself", reqs)
-	}
-	epoch := reqs[0].Msg.Epoch
-	for _, v := range []NodeID{"10.0.0.3", "10.0.0.4"} {
-		h.step(MessageReceived{From: v, Msg: Message{Cluster: "c", Type: MsgVoteResp, Epoch: epoch, Target: "10.0.0.2", Round: epoch, OK: true, Voters: 4}})
-	}
-	elected := false
-	for end := h.now + h.n.tm.VoteHold + time.Second; h.now < end && !elected; {
-		for _, a := range h.advance(50 * time.Millisecond) {
-			if d, ok := a.(DoDB); ok {
-				h.step(DBOpResult{Seq: d.Seq, OK: true})
-			}
-		}
-		elected = h.n.candidacy != nil
-	}
+	h, _ := coordinateElection(t, nil, "10.0.0.2", func(h *harness) bool { return h.n.candidacy != nil })
+	elected := h.n.candidacy != nil
 	if !elected || h.n.failover == nil {
 		t.Fatalf("10.0.0.2 did not become its own candidate (candidacy %v, failover %v)", h.n.candidacy != nil, h.n.failover != nil)
 	}

@@ -254,11 +254,7 @@ func TestSimulationReplaysExactly(t *testing.T) {
 //     announcement and named itself that epoch's primary for good
 //     (core/epoch_winner.go).
 func TestSimulationMergedFeatureSeeds(t *testing.T) {
-	for _, seed := range []int64{42671, 53420, 53502, 69827, 7171, 84300, 43772, 18496, 42768, 23427} {
-		if r := runSeed(seed, nil); r.err != nil {
-			t.Errorf("seed %d: %v\n%s", seed, r.err, r.trace)
-		}
-	}
+	replaySeeds(t, 42671, 53420, 53502, 69827, 7171, 84300, 43772, 18496, 42768, 23427)
 }
 
 // TestSimulationOldPrimaryLeftToAgentsSeeds: chaos seed 5007 on real
@@ -268,11 +264,7 @@ func TestSimulationMergedFeatureSeeds(t *testing.T) {
 // before its first probe and stayed Idle with its database unfenced and
 // down, never rebuilt.
 func TestSimulationOldPrimaryLeftToAgentsSeeds(t *testing.T) {
-	for _, seed := range []int64{2913} {
-		if r := runSeed(seed, nil); r.err != nil {
-			t.Errorf("seed %d: %v\n%s", seed, r.err, r.trace)
-		}
-	}
+	replaySeeds(t, 2913)
 }
 
 // TestSimulationRefusedPromoteOrderSeeds: chaos seed 9238 on real hosts,
@@ -282,11 +274,7 @@ func TestSimulationOldPrimaryLeftToAgentsSeeds(t *testing.T) {
 // the old primary's lease, was not in yet, so the resignation did not match
 // its epoch (core/vote.go, onResign).
 func TestSimulationRefusedPromoteOrderSeeds(t *testing.T) {
-	for _, seed := range []int64{343, 8118, 11297} {
-		if r := runSeed(seed, nil); r.err != nil {
-			t.Errorf("seed %d: %v\n%s", seed, r.err, r.trace)
-		}
-	}
+	replaySeeds(t, 343, 8118, 11297)
 }
 
 // TestSimulationOwnCandidacySeeds: chaos seed 9318 on real hosts. A
@@ -295,11 +283,7 @@ func TestSimulationRefusedPromoteOrderSeeds(t *testing.T) {
 // wait, and 320 of 20,000 schedules failed on it before the fix
 // (core/failover.go, failoverTimers). 113 was the first.
 func TestSimulationOwnCandidacySeeds(t *testing.T) {
-	for _, seed := range []int64{113} {
-		if r := runSeed(seed, nil); r.err != nil {
-			t.Errorf("seed %d: %v\n%s", seed, r.err, r.trace)
-		}
-	}
+	replaySeeds(t, 113)
 }
 
 // TestSimulationResumedPrimaryReservesSeeds: 16401, found once holds ended
@@ -308,11 +292,7 @@ func TestSimulationOwnCandidacySeeds(t *testing.T) {
 // timeline ID 2, and the next failover's candidate reserved 2 as well
 // (core/role.go, becomeCandidate).
 func TestSimulationResumedPrimaryReservesSeeds(t *testing.T) {
-	for _, seed := range []int64{16401} {
-		if r := runSeed(seed, nil); r.err != nil {
-			t.Errorf("seed %d: %v\n%s", seed, r.err, r.trace)
-		}
-	}
+	replaySeeds(t, 16401)
 }
 
 // TestSimulationCatchesUnreservedTimelines makes the shell promote without
@@ -360,4 +340,14 @@ func expectCaught(t *testing.T, what string, broken func(*Config)) {
 // over a live link (db.go, walConn).
 func TestSimulationCatchesNoDetach(t *testing.T) {
 	expectCaught(t, "with the receiver detach ignored", func(c *Config) { c.NoDetach = true })
+}
+
+// replaySeeds runs each seed unbroken and reports every one that fails.
+func replaySeeds(t *testing.T, seeds ...int64) {
+	t.Helper()
+	for _, seed := range seeds {
+		if r := runSeed(seed, nil); r.err != nil {
+			t.Errorf("seed %d: %v\n%s", seed, r.err, r.trace)
+		}
+	}
 }

@@ -9,9 +9,5 @@ import "testing"
 // candidate and nothing was ever promoted for it to rejoin (liveness
 // stalls of the 100,000-schedule run).
 func TestSimulationStoppedVoterSeeds(t *testing.T) {
-	for _, seed := range []int64{47938, 60731, 64354, 67466, 80927, 81300, 86134} {
-		if r := runSeed(seed, nil); r.err != nil {
-			t.Errorf("seed %d: %v\n%s", seed, r.err, r.trace)
-		}
-	}
+	replaySeeds(t, 47938, 60731, 64354, 67466, 80927, 81300, 86134)
 }
