@@ -433,3 +433,25 @@ func TestHarnessUsesScram(t *testing.T) {
 		return s == "streaming", err
 	})
 }
+
+// primaryAndStandby starts primary a and its streaming standby b, and
+// creates table t (v text) on a: the start of most two-server tests.
+func primaryAndStandby(t *testing.T) (a, b *instance) {
+	t.Helper()
+	base := baseDir(t)
+	a = startPrimary(t, base, "a")
+	b = startStandby(t, base, "b", a)
+	a.mustSQL("CREATE TABLE t (v text)")
+	return a, b
+}
+
+// settingsOf reads standby s's replication settings, the ones a node
+// following the same primary copies.
+func settingsOf(t *testing.T, s *instance) ReplicationSettings {
+	t.Helper()
+	src, err := s.db.ReplicationSettings(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}

@@ -27,13 +27,9 @@ func divergedPair(t *testing.T, mutateA func(a *instance)) (a, b *instance, src 
 		mutateA(a)
 	}
 	b = startStandby(t, base, "b", a)
-	ctx := context.Background()
 	a.mustSQL("CREATE TABLE t (v text)")
 	waitReplayed(t, a, b)
-	src, err := b.db.ReplicationSettings(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src = settingsOf(t, b)
 	b.mustSQL("SELECT pg_promote(true)")
 	a.mustSQL("INSERT INTO t VALUES ('diverged on a')")
 	b.mustSQL("INSERT INTO t VALUES ('from b')")
@@ -265,10 +261,7 @@ func TestRejoinGuard(t *testing.T) {
 	a.mustSQL("CREATE TABLE t (v text)")
 	waitReplayed(t, a, b)
 	waitReplayed(t, a, c)
-	src, err := b.db.ReplicationSettings(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := settingsOf(t, b)
 
 	rep, err := c.db.Rejoin(ctx, c.planFrom(a, src, true, true))
 	if err != nil || rep.Method != RejoinNothing {
@@ -371,20 +364,14 @@ func TestCreateStandby(t *testing.T) {
 func TestRejoinFetchesRecycledWALFromPrimary(t *testing.T) {
 	requirePG(t)
 	t.Parallel()
-	base := baseDir(t)
-	a := startPrimary(t, base, "a")
-	b := startStandby(t, base, "b", a)
+	a, b := primaryAndStandby(t)
 	ctx := context.Background()
-	a.mustSQL("CREATE TABLE t (v text)")
 	a.mustSQL("CHECKPOINT")
 	common := a.mustSQL("SELECT pg_walfile_name(redo_lsn) FROM pg_control_checkpoint()")
 	a.mustSQL("SELECT pg_switch_wal()")
 	a.mustSQL("INSERT INTO t VALUES ('from b')") // a record past the switch, so the fork lies after it
 	waitReplayed(t, a, b)
-	src, err := b.db.ReplicationSettings(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := settingsOf(t, b)
 	b.mustSQL("SELECT pg_promote(true)")
 	a.mustSQL("DELETE FROM t")
 	a.mustSQL("INSERT INTO t VALUES ('diverged on a')")
@@ -461,19 +448,13 @@ func TestCrashRecoveryStartServesNoWAL(t *testing.T) {
 func TestRejoinWithNothingDivergedKeepsTheWALBeforeTheFork(t *testing.T) {
 	requirePG(t)
 	t.Parallel()
-	base := baseDir(t)
-	a := startPrimary(t, base, "a")
-	b := startStandby(t, base, "b", a)
+	a, b := primaryAndStandby(t)
 	ctx := context.Background()
-	a.mustSQL("CREATE TABLE t (v text)")
 	// a's last checkpoint in the segment the fork point will be in.
 	a.mustSQL("SELECT pg_switch_wal()")
 	a.mustSQL("CHECKPOINT")
 	a.mustSQL("INSERT INTO t VALUES ('from a')")
-	src, err := b.db.ReplicationSettings(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := settingsOf(t, b)
 	waitReplayed(t, a, b)
 	a.crashFenced(t)
 	if err := b.db.Promote(ctx, 2); err != nil {
@@ -498,21 +479,15 @@ func TestRejoinWithNothingDivergedKeepsTheWALBeforeTheFork(t *testing.T) {
 func TestRejoinCrashRecoveryReplaysAllLocalWAL(t *testing.T) {
 	requirePG(t)
 	t.Parallel()
-	base := baseDir(t)
-	a := startPrimary(t, base, "a")
-	b := startStandby(t, base, "b", a)
+	a, b := primaryAndStandby(t)
 	ctx := context.Background()
-	a.mustSQL("CREATE TABLE t (v text)")
 	a.mustSQL("CHECKPOINT")
 	a.mustSQL("INSERT INTO t SELECT repeat('x', 500) FROM generate_series(1, 60000)")
 	last, err := ParseLSN(a.mustSQL("SELECT pg_current_wal_lsn()"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := b.db.ReplicationSettings(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := settingsOf(t, b)
 	waitReplayed(t, a, b)
 	a.crashFenced(t)
 	if err := b.db.Promote(ctx, 2); err != nil {

@@ -90,17 +90,11 @@ func TestRepointStandbyToNewPrimary(t *testing.T) {
 func TestFollowAsStandby(t *testing.T) {
 	requirePG(t)
 	t.Parallel()
-	base := baseDir(t)
-	a := startPrimary(t, base, "a")
-	b := startStandby(t, base, "b", a)
+	a, b := primaryAndStandby(t)
 	ctx := context.Background()
-	a.mustSQL("CREATE TABLE t (v text)")
 	waitReplayed(t, a, b)
 
-	src, err := b.db.ReplicationSettings(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := settingsOf(t, b)
 	if !strings.Contains(src.PrimaryConninfo, "port="+itoa(a.port)) {
 		t.Fatalf("B's primary_conninfo = %q", src.PrimaryConninfo)
 	}
@@ -146,11 +140,8 @@ func TestFollowAsStandby(t *testing.T) {
 func TestRepointWithoutConninfoRefusesAndCopiedSettingsStream(t *testing.T) {
 	requirePG(t)
 	t.Parallel()
-	base := baseDir(t)
-	a := startPrimary(t, base, "a")
-	b := startStandby(t, base, "b", a)
+	a, b := primaryAndStandby(t)
 	ctx := context.Background()
-	a.mustSQL("CREATE TABLE t (v text)")
 	waitReplayed(t, a, b)
 	src, err := b.db.ReplicationSettings(ctx)
 	if err != nil {

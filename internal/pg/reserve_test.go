@@ -69,11 +69,8 @@ func TestPromoteToTheReservedTimeline(t *testing.T) {
 func TestStartRemovesPlaceholdersOfAPromotionThatDidNotHappen(t *testing.T) {
 	requirePG(t)
 	t.Parallel()
-	base := baseDir(t)
-	a := startPrimary(t, base, "a")
-	b := startStandby(t, base, "b", a)
+	a, b := primaryAndStandby(t)
 	ctx := context.Background()
-	a.mustSQL("CREATE TABLE t (v text)")
 	waitReplayed(t, a, b)
 	if err := b.db.Stop(ctx, StopFast); err != nil {
 		t.Fatal(err)

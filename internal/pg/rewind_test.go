@@ -23,10 +23,7 @@ func TestRewindDivergedPrimary(t *testing.T) {
 	ctx := context.Background()
 	a.mustSQL("CREATE TABLE t (v text)")
 	waitReplayed(t, a, b)
-	src, err := b.db.ReplicationSettings(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := settingsOf(t, b)
 	if err := b.db.Promote(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
