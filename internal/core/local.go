@@ -43,11 +43,14 @@ type localMon struct {
 	lastOK time.Duration
 	// readAt: when the last answered probe was issued; what it read is
 	// no older than that (lastOK is when the answer came).
-	readAt    time.Duration
-	nextProbe time.Duration
-	inflight  uint64
-	phase     monitorPhase
-	idle      idleReason
+	readAt time.Duration
+	// promotedAt: when this node's own promotion completed; a probe issued
+	// before it read the database still in recovery (checkState).
+	promotedAt time.Duration
+	nextProbe  time.Duration
+	inflight   uint64
+	phase      monitorPhase
+	idle       idleReason
 	// gone counts the checks in a row that found the server certainly gone.
 	gone int
 	// voteSeq is the probe a vote asked for (probeForVote), issued at
@@ -164,7 +167,11 @@ func (n *Node) onLocalProbe(e LocalDBProbe) {
 func (n *Node) checkState(e LocalDBProbe) {
 	c := n.p.ClusterName
 	switch {
-	case n.isPrimary() && n.candidacy == nil && e.InRecovery:
+	case n.isPrimary() && n.candidacy == nil && e.InRecovery && n.local.readAt > n.local.promotedAt:
+		// (A probe issued before the promotion completed read the
+		// database still in recovery: not a wrong state. One answered
+		// 26 ms after pg_promote returned in TestSwitchoverAndBackWithPasswords,
+		// and the new primary resigned.)
 		n.notify(subject.DatabaseInWrongState,
 			fmt.Sprintf("The primary database of cluster %s is in recovery.", c))
 		if n.lease.holder {

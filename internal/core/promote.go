@@ -249,6 +249,7 @@ func (n *Node) promotionDone(ok bool, errText string) {
 		return
 	}
 	n.local.last.InRecovery = false
+	n.local.promotedAt = n.now
 	n.standby.following = ""
 	// The failover that elected this node is over: if its own database
 	// fails next, it may coordinate that failover at once. The check

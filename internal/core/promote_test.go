@@ -46,6 +46,10 @@ type probeShell struct {
 	vip  func(a CheckVIP, round int) (VIPResult, time.Duration)
 	ping func(a CheckPingServer) (PingResult, time.Duration)
 
+	// beforePromote, when set, runs before the harness answers the
+	// promotion.
+	beforePromote func()
+
 	promoted  bool
 	vipChecks []time.Duration // when each CheckVIP was emitted
 	notes     []timedNote
@@ -97,6 +101,9 @@ func (s *probeShell) run(h *harness, d time.Duration) {
 			case Notify:
 				s.notes = append(s.notes, timedNote{h.now, a})
 			case DoDB:
+				if a.Op == OpPromoteDB && s.beforePromote != nil {
+					s.beforePromote()
+				}
 				s.promoted = s.promoted || a.Op == OpPromoteDB
 				h.step(DBOpResult{Seq: a.Seq, OK: true})
 			}
@@ -292,5 +299,46 @@ func TestCoordinatorThatIsTheCandidateEndsItsFailover(t *testing.T) {
 		if l, ok := a.(Log); ok && strings.Contains(l.Msg, "did not report its promotion") {
 			t.Errorf("after its own promotion the coordinator logged %q", l.Msg)
 		}
+	}
+}
+
+// A probe issued before the promotion completed and answered after it read
+// the database still in recovery: the new primary keeps its role and its
+// lease. A probe issued after the promotion that finds it in recovery is a
+// wrong state, as before. Found by TestSwitchoverAndBackWithPasswords: one
+// such answer came 26 ms after pg_promote returned, the new primary resigned
+// and went Idle with a writable database, and no failover could follow.
+func TestProbeFromBeforeThePromotionIsNotAWrongState(t *testing.T) {
+	h := loneCandidate(t, func(*Params) {})
+	var stale uint64
+	s := &probeShell{
+		vip:  func(CheckVIP, int) (VIPResult, time.Duration) { return VIPResult{}, 10 * time.Millisecond },
+		ping: freePing,
+		// A probe goes out while pg_promote runs; its answer comes later.
+		beforePromote: func() {
+			h.n.out = nil
+			h.n.probe(false)
+			h.n.out = nil
+			stale = h.n.local.inflight
+		},
+	}
+	for i := 0; i < 1200 && !s.promoted; i++ {
+		s.run(h, 100*time.Millisecond)
+	}
+	if !s.promoted || h.n.Role() != RolePrimary || stale == 0 {
+		t.Fatalf("setup: promoted %v, role %s, stale probe %d", s.promoted, h.n.Role(), stale)
+	}
+	h.probe = LocalDBProbe{Reachable: true, CurrentLSN: 200, Timeline: 2}
+	h.acts = nil
+	h.now += 30 * time.Millisecond
+	h.step(LocalDBProbe{Seq: stale, Reachable: true, InRecovery: true, ReplayLSN: 100, Timeline: 1})
+	if h.n.Role() != RolePrimary || logged(h.acts, "lease resigned") {
+		t.Fatalf("after a probe from before the promotion: role %s, resigned %v", h.n.Role(), logged(h.acts, "lease resigned"))
+	}
+	// A probe issued now that finds the database in recovery is a wrong state.
+	h.probe = LocalDBProbe{Reachable: true, InRecovery: true, ReplayLSN: 100, Timeline: 2}
+	h.advance(2 * time.Second)
+	if h.n.Role() != RoleIdle || !logged(h.acts, "lease resigned") {
+		t.Errorf("a primary found in recovery by a fresh probe: role %s, resigned %v; want Idle, resigned", h.n.Role(), logged(h.acts, "lease resigned"))
 	}
 }

@@ -3,6 +3,8 @@ package core
 import (
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/openefm/efm/internal/notify/subject"
@@ -271,7 +273,9 @@ func (n *Node) endHolds() { clear(n.coord.holds) }
 // still be running its failover; a second one may then start beside it,
 // which costs an epoch, not safety (one vote per epoch, the lease hold).
 func (n *Node) endHoldsOfGone() {
-	for id := range n.coord.holds {
+	// In id order: the core's actions (these log lines) must not depend on
+	// Go's map order, or a simulator seed would not replay.
+	for _, id := range slices.Sorted(maps.Keys(n.coord.holds)) {
 		if p, ok := n.members[id]; !ok || p.member.State != MemberAlive {
 			n.log(slog.LevelInfo, "hold of a coordinator that is gone ended", "coordinator", id)
 			delete(n.coord.holds, id)
