@@ -178,7 +178,12 @@ func (h *handler) clusterStatus(ctx context.Context) admin.ClusterStatus {
 			if m.State == core.MemberDown {
 				n.Type = "DOWN"
 			}
+			// Under mu: the probes of the database members started above
+			// write the same map (a witness listed after them crashed the
+			// agent with "concurrent map writes" in a fresh-clone CI run).
+			mu.Lock()
 			cs.Nodes[string(m.ID)] = n
+			mu.Unlock()
 			continue
 		}
 		n.VIPActive = h.vipAddr != "" && m.Status.Role == core.RolePrimary
